@@ -1,0 +1,255 @@
+//! The configuration contract shared by every Hookline binary (`shared/design.md`, "Configuration
+//! contract"): the same flag and environment names everywhere, so operators, compose files and
+//! outside test tools start any stage the same way.
+//!
+//! - [`CommonArgs`]: brokers, topic prefix, metrics address, librdkafka overrides; flattened into
+//!   each binary's own `clap` parser.
+//! - [`Topics`]: the topic names, derived from the prefix in one place.
+//! - [`kafka_overrides_from_env`]: `HOOKLINE_KAFKA_<KEY>` → librdkafka `key`.
+//! - [`check_environment`]: warns about `HOOKLINE_*` variables nobody reads (typos).
+
+use std::net::SocketAddr;
+
+use clap::Args;
+use ipnet::IpNet;
+
+/// Settings every stage takes.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Kafka bootstrap servers, comma-separated host:port.
+    #[arg(long, env = "HOOKLINE_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+
+    /// Prefix of every topic name.
+    #[arg(long, env = "HOOKLINE_TOPIC_PREFIX", default_value = "hookline.")]
+    pub topic_prefix: String,
+
+    /// Listen address for /metrics, /healthz and /readyz (e.g. 127.0.0.1:9461). Each binary has
+    /// its own default port; `off` disables the endpoint.
+    #[arg(long, env = "HOOKLINE_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+
+    /// A librdkafka setting, KEY=VALUE (repeatable); overrides HOOKLINE_KAFKA_<KEY> variables.
+    #[arg(long = "kafka", value_name = "KEY=VALUE", value_parser = parse_kafka_setting)]
+    pub kafka: Vec<(String, String)>,
+
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(long, env = "HOOKLINE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+impl CommonArgs {
+    /// librdkafka settings from the environment, then from `--kafka` flags (flags win).
+    pub fn kafka_settings(&self) -> Vec<(String, String)> {
+        let mut all = kafka_overrides_from_env(std::env::vars());
+        all.extend(self.kafka.iter().cloned());
+        all
+    }
+
+    pub fn topics(&self) -> Topics {
+        Topics::new(&self.topic_prefix)
+    }
+
+    /// The metrics listen address: the flag, else `default`; `None` when set to `off`.
+    pub fn metrics_addr_or(&self, default: &str) -> Result<Option<SocketAddr>, ConfigError> {
+        let raw = self.metrics_addr.as_deref().unwrap_or(default);
+        if raw.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        parse_listen_addr("HOOKLINE_METRICS_ADDR / --metrics-addr", raw).map(Some)
+    }
+}
+
+/// A configuration value that cannot be used, with what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{setting}: {value:?} is not a listen address; expected IP:PORT such as 127.0.0.1:9461 or [::1]:9461")]
+    ListenAddr { setting: &'static str, value: String },
+    #[error("HOOKLINE_ALLOW_NETWORKS / --allow-networks: {value:?} is not a network; expected CIDRs such as 127.0.0.0/8,::1/128")]
+    Network { value: String },
+}
+
+/// Parses `IP:PORT`, with `localhost:PORT` accepted as 127.0.0.1.
+pub fn parse_listen_addr(setting: &'static str, raw: &str) -> Result<SocketAddr, ConfigError> {
+    let fixed = raw.trim().replacen("localhost:", "127.0.0.1:", 1);
+    fixed.parse().map_err(|_| ConfigError::ListenAddr { setting, value: raw.to_owned() })
+}
+
+/// Parses a comma-separated CIDR list; a bare address means that one host.
+pub fn parse_networks(raw: &str) -> Result<Vec<IpNet>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| ConfigError::Network { value: s.to_owned() })
+        })
+        .collect()
+}
+
+fn parse_kafka_setting(raw: &str) -> Result<(String, String), String> {
+    let (k, v) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("{raw:?}: expected KEY=VALUE, e.g. --kafka session.timeout.ms=6000"))?;
+    if k.trim().is_empty() {
+        return Err(format!("{raw:?}: the librdkafka key is empty"));
+    }
+    Ok((k.trim().to_owned(), v.to_owned()))
+}
+
+/// `HOOKLINE_KAFKA_SESSION_TIMEOUT_MS=6000` → (`session.timeout.ms`, `6000`).
+pub fn kafka_overrides_from_env(vars: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vars
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let rest = k.strip_prefix("HOOKLINE_KAFKA_")?;
+            (!rest.is_empty()).then(|| (rest.to_ascii_lowercase().replace('_', "."), v))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Every `HOOKLINE_*` variable some Hookline binary reads. A variable outside this list (and not
+/// `HOOKLINE_KAFKA_*`) is most likely a typo, and is reported at start-up.
+pub const KNOWN_ENV: &[&str] = &[
+    "HOOKLINE_BROKERS",
+    "HOOKLINE_TOPIC_PREFIX",
+    "HOOKLINE_METRICS_ADDR",
+    "HOOKLINE_ADMIN_ADDR",
+    "HOOKLINE_ADMIN_URL",
+    "HOOKLINE_SIGNING_KEY",
+    "HOOKLINE_SIGNING_KEY_ID",
+    "HOOKLINE_ALLOW_NETWORKS",
+    "HOOKLINE_LOG_FORMAT",
+    "HOOKLINE_GROUP_ID",
+    "HOOKLINE_PARTITIONS",
+    "HOOKLINE_MAX_RECORD_BYTES",
+    "HOOKLINE_STATE_DIR",
+    "HOOKLINE_TANSU_BIN",
+    "HOOKLINE_TEST_BROKERS",
+    "HOOKLINE_OPERATOR_TOKEN",
+];
+
+/// Names of `HOOKLINE_*` variables that no binary reads, each with the closest known name.
+pub fn unknown_env(vars: impl IntoIterator<Item = String>) -> Vec<(String, Option<&'static str>)> {
+    vars.into_iter()
+        .filter(|k| k.starts_with("HOOKLINE_") && !k.starts_with("HOOKLINE_KAFKA_"))
+        .filter(|k| !KNOWN_ENV.contains(&k.as_str()))
+        .map(|k| {
+            let best = KNOWN_ENV.iter().copied().min_by_key(|known| edit_distance(known, &k));
+            let best = best.filter(|b| edit_distance(b, &k) <= 3);
+            (k, best)
+        })
+        .collect()
+}
+
+/// Logs a warning for each unknown `HOOKLINE_*` variable.
+pub fn check_environment() {
+    for (name, suggestion) in unknown_env(std::env::vars().map(|(k, _)| k)) {
+        match suggestion {
+            Some(s) => tracing::warn!("environment variable {name} is not a Hookline setting; did you mean {s}?"),
+            None => tracing::warn!("environment variable {name} is not a Hookline setting; it is ignored"),
+        }
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Topic names, all derived from one prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    pub tracking: String,
+    pub profile_changes: String,
+    pub profiles: String,
+    pub subscriptions: String,
+    pub deliveries: String,
+    pub retries: String,
+    pub outcomes: String,
+    pub dead_letter: String,
+    pub quarantine: String,
+}
+
+impl Topics {
+    pub fn new(prefix: &str) -> Self {
+        let t = |name: &str| format!("{prefix}{name}");
+        Self {
+            tracking: t("tracking"),
+            profile_changes: t("profile-changes"),
+            profiles: t("profiles"),
+            subscriptions: t("subscriptions"),
+            deliveries: t("deliveries"),
+            retries: t("retries"),
+            outcomes: t("outcomes"),
+            dead_letter: t("dead-letter"),
+            quarantine: t("quarantine"),
+        }
+    }
+
+    /// Every topic with whether it is compacted.
+    pub fn all(&self) -> [(&str, bool); 9] {
+        [
+            (&self.tracking, false),
+            (&self.profile_changes, false),
+            (&self.profiles, true),
+            (&self.subscriptions, true),
+            (&self.deliveries, false),
+            (&self.retries, false),
+            (&self.outcomes, false),
+            (&self.dead_letter, false),
+            (&self.quarantine, false),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_env_keys_map_to_librdkafka_names() {
+        let vars = vec![
+            ("HOOKLINE_KAFKA_SESSION_TIMEOUT_MS".to_owned(), "6000".to_owned()),
+            ("HOOKLINE_BROKERS".to_owned(), "x".to_owned()),
+            ("HOOKLINE_KAFKA_".to_owned(), "ignored".to_owned()),
+        ];
+        assert_eq!(kafka_overrides_from_env(vars), vec![("session.timeout.ms".to_owned(), "6000".to_owned())]);
+    }
+
+    #[test]
+    fn typos_in_env_names_get_a_suggestion() {
+        let found = unknown_env(vec!["HOOKLINE_BROKER".to_owned(), "HOOKLINE_BROKERS".to_owned(), "PATH".to_owned()]);
+        assert_eq!(found, vec![("HOOKLINE_BROKER".to_owned(), Some("HOOKLINE_BROKERS"))]);
+    }
+
+    #[test]
+    fn networks_and_addresses_parse_with_clear_errors() {
+        let nets = parse_networks("127.0.0.0/8, ::1").unwrap();
+        assert_eq!(nets.len(), 2);
+        assert!(nets[1].contains(&"::1".parse::<std::net::IpAddr>().unwrap()));
+        let err = parse_networks("127.0.0.0/33").unwrap_err().to_string();
+        assert!(err.contains("127.0.0.0/33") && err.contains("CIDR"), "{err}");
+        assert_eq!(parse_listen_addr("x", "localhost:80").unwrap().port(), 80);
+        assert!(parse_listen_addr("x", "80").unwrap_err().to_string().contains("IP:PORT"));
+        assert!(parse_kafka_setting("session.timeout.ms").is_err());
+    }
+
+    #[test]
+    fn topic_names_follow_the_prefix() {
+        let t = Topics::new("hookline.");
+        assert_eq!(t.profile_changes, "hookline.profile-changes");
+        assert_eq!(t.all().iter().filter(|(_, compact)| *compact).count(), 2);
+    }
+}

@@ -1,0 +1,172 @@
+//! The sender's contracts: a built webhook request (`deliveries`), a scheduled re-try
+//! (`retries`), the result of one attempt (`outcomes`), and an exhausted delivery
+//! (`dead-letter`). All are keyed by subscription id, so one subscription's records share a
+//! partition and therefore a sender instance.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AccountId, CollectionId, DatabaseId, DeliveryId, EventId, SubscriptionId};
+use crate::subscription::SignatureProfile;
+use hookline_payload::Format;
+
+/// Where an input record came from, for tracing a delivery back to its event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourcePosition {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// One webhook request awaiting sending: everything the sender needs without looking anything
+/// up, except the subscription's current status, which it checks at send time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub delivery_id: DeliveryId,
+    pub event_id: EventId,
+    pub event_type: String,
+    pub subscription_id: SubscriptionId,
+    pub account: AccountId,
+    pub database: DatabaseId,
+    #[serde(default)]
+    pub collection: Option<CollectionId>,
+    pub url: String,
+    pub format: Format,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// The encoded body, exactly the bytes to POST.
+    pub body: String,
+    #[serde(default)]
+    pub ordered: bool,
+    #[serde(default)]
+    pub signature: SignatureProfile,
+    pub created_at: String,
+    #[serde(default)]
+    pub source: Option<SourcePosition>,
+}
+
+/// A delivery scheduled for another attempt, on the `retries` topic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetryRecord {
+    pub delivery: Delivery,
+    /// The number of the attempt about to be made (the first attempt is 1).
+    pub attempt: u32,
+    pub not_before: String,
+    pub first_attempt_at: String,
+    pub last_error: Option<String>,
+    pub last_status: Option<u16>,
+}
+
+/// A delivery that exhausted its retries, on the `dead-letter` topic; `hookline replay` sends
+/// it again through the normal path.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub delivery: Delivery,
+    pub attempts: u32,
+    pub first_attempt_at: String,
+    pub dead_lettered_at: String,
+    pub last_error: Option<String>,
+    pub last_status: Option<u16>,
+}
+
+/// What became of one attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutcomeResult {
+    Delivered,
+    /// Failed; another attempt is scheduled.
+    Retrying,
+    /// Failed permanently without dead-lettering (e.g. 410 Gone).
+    Failed,
+    DeadLettered,
+    SkippedDisabled,
+    SkippedPaused,
+    CircuitOpen,
+    /// The subscription was disabled as a result of this attempt.
+    Disabled,
+}
+
+impl OutcomeResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Retrying => "retrying",
+            Self::Failed => "failed",
+            Self::DeadLettered => "dead-lettered",
+            Self::SkippedDisabled => "skipped-disabled",
+            Self::SkippedPaused => "skipped-paused",
+            Self::CircuitOpen => "circuit-open",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// Why an attempt failed, coarse enough for dashboards and retry decisions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorClass {
+    Timeout,
+    Dns,
+    Connect,
+    Tls,
+    #[serde(rename = "http_4xx")]
+    Http4xx,
+    #[serde(rename = "http_5xx")]
+    Http5xx,
+    RefusedByGuard,
+    Other,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Dns => "dns",
+            Self::Connect => "connect",
+            Self::Tls => "tls",
+            Self::Http4xx => "http_4xx",
+            Self::Http5xx => "http_5xx",
+            Self::RefusedByGuard => "refused-by-guard",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// One record per attempt on the `outcomes` topic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub delivery_id: DeliveryId,
+    pub event_id: EventId,
+    pub subscription_id: SubscriptionId,
+    pub account: AccountId,
+    pub attempt: u32,
+    pub result: OutcomeResult,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub http_status: Option<u16>,
+    #[serde(default)]
+    pub error_class: Option<ErrorClass>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub response_excerpt: Option<String>,
+    pub latency_ms: f64,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_serialize_in_contract_spelling() {
+        assert_eq!(serde_json::to_value(OutcomeResult::DeadLettered).unwrap(), "dead-lettered");
+        assert_eq!(serde_json::to_value(OutcomeResult::SkippedDisabled).unwrap(), "skipped-disabled");
+        assert_eq!(serde_json::to_value(ErrorClass::Http4xx).unwrap(), "http_4xx");
+        assert_eq!(serde_json::to_value(ErrorClass::RefusedByGuard).unwrap(), "refused-by-guard");
+        for r in [OutcomeResult::Delivered, OutcomeResult::CircuitOpen, OutcomeResult::Retrying] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! Hookline's domain model: the fixed JSON contracts of `shared/design.md` as Rust types.
+//!
+//! - [`ids`]: explicit newtypes for every domain id, so a database id can never be passed where a
+//!   profile id is expected, and the `<database>:<profile>` key is built in one place.
+//! - [`events`]: the input topics (`tracking`, `profile-changes`) and the `profiles` table value.
+//! - [`subscription`]: the `subscriptions` table value and its enums (event kinds, actions, triggers).
+//! - [`delivery`]: what the routing stages hand to the sender, and what the sender reports back
+//!   (`deliveries`, `retries`, `outcomes`, `dead-letter`).
+//! - [`quarantine`]: the record written for input that cannot be processed.
+//! - [`timefmt`]: the few time formats the contracts use.
+//!
+//! Every type keeps unknown extra fields (`extra`) on input contracts so they pass through.
+
+pub mod delivery;
+pub mod events;
+pub mod ids;
+pub mod quarantine;
+pub mod subscription;
+pub mod timefmt;
+
+pub use delivery::{DeadLetter, Delivery, ErrorClass, Outcome, OutcomeResult, RetryRecord, SourcePosition};
+pub use events::{ProfileAction, ProfileChange, ProfileState, SubprofileState, TrackingEvent, TrackingKind, Trigger};
+pub use ids::*;
+pub use quarantine::QuarantineRecord;
+pub use subscription::{EventKind, Limits, SignatureProfile, Subscription, SubscriptionStatus};

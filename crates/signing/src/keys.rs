@@ -1,0 +1,224 @@
+//! RSA signing keys.
+
+use std::path::Path;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{KeyPair, RsaKeyPair, RSA_PKCS1_SHA256};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde::Serialize;
+
+/// Why a key cannot be used. Messages name the file but never include key material.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("reading signing key {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("writing signing key {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("signing key {path}: no PEM block found; expected \"-----BEGIN PRIVATE KEY-----\" (PKCS#8) or \"-----BEGIN RSA PRIVATE KEY-----\" (PKCS#1)")]
+    NoPem { path: String },
+    #[error("signing key {path}: not a usable RSA private key ({reason}); RSA 2048–8192 bits in PKCS#8 or PKCS#1 PEM is required")]
+    Rejected { path: String, reason: String },
+    #[error("generating an RSA key failed")]
+    Generate,
+}
+
+/// A private signing key with its id. `Debug` never prints key material.
+pub struct SigningKey {
+    key_id: String,
+    pair: RsaKeyPair,
+    spki_der: Vec<u8>,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey").field("key_id", &self.key_id).finish_non_exhaustive()
+    }
+}
+
+/// The public half of a key, as `GET /v1/keys` publishes it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PublicKeyInfo {
+    pub key_id: String,
+    pub algorithm: &'static str,
+    pub public_key_pem: String,
+    /// The DKIM-style DNS TXT value (`v=DKIM1; k=rsa; p=...`) for the name given as `key_id`.
+    pub dns_txt: String,
+}
+
+impl SigningKey {
+    /// Reads the key at `path`, or generates a 2048-bit key there (mode 0600) when the file does
+    /// not exist. `key_id` defaults to `hookline-` + a fingerprint of the public key.
+    pub fn load_or_generate(path: &Path, key_id: Option<&str>) -> Result<Self, KeyError> {
+        let shown = path.display().to_string();
+        if !path.exists() {
+            let pem = generate_pem()?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|source| KeyError::Write { path: shown.clone(), source })?;
+            }
+            write_private(path, &pem).map_err(|source| KeyError::Write { path: shown.clone(), source })?;
+            tracing_free_note(&shown);
+        }
+        let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read { path: shown.clone(), source })?;
+        Self::from_pem(&pem, key_id, &shown)
+    }
+
+    /// Parses a PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`) PEM. `origin` names the
+    /// source in error messages.
+    pub fn from_pem(pem: &str, key_id: Option<&str>, origin: &str) -> Result<Self, KeyError> {
+        let (label, der) = decode_pem(pem).ok_or_else(|| KeyError::NoPem { path: origin.to_owned() })?;
+        let pair = match label.as_str() {
+            "PRIVATE KEY" => RsaKeyPair::from_pkcs8(&der),
+            "RSA PRIVATE KEY" => RsaKeyPair::from_der(&der),
+            _ => return Err(KeyError::NoPem { path: origin.to_owned() }),
+        }
+        .map_err(|e| KeyError::Rejected { path: origin.to_owned(), reason: e.to_string() })?;
+        let spki_der = pair
+            .public_key()
+            .as_der()
+            .map_err(|_| KeyError::Rejected { path: origin.to_owned(), reason: "public key encoding".into() })?
+            .as_ref()
+            .to_vec();
+        let key_id = key_id.map(str::to_owned).unwrap_or_else(|| default_key_id(&spki_der));
+        Ok(Self { key_id, pair, spki_der, rng: SystemRandom::new() })
+    }
+
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// RSASSA-PKCS1-v1_5 with SHA-256 over `message`. Takes about a millisecond for 2048 bits:
+    /// call it off the async executor's worker threads.
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        let mut sig = vec![0u8; self.pair.public_modulus_len()];
+        self.pair
+            .sign(&RSA_PKCS1_SHA256, &self.rng, message, &mut sig)
+            .expect("RSA signing with a valid key and a correctly sized buffer");
+        sig
+    }
+
+    /// DER SubjectPublicKeyInfo of the public key.
+    pub fn public_key_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    pub fn public_key_pem(&self) -> String {
+        encode_pem("PUBLIC KEY", &self.spki_der)
+    }
+
+    /// `v=DKIM1; k=rsa; p=<base64 SPKI>`: the TXT value to publish at the DNS name `key_id`.
+    pub fn dns_txt(&self) -> String {
+        format!("v=DKIM1; k=rsa; p={}", B64.encode(&self.spki_der))
+    }
+
+    pub fn public_info(&self) -> PublicKeyInfo {
+        PublicKeyInfo {
+            key_id: self.key_id.clone(),
+            algorithm: "rsa-sha256",
+            public_key_pem: self.public_key_pem(),
+            dns_txt: self.dns_txt(),
+        }
+    }
+}
+
+/// A new RSA-2048 key as PKCS#8 PEM.
+pub fn generate_pem() -> Result<String, KeyError> {
+    let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Generate)?;
+    let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der<'static>>::as_der(&pair).map_err(|_| KeyError::Generate)?;
+    Ok(encode_pem("PRIVATE KEY", der.as_ref()))
+}
+
+fn default_key_id(spki: &[u8]) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki);
+    let hex: String = d.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("hookline-{hex}")
+}
+
+fn write_private(path: &Path, pem: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(pem.as_bytes())
+}
+
+fn tracing_free_note(path: &str) {
+    // The library does not depend on `tracing`; one line on stderr tells the operator a new key
+    // exists (the path only, never the key).
+    eprintln!("hookline: generated a new RSA-2048 signing key at {path}");
+}
+
+/// PEM encoding with 64-column lines.
+pub fn encode_pem(label: &str, der: &[u8]) -> String {
+    let b64 = B64.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// The first PEM block: its label and DER bytes.
+pub fn decode_pem(pem: &str) -> Option<(String, Vec<u8>)> {
+    let start = pem.find("-----BEGIN ")?;
+    let rest = &pem[start + 11..];
+    let label_end = rest.find("-----")?;
+    let label = rest[..label_end].to_owned();
+    let body_start = label_end + 5;
+    let end_marker = format!("-----END {label}-----");
+    let body_end = rest.find(&end_marker)?;
+    let b64: String = rest[body_start..body_end].chars().filter(|c| !c.is_whitespace()).collect();
+    let der = B64.decode(b64).ok()?;
+    Some((label, der))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_key_round_trips_through_pem_and_file() {
+        let dir = std::env::temp_dir().join(format!("hookline-keytest-{}", std::process::id()));
+        let path = dir.join("signing.pem");
+        let _ = std::fs::remove_dir_all(&dir);
+        let k1 = SigningKey::load_or_generate(&path, None).unwrap();
+        let k2 = SigningKey::load_or_generate(&path, None).unwrap();
+        assert_eq!(k1.public_key_der(), k2.public_key_der(), "second load reads the same key");
+        assert!(k1.key_id().starts_with("hookline-"));
+        assert!(k1.dns_txt().starts_with("v=DKIM1; k=rsa; p=MII"));
+        assert!(!format!("{k1:?}").contains("PRIVATE"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn pkcs1_keys_load_and_garbage_is_rejected_clearly() {
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        use rsa::pkcs8::DecodePrivateKey;
+        let pem = generate_pem().unwrap();
+        let k = rsa::PrivateKey::from_pkcs8_pem(&pem).unwrap();
+        let pkcs1 = k.to_pkcs1_pem(rsa::pkcs1::LineEnding::LF).unwrap();
+        let a = SigningKey::from_pem(&pem, Some("k"), "a").unwrap();
+        let b = SigningKey::from_pem(&pkcs1, Some("k"), "b").unwrap();
+        assert_eq!(a.public_key_der(), b.public_key_der());
+        let err = SigningKey::from_pem("hello", None, "x.pem").unwrap_err().to_string();
+        assert!(err.contains("x.pem") && err.contains("BEGIN PRIVATE KEY"), "{err}");
+        let err = SigningKey::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", None, "y.pem")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("y.pem") && err.contains("not a usable RSA"), "{err}");
+    }
+}

@@ -1,0 +1,18 @@
+//! Signing for Hookline webhooks.
+//!
+//! - [`keys`]: RSA signing keys: load PEM (PKCS#8 or PKCS#1), generate on first run, publish
+//!   the public half (PEM, and the DKIM-style DNS TXT value Copernica's PHP verifier reads).
+//! - [`cavage`]: the draft-cavage HTTP Signature Copernica sends: rsa-sha256 over
+//!   `(request-target) host date x-copernica-id digest x-nonce`, plus `Digest` and `X-Nonce`;
+//!   and a verifier for receivers, tests and the CLI.
+//!
+//! Why aws-lc-rs: RSA-2048 signing is the cost that bounds the pipeline. aws-lc-rs is
+//! constant-time, is rustls' default provider (one crypto library for TLS and signing), and
+//! signs several times faster than the pure-Rust `rsa` crate (see `docs/benchmarks.md`); `rsa`
+//! remains as an independent reference verifier in tests.
+
+pub mod cavage;
+pub mod keys;
+
+pub use cavage::{sign_request, verify_request, RequestToSign, SignedHeaders, VerifyError};
+pub use keys::{KeyError, PublicKeyInfo, SigningKey};

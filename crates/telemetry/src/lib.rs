@@ -1,0 +1,95 @@
+//! Telemetry shared by every binary.
+//!
+//! - [`init_logging`]: `tracing` to stderr, text or JSON, filtered by `RUST_LOG`.
+//! - [`metrics`]: every metric Hookline exports, named in one place
+//!   (`hookline_<stage>_<name>_<unit>`, `_total` on counters), so dashboards have one reference.
+//! - [`serve`]: the `/metrics`, `/healthz` and `/readyz` endpoint.
+//! - [`shutdown_signal`]: a cancellation token cancelled on SIGTERM or SIGINT.
+
+pub mod metrics;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+
+pub use metrics::Metrics;
+
+/// Logs to stderr. `json` gives one JSON object per line for log pipelines.
+pub fn init_logging(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn,librdkafka=warn,hyper=warn,h2=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// Readiness of a stage: false until its tables are restored and its consumer has joined.
+#[derive(Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::Relaxed);
+    }
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Serves `/metrics` (Prometheus text), `/healthz` (the process runs) and `/readyz` (the stage is
+/// ready) until `shutdown` is cancelled. Returns the bound address (useful with port 0).
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Metrics,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = Router::new()
+        .route("/metrics", get(move || async move { metrics.render() }))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || async move {
+                if readiness.is_ready() {
+                    (StatusCode::OK, "ready\n")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+                }
+            }),
+        );
+    tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+    });
+    Ok(bound)
+}
+
+/// A token cancelled on the first SIGTERM or SIGINT (Ctrl-C).
+pub fn shutdown_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing a SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown requested: finishing the work in hand");
+        t.cancel();
+    });
+    token
+}
