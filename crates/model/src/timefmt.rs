@@ -11,6 +11,7 @@ pub fn now_rfc3339() -> String {
 }
 
 pub fn rfc3339(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
     let t = t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap_or(t);
     t.format(&Rfc3339).unwrap_or_default()
 }

@@ -203,7 +203,7 @@ mod tests {
             "(request-target): post /hook.php?a=1\nhost: d.example\ndate: Wed, 25 Nov 2026 10:15:00 GMT\nx-copernica-id: account_1001\ndigest: sha-256=abc\nx-nonce: n1"
         );
         // SHA-256("") is well known.
-        assert_eq!(digest_header(b""), "sha-256=47DEQpj8HBSa+/TWaiO1YIHoiYIEFUObA1Sjl6lgE6o=");
+        assert_eq!(digest_header(b""), "sha-256=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
     }
 
     #[test]
