@@ -1,0 +1,51 @@
+//! The join, as pure functions (no I/O, so every rule is unit-tested).
+//!
+//! - [`tracking`]: a tracking event + the profile's state → the webhook body in Copernica's field
+//!   names, plus the facts routing and conditions read.
+//! - [`profile`]: a profile change + the state before it → the new table state, the webhook body
+//!   (with previous values of changed fields for updates) and the facts.
+//!
+//! Policy for unknown profiles (documented in `docs/join.md`): a tracking event whose profile is
+//! not in the table is delivered with what the event itself carries, `fields` and `interests`
+//! empty and `"profile_known": false`, rather than held back: Copernica's customers use clicks
+//! and bounces for time-critical actions, and a late webhook is worse than a thinner one.
+
+pub mod profile;
+pub mod tracking;
+
+use hookline_model::{AccountId, CollectionId, DatabaseId, EventId, EventKind, ProfileAction, Trigger};
+use serde_json::{Map, Value};
+
+/// An event ready for routing: the body to send and the facts conditions read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enriched {
+    pub event_id: EventId,
+    pub kind: EventKind,
+    pub account: AccountId,
+    pub database: DatabaseId,
+    pub collection: Option<CollectionId>,
+    /// Set for profile changes.
+    pub action: Option<ProfileAction>,
+    pub trigger: Option<Trigger>,
+    /// Whether the profile was found in the table (always true for profile changes).
+    pub joined: bool,
+    /// The webhook body, in Copernica's field names.
+    pub body: Map<String, Value>,
+    /// The profile's fields (for subprofile changes: the parent profile's).
+    pub profile_fields: Map<String, Value>,
+    pub subprofile_fields: Option<Map<String, Value>>,
+    pub interests: Vec<String>,
+    pub tags: Vec<String>,
+    pub previous_fields: Option<Map<String, Value>>,
+    pub previous_interests: Option<Vec<String>>,
+    pub is_new_profile: bool,
+}
+
+/// `YYYY-MM-DD HH:MM:SS` and Unix seconds of an RFC 3339 (or Copernica-style) timestamp; the
+/// input string and 0 when it cannot be parsed (the schema check normally prevents that).
+pub(crate) fn times(ts: &str) -> (String, i64) {
+    match hookline_model::timefmt::parse(ts) {
+        Some(t) => (hookline_model::timefmt::copernica(t), t.unix_timestamp()),
+        None => (ts.to_owned(), 0),
+    }
+}

@@ -1,0 +1,243 @@
+//! Profile changes applied to the profile table.
+
+use hookline_model::{EventKind, ProfileAction, ProfileChange, ProfileState};
+use serde_json::{Map, Value};
+
+use crate::{times, Enriched};
+
+/// What one change does: the table's new state for the key (`None`: a tombstone) and the event
+/// to route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub new_state: Option<ProfileState>,
+    pub enriched: Enriched,
+}
+
+/// Applies `change` to `before` (the table's current state for the key, if any).
+///
+/// - profile create/update: the change's `fields` are the full new state; interests are the
+///   change's when given, else kept; subprofiles are kept.
+/// - profile delete: tombstone.
+/// - subprofile create/update/delete: the subprofile entry inside the parent's state changes; a
+///   parent not yet in the table is created with empty fields (it may arrive later).
+pub fn apply(change: &ProfileChange, before: Option<&ProfileState>) -> Applied {
+    let sub_key = change.subprofile_key();
+    let now_ts = change.timestamp.clone();
+    let mut state = before.cloned().unwrap_or_else(|| ProfileState {
+        account: change.account.clone(),
+        database: change.database.clone(),
+        profile: change.profile.clone(),
+        created: None,
+        modified: None,
+        fields: Map::new(),
+        interests: Vec::new(),
+        subprofiles: Map::new(),
+        rest: Map::new(),
+    });
+    let (previous_fields, previous_interests, new_state, subprofile_fields, created, modified);
+    match &sub_key {
+        None => {
+            let prev_fields = before.map(|b| changed_previous(&b.fields, &change.fields));
+            let prev_interests = before.map(|b| b.interests.clone());
+            if change.action == ProfileAction::Delete {
+                created = state.created.clone();
+                modified = Some(now_ts.clone());
+                new_state = None;
+            } else {
+                if state.created.is_none() || change.action == ProfileAction::Create {
+                    state.created = Some(now_ts.clone());
+                }
+                state.modified = Some(now_ts.clone());
+                state.fields = change.fields.clone();
+                if let Some(i) = &change.interests {
+                    state.interests = i.clone();
+                }
+                created = state.created.clone();
+                modified = state.modified.clone();
+                new_state = Some(state.clone());
+            }
+            previous_fields = if change.action == ProfileAction::Update { prev_fields } else { None };
+            previous_interests = if change.action == ProfileAction::Update { prev_interests } else { None };
+            subprofile_fields = None;
+        }
+        Some(key) => {
+            let old: Option<Map<String, Value>> = state
+                .subprofiles
+                .get(key)
+                .and_then(|v| v.get("fields"))
+                .and_then(Value::as_object)
+                .cloned();
+            let old_created = state.subprofiles.get(key).and_then(|v| v.get("created")).cloned();
+            previous_fields = match (change.action, &old) {
+                (ProfileAction::Update, Some(o)) => Some(changed_previous(o, &change.fields)),
+                _ => None,
+            };
+            previous_interests = None;
+            if change.action == ProfileAction::Delete {
+                state.subprofiles.remove(key);
+                created = old_created.and_then(|v| v.as_str().map(str::to_owned));
+            } else {
+                let c = match (&old_created, change.action) {
+                    (Some(Value::String(s)), ProfileAction::Update) => s.clone(),
+                    _ => now_ts.clone(),
+                };
+                created = Some(c.clone());
+                state.subprofiles.insert(
+                    key.clone(),
+                    serde_json::json!({"created": c, "modified": now_ts, "fields": change.fields}),
+                );
+            }
+            modified = Some(now_ts.clone());
+            new_state = Some(state.clone());
+            subprofile_fields = Some(change.fields.clone());
+        }
+    }
+
+    let (timestamp, time) = times(&change.timestamp);
+    let mut body = Map::with_capacity(change.rest.len() + 16);
+    body.insert("id".into(), Value::String(change.id.0.clone()));
+    body.insert("type".into(), Value::String(change.action.as_str().into()));
+    body.insert("trigger".into(), Value::String(change.trigger.as_str().into()));
+    body.insert("parameters".into(), Value::Object(change.parameters.clone()));
+    body.insert("timestamp".into(), Value::String(timestamp));
+    body.insert("time".into(), Value::from(time));
+    body.insert("database".into(), Value::String(change.database.to_string()));
+    body.insert("profile".into(), Value::String(change.profile.to_string()));
+    if let (Some(c), Some(s)) = (&change.collection, &change.subprofile) {
+        body.insert("collection".into(), Value::String(c.to_string()));
+        body.insert("subprofile".into(), Value::String(s.to_string()));
+    }
+    body.insert("created".into(), created.map(|c| Value::String(times(&c).0)).unwrap_or(Value::Null));
+    body.insert("modified".into(), modified.map(|m| Value::String(times(&m).0)).unwrap_or(Value::Null));
+    body.insert("fields".into(), Value::Object(change.fields.clone()));
+    let interests: Vec<String> = match &sub_key {
+        None => change.interests.clone().or_else(|| before.map(|b| b.interests.clone())).unwrap_or_default(),
+        Some(_) => before.map(|b| b.interests.clone()).unwrap_or_default(),
+    };
+    if sub_key.is_none() {
+        body.insert("interests".into(), Value::Array(interests.iter().cloned().map(Value::String).collect()));
+    } else {
+        body.insert(
+            "profile_fields".into(),
+            Value::Object(before.map(|b| b.fields.clone()).unwrap_or_default()),
+        );
+    }
+    if let Some(p) = &previous_fields {
+        body.insert("previous".into(), Value::Object(p.clone()));
+    }
+    for (k, v) in &change.rest {
+        if !body.contains_key(k) {
+            body.insert(k.clone(), v.clone());
+        }
+    }
+    let profile_fields = match &sub_key {
+        None => change.fields.clone(),
+        Some(_) => before.map(|b| b.fields.clone()).unwrap_or_default(),
+    };
+    Applied {
+        new_state,
+        enriched: Enriched {
+            event_id: change.id.clone(),
+            kind: EventKind::from(change.action),
+            account: change.account.clone(),
+            database: change.database.clone(),
+            collection: change.collection.clone(),
+            action: Some(change.action),
+            trigger: Some(change.trigger),
+            joined: true,
+            body,
+            profile_fields,
+            subprofile_fields,
+            interests,
+            tags: Vec::new(),
+            previous_fields,
+            previous_interests,
+            is_new_profile: change.action == ProfileAction::Create && sub_key.is_none(),
+        },
+    }
+}
+
+/// The previous values of fields whose value differs between `old` and `new` (absent → null).
+fn changed_previous(old: &Map<String, Value>, new: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (k, v) in new {
+        let before = old.get(k).unwrap_or(&Value::Null);
+        if before != v {
+            out.insert(k.clone(), before.clone());
+        }
+    }
+    for (k, v) in old {
+        if !new.contains_key(k) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn change(v: Value) -> ProfileChange {
+        let mut base = json!({"id": "chg-1", "account": "1001", "database": "12", "profile": "4711",
+            "action": "create", "trigger": "rest", "timestamp": "2026-11-25T10:16:00Z",
+            "parameters": {}, "fields": {"name": "Mike", "email": "mike@example.com"}, "interests": ["vip"]});
+        for (k, val) in v.as_object().unwrap() {
+            base[k] = val.clone();
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    #[test]
+    fn create_then_update_records_previous_values() {
+        let created = apply(&change(json!({})), None);
+        let s1 = created.new_state.clone().unwrap();
+        assert_eq!(s1.fields["name"], "Mike");
+        assert_eq!(s1.created.as_deref(), Some("2026-11-25T10:16:00Z"));
+        assert!(created.enriched.is_new_profile);
+        assert_eq!(created.enriched.body["type"], "create");
+        assert!(!created.enriched.body.contains_key("previous"));
+
+        let upd = apply(
+            &change(json!({"id": "chg-2", "action": "update", "timestamp": "2026-11-25T11:00:00Z",
+                "parameters": {"name": "Michael"}, "fields": {"name": "Michael", "email": "mike@example.com"}, "interests": null})),
+            Some(&s1),
+        );
+        let s2 = upd.new_state.unwrap();
+        assert_eq!(s2.fields["name"], "Michael");
+        assert_eq!(s2.interests, vec!["vip"], "interests kept when the change carries none");
+        assert_eq!(s2.created, s1.created);
+        assert_eq!(upd.enriched.body["previous"], json!({"name": "Mike"}));
+        assert_eq!(upd.enriched.body["created"], "2026-11-25 10:16:00");
+        assert_eq!(upd.enriched.body["modified"], "2026-11-25 11:00:00");
+        assert_eq!(upd.enriched.previous_interests.as_deref(), Some(&["vip".to_owned()][..]));
+    }
+
+    #[test]
+    fn delete_is_a_tombstone_and_subprofiles_live_inside_the_parent() {
+        let s1 = apply(&change(json!({})), None).new_state.unwrap();
+        let sub = apply(
+            &change(json!({"id": "chg-3", "collection": "3", "subprofile": "9", "fields": {"order": "A-1"}})),
+            Some(&s1),
+        );
+        let s2 = sub.new_state.unwrap();
+        assert_eq!(s2.subprofiles["3:9"]["fields"]["order"], "A-1");
+        assert_eq!(s2.fields["name"], "Mike", "the parent's fields are untouched");
+        assert_eq!(sub.enriched.body["collection"], "3");
+        assert_eq!(sub.enriched.body["profile_fields"]["name"], "Mike");
+        assert_eq!(sub.enriched.subprofile_fields.as_ref().unwrap()["order"], "A-1");
+        assert!(!sub.enriched.is_new_profile);
+
+        let subdel = apply(
+            &change(json!({"id": "chg-4", "action": "delete", "collection": "3", "subprofile": "9", "fields": {"order": "A-1"}})),
+            Some(&s2),
+        );
+        assert!(subdel.new_state.unwrap().subprofiles.is_empty());
+
+        let del = apply(&change(json!({"id": "chg-5", "action": "delete"})), Some(&s2));
+        assert!(del.new_state.is_none());
+        assert_eq!(del.enriched.body["type"], "delete");
+        assert_eq!(del.enriched.body["fields"]["name"], "Mike", "a delete carries the last state");
+    }
+}

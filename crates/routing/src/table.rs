@@ -1,0 +1,203 @@
+//! The subscription table.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hookline_conditions::{Condition, EvalContext};
+use hookline_enrich::Enriched;
+use hookline_model::{DatabaseId, EventKind, Subscription, SubscriptionId, SubscriptionStatus};
+use time::OffsetDateTime;
+
+use crate::validate::{validate_subscription, InvalidSubscription};
+
+/// A subscription with its condition compiled.
+#[derive(Debug)]
+pub struct CompiledSubscription {
+    pub sub: Subscription,
+    pub condition: Condition,
+}
+
+/// Every subscription, indexed by database so an event is offered only to its own database's
+/// subscriptions (10,000 subscriptions over 1,000 databases means ~10 candidates per event).
+#[derive(Debug, Default)]
+pub struct SubscriptionTable {
+    by_id: HashMap<SubscriptionId, Arc<CompiledSubscription>>,
+    by_database: HashMap<DatabaseId, Vec<Arc<CompiledSubscription>>>,
+}
+
+impl SubscriptionTable {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces a subscription. An invalid one is refused and the previous version (if
+    /// any) is kept, so a bad write never silently unsubscribes anyone.
+    pub fn upsert(&mut self, sub: Subscription, require_https: bool) -> Result<(), InvalidSubscription> {
+        let condition = validate_subscription(&sub, require_https)?;
+        self.remove(&sub.id);
+        let compiled = Arc::new(CompiledSubscription { sub, condition });
+        self.by_database.entry(compiled.sub.database.clone()).or_default().push(compiled.clone());
+        self.by_id.insert(compiled.sub.id.clone(), compiled);
+        Ok(())
+    }
+
+    pub fn remove(&mut self, id: &SubscriptionId) -> Option<Arc<CompiledSubscription>> {
+        let old = self.by_id.remove(id)?;
+        if let Some(list) = self.by_database.get_mut(&old.sub.database) {
+            list.retain(|s| &s.sub.id != id);
+            if list.is_empty() {
+                self.by_database.remove(&old.sub.database);
+            }
+        }
+        Some(old)
+    }
+
+    pub fn get(&self, id: &SubscriptionId) -> Option<&Arc<CompiledSubscription>> {
+        self.by_id.get(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<CompiledSubscription>> {
+        self.by_id.values()
+    }
+
+    /// The active subscriptions that should receive `event`.
+    pub fn matching<'a>(
+        &'a self,
+        event: &'a Enriched,
+        now: OffsetDateTime,
+    ) -> impl Iterator<Item = &'a Arc<CompiledSubscription>> + 'a {
+        let ctx = EvalContext {
+            profile_fields: &event.profile_fields,
+            subprofile_fields: event.subprofile_fields.as_ref(),
+            event: &event.body,
+            interests: &event.interests,
+            tags: &event.tags,
+            previous_fields: event.previous_fields.as_ref(),
+            previous_interests: event.previous_interests.as_deref(),
+            is_new_profile: event.is_new_profile,
+            now,
+        };
+        self.by_database
+            .get(&event.database)
+            .into_iter()
+            .flatten()
+            .filter(move |s| wants(&s.sub, event) && s.condition.evaluate(&ctx))
+    }
+}
+
+/// The filters before the condition: status, collection scope, event kind, action, trigger.
+fn wants(sub: &Subscription, event: &Enriched) -> bool {
+    if sub.status != SubscriptionStatus::Active || sub.database != event.database {
+        return false;
+    }
+    let is_profile_event = matches!(event.kind, EventKind::Create | EventKind::Update | EventKind::Delete);
+    match (&sub.collection, &event.collection) {
+        (Some(want), Some(got)) if want == got => {}
+        (Some(_), _) => return false,
+        // Database-level subscriptions: tracking events of the whole database, but only changes
+        // of profiles; subprofile changes belong to their collection's subscriptions.
+        (None, Some(_)) if is_profile_event => return false,
+        (None, _) => {}
+    }
+    match (event.action, event.trigger) {
+        (Some(action), Some(trigger)) => sub.wants_profile_change(action, trigger),
+        _ => sub.events.contains(&event.kind),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hookline_model::{ProfileChange, TrackingEvent};
+    use serde_json::{json, Value};
+
+    fn sub(v: Value) -> Subscription {
+        let mut base = json!({"id": "s1", "account": "1001", "database": "12", "events": ["click"],
+            "url": "https://hooks.example/in", "status": "active"});
+        for (k, val) in v.as_object().unwrap() {
+            base[k] = val.clone();
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn click(db: &str, name: &str) -> Enriched {
+        let ev: TrackingEvent = serde_json::from_value(json!({"id": "e1", "type": "click", "account": "1001",
+            "database": db, "profile": "1", "timestamp": "2026-11-25T10:15:00Z", "tags": []}))
+        .unwrap();
+        let p = serde_json::from_value(json!({"account": "1001", "database": db, "profile": "1",
+            "fields": {"name": name}, "interests": []}))
+        .unwrap();
+        hookline_enrich::tracking::enrich(&ev, Some(&p), "email")
+    }
+
+    fn change(action: &str, trigger: &str, collection: Option<&str>) -> Enriched {
+        let mut v = json!({"id": "c1", "account": "1001", "database": "12", "profile": "1", "action": action,
+            "trigger": trigger, "timestamp": "2026-11-25T10:15:00Z", "fields": {"name": "Mike"}});
+        if let Some(c) = collection {
+            v["collection"] = json!(c);
+            v["subprofile"] = json!("77");
+        }
+        let ch: ProfileChange = serde_json::from_value(v).unwrap();
+        hookline_enrich::profile::apply(&ch, None).enriched
+    }
+
+    fn ids(t: &SubscriptionTable, e: &Enriched) -> Vec<String> {
+        let mut v: Vec<String> = t.matching(e, OffsetDateTime::now_utc()).map(|s| s.sub.id.0.clone()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn database_status_event_and_condition_filters() {
+        let mut t = SubscriptionTable::new();
+        t.upsert(sub(json!({"id": "all-clicks"})), true).unwrap();
+        t.upsert(sub(json!({"id": "mike", "conditions": {"field": "name", "op": "contains", "value": "Mike"}})), true)
+            .unwrap();
+        t.upsert(sub(json!({"id": "paused", "status": "paused"})), true).unwrap();
+        t.upsert(sub(json!({"id": "unverified", "status": "unverified"})), true).unwrap();
+        t.upsert(sub(json!({"id": "opens", "events": ["open"]})), true).unwrap();
+        t.upsert(sub(json!({"id": "other-db", "database": "13"})), true).unwrap();
+        assert_eq!(ids(&t, &click("12", "Mike Jones")), vec!["all-clicks", "mike"]);
+        assert_eq!(ids(&t, &click("12", "Jane")), vec!["all-clicks"]);
+        assert_eq!(ids(&t, &click("13", "Jane")), vec!["other-db"]);
+        assert_eq!(ids(&t, &click("14", "Jane")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn actions_triggers_and_collections() {
+        let mut t = SubscriptionTable::new();
+        t.upsert(sub(json!({"id": "updates-rest", "events": ["update"], "triggers": ["rest"]})), true).unwrap();
+        t.upsert(sub(json!({"id": "all-changes", "events": ["create", "update", "delete"]})), true).unwrap();
+        t.upsert(sub(json!({"id": "creates-only", "events": ["create", "update"], "actions": ["create"]})), true)
+            .unwrap();
+        t.upsert(sub(json!({"id": "coll-3", "collection": "3", "events": ["create", "update", "delete"]})), true)
+            .unwrap();
+        assert_eq!(ids(&t, &change("update", "rest", None)), vec!["all-changes", "updates-rest"]);
+        assert_eq!(ids(&t, &change("update", "import", None)), vec!["all-changes"]);
+        assert_eq!(ids(&t, &change("create", "soap", None)), vec!["all-changes", "creates-only"]);
+        assert_eq!(ids(&t, &change("create", "soap", Some("3"))), vec!["coll-3"]);
+        assert_eq!(ids(&t, &change("create", "soap", Some("4"))), Vec::<String>::new());
+    }
+
+    #[test]
+    fn invalid_subscriptions_are_refused_and_the_old_version_kept() {
+        let mut t = SubscriptionTable::new();
+        t.upsert(sub(json!({"id": "s"})), true).unwrap();
+        let err = t
+            .upsert(sub(json!({"id": "s", "conditions": {"field": "name", "op": "contians", "value": "x"}})), true)
+            .unwrap_err();
+        assert!(err.field.starts_with("conditions") && err.message.contains("contians"), "{err}");
+        let err = t.upsert(sub(json!({"id": "s", "url": "http://hooks.example/"})), true).unwrap_err();
+        assert_eq!(err.field, "url");
+        assert!(t.get(&SubscriptionId("s".into())).unwrap().condition.is_always_true());
+        assert!(t.upsert(sub(json!({"id": "s", "url": "http://127.0.0.1:1/"})), false).is_ok());
+    }
+}
