@@ -60,6 +60,30 @@ impl CommonArgs {
     }
 }
 
+/// Settings of the join stages (`hookline-tracking`, `hookline-profiles`).
+#[derive(Debug, Clone, Args)]
+pub struct JoinStageArgs {
+    /// Consumer group id; defaults to `<topic prefix><stage>` (e.g. `hookline.tracking`).
+    #[arg(long, env = "HOOKLINE_GROUP_ID")]
+    pub group_id: Option<String>,
+
+    /// Input records larger than this many bytes are quarantined.
+    #[arg(long, env = "HOOKLINE_MAX_RECORD_BYTES", default_value_t = 1_048_576)]
+    pub max_record_bytes: usize,
+
+    /// The profile field that holds the e-mail address (fills `recipient` when an event has none).
+    #[arg(long, env = "HOOKLINE_EMAIL_FIELD", default_value = "email")]
+    pub email_field: String,
+
+    /// Refuse subscriptions with plain http:// URLs. Set to false only for local runs and tests.
+    #[arg(long, env = "HOOKLINE_REQUIRE_HTTPS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub require_https: bool,
+
+    /// Input records processed between two offset commits.
+    #[arg(long, default_value_t = 500)]
+    pub max_batch: usize,
+}
+
 /// A configuration value that cannot be used, with what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -130,6 +154,8 @@ pub const KNOWN_ENV: &[&str] = &[
     "HOOKLINE_TANSU_BIN",
     "HOOKLINE_TEST_BROKERS",
     "HOOKLINE_OPERATOR_TOKEN",
+    "HOOKLINE_EMAIL_FIELD",
+    "HOOKLINE_REQUIRE_HTTPS",
 ];
 
 /// Names of `HOOKLINE_*` variables that no binary reads, each with the closest known name.

@@ -71,6 +71,25 @@ pub async fn serve(
     Ok(bound)
 }
 
+/// What every binary sets up first: logging, an environment check, the shutdown token and the
+/// metrics endpoint (on `default_metrics_addr` unless configured otherwise).
+pub async fn start(
+    common: &hookline_config::CommonArgs,
+    default_metrics_addr: &str,
+) -> Result<(Metrics, Readiness, CancellationToken), hookline_config::ConfigError> {
+    init_logging(&common.log_format);
+    hookline_config::check_environment();
+    let metrics = Metrics::new();
+    let readiness = Readiness::default();
+    let shutdown = shutdown_signal();
+    if let Some(addr) = common.metrics_addr_or(default_metrics_addr)? {
+        if let Err(e) = serve(addr, metrics.clone(), readiness.clone(), shutdown.clone()).await {
+            tracing::error!(%addr, error = %e, "cannot serve /metrics; set HOOKLINE_METRICS_ADDR to a free address or `off`");
+        }
+    }
+    Ok((metrics, readiness, shutdown))
+}
+
 /// A token cancelled on the first SIGTERM or SIGINT (Ctrl-C).
 pub fn shutdown_signal() -> CancellationToken {
     let token = CancellationToken::new();

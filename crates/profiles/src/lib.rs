@@ -1,0 +1,113 @@
+//! `hookline-profiles`: the profile-change stage, and the writer of the `profiles` table.
+//!
+//! Consumes `profile-changes` (key `<database>:<profile>`), applies each change to the profile's
+//! state (create/update → new state, delete → tombstone, subprofile changes inside the parent's
+//! state), writes the new state to the compacted `profiles` topic (same key, so the same
+//! partition), and routes the change's event (with previous values for updates) to
+//! `deliveries`: all in one consume → produce → commit cycle.
+//!
+//! The stage owns its table partitions: it restores them from `profiles` on assignment and from
+//! then on keeps them current itself (see `TableMode::Own`).
+
+use clap::Parser;
+use hookline_config::{CommonArgs, JoinStageArgs};
+use hookline_kafka::KafkaSettings;
+use hookline_model::{ProfileChange, SourcePosition};
+use hookline_schemas::SchemaKind;
+use hookline_stream::validate::decode_input;
+use hookline_stream::{BatchContext, ProfileStore, Processor, StageConfig, StageError, SubscriptionsView, TableMode};
+use hookline_telemetry::{Metrics, Readiness};
+use rdkafka::message::{BorrowedMessage, Message};
+use tokio_util::sync::CancellationToken;
+
+/// Applies profile changes to the profile table and routes them to subscriptions.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "hookline-profiles", version, about)]
+pub struct ProfilesArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub stage: JoinStageArgs,
+}
+
+/// Runs the stage until `shutdown`.
+pub async fn run(
+    args: ProfilesArgs,
+    metrics: Metrics,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> Result<(), StageError> {
+    let topics = args.common.topics();
+    let settings = KafkaSettings::new(args.common.brokers.clone(), args.common.kafka_settings());
+    let subscriptions =
+        SubscriptionsView::start(&settings, &topics.subscriptions, args.stage.require_https, metrics.clone()).await?;
+    let cfg = StageConfig {
+        name: "profiles",
+        group_id: args.stage.group_id.clone().unwrap_or_else(|| format!("{}profiles", args.common.topic_prefix)),
+        input_topic: topics.profile_changes.clone(),
+        table_mode: TableMode::Own,
+        topics,
+        settings,
+        max_batch: args.stage.max_batch.max(1),
+        max_record_bytes: args.stage.max_record_bytes,
+    };
+    hookline_stream::run_stage(cfg, ProfilesProcessor { subscriptions }, ProfileStore::new(), metrics, readiness, shutdown)
+        .await
+}
+
+/// Validate → apply to the table → route → queue the table write and the deliveries.
+pub struct ProfilesProcessor {
+    pub subscriptions: SubscriptionsView,
+}
+
+impl Processor for ProfilesProcessor {
+    async fn process(&mut self, ctx: &mut BatchContext<'_>, msg: &BorrowedMessage<'_>) -> Result<(), StageError> {
+        let change = match decode_input(
+            SchemaKind::ProfileChange,
+            msg.key(),
+            msg.payload(),
+            ctx.max_record_bytes,
+            |c: &ProfileChange| c.key().to_string(),
+        ) {
+            Ok(c) => c,
+            Err(reason) => return ctx.quarantine(msg, &reason).await,
+        };
+        let key = change.key().to_string();
+        let p = msg.partition();
+        let before = ctx.store.get(p, &key);
+        if before.is_some() {
+            ctx.metrics.joined.with_label_values(&[ctx.stage]).inc();
+        } else {
+            ctx.metrics.unjoined.with_label_values(&[ctx.stage]).inc();
+        }
+        let applied = hookline_enrich::profile::apply(&change, before.as_ref());
+        match &applied.new_state {
+            Some(state) => {
+                let bytes = serde_json::to_vec(state).expect("profile state serializes");
+                ctx.store.put(p, &key, &bytes);
+                ctx.producer.send(ctx.acks, &ctx.topics.profiles, Some(key.as_bytes()), Some(&bytes)).await?;
+            }
+            None => {
+                ctx.store.delete(p, &key);
+                ctx.producer.send(ctx.acks, &ctx.topics.profiles, Some(key.as_bytes()), None).await?;
+            }
+        }
+        let enriched = applied.enriched;
+        let source = SourcePosition { topic: msg.topic().to_owned(), partition: p, offset: msg.offset() };
+        let deliveries: Vec<_> = {
+            let table = self.subscriptions.read();
+            table
+                .matching(&enriched, time::OffsetDateTime::now_utc())
+                .map(|s| hookline_routing::build_delivery(&enriched, &s.sub, Some(source.clone())))
+                .collect()
+        };
+        if deliveries.is_empty() {
+            ctx.metrics.filtered.with_label_values(&[ctx.stage]).inc();
+        }
+        for d in &deliveries {
+            ctx.producer.send_json(ctx.acks, &ctx.topics.deliveries, d.subscription_id.0.as_bytes(), d).await?;
+            ctx.metrics.routed.with_label_values(&[ctx.stage]).inc();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,246 @@
+//! The stage loop: consume a batch, process each record (which queues outputs), await every
+//! acknowledgement, then store the batch's offsets. librdkafka commits stored offsets every
+//! second, on revocation and at shutdown, so a crash re-processes at most the uncommitted tail
+//! (at-least-once; deliveries carry deterministic ids for receivers to drop duplicates).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hookline_config::Topics;
+use hookline_kafka::offsets::ProcessedOffsets;
+use hookline_kafka::producer::Acks;
+use hookline_kafka::quarantine::quarantine;
+use hookline_kafka::table::{StartAt, TableTail};
+use hookline_kafka::{KafkaError, KafkaSettings, Producer};
+use hookline_telemetry::{Metrics, Readiness};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::ClientContext;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{ProfileStore, TableMode};
+use crate::validate::reason_class;
+
+/// Why a stage stopped. All of these end the process; the orchestrator restarts it and it
+/// resumes from its committed offsets.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    #[error("kafka: {0}")]
+    Client(#[from] rdkafka::error::KafkaError),
+}
+
+/// What a stage is.
+#[derive(Debug, Clone)]
+pub struct StageConfig {
+    /// `tracking` or `profiles`: metric label and log field.
+    pub name: &'static str,
+    pub group_id: String,
+    pub input_topic: String,
+    pub table_mode: TableMode,
+    pub topics: Topics,
+    pub settings: KafkaSettings,
+    /// Records processed between two offset stores.
+    pub max_batch: usize,
+    /// Records larger than this are quarantined.
+    pub max_record_bytes: usize,
+}
+
+/// The outputs side of one batch, handed to the processor for each record.
+pub struct BatchContext<'a> {
+    pub stage: &'static str,
+    pub producer: &'a Producer,
+    pub acks: &'a mut Acks,
+    pub topics: &'a Topics,
+    pub metrics: &'a Metrics,
+    pub store: &'a ProfileStore,
+    pub max_record_bytes: usize,
+}
+
+impl BatchContext<'_> {
+    /// Sends `msg` to the quarantine topic with `reason`.
+    pub async fn quarantine(&mut self, msg: &BorrowedMessage<'_>, reason: &str) -> Result<(), StageError> {
+        self.metrics.quarantined.with_label_values(&[self.stage, reason_class(reason)]).inc();
+        quarantine(self.producer, self.acks, &self.topics.quarantine, self.stage, msg, reason).await?;
+        Ok(())
+    }
+}
+
+/// A stage's per-record logic. It queues outputs through the context and returns; the runner
+/// awaits their acknowledgements before committing.
+#[allow(async_fn_in_trait)]
+pub trait Processor {
+    async fn process(&mut self, ctx: &mut BatchContext<'_>, msg: &BorrowedMessage<'_>) -> Result<(), StageError>;
+}
+
+#[derive(Debug)]
+enum RebalanceEvent {
+    Assigned(Vec<i32>),
+    Revoked(Vec<i32>),
+}
+
+/// Collects rebalances for the loop, which acts on them between records.
+struct StageContext {
+    topic: String,
+    events: Arc<Mutex<Vec<RebalanceEvent>>>,
+}
+
+impl ClientContext for StageContext {}
+
+impl ConsumerContext for StageContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let parts: Vec<i32> = tpl.elements_for_topic(&self.topic).iter().map(|e| e.partition()).collect();
+            tracing::info!(topic = %self.topic, partitions = ?parts, "partitions revoked");
+            self.events.lock().expect("events lock").push(RebalanceEvent::Revoked(parts));
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let parts: Vec<i32> = tpl.elements_for_topic(&self.topic).iter().map(|e| e.partition()).collect();
+            tracing::info!(topic = %self.topic, partitions = ?parts, "partitions assigned");
+            self.events.lock().expect("events lock").push(RebalanceEvent::Assigned(parts));
+        }
+    }
+}
+
+/// Runs a stage until `shutdown` is cancelled or a fatal error occurs. On shutdown it finishes
+/// the batch in hand, commits, flushes and returns `Ok`.
+pub async fn run_stage<P: Processor>(
+    cfg: StageConfig,
+    mut processor: P,
+    store: ProfileStore,
+    metrics: Metrics,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> Result<(), StageError> {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let ctx = StageContext { topic: cfg.input_topic.clone(), events: events.clone() };
+    let consumer: StreamConsumer<StageContext> = cfg.settings.group_consumer(&cfg.group_id).create_with_context(ctx)?;
+    consumer.subscribe(&[cfg.input_topic.as_str()])?;
+    let producer = Producer::new(&cfg.settings)?;
+    let table = TableTail::spawn(
+        &cfg.settings,
+        &format!("{}-table", cfg.group_id),
+        &cfg.topics.profiles,
+        store.sink(metrics.clone(), "profiles"),
+    )?;
+    readiness.set(true);
+    tracing::info!(stage = cfg.name, topic = %cfg.input_topic, group = %cfg.group_id, "stage started");
+
+    // Partitions whose table is held, and those restored to the end and safe to process.
+    let mut held: HashSet<i32> = HashSet::new();
+    let mut ready: HashSet<i32> = HashSet::new();
+    let mut offsets = ProcessedOffsets::default();
+    let mut acks = Acks::new();
+    let result: Result<(), StageError> = async {
+        loop {
+            let first = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                m = consumer.recv() => m,
+            };
+            let first = match first {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(stage = cfg.name, error = %e, "consumer error");
+                    continue;
+                }
+            };
+            let mut batch = vec![first];
+            while batch.len() < cfg.max_batch {
+                match tokio::time::timeout(Duration::from_millis(2), consumer.recv()).await {
+                    Ok(Ok(m)) => batch.push(m),
+                    Ok(Err(e)) => tracing::warn!(stage = cfg.name, error = %e, "consumer error"),
+                    Err(_) => break,
+                }
+            }
+            let revoked = apply_rebalances(&events, &table, &mut held, &mut ready);
+            for msg in &batch {
+                let p = msg.partition();
+                if revoked.contains(&p) || !held.contains(&p) {
+                    // Its new owner re-reads it from the committed offset.
+                    continue;
+                }
+                if !ready.contains(&p) {
+                    let high = table.caught_up(p).await?;
+                    if cfg.table_mode == TableMode::Own {
+                        store.mark_owned(p);
+                    }
+                    tracing::info!(stage = cfg.name, partition = p, table_end = high, "table partition restored");
+                    ready.insert(p);
+                }
+                metrics.consumed.with_label_values(&[cfg.name]).inc();
+                let mut bctx = BatchContext {
+                    stage: cfg.name,
+                    producer: &producer,
+                    acks: &mut acks,
+                    topics: &cfg.topics,
+                    metrics: &metrics,
+                    store: &store,
+                    max_record_bytes: cfg.max_record_bytes,
+                };
+                processor.process(&mut bctx, msg).await?;
+                offsets.done(p, msg.offset());
+            }
+            acks.wait().await?;
+            offsets.store(&consumer, &cfg.input_topic)?;
+        }
+        Ok(())
+    }
+    .await;
+
+    // Commit what is processed; never commit past a batch whose outputs failed.
+    if result.is_ok() {
+        acks.wait().await?;
+        offsets.store(&consumer, &cfg.input_topic)?;
+        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(stage = cfg.name, error = %e, "final commit (nothing stored is fine)");
+        }
+    }
+    producer.flush(Duration::from_secs(10))?;
+    readiness.set(false);
+    tracing::info!(stage = cfg.name, "stage stopped");
+    result
+}
+
+/// Applies queued rebalances to the table; returns the partitions revoked and not re-assigned.
+fn apply_rebalances(
+    events: &Mutex<Vec<RebalanceEvent>>,
+    table: &TableTail,
+    held: &mut HashSet<i32>,
+    ready: &mut HashSet<i32>,
+) -> HashSet<i32> {
+    let mut revoked = HashSet::new();
+    for ev in std::mem::take(&mut *events.lock().expect("events lock")) {
+        match ev {
+            RebalanceEvent::Revoked(ps) => revoked.extend(ps),
+            RebalanceEvent::Assigned(ps) => {
+                let now: HashSet<i32> = ps.iter().copied().collect();
+                // Eager rebalances revoke everything and assign again: keep the tables of
+                // partitions that come straight back instead of restoring them anew.
+                let new: Vec<(i32, StartAt)> =
+                    now.difference(held).map(|p| (*p, StartAt::Beginning)).collect();
+                let gone: Vec<i32> = held.difference(&now).copied().collect();
+                table.revoke(gone.clone());
+                for p in &gone {
+                    ready.remove(p);
+                }
+                table.assign(new);
+                revoked.retain(|p| !now.contains(p));
+                *held = now;
+            }
+        }
+    }
+    // Revoked and not (yet) re-assigned.
+    for p in &revoked {
+        if held.remove(p) {
+            table.revoke(vec![*p]);
+            ready.remove(p);
+        }
+    }
+    revoked
+}

@@ -1,0 +1,102 @@
+//! `hookline-tracking`: the tracking stage.
+//!
+//! Consumes `tracking` (key `<database>:<profile>`), joins each event with partition *p* of the
+//! co-partitioned `profiles` table, offers it to the subscriptions of its database and writes
+//! one delivery per match to `deliveries` (key: subscription id). Malformed input goes to
+//! `quarantine`. Every input record ends as routed (≥1 delivery), filtered (no match) or
+//! quarantined, and the counters add up (`hookline_stage_*_total{stage="tracking"}`).
+//!
+//! - [`TrackingArgs`] / [`run`]: configuration and the entry point `main` and tests share.
+//! - [`TrackingProcessor`]: the per-record logic.
+
+use clap::Parser;
+use hookline_config::{CommonArgs, JoinStageArgs};
+use hookline_kafka::KafkaSettings;
+use hookline_model::{SourcePosition, TrackingEvent};
+use hookline_schemas::SchemaKind;
+use hookline_stream::validate::decode_input;
+use hookline_stream::{BatchContext, ProfileStore, Processor, StageConfig, StageError, SubscriptionsView, TableMode};
+use hookline_telemetry::{Metrics, Readiness};
+use rdkafka::message::{BorrowedMessage, Message};
+use tokio_util::sync::CancellationToken;
+
+/// Joins tracking events with profiles and routes them to subscriptions.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "hookline-tracking", version, about)]
+pub struct TrackingArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub stage: JoinStageArgs,
+}
+
+/// Runs the stage until `shutdown`.
+pub async fn run(
+    args: TrackingArgs,
+    metrics: Metrics,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> Result<(), StageError> {
+    let topics = args.common.topics();
+    let settings = KafkaSettings::new(args.common.brokers.clone(), args.common.kafka_settings());
+    let subscriptions =
+        SubscriptionsView::start(&settings, &topics.subscriptions, args.stage.require_https, metrics.clone()).await?;
+    let cfg = StageConfig {
+        name: "tracking",
+        group_id: args.stage.group_id.clone().unwrap_or_else(|| format!("{}tracking", args.common.topic_prefix)),
+        input_topic: topics.tracking.clone(),
+        table_mode: TableMode::Follow,
+        topics,
+        settings,
+        max_batch: args.stage.max_batch.max(1),
+        max_record_bytes: args.stage.max_record_bytes,
+    };
+    let processor = TrackingProcessor { subscriptions, email_field: args.stage.email_field.clone() };
+    hookline_stream::run_stage(cfg, processor, ProfileStore::new(), metrics, readiness, shutdown).await
+}
+
+/// Validate → join → route → queue deliveries.
+pub struct TrackingProcessor {
+    pub subscriptions: SubscriptionsView,
+    pub email_field: String,
+}
+
+impl Processor for TrackingProcessor {
+    async fn process(&mut self, ctx: &mut BatchContext<'_>, msg: &BorrowedMessage<'_>) -> Result<(), StageError> {
+        let event = match decode_input(
+            SchemaKind::TrackingEvent,
+            msg.key(),
+            msg.payload(),
+            ctx.max_record_bytes,
+            |e: &TrackingEvent| e.key().to_string(),
+        ) {
+            Ok(e) => e,
+            Err(reason) => return ctx.quarantine(msg, &reason).await,
+        };
+        let key = event.key().to_string();
+        let profile = ctx.store.get(msg.partition(), &key);
+        if profile.is_some() {
+            ctx.metrics.joined.with_label_values(&[ctx.stage]).inc();
+        } else {
+            ctx.metrics.unjoined.with_label_values(&[ctx.stage]).inc();
+            tracing::debug!(key, event = %event.id, "profile not in the table; delivering without profile data");
+        }
+        let enriched = hookline_enrich::tracking::enrich(&event, profile.as_ref(), &self.email_field);
+        let source = SourcePosition { topic: msg.topic().to_owned(), partition: msg.partition(), offset: msg.offset() };
+        let deliveries: Vec<_> = {
+            let table = self.subscriptions.read();
+            table
+                .matching(&enriched, time::OffsetDateTime::now_utc())
+                .map(|s| hookline_routing::build_delivery(&enriched, &s.sub, Some(source.clone())))
+                .collect()
+        };
+        if deliveries.is_empty() {
+            ctx.metrics.filtered.with_label_values(&[ctx.stage]).inc();
+        }
+        for d in &deliveries {
+            ctx.producer.send_json(ctx.acks, &ctx.topics.deliveries, d.subscription_id.0.as_bytes(), d).await?;
+            ctx.metrics.routed.with_label_values(&[ctx.stage]).inc();
+        }
+        Ok(())
+    }
+}
