@@ -156,6 +156,10 @@ pub const KNOWN_ENV: &[&str] = &[
     "HOOKLINE_OPERATOR_TOKEN",
     "HOOKLINE_EMAIL_FIELD",
     "HOOKLINE_REQUIRE_HTTPS",
+    "HOOKLINE_RETRY_SCHEDULE",
+    "HOOKLINE_MAX_ATTEMPTS",
+    "HOOKLINE_MAX_AGE",
+    "HOOKLINE_COPERNICA_ID",
 ];
 
 /// Names of `HOOKLINE_*` variables that no binary reads, each with the closest known name.

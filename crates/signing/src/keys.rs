@@ -59,8 +59,12 @@ impl SigningKey {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|source| KeyError::Write { path: shown.clone(), source })?;
             }
-            write_private(path, &pem).map_err(|source| KeyError::Write { path: shown.clone(), source })?;
-            tracing_free_note(&shown);
+            match write_private(path, &pem) {
+                Ok(()) => tracing_free_note(&shown),
+                // Another process (sender and admin start together) wrote it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(source) => return Err(KeyError::Write { path: shown.clone(), source }),
+            }
         }
         let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read { path: shown.clone(), source })?;
         Self::from_pem(&pem, key_id, &shown)

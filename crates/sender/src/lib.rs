@@ -1,0 +1,179 @@
+//! `hookline-sender`: turns deliveries into signed POSTs.
+//!
+//! Instances form one consumer group over `deliveries` (keyed by subscription id), so each
+//! subscription is owned by one instance at a time. For every attempt one record goes to
+//! `outcomes`; a failed attempt schedules the next one on `retries` (so it survives restarts
+//! and does not hold the partition) or, when the schedule is exhausted, goes to `dead-letter`.
+//! Input offsets are stored only after those records are acknowledged.
+//!
+//! - [`SenderArgs`] / [`run`]: configuration and entry point.
+//! - [`attempt`]: sign, POST, judge one attempt.
+//! - [`policy`]: the retry schedule.
+//! - [`worker`]: the consume → send → report → commit loops.
+
+pub mod attempt;
+pub mod policy;
+pub mod worker;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Parser;
+use hookline_config::{parse_networks, CommonArgs};
+use hookline_kafka::KafkaSettings;
+use hookline_outbound::{HttpClient, HttpOptions, NetworkGuard};
+use hookline_signing::SigningKey;
+use hookline_stream::SubscriptionsView;
+use hookline_telemetry::{Metrics, Readiness};
+use tokio_util::sync::CancellationToken;
+
+pub use policy::RetryPolicy;
+
+/// Signs and sends webhook deliveries.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "hookline-sender", version, about)]
+pub struct SenderArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// RSA private key (PEM, PKCS#8 or PKCS#1); a 2048-bit key is generated here when missing.
+    #[arg(long, env = "HOOKLINE_SIGNING_KEY", default_value = "hookline-signing-key.pem")]
+    pub signing_key: PathBuf,
+
+    /// The keyId put in signatures (for DNS-published keys: the TXT record's name).
+    #[arg(long, env = "HOOKLINE_SIGNING_KEY_ID")]
+    pub signing_key_id: Option<String>,
+
+    /// CIDRs outbound calls may reach despite the private-address guard, e.g. 127.0.0.0/8.
+    #[arg(long, env = "HOOKLINE_ALLOW_NETWORKS", default_value = "")]
+    pub allow_networks: String,
+
+    /// Consumer group id; defaults to `<topic prefix>sender`.
+    #[arg(long, env = "HOOKLINE_GROUP_ID")]
+    pub group_id: Option<String>,
+
+    /// Delay ceilings between attempts (full jitter below each); the last one repeats.
+    #[arg(long, env = "HOOKLINE_RETRY_SCHEDULE", default_value = "5s,1m,10m,1h,6h,1d")]
+    pub retry_schedule: String,
+
+    /// Attempts in all, the first included.
+    #[arg(long, env = "HOOKLINE_MAX_ATTEMPTS", default_value_t = 10)]
+    pub max_attempts: u32,
+
+    /// Give up (dead-letter) when the next attempt would come later than this after the first.
+    #[arg(long, env = "HOOKLINE_MAX_AGE", default_value = "5d")]
+    pub max_age: String,
+
+    /// Requests in flight at once, over all endpoints.
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+
+    /// Connect timeout.
+    #[arg(long, default_value = "5s")]
+    pub connect_timeout: String,
+
+    /// Timeout of a whole request, response included.
+    #[arg(long, default_value = "15s")]
+    pub request_timeout: String,
+
+    /// The X-Copernica-ID header value; `{account}` is replaced by the account id.
+    #[arg(long, env = "HOOKLINE_COPERNICA_ID", default_value = "account_{account}")]
+    pub copernica_id: String,
+
+    /// Refuse plain http:// subscriptions (must match the routing stages' setting).
+    #[arg(long, env = "HOOKLINE_REQUIRE_HTTPS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub require_https: bool,
+}
+
+/// Why the sender stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SenderError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Key(#[from] hookline_signing::KeyError),
+    #[error(transparent)]
+    Kafka(#[from] hookline_kafka::KafkaError),
+    #[error("kafka: {0}")]
+    Client(#[from] rdkafka::error::KafkaError),
+}
+
+/// Everything the workers share.
+pub struct Shared {
+    pub client: HttpClient,
+    pub key: Arc<SigningKey>,
+    pub policy: RetryPolicy,
+    pub subscriptions: SubscriptionsView,
+    pub metrics: Metrics,
+    pub copernica_id: String,
+    pub concurrency: usize,
+}
+
+/// Runs the sender until `shutdown`.
+pub async fn run(
+    args: SenderArgs,
+    metrics: Metrics,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) -> Result<(), SenderError> {
+    let cfg_err = |e: String| SenderError::Config(e);
+    let allow = parse_networks(&args.allow_networks).map_err(|e| cfg_err(e.to_string()))?;
+    let steps = RetryPolicy::parse_steps(&args.retry_schedule).map_err(|e| cfg_err(format!("--retry-schedule: {e}")))?;
+    let max_age = policy::parse_duration(&args.max_age).map_err(|e| cfg_err(format!("--max-age: {e}")))?;
+    let connect = policy::parse_duration(&args.connect_timeout).map_err(|e| cfg_err(format!("--connect-timeout: {e}")))?;
+    let total = policy::parse_duration(&args.request_timeout).map_err(|e| cfg_err(format!("--request-timeout: {e}")))?;
+    let key = Arc::new(SigningKey::load_or_generate(&args.signing_key, args.signing_key_id.as_deref())?);
+    tracing::info!(key_id = key.key_id(), "signing key loaded");
+    if !allow.is_empty() {
+        tracing::warn!(networks = %args.allow_networks, "outbound calls may reach these non-public networks");
+    }
+    let topics = args.common.topics();
+    let settings = KafkaSettings::new(args.common.brokers.clone(), args.common.kafka_settings());
+    let subscriptions =
+        SubscriptionsView::start(&settings, &topics.subscriptions, args.require_https, metrics.clone()).await?;
+    let client = HttpClient::new(
+        NetworkGuard::new(allow),
+        HttpOptions { connect_timeout: connect, total_timeout: total, ..HttpOptions::default() },
+    );
+    let shared = Arc::new(Shared {
+        client,
+        key,
+        policy: RetryPolicy { steps, max_attempts: args.max_attempts.max(1), max_age },
+        subscriptions,
+        metrics,
+        copernica_id: args.copernica_id.clone(),
+        concurrency: args.concurrency.max(1),
+    });
+    let group = args.group_id.clone().unwrap_or_else(|| format!("{}sender", args.common.topic_prefix));
+    readiness.set(true);
+    let fresh = worker::run_loop(
+        shared.clone(),
+        settings.clone(),
+        topics.clone(),
+        group.clone(),
+        worker::Input::Deliveries,
+        shutdown.clone(),
+    );
+    let retries = worker::run_loop(shared, settings, topics, format!("{group}-retries"), worker::Input::Retries, shutdown.clone());
+    // The first loop to fail stops the other: one cancellation tree.
+    let (a, b) = tokio::join!(
+        async {
+            let r = fresh.await;
+            if r.is_err() {
+                shutdown.cancel();
+            }
+            r
+        },
+        async {
+            let r = retries.await;
+            if r.is_err() {
+                shutdown.cancel();
+            }
+            r
+        }
+    );
+    readiness.set(false);
+    a?;
+    b?;
+    Ok(())
+}
