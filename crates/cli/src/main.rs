@@ -1,0 +1,235 @@
+//! `hookline`: the command line.
+//!
+//! - `topics create`: create the design's topics.
+//! - `subscription put FILE.json` / `subscription delete ID`: write the subscription table.
+//! - `produce tracking|profile-changes FILE`: produce JSON events (one per line) with the
+//!   contract's keys, the way any Kafka client would.
+//! - `keys dns-record`: the DKIM-style TXT value for the signing key.
+//! - `receiver`: a demo endpoint that verifies each signature against `GET /v1/keys` and
+//!   prints what arrives.
+//! - `demo seed`: a demo profile, subscription and events.
+
+mod receiver;
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use hookline_config::CommonArgs;
+use hookline_kafka::producer::Acks;
+use hookline_kafka::{KafkaSettings, Producer};
+use hookline_model::Subscription;
+use hookline_schemas::{validators, SchemaKind};
+use serde_json::Value;
+
+#[derive(Debug, Parser)]
+#[command(name = "hookline", version, about = "Hookline's command line")]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage topics.
+    #[command(subcommand)]
+    Topics(TopicsCmd),
+    /// Write or remove subscriptions (the compacted subscriptions topic).
+    #[command(subcommand, alias = "subscriptions")]
+    Subscription(SubscriptionCmd),
+    /// Produce JSON events, one per line (`-` for stdin), keyed `<database>:<profile>`.
+    Produce {
+        /// `tracking` or `profile-changes`.
+        #[arg(value_parser = ["tracking", "profile-changes"])]
+        topic: String,
+        file: PathBuf,
+    },
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Run a demo webhook receiver that verifies signatures and prints each POST.
+    Receiver(receiver::ReceiverArgs),
+    /// Demo data.
+    #[command(subcommand)]
+    Demo(DemoCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum TopicsCmd {
+    /// Create every topic of the design that does not exist yet.
+    Create {
+        /// Partitions per topic (equal everywhere, so the join topics are co-partitioned).
+        #[arg(long, env = "HOOKLINE_PARTITIONS", default_value_t = 6)]
+        partitions: i32,
+        #[arg(long, default_value_t = 1)]
+        replication: i32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SubscriptionCmd {
+    /// Validate a subscription JSON file and write it.
+    Put {
+        file: PathBuf,
+        /// Accept plain http:// URLs (local runs only).
+        #[arg(long)]
+        allow_http: bool,
+    },
+    /// Remove a subscription (writes a tombstone).
+    Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCmd {
+    /// Print the DNS TXT value (`v=DKIM1; k=rsa; p=...`) for the signing key.
+    DnsRecord {
+        #[arg(long, env = "HOOKLINE_SIGNING_KEY", default_value = "hookline-signing-key.pem")]
+        signing_key: PathBuf,
+        #[arg(long, env = "HOOKLINE_SIGNING_KEY_ID")]
+        signing_key_id: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DemoCmd {
+    /// Produce a demo subscription (to RECEIVER_URL), a profile and a few events.
+    Seed {
+        #[arg(long, default_value = "http://127.0.0.1:8080/webhook")]
+        receiver_url: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    hookline_telemetry::init_logging(&cli.common.log_format);
+    let settings = KafkaSettings::new(cli.common.brokers.clone(), cli.common.kafka_settings());
+    let topics = cli.common.topics();
+    match cli.command {
+        Command::Topics(TopicsCmd::Create { partitions, replication }) => {
+            if partitions < 1 {
+                bail!("--partitions must be at least 1");
+            }
+            let created = hookline_kafka::topics::ensure_topics(&settings, &topics, partitions, replication)
+                .await
+                .with_context(|| format!("creating topics on {}", cli.common.brokers))?;
+            for (name, _) in topics.all() {
+                let state = if created.iter().any(|c| c == name) { "created" } else { "exists" };
+                println!("{state:8} {name}");
+            }
+        }
+        Command::Subscription(SubscriptionCmd::Put { file, allow_http }) => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let value: Value =
+                serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+            validators()
+                .validate(SchemaKind::Subscription, &value)
+                .map_err(|v| anyhow::anyhow!("{}: {v}", file.display()))?;
+            let sub: Subscription = serde_json::from_value(value)?;
+            hookline_routing::validate_subscription(&sub, !allow_http)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let producer = Producer::new(&settings)?;
+            let mut acks = Acks::new();
+            producer.send_json(&mut acks, &topics.subscriptions, sub.id.0.as_bytes(), &sub).await?;
+            acks.wait().await?;
+            println!("subscription {} written ({} on database {})", sub.id, sub.status_str(), sub.database);
+        }
+        Command::Subscription(SubscriptionCmd::Delete { id }) => {
+            let producer = Producer::new(&settings)?;
+            let mut acks = Acks::new();
+            producer.send(&mut acks, &topics.subscriptions, Some(id.as_bytes()), None).await?;
+            acks.wait().await?;
+            println!("subscription {id} removed");
+        }
+        Command::Produce { topic, file } => {
+            let (name, kind) = match topic.as_str() {
+                "tracking" => (topics.tracking.clone(), SchemaKind::TrackingEvent),
+                _ => (topics.profile_changes.clone(), SchemaKind::ProfileChange),
+            };
+            let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
+                Box::new(std::io::stdin().lock())
+            } else {
+                Box::new(std::io::BufReader::new(
+                    std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?,
+                ))
+            };
+            let producer = Producer::new(&settings)?;
+            let mut acks = Acks::new();
+            let mut n = 0;
+            for (i, line) in reader.lines().enumerate() {
+                let line = line?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let v: Value = serde_json::from_str(&line).with_context(|| format!("line {}: not JSON", i + 1))?;
+                validators().validate(kind, &v).map_err(|e| anyhow::anyhow!("line {}: {e}", i + 1))?;
+                let key = format!("{}:{}", v["database"].as_str().unwrap_or(""), v["profile"].as_str().unwrap_or(""));
+                producer.send(&mut acks, &name, Some(key.as_bytes()), Some(line.as_bytes())).await?;
+                n += 1;
+            }
+            acks.wait().await?;
+            println!("produced {n} record(s) to {name}");
+        }
+        Command::Keys(KeysCmd::DnsRecord { signing_key, signing_key_id }) => {
+            let key = hookline_signing::SigningKey::load_or_generate(&signing_key, signing_key_id.as_deref())?;
+            println!("{}", key.key_id());
+            println!("{}", key.dns_txt());
+        }
+        Command::Receiver(args) => receiver::run(args).await?,
+        Command::Demo(DemoCmd::Seed { receiver_url }) => demo_seed(&settings, &topics, &receiver_url).await?,
+    }
+    Ok(())
+}
+
+trait StatusStr {
+    fn status_str(&self) -> &'static str;
+}
+
+impl StatusStr for Subscription {
+    fn status_str(&self) -> &'static str {
+        match self.status {
+            hookline_model::SubscriptionStatus::Unverified => "unverified",
+            hookline_model::SubscriptionStatus::Active => "active",
+            hookline_model::SubscriptionStatus::Paused => "paused",
+            hookline_model::SubscriptionStatus::Disabled => "disabled",
+        }
+    }
+}
+
+async fn demo_seed(settings: &KafkaSettings, topics: &hookline_config::Topics, receiver_url: &str) -> anyhow::Result<()> {
+    let producer = Producer::new(settings)?;
+    let mut acks = Acks::new();
+    let sub = serde_json::json!({
+        "id": "demo-all-events", "account": "1001", "database": "12",
+        "events": ["click", "open", "bounce", "failure", "delivery", "create", "update", "delete"],
+        "url": receiver_url, "format": "json", "status": "active",
+        "conditions": null, "created": hookline_model::timefmt::now_rfc3339()
+    });
+    producer.send_json(&mut acks, &topics.subscriptions, b"demo-all-events", &sub).await?;
+    let mike = serde_json::json!({"id": "chg-demo-1", "account": "1001", "database": "12", "profile": "4711",
+        "action": "create", "trigger": "rest", "timestamp": hookline_model::timefmt::now_rfc3339(),
+        "parameters": {"name": "Mike"}, "fields": {"name": "Mike", "email": "mike@example.com", "city": "Amsterdam"},
+        "interests": ["vip", "newsletter"]});
+    producer.send_json(&mut acks, &topics.profile_changes, b"12:4711", &mike).await?;
+    acks.wait().await?;
+    println!("seeded subscription demo-all-events → {receiver_url} and profile 12:4711 (Mike)");
+    // Let the profile reach the table before events that join against it.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let now = hookline_model::timefmt::now_rfc3339();
+    let click = serde_json::json!({"id": format!("evt-demo-click-{}", std::process::id()), "type": "click", "account": "1001",
+        "database": "12", "profile": "4711", "collection": null, "subprofile": null, "mailing": "m-demo-01",
+        "timestamp": now, "ip": "203.0.113.7", "useragent": "Mozilla/5.0", "referer": "https://mail.example/",
+        "headers": {"User-Agent": "Mozilla/5.0", "Accept-Language": "nl"},
+        "original": "https://shop.example/offer", "tags": ["black-friday"]});
+    let open = serde_json::json!({"id": format!("evt-demo-open-{}", std::process::id()), "type": "open", "account": "1001",
+        "database": "12", "profile": "4711", "mailing": "m-demo-01", "timestamp": now, "ip": "203.0.113.7",
+        "useragent": "Mozilla/5.0", "referer": "", "headers": {"User-Agent": "Mozilla/5.0"}, "tags": ["black-friday"]});
+    producer.send_json(&mut acks, &topics.tracking, b"12:4711", &click).await?;
+    producer.send_json(&mut acks, &topics.tracking, b"12:4711", &open).await?;
+    acks.wait().await?;
+    println!("seeded a click and an open for 12:4711");
+    Ok(())
+}
