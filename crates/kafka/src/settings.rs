@@ -22,9 +22,19 @@ impl KafkaSettings {
         c
     }
 
-    fn finish(&self, mut c: ClientConfig) -> ClientConfig {
+    /// Applies the operator's overrides that fit this kind of client, so that one set of
+    /// `HOOKLINE_KAFKA_*` variables configures consumers and producers without librdkafka
+    /// warning about properties of the other kind.
+    fn finish(&self, mut c: ClientConfig, kind: Kind) -> ClientConfig {
         for (k, v) in &self.overrides {
-            c.set(k, v);
+            let fits = match kind {
+                Kind::Consumer => !is_producer_only(k),
+                Kind::Producer => !is_consumer_only(k),
+                Kind::Admin => !is_producer_only(k) && !is_consumer_only(k),
+            };
+            if fits {
+                c.set(k, v);
+            }
         }
         c
     }
@@ -42,7 +52,7 @@ impl KafkaSettings {
             .set("heartbeat.interval.ms", "1000")
             .set("fetch.wait.max.ms", "50")
             .set("partition.assignment.strategy", "range");
-        self.finish(c)
+        self.finish(c, Kind::Consumer)
     }
 
     /// A consumer that reads assigned partitions without a group: tables are read from their
@@ -54,7 +64,7 @@ impl KafkaSettings {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("fetch.wait.max.ms", "20");
-        self.finish(c)
+        self.finish(c, Kind::Consumer)
     }
 
     /// An idempotent producer with the Java client's default partitioner, so keys land on the
@@ -66,10 +76,48 @@ impl KafkaSettings {
             .set("partitioner", "murmur2_random")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "30000");
-        self.finish(c)
+        self.finish(c, Kind::Producer)
     }
 
     pub fn admin(&self) -> ClientConfig {
-        self.finish(self.base())
+        self.finish(self.base(), Kind::Admin)
     }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Consumer,
+    Producer,
+    Admin,
+}
+
+fn is_consumer_only(key: &str) -> bool {
+    key.starts_with("group.")
+        || key.starts_with("fetch.")
+        || key.starts_with("enable.auto.")
+        || key.starts_with("auto.")
+        || key.starts_with("session.")
+        || key.starts_with("heartbeat.")
+        || key.starts_with("partition.assignment")
+        || key.starts_with("max.poll")
+        || key.starts_with("queued.")
+        || key == "isolation.level"
+        || key == "enable.partition.eof"
+        || key == "check.crcs"
+}
+
+fn is_producer_only(key: &str) -> bool {
+    key.starts_with("queue.buffering")
+        || key.starts_with("batch.")
+        || key.starts_with("compression.")
+        || key.starts_with("message.timeout")
+        || key.starts_with("delivery.timeout")
+        || key.starts_with("transaction")
+        || key.starts_with("request.required")
+        || key == "acks"
+        || key == "linger.ms"
+        || key == "enable.idempotence"
+        || key == "partitioner"
+        || key == "retries"
+        || key == "message.send.max.retries"
 }

@@ -6,6 +6,8 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+pub use prometheus::IntCounterVec as CounterVec;
+
 /// The stage's metrics registry and handles. Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {

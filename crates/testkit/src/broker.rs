@@ -1,0 +1,68 @@
+//! A real local broker per test.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running Tansu broker; killed and its data removed on drop.
+pub struct Broker {
+    pub bootstrap: String,
+    child: Child,
+    dir: PathBuf,
+}
+
+/// Where the broker binary is: `HOOKLINE_TANSU_BIN`, else the cache `make broker` fills.
+pub fn tansu_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("HOOKLINE_TANSU_BIN") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    PathBuf::from(home).join(".cache/hookline/tansu-0.6.0/bin/tansu")
+}
+
+impl Broker {
+    /// Starts a broker on a free loopback port and waits until it accepts connections.
+    pub fn start() -> Self {
+        let bin = tansu_bin();
+        assert!(
+            bin.exists(),
+            "the local broker is not installed at {}: run `make broker` (or set HOOKLINE_TANSU_BIN)",
+            bin.display()
+        );
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!("hookline-test-broker-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let log = std::fs::File::create(dir.join("broker.log")).unwrap();
+        let child = Command::new(&bin)
+            .current_dir(&dir)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "sqlite://data/tansu.db"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let bootstrap = format!("127.0.0.1:{port}");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(&bootstrap).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(20), "broker did not start; see {}", dir.display());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { bootstrap, child, dir }
+    }
+
+    /// Stops the broker the hard way (SIGKILL), keeping its data folder.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,31 @@
+//! Test support. Integration tests talk to a real Kafka-compatible broker and real HTTP servers,
+//! both on loopback, never to anything else.
+//!
+//! - [`broker`]: starts a Tansu broker with SQLite storage on a free port in a temp folder, one
+//!   per test, killed on drop.
+//! - [`receiver`]: an HTTP endpoint on 127.0.0.1:0 that records every request and answers
+//!   with scripted statuses.
+//! - [`topics`]: a unique topic prefix per test, topic creation, producing JSON, and reading a
+//!   topic until a condition holds (bounded in time).
+
+pub mod broker;
+pub mod receiver;
+pub mod topics;
+
+pub use broker::Broker;
+pub use receiver::{Received, Receiver};
+pub use topics::{read_until, unique_prefix, TestTopics};
+
+/// Polls `cond` every 50 ms until it holds or `timeout` passes; returns whether it held.
+pub async fn eventually(timeout: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

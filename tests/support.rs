@@ -1,0 +1,127 @@
+//! Starting Hookline's stages in-process for end-to-end tests: the same `run` functions the
+//! binaries call, configured through the same flags.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use clap::Parser;
+use hookline_kafka::producer::Acks;
+use hookline_kafka::Producer;
+use hookline_telemetry::{Metrics, Readiness};
+use hookline_testkit::TestTopics;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The running pipeline of one test.
+pub struct Pipeline {
+    pub shutdown: CancellationToken,
+    pub admin: SocketAddr,
+    pub tracking_metrics: Metrics,
+    pub profiles_metrics: Metrics,
+    pub sender_metrics: Metrics,
+    tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+}
+
+fn common(t: &TestTopics) -> Vec<String> {
+    vec![
+        "--brokers".into(),
+        t.settings.brokers.clone(),
+        "--topic-prefix".into(),
+        t.prefix.clone(),
+        "--metrics-addr".into(),
+        "off".into(),
+        "--kafka".into(),
+        "session.timeout.ms=6000".into(),
+    ]
+}
+
+impl Pipeline {
+    /// Starts admin, profiles, tracking and sender against the test's topics. Loopback is
+    /// allowed for outbound calls (tests only) and http:// subscriptions are accepted.
+    pub async fn start(t: &TestTopics, key_path: &Path, extra_sender_args: &[&str]) -> Self {
+        let shutdown = CancellationToken::new();
+        let key = key_path.to_str().unwrap().to_owned();
+        let mut admin_args = vec!["hookline-admin".to_owned()];
+        admin_args.extend(common(t));
+        admin_args.extend(["--admin-addr".into(), "127.0.0.1:0".into(), "--signing-key".into(), key.clone()]);
+        let admin = hookline_admin::serve(&hookline_admin::AdminArgs::parse_from(admin_args), shutdown.clone())
+            .await
+            .expect("admin starts");
+
+        let stage_args = |name: &str| {
+            let mut a = vec![name.to_owned()];
+            a.extend(common(t));
+            a.extend(["--require-https".into(), "false".into()]);
+            if name != "hookline-sender" {
+                a.extend(["--max-record-bytes".into(), "65536".into()]);
+            }
+            a
+        };
+        let (tm, pm, sm) = (Metrics::new(), Metrics::new(), Metrics::new());
+        let mut tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)> = Vec::new();
+        {
+            let args = hookline_profiles::ProfilesArgs::parse_from(stage_args("hookline-profiles"));
+            let (m, s) = (pm.clone(), shutdown.clone());
+            tasks.push((
+                "profiles",
+                tokio::spawn(async move { Ok(hookline_profiles::run(args, m, Readiness::default(), s).await?) }),
+            ));
+        }
+        {
+            let args = hookline_tracking::TrackingArgs::parse_from(stage_args("hookline-tracking"));
+            let (m, s) = (tm.clone(), shutdown.clone());
+            tasks.push((
+                "tracking",
+                tokio::spawn(async move { Ok(hookline_tracking::run(args, m, Readiness::default(), s).await?) }),
+            ));
+        }
+        {
+            let mut a = stage_args("hookline-sender");
+            a.extend(["--signing-key".into(), key, "--allow-networks".into(), "127.0.0.0/8,::1/128".into()]);
+            a.extend(extra_sender_args.iter().map(|s| s.to_string()));
+            let args = hookline_sender::SenderArgs::parse_from(a);
+            let (m, s) = (sm.clone(), shutdown.clone());
+            tasks.push((
+                "sender",
+                tokio::spawn(async move { Ok(hookline_sender::run(args, m, Readiness::default(), s).await?) }),
+            ));
+        }
+        Self { shutdown, admin, tracking_metrics: tm, profiles_metrics: pm, sender_metrics: sm, tasks }
+    }
+
+    /// Stops every stage and checks that each stopped cleanly.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for (name, task) in self.tasks {
+            let r = tokio::time::timeout(std::time::Duration::from_secs(30), task)
+                .await
+                .unwrap_or_else(|_| panic!("{name} did not stop within 30 s"));
+            r.expect("task panicked").unwrap_or_else(|e| panic!("{name} failed: {e:#}"));
+        }
+    }
+}
+
+/// Produces JSON values with the contract's keys.
+pub async fn produce(t: &TestTopics, topic: &str, records: &[(String, serde_json::Value)]) {
+    let producer = Producer::new(&t.settings).unwrap();
+    let mut acks = Acks::new();
+    for (key, value) in records {
+        producer.send_json(&mut acks, topic, key.as_bytes(), value).await.unwrap();
+    }
+    acks.wait().await.unwrap();
+}
+
+/// Produces raw bytes (for malformed-input tests).
+pub async fn produce_raw(t: &TestTopics, topic: &str, records: &[(Option<&[u8]>, Option<&[u8]>)]) {
+    let producer = Producer::new(&t.settings).unwrap();
+    let mut acks = Acks::new();
+    for (key, value) in records {
+        producer.send(&mut acks, topic, *key, *value).await.unwrap();
+    }
+    acks.wait().await.unwrap();
+}
+
+/// A counter's value for `label` (0 when never incremented).
+pub fn count(c: &hookline_telemetry::metrics::CounterVec, label: &[&str]) -> u64 {
+    c.get_metric_with_label_values(label).map(|m| m.get()).unwrap_or(0)
+}
