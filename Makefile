@@ -1,0 +1,38 @@
+# Hookline: the two commands of the quick start are `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+export HOOKLINE_TANSU_BIN ?= $(shell scripts/broker.sh path)
+
+.PHONY: all broker build run test test-unit test-integration bench lint fmt clean
+
+all: build
+
+## broker: install the local Kafka-compatible broker (Tansu) once per machine
+broker:
+	@scripts/broker.sh install
+
+build:
+	$(CARGO) build --workspace --bins
+
+## run: the whole pipeline on the local broker with a verifying demo receiver
+run:
+	@scripts/run-local.sh
+
+## test: unit tests and end-to-end tests on the real local broker
+test: broker
+	$(CARGO) test --workspace --no-fail-fast
+
+## bench: measured throughput tables (see docs/benchmarks.md)
+bench: broker
+	$(CARGO) run --release -p hookline-bench --quiet
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	rm -rf .run
+	$(CARGO) clean
