@@ -27,8 +27,11 @@ stop() {
   trap - INT TERM EXIT
   echo
   echo "run: stopping"
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Stages first (they commit what they processed), the broker last.
+  local broker="${pids[0]:-}"
+  for pid in "${pids[@]:1}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]:1}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$broker" ]; then kill -TERM "$broker" 2>/dev/null || true; wait "$broker" 2>/dev/null || true; fi
   echo "run: stopped (logs in $LOGS)"
 }
 trap stop INT TERM EXIT

@@ -90,6 +90,10 @@ pub async fn start(
     Ok((metrics, readiness, shutdown))
 }
 
+/// How long a stage may take to stop after SIGTERM before the process exits regardless; below
+/// the 30 s a container orchestrator usually grants.
+pub const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(25);
+
 /// A token cancelled on the first SIGTERM or SIGINT (Ctrl-C).
 pub fn shutdown_signal() -> CancellationToken {
     let token = CancellationToken::new();
@@ -109,6 +113,14 @@ pub fn shutdown_signal() -> CancellationToken {
         let _ = ctrl_c.await;
         tracing::info!("shutdown requested: finishing the work in hand");
         t.cancel();
+        // A watchdog outside the runtime: librdkafka's consumer close can block indefinitely
+        // when the brokers are gone. Offsets are committed before that point, so leaving then
+        // loses nothing; staying would keep an orchestrator waiting forever.
+        std::thread::spawn(|| {
+            std::thread::sleep(SHUTDOWN_DEADLINE);
+            eprintln!("hookline: still stopping {} s after the shutdown request; exiting", SHUTDOWN_DEADLINE.as_secs());
+            std::process::exit(1);
+        });
     });
     token
 }
