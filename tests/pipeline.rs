@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use hookline_integration_tests::{count, produce, produce_raw, Pipeline};
+use hookline_integration_tests::{count, produce, produce_raw, Pipeline, RawRecord};
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
 use rdkafka::message::Message;
@@ -40,10 +40,16 @@ fn click(id: &str) -> serde_json::Value {
 
 /// Waits until the profiles stage has written the profile to the table topic.
 fn wait_for_profile(t: &TestTopics) {
-    let rows = read_until(&t.settings, &t.topics.profiles, Duration::from_secs(60), |ms| {
-        ms.iter().any(|m| m.key() == Some(b"12:4711".as_slice()))
-    });
-    assert!(rows.iter().any(|m| m.key() == Some(b"12:4711".as_slice())), "profile reached the table");
+    let rows = read_until(
+        &t.settings,
+        &t.topics.profiles,
+        Duration::from_secs(60),
+        |ms| ms.iter().any(|m| m.key() == Some(b"12:4711".as_slice())),
+    );
+    assert!(
+        rows.iter().any(|m| m.key() == Some(b"12:4711".as_slice())),
+        "profile reached the table"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -52,28 +58,62 @@ async fn click_becomes_one_signed_enriched_post_and_a_delivered_outcome() {
     let t = TestTopics::create(&broker.bootstrap, 3).await;
     let receiver = Receiver::start(200).await;
     let key = key_path("click");
-    produce(&t, &t.topics.subscriptions, &[("sub-1".into(), subscription("sub-1", &receiver.url("/hook.php?x=1"), &["click"]))]).await;
-    produce(&t, &t.topics.profile_changes, &[("12:4711".into(), profile_create())]).await;
+    produce(
+        &t,
+        &t.topics.subscriptions,
+        &[(
+            "sub-1".into(),
+            subscription("sub-1", &receiver.url("/hook.php?x=1"), &["click"]),
+        )],
+    )
+    .await;
+    produce(
+        &t,
+        &t.topics.profile_changes,
+        &[("12:4711".into(), profile_create())],
+    )
+    .await;
     let pipeline = Pipeline::start(&t, &key, &[]).await;
     wait_for_profile(&t);
-    produce(&t, &t.topics.tracking, &[("12:4711".into(), click("evt-click-1"))]).await;
+    produce(
+        &t,
+        &t.topics.tracking,
+        &[("12:4711".into(), click("evt-click-1"))],
+    )
+    .await;
 
     // The outcome is written after the POST is answered: once it is there, count the POSTs.
-    let outcomes = read_until(&t.settings, &t.topics.outcomes, Duration::from_secs(60), |ms| !ms.is_empty());
+    let outcomes = read_until(
+        &t.settings,
+        &t.topics.outcomes,
+        Duration::from_secs(60),
+        |ms| !ms.is_empty(),
+    );
     assert_eq!(outcomes.len(), 1, "one outcome for one attempt");
     let outcome = json(&outcomes[0]);
     assert_eq!(outcome["result"], "delivered");
     assert_eq!(outcome["attempt"], 1);
     assert_eq!(outcome["http_status"], 200);
     assert_eq!(outcome["event_id"], "evt-click-1");
-    assert_eq!(outcomes[0].key(), Some(b"sub-1".as_slice()), "outcomes are keyed by subscription");
+    assert_eq!(
+        outcomes[0].key(),
+        Some(b"sub-1".as_slice()),
+        "outcomes are keyed by subscription"
+    );
     assert!(eventually(Duration::from_secs(5), || receiver.count() >= 1).await);
     let posts = receiver.received();
-    assert_eq!(posts.len(), 1, "exactly one POST (the profile create matches no click subscription)");
+    assert_eq!(
+        posts.len(),
+        1,
+        "exactly one POST (the profile create matches no click subscription)"
+    );
     let post = &posts[0];
     assert_eq!(post.method, "POST");
     assert_eq!(post.path_and_query, "/hook.php?x=1");
-    assert_eq!(post.header("x-hookline-delivery"), outcome["delivery_id"].as_str());
+    assert_eq!(
+        post.header("x-hookline-delivery"),
+        outcome["delivery_id"].as_str()
+    );
     assert_eq!(post.header("x-hookline-attempt"), Some("1"));
     assert_eq!(post.header("x-copernica-id"), Some("account_1001"));
     assert!(post.header("user-agent").unwrap().starts_with("Hookline/"));
@@ -96,17 +136,26 @@ async fn click_becomes_one_signed_enriched_post_and_a_delivered_outcome() {
     // The signature verifies against the key the admin API publishes.
     let client = hookline_outbound::HttpClient::new(
         hookline_outbound::NetworkGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
-        hookline_outbound::HttpOptions { max_response_bytes: 1 << 20, ..Default::default() },
+        hookline_outbound::HttpOptions {
+            max_response_bytes: 1 << 20,
+            ..Default::default()
+        },
     );
     let keys = client
-        .request(http::Method::GET, &format!("http://{}/v1/keys", pipeline.admin), vec![], bytes::Bytes::new())
+        .request(
+            http::Method::GET,
+            &format!("http://{}/v1/keys", pipeline.admin),
+            vec![],
+            bytes::Bytes::new(),
+        )
         .await
         .unwrap();
     assert_eq!(keys.status, 200);
     let keys: serde_json::Value = serde_json::from_slice(&keys.body).unwrap();
     let published = &keys[0];
     assert_eq!(published["algorithm"], "rsa-sha256");
-    let (_, der) = hookline_signing::keys::decode_pem(published["public_key_pem"].as_str().unwrap()).unwrap();
+    let (_, der) =
+        hookline_signing::keys::decode_pem(published["public_key_pem"].as_str().unwrap()).unwrap();
     let key_id = hookline_signing::verify_request(
         "POST",
         &post.path_and_query,
@@ -118,8 +167,19 @@ async fn click_becomes_one_signed_enriched_post_and_a_delivered_outcome() {
     assert_eq!(key_id, published["key_id"].as_str().unwrap());
 
     // And independently of the project's verifier: RustCrypto's rsa over the documented string.
-    let sig = hookline_signing::cavage::parse_signature_header(post.header("signature").unwrap()).unwrap();
-    assert_eq!(sig.headers, ["(request-target)", "host", "date", "x-copernica-id", "digest", "x-nonce"]);
+    let sig = hookline_signing::cavage::parse_signature_header(post.header("signature").unwrap())
+        .unwrap();
+    assert_eq!(
+        sig.headers,
+        [
+            "(request-target)",
+            "host",
+            "date",
+            "x-copernica-id",
+            "digest",
+            "x-nonce"
+        ]
+    );
     let signing_string = sig
         .headers
         .iter()
@@ -131,9 +191,14 @@ async fn click_becomes_one_signed_enriched_post_and_a_delivered_outcome() {
         .join("\n");
     use rsa::pkcs8::DecodePublicKey;
     use rsa::signature::Verifier;
-    let vk = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(rsa::PublicKey::from_public_key_der(&der).unwrap());
-    vk.verify(signing_string.as_bytes(), &rsa::pkcs1v15::Signature::try_from(sig.signature.as_slice()).unwrap())
-        .expect("independent RSA verification");
+    let vk = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(
+        rsa::PublicKey::from_public_key_der(&der).unwrap(),
+    );
+    vk.verify(
+        signing_string.as_bytes(),
+        &rsa::pkcs1v15::Signature::try_from(sig.signature.as_slice()).unwrap(),
+    )
+    .expect("independent RSA verification");
     use base64::Engine;
     use sha2::Digest;
     let digest = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&post.body));
@@ -148,7 +213,15 @@ async fn malformed_records_are_quarantined_and_every_record_is_accounted_for() {
     let t = TestTopics::create(&broker.bootstrap, 3).await;
     let receiver = Receiver::start(200).await;
     let key = key_path("quarantine");
-    produce(&t, &t.topics.subscriptions, &[("sub-q".into(), subscription("sub-q", &receiver.url("/in"), &["click"]))]).await;
+    produce(
+        &t,
+        &t.topics.subscriptions,
+        &[(
+            "sub-q".into(),
+            subscription("sub-q", &receiver.url("/in"), &["click"]),
+        )],
+    )
+    .await;
     let pipeline = Pipeline::start(&t, &key, &[]).await;
 
     let good1 = serde_json::to_vec(&click("evt-good-1")).unwrap();
@@ -171,7 +244,7 @@ async fn malformed_records_are_quarantined_and_every_record_is_accounted_for() {
         serde_json::to_vec(&v).unwrap()
     };
     let k: &[u8] = b"12:4711";
-    let records: Vec<(Option<&[u8]>, Option<&[u8]>)> = vec![
+    let records: Vec<RawRecord<'_>> = vec![
         (Some(k), Some(&good1)),
         (Some(k), Some(b"{not json")),
         (Some(k), Some(b"\xff\xfe\x00garbage")),
@@ -186,11 +259,31 @@ async fn malformed_records_are_quarantined_and_every_record_is_accounted_for() {
     ];
     produce_raw(&t, &t.topics.tracking, &records).await;
 
-    let quarantined = read_until(&t.settings, &t.topics.quarantine, Duration::from_secs(60), |ms| ms.len() >= 8);
+    let quarantined = read_until(
+        &t.settings,
+        &t.topics.quarantine,
+        Duration::from_secs(60),
+        |ms| ms.len() >= 8,
+    );
     assert_eq!(quarantined.len(), 8, "eight bad records quarantined");
-    let reasons: Vec<String> = quarantined.iter().map(|m| json(m)["reason"].as_str().unwrap().to_owned()).collect();
-    for fragment in ["not JSON", "UTF-8", "null value", "klik", "profile", "database", "does not match", "exceeds the limit"] {
-        assert!(reasons.iter().any(|r| r.contains(fragment)), "a reason mentions {fragment:?}: {reasons:#?}");
+    let reasons: Vec<String> = quarantined
+        .iter()
+        .map(|m| json(m)["reason"].as_str().unwrap().to_owned())
+        .collect();
+    for fragment in [
+        "not JSON",
+        "UTF-8",
+        "null value",
+        "klik",
+        "profile",
+        "database",
+        "does not match",
+        "exceeds the limit",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r.contains(fragment)),
+            "a reason mentions {fragment:?}: {reasons:#?}"
+        );
     }
     let q = json(&quarantined[0]);
     assert_eq!(q["stage"], "tracking");
@@ -198,19 +291,45 @@ async fn malformed_records_are_quarantined_and_every_record_is_accounted_for() {
     assert!(q["value_base64"].is_string() || q["value_base64"].is_null());
 
     // The good records around them are delivered.
-    let outcomes = read_until(&t.settings, &t.topics.outcomes, Duration::from_secs(60), |ms| ms.len() >= 2);
+    let outcomes = read_until(
+        &t.settings,
+        &t.topics.outcomes,
+        Duration::from_secs(60),
+        |ms| ms.len() >= 2,
+    );
     assert_eq!(outcomes.len(), 2);
-    assert!(eventually(Duration::from_secs(10), || count(&pipeline.tracking_metrics.consumed, &["tracking"]) == 11).await);
+    assert!(
+        eventually(Duration::from_secs(10), || count(
+            &pipeline.tracking_metrics.consumed,
+            &["tracking"]
+        ) == 11)
+        .await
+    );
     let m = &pipeline.tracking_metrics;
     let consumed = count(&m.consumed, &["tracking"]);
     let routed = count(&m.routed, &["tracking"]);
     let filtered = count(&m.filtered, &["tracking"]);
-    let quarantined_total: u64 = ["json", "utf8", "null", "schema", "key", "oversized", "other"]
-        .iter()
-        .map(|r| count(&m.quarantined, &["tracking", r]))
-        .sum();
-    assert_eq!((consumed, routed, filtered, quarantined_total), (11, 2, 1, 8));
-    assert_eq!(routed + filtered + quarantined_total, consumed, "every input record is accounted for");
+    let quarantined_total: u64 = [
+        "json",
+        "utf8",
+        "null",
+        "schema",
+        "key",
+        "oversized",
+        "other",
+    ]
+    .iter()
+    .map(|r| count(&m.quarantined, &["tracking", r]))
+    .sum();
+    assert_eq!(
+        (consumed, routed, filtered, quarantined_total),
+        (11, 2, 1, 8)
+    );
+    assert_eq!(
+        routed + filtered + quarantined_total,
+        consumed,
+        "every input record is accounted for"
+    );
     assert!(eventually(Duration::from_secs(10), || receiver.count() == 2).await);
     pipeline.stop().await;
 }

@@ -43,10 +43,18 @@ impl Pipeline {
         let key = key_path.to_str().unwrap().to_owned();
         let mut admin_args = vec!["hookline-admin".to_owned()];
         admin_args.extend(common(t));
-        admin_args.extend(["--admin-addr".into(), "127.0.0.1:0".into(), "--signing-key".into(), key.clone()]);
-        let admin = hookline_admin::serve(&hookline_admin::AdminArgs::parse_from(admin_args), shutdown.clone())
-            .await
-            .expect("admin starts");
+        admin_args.extend([
+            "--admin-addr".into(),
+            "127.0.0.1:0".into(),
+            "--signing-key".into(),
+            key.clone(),
+        ]);
+        let admin = hookline_admin::serve(
+            &hookline_admin::AdminArgs::parse_from(admin_args),
+            shutdown.clone(),
+        )
+        .await
+        .expect("admin starts");
 
         let stage_args = |name: &str| {
             let mut a = vec![name.to_owned()];
@@ -64,7 +72,9 @@ impl Pipeline {
             let (m, s) = (pm.clone(), shutdown.clone());
             tasks.push((
                 "profiles",
-                tokio::spawn(async move { Ok(hookline_profiles::run(args, m, Readiness::default(), s).await?) }),
+                tokio::spawn(async move {
+                    Ok(hookline_profiles::run(args, m, Readiness::default(), s).await?)
+                }),
             ));
         }
         {
@@ -72,21 +82,37 @@ impl Pipeline {
             let (m, s) = (tm.clone(), shutdown.clone());
             tasks.push((
                 "tracking",
-                tokio::spawn(async move { Ok(hookline_tracking::run(args, m, Readiness::default(), s).await?) }),
+                tokio::spawn(async move {
+                    Ok(hookline_tracking::run(args, m, Readiness::default(), s).await?)
+                }),
             ));
         }
         {
             let mut a = stage_args("hookline-sender");
-            a.extend(["--signing-key".into(), key, "--allow-networks".into(), "127.0.0.0/8,::1/128".into()]);
+            a.extend([
+                "--signing-key".into(),
+                key,
+                "--allow-networks".into(),
+                "127.0.0.0/8,::1/128".into(),
+            ]);
             a.extend(extra_sender_args.iter().map(|s| s.to_string()));
             let args = hookline_sender::SenderArgs::parse_from(a);
             let (m, s) = (sm.clone(), shutdown.clone());
             tasks.push((
                 "sender",
-                tokio::spawn(async move { Ok(hookline_sender::run(args, m, Readiness::default(), s).await?) }),
+                tokio::spawn(async move {
+                    Ok(hookline_sender::run(args, m, Readiness::default(), s).await?)
+                }),
             ));
         }
-        Self { shutdown, admin, tracking_metrics: tm, profiles_metrics: pm, sender_metrics: sm, tasks }
+        Self {
+            shutdown,
+            admin,
+            tracking_metrics: tm,
+            profiles_metrics: pm,
+            sender_metrics: sm,
+            tasks,
+        }
     }
 
     /// Stops every stage and checks that each stopped cleanly.
@@ -96,7 +122,8 @@ impl Pipeline {
             let r = tokio::time::timeout(std::time::Duration::from_secs(30), task)
                 .await
                 .unwrap_or_else(|_| panic!("{name} did not stop within 30 s"));
-            r.expect("task panicked").unwrap_or_else(|e| panic!("{name} failed: {e:#}"));
+            r.expect("task panicked")
+                .unwrap_or_else(|e| panic!("{name} failed: {e:#}"));
         }
     }
 }
@@ -106,13 +133,19 @@ pub async fn produce(t: &TestTopics, topic: &str, records: &[(String, serde_json
     let producer = Producer::new(&t.settings).unwrap();
     let mut acks = Acks::new();
     for (key, value) in records {
-        producer.send_json(&mut acks, topic, key.as_bytes(), value).await.unwrap();
+        producer
+            .send_json(&mut acks, topic, key.as_bytes(), value)
+            .await
+            .unwrap();
     }
     acks.wait().await.unwrap();
 }
 
+/// A raw record: key and value bytes, either may be absent.
+pub type RawRecord<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
 /// Produces raw bytes (for malformed-input tests).
-pub async fn produce_raw(t: &TestTopics, topic: &str, records: &[(Option<&[u8]>, Option<&[u8]>)]) {
+pub async fn produce_raw(t: &TestTopics, topic: &str, records: &[RawRecord<'_>]) {
     let producer = Producer::new(&t.settings).unwrap();
     let mut acks = Acks::new();
     for (key, value) in records {
@@ -123,5 +156,7 @@ pub async fn produce_raw(t: &TestTopics, topic: &str, records: &[(Option<&[u8]>,
 
 /// A counter's value for `label` (0 when never incremented).
 pub fn count(c: &hookline_telemetry::metrics::CounterVec, label: &[&str]) -> u64 {
-    c.get_metric_with_label_values(label).map(|m| m.get()).unwrap_or(0)
+    c.get_metric_with_label_values(label)
+        .map(|m| m.get())
+        .unwrap_or(0)
 }

@@ -29,7 +29,11 @@ pub struct AdminArgs {
     pub admin_addr: String,
 
     /// RSA private key (PEM); generated when missing. Only its public half is ever served.
-    #[arg(long, env = "HOOKLINE_SIGNING_KEY", default_value = "hookline-signing-key.pem")]
+    #[arg(
+        long,
+        env = "HOOKLINE_SIGNING_KEY",
+        default_value = "hookline-signing-key.pem"
+    )]
     pub signing_key: PathBuf,
 
     /// The keyId signatures carry.
@@ -50,23 +54,37 @@ pub enum AdminError {
     #[error(transparent)]
     Key(#[from] hookline_signing::KeyError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Binds the API and serves it until `shutdown`; returns the bound address.
-pub async fn serve(args: &AdminArgs, shutdown: CancellationToken) -> Result<SocketAddr, AdminError> {
+pub async fn serve(
+    args: &AdminArgs,
+    shutdown: CancellationToken,
+) -> Result<SocketAddr, AdminError> {
     let addr = parse_listen_addr("HOOKLINE_ADMIN_ADDR / --admin-addr", &args.admin_addr)?;
     let key = SigningKey::load_or_generate(&args.signing_key, args.signing_key_id.as_deref())?;
-    let state = AppState { keys: Arc::new(vec![key.public_info()]) };
+    let state = AppState {
+        keys: Arc::new(vec![key.public_info()]),
+    };
     let app = Router::new()
         .route("/v1/keys", get(keys))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| AdminError::Listen { addr, source })?;
-    let bound = listener.local_addr().map_err(|source| AdminError::Listen { addr, source })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| AdminError::Listen { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| AdminError::Listen { addr, source })?;
     tracing::info!(%bound, key_id = key.key_id(), "admin API listening");
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
     });
     Ok(bound)
 }

@@ -86,7 +86,11 @@ enum SubscriptionCmd {
 enum KeysCmd {
     /// Print the DNS TXT value (`v=DKIM1; k=rsa; p=...`) for the signing key.
     DnsRecord {
-        #[arg(long, env = "HOOKLINE_SIGNING_KEY", default_value = "hookline-signing-key.pem")]
+        #[arg(
+            long,
+            env = "HOOKLINE_SIGNING_KEY",
+            default_value = "hookline-signing-key.pem"
+        )]
         signing_key: PathBuf,
         #[arg(long, env = "HOOKLINE_SIGNING_KEY_ID")]
         signing_key_id: Option<String>,
@@ -109,22 +113,31 @@ async fn main() -> anyhow::Result<()> {
     let settings = KafkaSettings::new(cli.common.brokers.clone(), cli.common.kafka_settings());
     let topics = cli.common.topics();
     match cli.command {
-        Command::Topics(TopicsCmd::Create { partitions, replication }) => {
+        Command::Topics(TopicsCmd::Create {
+            partitions,
+            replication,
+        }) => {
             if partitions < 1 {
                 bail!("--partitions must be at least 1");
             }
-            let created = hookline_kafka::topics::ensure_topics(&settings, &topics, partitions, replication)
-                .await
-                .with_context(|| format!("creating topics on {}", cli.common.brokers))?;
+            let created =
+                hookline_kafka::topics::ensure_topics(&settings, &topics, partitions, replication)
+                    .await
+                    .with_context(|| format!("creating topics on {}", cli.common.brokers))?;
             for (name, _) in topics.all() {
-                let state = if created.iter().any(|c| c == name) { "created" } else { "exists" };
+                let state = if created.iter().any(|c| c == name) {
+                    "created"
+                } else {
+                    "exists"
+                };
                 println!("{state:8} {name}");
             }
         }
         Command::Subscription(SubscriptionCmd::Put { file, allow_http }) => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let value: Value =
-                serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let value: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", file.display()))?;
             validators()
                 .validate(SchemaKind::Subscription, &value)
                 .map_err(|v| anyhow::anyhow!("{}: {v}", file.display()))?;
@@ -133,14 +146,23 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let producer = Producer::new(&settings)?;
             let mut acks = Acks::new();
-            producer.send_json(&mut acks, &topics.subscriptions, sub.id.0.as_bytes(), &sub).await?;
+            producer
+                .send_json(&mut acks, &topics.subscriptions, sub.id.0.as_bytes(), &sub)
+                .await?;
             acks.wait().await?;
-            println!("subscription {} written ({} on database {})", sub.id, sub.status_str(), sub.database);
+            println!(
+                "subscription {} written ({} on database {})",
+                sub.id,
+                sub.status_str(),
+                sub.database
+            );
         }
         Command::Subscription(SubscriptionCmd::Delete { id }) => {
             let producer = Producer::new(&settings)?;
             let mut acks = Acks::new();
-            producer.send(&mut acks, &topics.subscriptions, Some(id.as_bytes()), None).await?;
+            producer
+                .send(&mut acks, &topics.subscriptions, Some(id.as_bytes()), None)
+                .await?;
             acks.wait().await?;
             println!("subscription {id} removed");
         }
@@ -153,7 +175,8 @@ async fn main() -> anyhow::Result<()> {
                 Box::new(std::io::stdin().lock())
             } else {
                 Box::new(std::io::BufReader::new(
-                    std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?,
+                    std::fs::File::open(&file)
+                        .with_context(|| format!("opening {}", file.display()))?,
                 ))
             };
             let producer = Producer::new(&settings)?;
@@ -164,22 +187,44 @@ async fn main() -> anyhow::Result<()> {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let v: Value = serde_json::from_str(&line).with_context(|| format!("line {}: not JSON", i + 1))?;
-                validators().validate(kind, &v).map_err(|e| anyhow::anyhow!("line {}: {e}", i + 1))?;
-                let key = format!("{}:{}", v["database"].as_str().unwrap_or(""), v["profile"].as_str().unwrap_or(""));
-                producer.send(&mut acks, &name, Some(key.as_bytes()), Some(line.as_bytes())).await?;
+                let v: Value = serde_json::from_str(&line)
+                    .with_context(|| format!("line {}: not JSON", i + 1))?;
+                validators()
+                    .validate(kind, &v)
+                    .map_err(|e| anyhow::anyhow!("line {}: {e}", i + 1))?;
+                let key = format!(
+                    "{}:{}",
+                    v["database"].as_str().unwrap_or(""),
+                    v["profile"].as_str().unwrap_or("")
+                );
+                producer
+                    .send(
+                        &mut acks,
+                        &name,
+                        Some(key.as_bytes()),
+                        Some(line.as_bytes()),
+                    )
+                    .await?;
                 n += 1;
             }
             acks.wait().await?;
             println!("produced {n} record(s) to {name}");
         }
-        Command::Keys(KeysCmd::DnsRecord { signing_key, signing_key_id }) => {
-            let key = hookline_signing::SigningKey::load_or_generate(&signing_key, signing_key_id.as_deref())?;
+        Command::Keys(KeysCmd::DnsRecord {
+            signing_key,
+            signing_key_id,
+        }) => {
+            let key = hookline_signing::SigningKey::load_or_generate(
+                &signing_key,
+                signing_key_id.as_deref(),
+            )?;
             println!("{}", key.key_id());
             println!("{}", key.dns_txt());
         }
         Command::Receiver(args) => receiver::run(args).await?,
-        Command::Demo(DemoCmd::Seed { receiver_url }) => demo_seed(&settings, &topics, &receiver_url).await?,
+        Command::Demo(DemoCmd::Seed { receiver_url }) => {
+            demo_seed(&settings, &topics, &receiver_url).await?
+        }
     }
     Ok(())
 }
@@ -199,7 +244,11 @@ impl StatusStr for Subscription {
     }
 }
 
-async fn demo_seed(settings: &KafkaSettings, topics: &hookline_config::Topics, receiver_url: &str) -> anyhow::Result<()> {
+async fn demo_seed(
+    settings: &KafkaSettings,
+    topics: &hookline_config::Topics,
+    receiver_url: &str,
+) -> anyhow::Result<()> {
     let producer = Producer::new(settings)?;
     let mut acks = Acks::new();
     let sub = serde_json::json!({
@@ -208,12 +257,16 @@ async fn demo_seed(settings: &KafkaSettings, topics: &hookline_config::Topics, r
         "url": receiver_url, "format": "json", "status": "active",
         "conditions": null, "created": hookline_model::timefmt::now_rfc3339()
     });
-    producer.send_json(&mut acks, &topics.subscriptions, b"demo-all-events", &sub).await?;
+    producer
+        .send_json(&mut acks, &topics.subscriptions, b"demo-all-events", &sub)
+        .await?;
     let mike = serde_json::json!({"id": "chg-demo-1", "account": "1001", "database": "12", "profile": "4711",
         "action": "create", "trigger": "rest", "timestamp": hookline_model::timefmt::now_rfc3339(),
         "parameters": {"name": "Mike"}, "fields": {"name": "Mike", "email": "mike@example.com", "city": "Amsterdam"},
         "interests": ["vip", "newsletter"]});
-    producer.send_json(&mut acks, &topics.profile_changes, b"12:4711", &mike).await?;
+    producer
+        .send_json(&mut acks, &topics.profile_changes, b"12:4711", &mike)
+        .await?;
     acks.wait().await?;
     println!("seeded subscription demo-all-events → {receiver_url} and profile 12:4711 (Mike)");
     // Let the profile reach the table before events that join against it.
@@ -227,8 +280,12 @@ async fn demo_seed(settings: &KafkaSettings, topics: &hookline_config::Topics, r
     let open = serde_json::json!({"id": format!("evt-demo-open-{}", std::process::id()), "type": "open", "account": "1001",
         "database": "12", "profile": "4711", "mailing": "m-demo-01", "timestamp": now, "ip": "203.0.113.7",
         "useragent": "Mozilla/5.0", "referer": "", "headers": {"User-Agent": "Mozilla/5.0"}, "tags": ["black-friday"]});
-    producer.send_json(&mut acks, &topics.tracking, b"12:4711", &click).await?;
-    producer.send_json(&mut acks, &topics.tracking, b"12:4711", &open).await?;
+    producer
+        .send_json(&mut acks, &topics.tracking, b"12:4711", &click)
+        .await?;
+    producer
+        .send_json(&mut acks, &topics.tracking, b"12:4711", &open)
+        .await?;
     acks.wait().await?;
     println!("seeded a click and an open for 12:4711");
     Ok(())

@@ -19,7 +19,11 @@ pub struct ReceiverArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
     /// Where the admin API publishes the public keys.
-    #[arg(long, env = "HOOKLINE_ADMIN_URL", default_value = "http://127.0.0.1:9400")]
+    #[arg(
+        long,
+        env = "HOOKLINE_ADMIN_URL",
+        default_value = "http://127.0.0.1:9400"
+    )]
     admin_url: String,
 }
 
@@ -36,13 +40,27 @@ pub async fn run(args: ReceiverArgs) -> anyhow::Result<()> {
     let guard = NetworkGuard::new(vec!["127.0.0.0/8".parse()?, "::1/128".parse()?]);
     let state = Receiver {
         keys_url: format!("{}/v1/keys", args.admin_url.trim_end_matches('/')),
-        client: HttpClient::new(guard, HttpOptions { max_response_bytes: 1 << 20, ..HttpOptions::default() }),
+        client: HttpClient::new(
+            guard,
+            HttpOptions {
+                max_response_bytes: 1 << 20,
+                ..HttpOptions::default()
+            },
+        ),
         keys: Arc::default(),
     };
     let app = Router::new().fallback(handle).with_state(state);
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!("demo receiver listening on http://{}/ (verifying with {}/v1/keys)", listener.local_addr()?, args.admin_url);
-    axum::serve(listener, app).with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+    println!(
+        "demo receiver listening on http://{}/ (verifying with {}/v1/keys)",
+        listener.local_addr()?,
+        args.admin_url
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
     Ok(())
 }
 
@@ -51,7 +69,11 @@ impl Receiver {
         if let Some(k) = self.keys.lock().expect("keys lock").get(key_id) {
             return Some(k.clone());
         }
-        let resp = self.client.request(Method::GET, &self.keys_url, vec![], Bytes::new()).await.ok()?;
+        let resp = self
+            .client
+            .request(Method::GET, &self.keys_url, vec![], Bytes::new())
+            .await
+            .ok()?;
         let list: Vec<serde_json::Value> = serde_json::from_slice(&resp.body).ok()?;
         let mut keys = self.keys.lock().expect("keys lock");
         for k in list {
@@ -65,7 +87,13 @@ impl Receiver {
     }
 }
 
-async fn handle(State(r): State<Receiver>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+async fn handle(
+    State(r): State<Receiver>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let params = headers
         .get("signature")
@@ -85,10 +113,16 @@ async fn handle(State(r): State<Receiver>, method: Method, uri: Uri, headers: He
     let fresh = headers
         .get("date")
         .and_then(|v| v.to_str().ok())
-        .and_then(|d| httpdate_age(d))
+        .and_then(httpdate_age)
         .is_some_and(|age| age < Duration::from_secs(60));
-    let event = headers.get("x-hookline-event").and_then(|v| v.to_str().ok()).unwrap_or("?");
-    let delivery = headers.get("x-hookline-delivery").and_then(|v| v.to_str().ok()).unwrap_or("?");
+    let event = headers
+        .get("x-hookline-event")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("?");
+    let delivery = headers
+        .get("x-hookline-delivery")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("?");
     match verdict {
         Ok(key_id) if fresh => {
             println!("VERIFIED {method} {path} event={event} delivery={delivery} keyId={key_id}");
@@ -108,5 +142,9 @@ async fn handle(State(r): State<Receiver>, method: Method, uri: Uri, headers: He
 
 fn httpdate_age(date: &str) -> Option<Duration> {
     let when = httpdate::parse_http_date(date).ok()?;
-    Some(SystemTime::now().duration_since(when).unwrap_or_else(|e| e.duration()))
+    Some(
+        SystemTime::now()
+            .duration_since(when)
+            .unwrap_or_else(|e| e.duration()),
+    )
 }

@@ -88,7 +88,10 @@ pub struct JoinStageArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{setting}: {value:?} is not a listen address; expected IP:PORT such as 127.0.0.1:9461 or [::1]:9461")]
-    ListenAddr { setting: &'static str, value: String },
+    ListenAddr {
+        setting: &'static str,
+        value: String,
+    },
     #[error("HOOKLINE_ALLOW_NETWORKS / --allow-networks: {value:?} is not a network; expected CIDRs such as 127.0.0.0/8,::1/128")]
     Network { value: String },
 }
@@ -96,7 +99,10 @@ pub enum ConfigError {
 /// Parses `IP:PORT`, with `localhost:PORT` accepted as 127.0.0.1.
 pub fn parse_listen_addr(setting: &'static str, raw: &str) -> Result<SocketAddr, ConfigError> {
     let fixed = raw.trim().replacen("localhost:", "127.0.0.1:", 1);
-    fixed.parse().map_err(|_| ConfigError::ListenAddr { setting, value: raw.to_owned() })
+    fixed.parse().map_err(|_| ConfigError::ListenAddr {
+        setting,
+        value: raw.to_owned(),
+    })
 }
 
 /// Parses a comma-separated CIDR list; a bare address means that one host.
@@ -107,15 +113,17 @@ pub fn parse_networks(raw: &str) -> Result<Vec<IpNet>, ConfigError> {
         .map(|s| {
             s.parse::<IpNet>()
                 .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map_err(|_| ConfigError::Network { value: s.to_owned() })
+                .map_err(|_| ConfigError::Network {
+                    value: s.to_owned(),
+                })
         })
         .collect()
 }
 
 fn parse_kafka_setting(raw: &str) -> Result<(String, String), String> {
-    let (k, v) = raw
-        .split_once('=')
-        .ok_or_else(|| format!("{raw:?}: expected KEY=VALUE, e.g. --kafka session.timeout.ms=6000"))?;
+    let (k, v) = raw.split_once('=').ok_or_else(|| {
+        format!("{raw:?}: expected KEY=VALUE, e.g. --kafka session.timeout.ms=6000")
+    })?;
     if k.trim().is_empty() {
         return Err(format!("{raw:?}: the librdkafka key is empty"));
     }
@@ -123,7 +131,9 @@ fn parse_kafka_setting(raw: &str) -> Result<(String, String), String> {
 }
 
 /// `HOOKLINE_KAFKA_SESSION_TIMEOUT_MS=6000` → (`session.timeout.ms`, `6000`).
-pub fn kafka_overrides_from_env(vars: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String)> {
+pub fn kafka_overrides_from_env(
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = vars
         .into_iter()
         .filter_map(|(k, v)| {
@@ -168,7 +178,10 @@ pub fn unknown_env(vars: impl IntoIterator<Item = String>) -> Vec<(String, Optio
         .filter(|k| k.starts_with("HOOKLINE_") && !k.starts_with("HOOKLINE_KAFKA_"))
         .filter(|k| !KNOWN_ENV.contains(&k.as_str()))
         .map(|k| {
-            let best = KNOWN_ENV.iter().copied().min_by_key(|known| edit_distance(known, &k));
+            let best = KNOWN_ENV
+                .iter()
+                .copied()
+                .min_by_key(|known| edit_distance(known, &k));
             let best = best.filter(|b| edit_distance(b, &k) <= 3);
             (k, best)
         })
@@ -179,8 +192,12 @@ pub fn unknown_env(vars: impl IntoIterator<Item = String>) -> Vec<(String, Optio
 pub fn check_environment() {
     for (name, suggestion) in unknown_env(std::env::vars().map(|(k, _)| k)) {
         match suggestion {
-            Some(s) => tracing::warn!("environment variable {name} is not a Hookline setting; did you mean {s}?"),
-            None => tracing::warn!("environment variable {name} is not a Hookline setting; it is ignored"),
+            Some(s) => tracing::warn!(
+                "environment variable {name} is not a Hookline setting; did you mean {s}?"
+            ),
+            None => tracing::warn!(
+                "environment variable {name} is not a Hookline setting; it is ignored"
+            ),
         }
     }
 }
@@ -191,7 +208,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -251,17 +270,30 @@ mod tests {
     #[test]
     fn kafka_env_keys_map_to_librdkafka_names() {
         let vars = vec![
-            ("HOOKLINE_KAFKA_SESSION_TIMEOUT_MS".to_owned(), "6000".to_owned()),
+            (
+                "HOOKLINE_KAFKA_SESSION_TIMEOUT_MS".to_owned(),
+                "6000".to_owned(),
+            ),
             ("HOOKLINE_BROKERS".to_owned(), "x".to_owned()),
             ("HOOKLINE_KAFKA_".to_owned(), "ignored".to_owned()),
         ];
-        assert_eq!(kafka_overrides_from_env(vars), vec![("session.timeout.ms".to_owned(), "6000".to_owned())]);
+        assert_eq!(
+            kafka_overrides_from_env(vars),
+            vec![("session.timeout.ms".to_owned(), "6000".to_owned())]
+        );
     }
 
     #[test]
     fn typos_in_env_names_get_a_suggestion() {
-        let found = unknown_env(vec!["HOOKLINE_BROKER".to_owned(), "HOOKLINE_BROKERS".to_owned(), "PATH".to_owned()]);
-        assert_eq!(found, vec![("HOOKLINE_BROKER".to_owned(), Some("HOOKLINE_BROKERS"))]);
+        let found = unknown_env(vec![
+            "HOOKLINE_BROKER".to_owned(),
+            "HOOKLINE_BROKERS".to_owned(),
+            "PATH".to_owned(),
+        ]);
+        assert_eq!(
+            found,
+            vec![("HOOKLINE_BROKER".to_owned(), Some("HOOKLINE_BROKERS"))]
+        );
     }
 
     #[test]
@@ -270,9 +302,15 @@ mod tests {
         assert_eq!(nets.len(), 2);
         assert!(nets[1].contains(&"::1".parse::<std::net::IpAddr>().unwrap()));
         let err = parse_networks("127.0.0.0/33").unwrap_err().to_string();
-        assert!(err.contains("127.0.0.0/33") && err.contains("CIDR"), "{err}");
+        assert!(
+            err.contains("127.0.0.0/33") && err.contains("CIDR"),
+            "{err}"
+        );
         assert_eq!(parse_listen_addr("x", "localhost:80").unwrap().port(), 80);
-        assert!(parse_listen_addr("x", "80").unwrap_err().to_string().contains("IP:PORT"));
+        assert!(parse_listen_addr("x", "80")
+            .unwrap_err()
+            .to_string()
+            .contains("IP:PORT"));
         assert!(parse_kafka_setting("session.timeout.ms").is_err());
     }
 

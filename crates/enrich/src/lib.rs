@@ -13,7 +13,9 @@
 pub mod profile;
 pub mod tracking;
 
-use hookline_model::{AccountId, CollectionId, DatabaseId, EventId, EventKind, ProfileAction, Trigger};
+use hookline_model::{
+    AccountId, CollectionId, DatabaseId, EventId, EventKind, ProfileAction, Trigger,
+};
 use serde_json::{Map, Value};
 
 /// An event ready for routing: the body to send and the facts conditions read.

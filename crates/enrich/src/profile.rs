@@ -56,8 +56,16 @@ pub fn apply(change: &ProfileChange, before: Option<&ProfileState>) -> Applied {
                 modified = state.modified.clone();
                 new_state = Some(state.clone());
             }
-            previous_fields = if change.action == ProfileAction::Update { prev_fields } else { None };
-            previous_interests = if change.action == ProfileAction::Update { prev_interests } else { None };
+            previous_fields = if change.action == ProfileAction::Update {
+                prev_fields
+            } else {
+                None
+            };
+            previous_interests = if change.action == ProfileAction::Update {
+                prev_interests
+            } else {
+                None
+            };
             subprofile_fields = None;
         }
         Some(key) => {
@@ -67,7 +75,11 @@ pub fn apply(change: &ProfileChange, before: Option<&ProfileState>) -> Applied {
                 .and_then(|v| v.get("fields"))
                 .and_then(Value::as_object)
                 .cloned();
-            let old_created = state.subprofiles.get(key).and_then(|v| v.get("created")).cloned();
+            let old_created = state
+                .subprofiles
+                .get(key)
+                .and_then(|v| v.get("created"))
+                .cloned();
             previous_fields = match (change.action, &old) {
                 (ProfileAction::Update, Some(o)) => Some(changed_previous(o, &change.fields)),
                 _ => None,
@@ -97,25 +109,51 @@ pub fn apply(change: &ProfileChange, before: Option<&ProfileState>) -> Applied {
     let mut body = Map::with_capacity(change.rest.len() + 16);
     body.insert("id".into(), Value::String(change.id.0.clone()));
     body.insert("type".into(), Value::String(change.action.as_str().into()));
-    body.insert("trigger".into(), Value::String(change.trigger.as_str().into()));
-    body.insert("parameters".into(), Value::Object(change.parameters.clone()));
+    body.insert(
+        "trigger".into(),
+        Value::String(change.trigger.as_str().into()),
+    );
+    body.insert(
+        "parameters".into(),
+        Value::Object(change.parameters.clone()),
+    );
     body.insert("timestamp".into(), Value::String(timestamp));
     body.insert("time".into(), Value::from(time));
-    body.insert("database".into(), Value::String(change.database.to_string()));
+    body.insert(
+        "database".into(),
+        Value::String(change.database.to_string()),
+    );
     body.insert("profile".into(), Value::String(change.profile.to_string()));
     if let (Some(c), Some(s)) = (&change.collection, &change.subprofile) {
         body.insert("collection".into(), Value::String(c.to_string()));
         body.insert("subprofile".into(), Value::String(s.to_string()));
     }
-    body.insert("created".into(), created.map(|c| Value::String(times(&c).0)).unwrap_or(Value::Null));
-    body.insert("modified".into(), modified.map(|m| Value::String(times(&m).0)).unwrap_or(Value::Null));
+    body.insert(
+        "created".into(),
+        created
+            .map(|c| Value::String(times(&c).0))
+            .unwrap_or(Value::Null),
+    );
+    body.insert(
+        "modified".into(),
+        modified
+            .map(|m| Value::String(times(&m).0))
+            .unwrap_or(Value::Null),
+    );
     body.insert("fields".into(), Value::Object(change.fields.clone()));
     let interests: Vec<String> = match &sub_key {
-        None => change.interests.clone().or_else(|| before.map(|b| b.interests.clone())).unwrap_or_default(),
+        None => change
+            .interests
+            .clone()
+            .or_else(|| before.map(|b| b.interests.clone()))
+            .unwrap_or_default(),
         Some(_) => before.map(|b| b.interests.clone()).unwrap_or_default(),
     };
     if sub_key.is_none() {
-        body.insert("interests".into(), Value::Array(interests.iter().cloned().map(Value::String).collect()));
+        body.insert(
+            "interests".into(),
+            Value::Array(interests.iter().cloned().map(Value::String).collect()),
+        );
     } else {
         body.insert(
             "profile_fields".into(),
@@ -200,44 +238,69 @@ mod tests {
         assert!(!created.enriched.body.contains_key("previous"));
 
         let upd = apply(
-            &change(json!({"id": "chg-2", "action": "update", "timestamp": "2026-11-25T11:00:00Z",
-                "parameters": {"name": "Michael"}, "fields": {"name": "Michael", "email": "mike@example.com"}, "interests": null})),
+            &change(
+                json!({"id": "chg-2", "action": "update", "timestamp": "2026-11-25T11:00:00Z",
+                "parameters": {"name": "Michael"}, "fields": {"name": "Michael", "email": "mike@example.com"}, "interests": null}),
+            ),
             Some(&s1),
         );
         let s2 = upd.new_state.unwrap();
         assert_eq!(s2.fields["name"], "Michael");
-        assert_eq!(s2.interests, vec!["vip"], "interests kept when the change carries none");
+        assert_eq!(
+            s2.interests,
+            vec!["vip"],
+            "interests kept when the change carries none"
+        );
         assert_eq!(s2.created, s1.created);
         assert_eq!(upd.enriched.body["previous"], json!({"name": "Mike"}));
         assert_eq!(upd.enriched.body["created"], "2026-11-25 10:16:00");
         assert_eq!(upd.enriched.body["modified"], "2026-11-25 11:00:00");
-        assert_eq!(upd.enriched.previous_interests.as_deref(), Some(&["vip".to_owned()][..]));
+        assert_eq!(
+            upd.enriched.previous_interests.as_deref(),
+            Some(&["vip".to_owned()][..])
+        );
     }
 
     #[test]
     fn delete_is_a_tombstone_and_subprofiles_live_inside_the_parent() {
         let s1 = apply(&change(json!({})), None).new_state.unwrap();
         let sub = apply(
-            &change(json!({"id": "chg-3", "collection": "3", "subprofile": "9", "fields": {"order": "A-1"}})),
+            &change(
+                json!({"id": "chg-3", "collection": "3", "subprofile": "9", "fields": {"order": "A-1"}}),
+            ),
             Some(&s1),
         );
         let s2 = sub.new_state.unwrap();
         assert_eq!(s2.subprofiles["3:9"]["fields"]["order"], "A-1");
-        assert_eq!(s2.fields["name"], "Mike", "the parent's fields are untouched");
+        assert_eq!(
+            s2.fields["name"], "Mike",
+            "the parent's fields are untouched"
+        );
         assert_eq!(sub.enriched.body["collection"], "3");
         assert_eq!(sub.enriched.body["profile_fields"]["name"], "Mike");
-        assert_eq!(sub.enriched.subprofile_fields.as_ref().unwrap()["order"], "A-1");
+        assert_eq!(
+            sub.enriched.subprofile_fields.as_ref().unwrap()["order"],
+            "A-1"
+        );
         assert!(!sub.enriched.is_new_profile);
 
         let subdel = apply(
-            &change(json!({"id": "chg-4", "action": "delete", "collection": "3", "subprofile": "9", "fields": {"order": "A-1"}})),
+            &change(
+                json!({"id": "chg-4", "action": "delete", "collection": "3", "subprofile": "9", "fields": {"order": "A-1"}}),
+            ),
             Some(&s2),
         );
         assert!(subdel.new_state.unwrap().subprofiles.is_empty());
 
-        let del = apply(&change(json!({"id": "chg-5", "action": "delete"})), Some(&s2));
+        let del = apply(
+            &change(json!({"id": "chg-5", "action": "delete"})),
+            Some(&s2),
+        );
         assert!(del.new_state.is_none());
         assert_eq!(del.enriched.body["type"], "delete");
-        assert_eq!(del.enriched.body["fields"]["name"], "Mike", "a delete carries the last state");
+        assert_eq!(
+            del.enriched.body["fields"]["name"], "Mike",
+            "a delete carries the last state"
+        );
     }
 }

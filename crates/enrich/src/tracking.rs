@@ -20,9 +20,19 @@ pub fn enrich(ev: &TrackingEvent, profile: Option<&ProfileState>, email_field: &
         .get("recipient")
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .or_else(|| profile.and_then(|p| p.email(email_field)).map(str::to_owned));
-    body.insert("recipient".into(), recipient.map_or(Value::Null, Value::String));
-    body.insert("tags".into(), Value::Array(ev.tags.iter().cloned().map(Value::String).collect()));
+        .or_else(|| {
+            profile
+                .and_then(|p| p.email(email_field))
+                .map(str::to_owned)
+        });
+    body.insert(
+        "recipient".into(),
+        recipient.map_or(Value::Null, Value::String),
+    );
+    body.insert(
+        "tags".into(),
+        Value::Array(ev.tags.iter().cloned().map(Value::String).collect()),
+    );
     // The event's own fields (ip, useragent, referer, original, headers, envelope, mime, action,
     // state, code, extended, description, mailing, and unknown extras) pass through as sent.
     for (k, v) in &ev.rest {
@@ -35,12 +45,18 @@ pub fn enrich(ev: &TrackingEvent, profile: Option<&ProfileState>, email_field: &
     let fields = profile.map(|p| p.fields.clone()).unwrap_or_default();
     let interests: Vec<String> = profile.map(|p| p.interests.clone()).unwrap_or_default();
     body.insert("fields".into(), Value::Object(fields.clone()));
-    body.insert("interests".into(), Value::Array(interests.iter().cloned().map(Value::String).collect()));
+    body.insert(
+        "interests".into(),
+        Value::Array(interests.iter().cloned().map(Value::String).collect()),
+    );
     let mut subprofile_fields = None;
     if let (Some(c), Some(s)) = (&ev.collection, &ev.subprofile) {
         body.insert("collection".into(), Value::String(c.to_string()));
         body.insert("subprofile".into(), Value::String(s.to_string()));
-        let sf = profile.and_then(|p| p.subprofile(c, s)).map(|sp| sp.fields).unwrap_or_default();
+        let sf = profile
+            .and_then(|p| p.subprofile(c, s))
+            .map(|sp| sp.fields)
+            .unwrap_or_default();
         body.insert("subprofile_fields".into(), Value::Object(sf.clone()));
         subprofile_fields = Some(sf);
     }
@@ -100,7 +116,10 @@ mod tests {
         assert_eq!(b["type"], "click");
         assert_eq!(b["timestamp"], "2026-11-25 10:15:00");
         assert_eq!(b["time"], 1_795_601_700);
-        assert_eq!(b["recipient"], "jane@example.com", "taken from the profile when the event has none");
+        assert_eq!(
+            b["recipient"], "jane@example.com",
+            "taken from the profile when the event has none"
+        );
         assert_eq!(b["tags"], serde_json::json!(["black-friday"]));
         assert_eq!(b["ip"], "203.0.113.7");
         assert_eq!(b["original"], "https://shop.example/offer");
@@ -110,7 +129,10 @@ mod tests {
         assert_eq!(b["fields"]["name"], "Jane");
         assert_eq!(b["interests"], serde_json::json!(["vip"]));
         assert!(!b.contains_key("profile_known"));
-        assert!(!b.contains_key("account"), "the account travels in X-Copernica-ID, not the body");
+        assert!(
+            !b.contains_key("account"),
+            "the account travels in X-Copernica-ID, not the body"
+        );
         assert!(e.joined);
     }
 

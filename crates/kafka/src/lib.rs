@@ -28,13 +28,23 @@ pub enum KafkaError {
     #[error("kafka client: {0}")]
     Client(#[from] rdkafka::error::KafkaError),
     #[error("producing to {topic} failed: {source}")]
-    Produce { topic: String, source: rdkafka::error::KafkaError },
+    Produce {
+        topic: String,
+        source: rdkafka::error::KafkaError,
+    },
     #[error("creating topic {topic} failed: {reason}")]
     CreateTopic { topic: String, reason: String },
     #[error("table reader for {topic} stopped")]
     TableStopped { topic: String },
     #[error("table {topic} partition {partition}: {source}")]
-    Watermarks { topic: String, partition: i32, source: rdkafka::error::KafkaError },
+    Watermarks {
+        topic: String,
+        partition: i32,
+        source: rdkafka::error::KafkaError,
+    },
     #[error("serializing a record for {topic}: {source}")]
-    Serialize { topic: String, source: serde_json::Error },
+    Serialize {
+        topic: String,
+        source: serde_json::Error,
+    },
 }

@@ -23,7 +23,9 @@ pub struct Pending {
 
 impl Producer {
     pub fn new(settings: &KafkaSettings) -> Result<Self, KafkaError> {
-        Ok(Self { inner: settings.producer().create()? })
+        Ok(Self {
+            inner: settings.producer().create()?,
+        })
     }
 
     /// Queues one record. When librdkafka's local queue is full, waits for the acknowledgements
@@ -45,7 +47,10 @@ impl Producer {
             }
             match self.inner.send_result(record) {
                 Ok(fut) => {
-                    acks.pending.push(Pending { topic: topic.to_owned(), fut });
+                    acks.pending.push(Pending {
+                        topic: topic.to_owned(),
+                        fut,
+                    });
                     return Ok(());
                 }
                 Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
@@ -57,7 +62,12 @@ impl Producer {
                         acks.wait().await?;
                     }
                 }
-                Err((source, _)) => return Err(KafkaError::Produce { topic: topic.to_owned(), source }),
+                Err((source, _)) => {
+                    return Err(KafkaError::Produce {
+                        topic: topic.to_owned(),
+                        source,
+                    })
+                }
             }
         }
     }
@@ -70,7 +80,10 @@ impl Producer {
         key: &[u8],
         value: &T,
     ) -> Result<(), KafkaError> {
-        let bytes = serde_json::to_vec(value).map_err(|source| KafkaError::Serialize { topic: topic.to_owned(), source })?;
+        let bytes = serde_json::to_vec(value).map_err(|source| KafkaError::Serialize {
+            topic: topic.to_owned(),
+            source,
+        })?;
         self.send(acks, topic, Some(key), Some(&bytes)).await
     }
 
@@ -111,8 +124,14 @@ impl Acks {
         for p in pending {
             let res = match p.fut.await {
                 Ok(Ok(_)) => Ok(()),
-                Ok(Err((source, _))) => Err(KafkaError::Produce { topic: p.topic, source }),
-                Err(_canceled) => Err(KafkaError::Produce { topic: p.topic, source: RdError::Canceled }),
+                Ok(Err((source, _))) => Err(KafkaError::Produce {
+                    topic: p.topic,
+                    source,
+                }),
+                Err(_canceled) => Err(KafkaError::Produce {
+                    topic: p.topic,
+                    source: RdError::Canceled,
+                }),
             };
             if let Err(e) = res {
                 first_err.get_or_insert(e);

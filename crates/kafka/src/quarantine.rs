@@ -33,7 +33,11 @@ pub async fn quarantine(
         reason,
         "quarantined a record"
     );
-    let bytes = serde_json::to_vec(&record)
-        .map_err(|source| KafkaError::Serialize { topic: quarantine_topic.to_owned(), source })?;
-    producer.send(acks, quarantine_topic, msg.key(), Some(&bytes)).await
+    let bytes = serde_json::to_vec(&record).map_err(|source| KafkaError::Serialize {
+        topic: quarantine_topic.to_owned(),
+        source,
+    })?;
+    producer
+        .send(acks, quarantine_topic, msg.key(), Some(&bytes))
+        .await
 }

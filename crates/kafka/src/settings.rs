@@ -12,7 +12,10 @@ pub struct KafkaSettings {
 
 impl KafkaSettings {
     pub fn new(brokers: impl Into<String>, overrides: Vec<(String, String)>) -> Self {
-        Self { brokers: brokers.into(), overrides }
+        Self {
+            brokers: brokers.into(),
+            overrides,
+        }
     }
 
     fn base(&self) -> ClientConfig {

@@ -64,7 +64,11 @@ impl TableTail {
             .name(format!("table-{topic}"))
             .spawn(move || run(consumer, t, rx, sink))
             .expect("spawning a thread");
-        Ok(Self { topic: topic.to_owned(), tx, handle: Some(handle) })
+        Ok(Self {
+            topic: topic.to_owned(),
+            tx,
+            handle: Some(handle),
+        })
     }
 
     pub fn topic(&self) -> &str {
@@ -85,11 +89,18 @@ impl TableTail {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Command::CatchUp(partition, tx))
-            .map_err(|_| KafkaError::TableStopped { topic: self.topic.clone() })?;
+            .map_err(|_| KafkaError::TableStopped {
+                topic: self.topic.clone(),
+            })?;
         match rx.await {
             Ok(Ok(hw)) => Ok(hw),
-            Ok(Err(reason)) => Err(KafkaError::CreateTopic { topic: self.topic.clone(), reason }),
-            Err(_) => Err(KafkaError::TableStopped { topic: self.topic.clone() }),
+            Ok(Err(reason)) => Err(KafkaError::CreateTopic {
+                topic: self.topic.clone(),
+                reason,
+            }),
+            Err(_) => Err(KafkaError::TableStopped {
+                topic: self.topic.clone(),
+            }),
         }
     }
 }
@@ -107,7 +118,11 @@ impl Drop for TableTail {
 pub fn partition_count(settings: &KafkaSettings, topic: &str) -> Result<i32, KafkaError> {
     let consumer: BaseConsumer = settings.table_consumer("hookline-metadata").create()?;
     let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let n = md.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
+    let n = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map_or(0, |t| t.partitions().len());
     if n == 0 {
         return Err(KafkaError::CreateTopic {
             topic: topic.to_owned(),
@@ -123,7 +138,12 @@ struct Waiter {
     reply: oneshot::Sender<Result<i64, String>>,
 }
 
-fn run<S: TableSink>(consumer: BaseConsumer, topic: String, rx: mpsc::Receiver<Command>, mut sink: S) {
+fn run<S: TableSink>(
+    consumer: BaseConsumer,
+    topic: String,
+    rx: mpsc::Receiver<Command>,
+    mut sink: S,
+) {
     let mut assigned: HashSet<i32> = HashSet::new();
     // Next offset to read per partition, as far as this thread has read.
     let mut position: HashMap<i32, i64> = HashMap::new();
@@ -178,7 +198,9 @@ fn run<S: TableSink>(consumer: BaseConsumer, topic: String, rx: mpsc::Receiver<C
                 }
                 Command::CatchUp(p, reply) => {
                     if !assigned.contains(&p) {
-                        let _ = reply.send(Err(format!("partition {p} of {topic} is not assigned to this table")));
+                        let _ = reply.send(Err(format!(
+                            "partition {p} of {topic} is not assigned to this table"
+                        )));
                         continue;
                     }
                     match consumer.fetch_watermarks(&topic, p, Duration::from_secs(10)) {
@@ -187,18 +209,27 @@ fn run<S: TableSink>(consumer: BaseConsumer, topic: String, rx: mpsc::Receiver<C
                             if high <= low || pos >= high {
                                 let _ = reply.send(Ok(high));
                             } else {
-                                waiting.push(Waiter { partition: p, high, reply });
+                                waiting.push(Waiter {
+                                    partition: p,
+                                    high,
+                                    reply,
+                                });
                             }
                         }
                         Err(e) => {
-                            let _ = reply.send(Err(format!("reading the watermarks of {topic}/{p}: {e}")));
+                            let _ = reply
+                                .send(Err(format!("reading the watermarks of {topic}/{p}: {e}")));
                         }
                     }
                 }
             }
         }
 
-        let timeout = if waiting.is_empty() { Duration::from_millis(100) } else { Duration::from_millis(5) };
+        let timeout = if waiting.is_empty() {
+            Duration::from_millis(100)
+        } else {
+            Duration::from_millis(5)
+        };
         // Drain what is fetched before looking at commands again, bounded so commands stay timely.
         let mut budget = 10_000;
         let mut next = consumer.poll(timeout);
@@ -220,7 +251,9 @@ fn run<S: TableSink>(consumer: BaseConsumer, topic: String, rx: mpsc::Receiver<C
             }
             next = consumer.poll(Duration::ZERO);
         }
-        for w in waiting.extract_if(.., |w| position.get(&w.partition).copied().unwrap_or(0) >= w.high) {
+        for w in waiting.extract_if(.., |w| {
+            position.get(&w.partition).copied().unwrap_or(0) >= w.high
+        }) {
             let _ = w.reply.send(Ok(w.high));
         }
     }

@@ -38,7 +38,12 @@ pub async fn ensure_topics(
         match r {
             Ok(name) => created.push(name),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => return Err(KafkaError::CreateTopic { topic, reason: code.to_string() }),
+            Err((topic, code)) => {
+                return Err(KafkaError::CreateTopic {
+                    topic,
+                    reason: code.to_string(),
+                })
+            }
         }
     }
     Ok(created)

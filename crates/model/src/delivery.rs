@@ -161,11 +161,27 @@ mod tests {
 
     #[test]
     fn enums_serialize_in_contract_spelling() {
-        assert_eq!(serde_json::to_value(OutcomeResult::DeadLettered).unwrap(), "dead-lettered");
-        assert_eq!(serde_json::to_value(OutcomeResult::SkippedDisabled).unwrap(), "skipped-disabled");
-        assert_eq!(serde_json::to_value(ErrorClass::Http4xx).unwrap(), "http_4xx");
-        assert_eq!(serde_json::to_value(ErrorClass::RefusedByGuard).unwrap(), "refused-by-guard");
-        for r in [OutcomeResult::Delivered, OutcomeResult::CircuitOpen, OutcomeResult::Retrying] {
+        assert_eq!(
+            serde_json::to_value(OutcomeResult::DeadLettered).unwrap(),
+            "dead-lettered"
+        );
+        assert_eq!(
+            serde_json::to_value(OutcomeResult::SkippedDisabled).unwrap(),
+            "skipped-disabled"
+        );
+        assert_eq!(
+            serde_json::to_value(ErrorClass::Http4xx).unwrap(),
+            "http_4xx"
+        );
+        assert_eq!(
+            serde_json::to_value(ErrorClass::RefusedByGuard).unwrap(),
+            "refused-by-guard"
+        );
+        for r in [
+            OutcomeResult::Delivered,
+            OutcomeResult::CircuitOpen,
+            OutcomeResult::Retrying,
+        ] {
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
         }
     }

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::ids::{AccountId, CollectionId, DatabaseId, EventId, ProfileId, ProfileKey, SubprofileId};
+use crate::ids::{
+    AccountId, CollectionId, DatabaseId, EventId, ProfileId, ProfileKey, SubprofileId,
+};
 
 /// The kind of a tracking event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -195,8 +197,14 @@ impl ProfileState {
     }
 
     /// The subprofile `<collection>:<subprofile>`, if the state holds it in the documented shape.
-    pub fn subprofile(&self, collection: &CollectionId, subprofile: &SubprofileId) -> Option<SubprofileState> {
-        let v = self.subprofiles.get(&format!("{collection}:{subprofile}"))?;
+    pub fn subprofile(
+        &self,
+        collection: &CollectionId,
+        subprofile: &SubprofileId,
+    ) -> Option<SubprofileState> {
+        let v = self
+            .subprofiles
+            .get(&format!("{collection}:{subprofile}"))?;
         serde_json::from_value(v.clone()).ok()
     }
 

@@ -24,7 +24,10 @@ fn check(kind: &'static str, value: &str) -> Result<(), IdError> {
         return Err(IdError::TooLong { kind });
     }
     if value.contains(':') {
-        return Err(IdError::Colon { kind, value: value.to_owned() });
+        return Err(IdError::Colon {
+            kind,
+            value: value.to_owned(),
+        });
     }
     Ok(())
 }
@@ -158,7 +161,10 @@ impl ProfileKey {
             kind: "key (expected <database>:<profile>)",
             value: key.to_owned(),
         })?;
-        Ok(Self { database: DatabaseId::new(db)?, profile: ProfileId::new(profile)? })
+        Ok(Self {
+            database: DatabaseId::new(db)?,
+            profile: ProfileId::new(profile)?,
+        })
     }
 }
 

@@ -18,8 +18,13 @@ pub mod quarantine;
 pub mod subscription;
 pub mod timefmt;
 
-pub use delivery::{DeadLetter, Delivery, ErrorClass, Outcome, OutcomeResult, RetryRecord, SourcePosition};
-pub use events::{ProfileAction, ProfileChange, ProfileState, SubprofileState, TrackingEvent, TrackingKind, Trigger};
+pub use delivery::{
+    DeadLetter, Delivery, ErrorClass, Outcome, OutcomeResult, RetryRecord, SourcePosition,
+};
+pub use events::{
+    ProfileAction, ProfileChange, ProfileState, SubprofileState, TrackingEvent, TrackingKind,
+    Trigger,
+};
 pub use ids::*;
 pub use quarantine::QuarantineRecord;
 pub use subscription::{EventKind, Limits, SignatureProfile, Subscription, SubscriptionStatus};

@@ -36,7 +36,9 @@ impl QuarantineRecord {
             source_topic: topic.to_owned(),
             partition,
             offset,
-            key: key.and_then(|k| std::str::from_utf8(k).ok()).map(str::to_owned),
+            key: key
+                .and_then(|k| std::str::from_utf8(k).ok())
+                .map(str::to_owned),
             key_base64: key.map(|k| b64.encode(k)),
             value_base64: value.map(|v| b64.encode(v)),
             reason: reason.into(),

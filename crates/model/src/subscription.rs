@@ -103,7 +103,10 @@ impl Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_in_flight: Self::default_in_flight(), per_second: Self::default_per_second() }
+        Self {
+            max_in_flight: Self::default_in_flight(),
+            per_second: Self::default_per_second(),
+        }
     }
 }
 

@@ -12,7 +12,9 @@ pub fn now_rfc3339() -> String {
 
 pub fn rfc3339(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    let t = t.replace_nanosecond(t.millisecond() as u32 * 1_000_000).unwrap_or(t);
+    let t = t
+        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .unwrap_or(t);
     t.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -22,7 +24,9 @@ pub fn parse(s: &str) -> Option<OffsetDateTime> {
         return Some(t);
     }
     let fmt = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    time::PrimitiveDateTime::parse(s, &fmt).ok().map(|p| p.assume_utc())
+    time::PrimitiveDateTime::parse(s, &fmt)
+        .ok()
+        .map(|p| p.assume_utc())
 }
 
 /// Copernica's body timestamp: `YYYY-MM-DD HH:MM:SS` in UTC.

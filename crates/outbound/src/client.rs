@@ -66,7 +66,10 @@ pub struct SendError {
 
 impl SendError {
     fn new(kind: SendErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 }
 
@@ -92,7 +95,9 @@ pub struct HttpClient {
 impl HttpClient {
     pub fn new(guard: NetworkGuard, opts: HttpOptions) -> Self {
         let guard = Arc::new(guard);
-        let mut http = HttpConnector::new_with_resolver(GuardedResolver { guard: guard.clone() });
+        let mut http = HttpConnector::new_with_resolver(GuardedResolver {
+            guard: guard.clone(),
+        });
         http.enforce_http(false);
         http.set_connect_timeout(Some(opts.connect_timeout));
         http.set_nodelay(true);
@@ -108,7 +113,11 @@ impl HttpClient {
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(opts.pool_max_idle_per_host)
             .build(https);
-        Self { inner, guard, opts: Arc::new(opts) }
+        Self {
+            inner,
+            guard,
+            opts: Arc::new(opts),
+        }
     }
 
     pub fn options(&self) -> &HttpOptions {
@@ -118,9 +127,12 @@ impl HttpClient {
     /// Checks that `url` is an absolute http(s) URL whose host, if an IP literal, passes the
     /// guard. (Names are checked when they resolve.)
     pub fn check_url(&self, url: &str) -> Result<http::Uri, SendError> {
-        let uri: http::Uri = url
-            .parse()
-            .map_err(|e| SendError::new(SendErrorKind::InvalidUrl, format!("{url:?} is not a valid URL: {e}")))?;
+        let uri: http::Uri = url.parse().map_err(|e| {
+            SendError::new(
+                SendErrorKind::InvalidUrl,
+                format!("{url:?} is not a valid URL: {e}"),
+            )
+        })?;
         match uri.scheme_str() {
             Some("http") | Some("https") => {}
             _ => {
@@ -130,9 +142,9 @@ impl HttpClient {
                 ))
             }
         }
-        let host = uri
-            .host()
-            .ok_or_else(|| SendError::new(SendErrorKind::InvalidUrl, format!("{url:?} has no host")))?;
+        let host = uri.host().ok_or_else(|| {
+            SendError::new(SendErrorKind::InvalidUrl, format!("{url:?} has no host"))
+        })?;
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = bare.parse::<IpAddr>() {
             self.guard.check(ip).map_err(|class| {
@@ -158,18 +170,28 @@ impl HttpClient {
         let mut req = Request::builder().method(method).uri(uri);
         {
             let h = req.headers_mut().expect("builder has no error yet");
-            h.insert(http::header::USER_AGENT, HeaderValue::from_str(&self.opts.user_agent).expect("ASCII user agent"));
+            h.insert(
+                http::header::USER_AGENT,
+                HeaderValue::from_str(&self.opts.user_agent).expect("ASCII user agent"),
+            );
             for (k, v) in headers {
                 h.insert(k, v);
             }
         }
-        let req = req
-            .body(Full::new(body))
-            .map_err(|e| SendError::new(SendErrorKind::InvalidUrl, format!("building the request: {e}")))?;
+        let req = req.body(Full::new(body)).map_err(|e| {
+            SendError::new(
+                SendErrorKind::InvalidUrl,
+                format!("building the request: {e}"),
+            )
+        })?;
         let started = Instant::now();
         let max = self.opts.max_response_bytes;
         let work = async {
-            let resp = self.inner.request(req).await.map_err(|e| classify(&e, url))?;
+            let resp = self
+                .inner
+                .request(req)
+                .await
+                .map_err(|e| classify(&e, url))?;
             let (parts, mut body) = resp.into_parts();
             let mut kept = Vec::with_capacity(max.min(4096));
             while kept.len() < max {
@@ -195,7 +217,10 @@ impl HttpClient {
             Ok(Err(e)) => Err(e),
             Err(_) => Err(SendError::new(
                 SendErrorKind::Timeout,
-                format!("no complete answer from {url} within {:?}", self.opts.total_timeout),
+                format!(
+                    "no complete answer from {url} within {:?}",
+                    self.opts.total_timeout
+                ),
             )),
         }
     }
@@ -238,7 +263,12 @@ impl tower_service::Service<Name> for GuardedResolver {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await
-                .map_err(|source| std::io::Error::other(DnsFailed { host: host.clone(), source }))?
+                .map_err(|source| {
+                    std::io::Error::other(DnsFailed {
+                        host: host.clone(),
+                        source,
+                    })
+                })?
                 .collect();
             let mut refused = Vec::new();
             let allowed: Vec<SocketAddr> = addrs
@@ -252,7 +282,10 @@ impl tower_service::Service<Name> for GuardedResolver {
                 })
                 .collect();
             if allowed.is_empty() {
-                return Err(std::io::Error::other(GuardRefused { host, detail: refused.join(", ") }));
+                return Err(std::io::Error::other(GuardRefused {
+                    host,
+                    detail: refused.join(", "),
+                }));
             }
             Ok(allowed.into_iter())
         })
@@ -274,17 +307,27 @@ fn classify(e: &hyper_util::client::legacy::Error, url: &str) -> SendError {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             match io.kind() {
                 std::io::ErrorKind::TimedOut => {
-                    return SendError::new(SendErrorKind::Timeout, format!("connecting to {url} timed out"))
+                    return SendError::new(
+                        SendErrorKind::Timeout,
+                        format!("connecting to {url} timed out"),
+                    )
                 }
                 std::io::ErrorKind::ConnectionRefused => {
-                    return SendError::new(SendErrorKind::Connect, format!("connection to {url} refused"))
+                    return SendError::new(
+                        SendErrorKind::Connect,
+                        format!("connection to {url} refused"),
+                    )
                 }
                 _ => {}
             }
         }
         source = s.source();
     }
-    let kind = if e.is_connect() { SendErrorKind::Connect } else { SendErrorKind::Other };
+    let kind = if e.is_connect() {
+        SendErrorKind::Connect
+    } else {
+        SendErrorKind::Other
+    };
     let mut msg = format!("request to {url} failed: {e}");
     let mut s = std::error::Error::source(e);
     while let Some(inner) = s {

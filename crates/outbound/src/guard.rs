@@ -70,7 +70,8 @@ fn classify_v6(ip: Ipv6Addr) -> Option<&'static str> {
         Some("loopback")
     } else if ip.is_unspecified() {
         Some("unspecified")
-    } else if s[0] == 0xfd00 && s[1] == 0x0ec2 && s[7] == 0x0254 && s[2..7].iter().all(|x| *x == 0) {
+    } else if s[0] == 0xfd00 && s[1] == 0x0ec2 && s[7] == 0x0254 && s[2..7].iter().all(|x| *x == 0)
+    {
         Some("cloud metadata")
     } else if (s[0] & 0xfe00) == 0xfc00 {
         Some("private (unique local)")
@@ -82,7 +83,12 @@ fn classify_v6(ip: Ipv6Addr) -> Option<&'static str> {
         Some("documentation")
     } else if s[0] == 0x0064 && s[1] == 0xff9b {
         // NAT64 can embed any IPv4 address; judge the embedded one.
-        classify_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8))
+        classify_v4(Ipv4Addr::new(
+            (s[6] >> 8) as u8,
+            s[6] as u8,
+            (s[7] >> 8) as u8,
+            s[7] as u8,
+        ))
     } else if s[0..6].iter().all(|x| *x == 0) {
         Some("IPv4-compatible (deprecated)")
     } else {
@@ -121,10 +127,17 @@ mod tests {
             let ip: IpAddr = ip.parse().unwrap();
             assert_eq!(g.check(ip), Err(class), "{ip}");
         }
-        for ip in ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c", "8.8.8.8"] {
+        for ip in [
+            "93.184.215.14",
+            "2606:2800:21f:cb07:6820:80da:af6b:8b2c",
+            "8.8.8.8",
+        ] {
             assert_eq!(g.check(ip.parse().unwrap()), Ok(()), "{ip}");
         }
-        let allow = NetworkGuard::new(vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]);
+        let allow = NetworkGuard::new(vec![
+            "127.0.0.0/8".parse().unwrap(),
+            "::1/128".parse().unwrap(),
+        ]);
         assert_eq!(allow.check("127.0.0.1".parse().unwrap()), Ok(()));
         assert_eq!(allow.check("::1".parse().unwrap()), Ok(()));
         assert_eq!(allow.check("10.0.0.1".parse().unwrap()), Err("private"));

@@ -15,7 +15,9 @@ use hookline_kafka::KafkaSettings;
 use hookline_model::{ProfileChange, SourcePosition};
 use hookline_schemas::SchemaKind;
 use hookline_stream::validate::decode_input;
-use hookline_stream::{BatchContext, ProfileStore, Processor, StageConfig, StageError, SubscriptionsView, TableMode};
+use hookline_stream::{
+    BatchContext, Processor, ProfileStore, StageConfig, StageError, SubscriptionsView, TableMode,
+};
 use hookline_telemetry::{Metrics, Readiness};
 use rdkafka::message::{BorrowedMessage, Message};
 use tokio_util::sync::CancellationToken;
@@ -39,11 +41,20 @@ pub async fn run(
 ) -> Result<(), StageError> {
     let topics = args.common.topics();
     let settings = KafkaSettings::new(args.common.brokers.clone(), args.common.kafka_settings());
-    let subscriptions =
-        SubscriptionsView::start(&settings, &topics.subscriptions, args.stage.require_https, metrics.clone()).await?;
+    let subscriptions = SubscriptionsView::start(
+        &settings,
+        &topics.subscriptions,
+        args.stage.require_https,
+        metrics.clone(),
+    )
+    .await?;
     let cfg = StageConfig {
         name: "profiles",
-        group_id: args.stage.group_id.clone().unwrap_or_else(|| format!("{}profiles", args.common.topic_prefix)),
+        group_id: args
+            .stage
+            .group_id
+            .clone()
+            .unwrap_or_else(|| format!("{}profiles", args.common.topic_prefix)),
         input_topic: topics.profile_changes.clone(),
         table_mode: TableMode::Own,
         topics,
@@ -51,8 +62,15 @@ pub async fn run(
         max_batch: args.stage.max_batch.max(1),
         max_record_bytes: args.stage.max_record_bytes,
     };
-    hookline_stream::run_stage(cfg, ProfilesProcessor { subscriptions }, ProfileStore::new(), metrics, readiness, shutdown)
-        .await
+    hookline_stream::run_stage(
+        cfg,
+        ProfilesProcessor { subscriptions },
+        ProfileStore::new(),
+        metrics,
+        readiness,
+        shutdown,
+    )
+    .await
 }
 
 /// Validate → apply to the table → route → queue the table write and the deliveries.
@@ -61,7 +79,11 @@ pub struct ProfilesProcessor {
 }
 
 impl Processor for ProfilesProcessor {
-    async fn process(&mut self, ctx: &mut BatchContext<'_>, msg: &BorrowedMessage<'_>) -> Result<(), StageError> {
+    async fn process(
+        &mut self,
+        ctx: &mut BatchContext<'_>,
+        msg: &BorrowedMessage<'_>,
+    ) -> Result<(), StageError> {
         let change = match decode_input(
             SchemaKind::ProfileChange,
             msg.key(),
@@ -85,15 +107,28 @@ impl Processor for ProfilesProcessor {
             Some(state) => {
                 let bytes = serde_json::to_vec(state).expect("profile state serializes");
                 ctx.store.put(p, &key, &bytes);
-                ctx.producer.send(ctx.acks, &ctx.topics.profiles, Some(key.as_bytes()), Some(&bytes)).await?;
+                ctx.producer
+                    .send(
+                        ctx.acks,
+                        &ctx.topics.profiles,
+                        Some(key.as_bytes()),
+                        Some(&bytes),
+                    )
+                    .await?;
             }
             None => {
                 ctx.store.delete(p, &key);
-                ctx.producer.send(ctx.acks, &ctx.topics.profiles, Some(key.as_bytes()), None).await?;
+                ctx.producer
+                    .send(ctx.acks, &ctx.topics.profiles, Some(key.as_bytes()), None)
+                    .await?;
             }
         }
         let enriched = applied.enriched;
-        let source = SourcePosition { topic: msg.topic().to_owned(), partition: p, offset: msg.offset() };
+        let source = SourcePosition {
+            topic: msg.topic().to_owned(),
+            partition: p,
+            offset: msg.offset(),
+        };
         let deliveries: Vec<_> = {
             let table = self.subscriptions.read();
             table
@@ -105,7 +140,14 @@ impl Processor for ProfilesProcessor {
             ctx.metrics.filtered.with_label_values(&[ctx.stage]).inc();
         }
         for d in &deliveries {
-            ctx.producer.send_json(ctx.acks, &ctx.topics.deliveries, d.subscription_id.0.as_bytes(), d).await?;
+            ctx.producer
+                .send_json(
+                    ctx.acks,
+                    &ctx.topics.deliveries,
+                    d.subscription_id.0.as_bytes(),
+                    d,
+                )
+                .await?;
             ctx.metrics.routed.with_label_values(&[ctx.stage]).inc();
         }
         Ok(())

@@ -4,7 +4,11 @@ use hookline_enrich::Enriched;
 use hookline_model::{Delivery, DeliveryId, SourcePosition, Subscription};
 
 /// One delivery of `event` to `sub`, its body encoded in the subscription's format.
-pub fn build_delivery(event: &Enriched, sub: &Subscription, source: Option<SourcePosition>) -> Delivery {
+pub fn build_delivery(
+    event: &Enriched,
+    sub: &Subscription,
+    source: Option<SourcePosition>,
+) -> Delivery {
     let body = hookline_payload::encode(sub.format, &event.body);
     Delivery {
         delivery_id: DeliveryId::derive(&event.event_id, &sub.id),
@@ -18,7 +22,8 @@ pub fn build_delivery(event: &Enriched, sub: &Subscription, source: Option<Sourc
         format: sub.format,
         content_type: Some(sub.format.content_type().to_owned()),
         // Every encoder writes UTF-8 (form is percent-encoded ASCII).
-        body: String::from_utf8(body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        body: String::from_utf8(body)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
         ordered: sub.ordered,
         signature: sub.signature,
         created_at: hookline_model::timefmt::now_rfc3339(),

@@ -32,11 +32,18 @@ impl SubscriptionTable {
 
     /// Adds or replaces a subscription. An invalid one is refused and the previous version (if
     /// any) is kept, so a bad write never silently unsubscribes anyone.
-    pub fn upsert(&mut self, sub: Subscription, require_https: bool) -> Result<(), InvalidSubscription> {
+    pub fn upsert(
+        &mut self,
+        sub: Subscription,
+        require_https: bool,
+    ) -> Result<(), InvalidSubscription> {
         let condition = validate_subscription(&sub, require_https)?;
         self.remove(&sub.id);
         let compiled = Arc::new(CompiledSubscription { sub, condition });
-        self.by_database.entry(compiled.sub.database.clone()).or_default().push(compiled.clone());
+        self.by_database
+            .entry(compiled.sub.database.clone())
+            .or_default()
+            .push(compiled.clone());
         self.by_id.insert(compiled.sub.id.clone(), compiled);
         Ok(())
     }
@@ -98,7 +105,10 @@ fn wants(sub: &Subscription, event: &Enriched) -> bool {
     if sub.status != SubscriptionStatus::Active || sub.database != event.database {
         return false;
     }
-    let is_profile_event = matches!(event.kind, EventKind::Create | EventKind::Update | EventKind::Delete);
+    let is_profile_event = matches!(
+        event.kind,
+        EventKind::Create | EventKind::Update | EventKind::Delete
+    );
     match (&sub.collection, &event.collection) {
         (Some(want), Some(got)) if want == got => {}
         (Some(_), _) => return false,
@@ -129,9 +139,10 @@ mod tests {
     }
 
     fn click(db: &str, name: &str) -> Enriched {
-        let ev: TrackingEvent = serde_json::from_value(json!({"id": "e1", "type": "click", "account": "1001",
+        let ev: TrackingEvent =
+            serde_json::from_value(json!({"id": "e1", "type": "click", "account": "1001",
             "database": db, "profile": "1", "timestamp": "2026-11-25T10:15:00Z", "tags": []}))
-        .unwrap();
+            .unwrap();
         let p = serde_json::from_value(json!({"account": "1001", "database": db, "profile": "1",
             "fields": {"name": name}, "interests": []}))
         .unwrap();
@@ -150,7 +161,10 @@ mod tests {
     }
 
     fn ids(t: &SubscriptionTable, e: &Enriched) -> Vec<String> {
-        let mut v: Vec<String> = t.matching(e, OffsetDateTime::now_utc()).map(|s| s.sub.id.0.clone()).collect();
+        let mut v: Vec<String> = t
+            .matching(e, OffsetDateTime::now_utc())
+            .map(|s| s.sub.id.0.clone())
+            .collect();
         v.sort();
         v
     }
@@ -161,11 +175,21 @@ mod tests {
         t.upsert(sub(json!({"id": "all-clicks"})), true).unwrap();
         t.upsert(sub(json!({"id": "mike", "conditions": {"field": "name", "op": "contains", "value": "Mike"}})), true)
             .unwrap();
-        t.upsert(sub(json!({"id": "paused", "status": "paused"})), true).unwrap();
-        t.upsert(sub(json!({"id": "unverified", "status": "unverified"})), true).unwrap();
-        t.upsert(sub(json!({"id": "opens", "events": ["open"]})), true).unwrap();
-        t.upsert(sub(json!({"id": "other-db", "database": "13"})), true).unwrap();
-        assert_eq!(ids(&t, &click("12", "Mike Jones")), vec!["all-clicks", "mike"]);
+        t.upsert(sub(json!({"id": "paused", "status": "paused"})), true)
+            .unwrap();
+        t.upsert(
+            sub(json!({"id": "unverified", "status": "unverified"})),
+            true,
+        )
+        .unwrap();
+        t.upsert(sub(json!({"id": "opens", "events": ["open"]})), true)
+            .unwrap();
+        t.upsert(sub(json!({"id": "other-db", "database": "13"})), true)
+            .unwrap();
+        assert_eq!(
+            ids(&t, &click("12", "Mike Jones")),
+            vec!["all-clicks", "mike"]
+        );
         assert_eq!(ids(&t, &click("12", "Jane")), vec!["all-clicks"]);
         assert_eq!(ids(&t, &click("13", "Jane")), vec!["other-db"]);
         assert_eq!(ids(&t, &click("14", "Jane")), Vec::<String>::new());
@@ -174,17 +198,40 @@ mod tests {
     #[test]
     fn actions_triggers_and_collections() {
         let mut t = SubscriptionTable::new();
-        t.upsert(sub(json!({"id": "updates-rest", "events": ["update"], "triggers": ["rest"]})), true).unwrap();
-        t.upsert(sub(json!({"id": "all-changes", "events": ["create", "update", "delete"]})), true).unwrap();
+        t.upsert(
+            sub(json!({"id": "updates-rest", "events": ["update"], "triggers": ["rest"]})),
+            true,
+        )
+        .unwrap();
+        t.upsert(
+            sub(json!({"id": "all-changes", "events": ["create", "update", "delete"]})),
+            true,
+        )
+        .unwrap();
         t.upsert(sub(json!({"id": "creates-only", "events": ["create", "update"], "actions": ["create"]})), true)
             .unwrap();
         t.upsert(sub(json!({"id": "coll-3", "collection": "3", "events": ["create", "update", "delete"]})), true)
             .unwrap();
-        assert_eq!(ids(&t, &change("update", "rest", None)), vec!["all-changes", "updates-rest"]);
-        assert_eq!(ids(&t, &change("update", "import", None)), vec!["all-changes"]);
-        assert_eq!(ids(&t, &change("create", "soap", None)), vec!["all-changes", "creates-only"]);
-        assert_eq!(ids(&t, &change("create", "soap", Some("3"))), vec!["coll-3"]);
-        assert_eq!(ids(&t, &change("create", "soap", Some("4"))), Vec::<String>::new());
+        assert_eq!(
+            ids(&t, &change("update", "rest", None)),
+            vec!["all-changes", "updates-rest"]
+        );
+        assert_eq!(
+            ids(&t, &change("update", "import", None)),
+            vec!["all-changes"]
+        );
+        assert_eq!(
+            ids(&t, &change("create", "soap", None)),
+            vec!["all-changes", "creates-only"]
+        );
+        assert_eq!(
+            ids(&t, &change("create", "soap", Some("3"))),
+            vec!["coll-3"]
+        );
+        assert_eq!(
+            ids(&t, &change("create", "soap", Some("4"))),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -194,10 +241,24 @@ mod tests {
         let err = t
             .upsert(sub(json!({"id": "s", "conditions": {"field": "name", "op": "contians", "value": "x"}})), true)
             .unwrap_err();
-        assert!(err.field.starts_with("conditions") && err.message.contains("contians"), "{err}");
-        let err = t.upsert(sub(json!({"id": "s", "url": "http://hooks.example/"})), true).unwrap_err();
+        assert!(
+            err.field.starts_with("conditions") && err.message.contains("contians"),
+            "{err}"
+        );
+        let err = t
+            .upsert(
+                sub(json!({"id": "s", "url": "http://hooks.example/"})),
+                true,
+            )
+            .unwrap_err();
         assert_eq!(err.field, "url");
-        assert!(t.get(&SubscriptionId("s".into())).unwrap().condition.is_always_true());
-        assert!(t.upsert(sub(json!({"id": "s", "url": "http://127.0.0.1:1/"})), false).is_ok());
+        assert!(t
+            .get(&SubscriptionId("s".into()))
+            .unwrap()
+            .condition
+            .is_always_true());
+        assert!(t
+            .upsert(sub(json!({"id": "s", "url": "http://127.0.0.1:1/"})), false)
+            .is_ok());
     }
 }

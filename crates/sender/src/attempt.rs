@@ -23,7 +23,9 @@ pub const EVENT_HEADER: &str = "x-hookline-event";
 pub enum Verdict {
     Delivered,
     /// Try again (with the server's `Retry-After`, if it sent one).
-    Retry { retry_after: Option<Duration> },
+    Retry {
+        retry_after: Option<Duration>,
+    },
     /// 410 Gone: the receiver asks to stop; the subscription is disabled.
     Gone,
     /// Trying again cannot help (invalid URL, refused by the network guard): dead-letter now.
@@ -57,7 +59,16 @@ pub async fn attempt(
     let latency = started.elapsed();
     let finished_at = hookline_model::timefmt::now_rfc3339();
     let (verdict, http_status, error_class, error, response_excerpt) = judge(&result);
-    AttemptReport { verdict, http_status, error_class, error, response_excerpt, latency, started_at, finished_at }
+    AttemptReport {
+        verdict,
+        http_status,
+        error_class,
+        error,
+        response_excerpt,
+        latency,
+        started_at,
+        finished_at,
+    }
 }
 
 async fn send(
@@ -73,22 +84,42 @@ async fn send(
         (Some(h), _) => h.to_owned(),
         (None, _) => String::new(),
     };
-    let path = uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
+    let path = uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
     let body = Bytes::from(d.body.clone());
     // RSA signing takes about a millisecond: keep it off the async workers.
     let signed = {
         let key = key.clone();
-        let (host, path, id, body) = (host.clone(), path.clone(), copernica_id.clone(), body.clone());
+        let (host, path, id, body) = (
+            host.clone(),
+            path.clone(),
+            copernica_id.clone(),
+            body.clone(),
+        );
         tokio::task::spawn_blocking(move || {
             sign_request(
                 &key,
-                &RequestToSign { method: "POST", path_and_query: &path, host: &host, copernica_id: &id, body: &body },
+                &RequestToSign {
+                    method: "POST",
+                    path_and_query: &path,
+                    host: &host,
+                    copernica_id: &id,
+                    body: &body,
+                },
             )
         })
         .await
-        .map_err(|e| SendError { kind: SendErrorKind::Other, message: format!("signing task failed: {e}") })?
+        .map_err(|e| SendError {
+            kind: SendErrorKind::Other,
+            message: format!("signing task failed: {e}"),
+        })?
     };
-    let content_type = d.content_type.clone().unwrap_or_else(|| d.format.content_type().to_owned());
+    let content_type = d
+        .content_type
+        .clone()
+        .unwrap_or_else(|| d.format.content_type().to_owned());
     let h = |name: &'static str, value: &str| -> Result<(HeaderName, HeaderValue), SendError> {
         let v = HeaderValue::from_str(value).map_err(|_| SendError {
             kind: SendErrorKind::InvalidUrl,
@@ -115,33 +146,74 @@ fn is_default_port(scheme: Option<&str>, port: u16) -> bool {
     matches!((scheme, port), (Some("http"), 80) | (Some("https"), 443))
 }
 
-type Judged = (Verdict, Option<u16>, Option<ErrorClass>, Option<String>, Option<String>);
+type Judged = (
+    Verdict,
+    Option<u16>,
+    Option<ErrorClass>,
+    Option<String>,
+    Option<String>,
+);
 
 /// Maps a response or error to a verdict and an error class.
 pub fn judge(result: &Result<Response, SendError>) -> Judged {
     match result {
         Ok(r) => {
-            let excerpt = (!r.body.is_empty()).then(|| String::from_utf8_lossy(&r.body[..r.body.len().min(512)]).into_owned());
+            let excerpt = (!r.body.is_empty())
+                .then(|| String::from_utf8_lossy(&r.body[..r.body.len().min(512)]).into_owned());
             let status = Some(r.status);
             match r.status {
                 200..=299 => (Verdict::Delivered, status, None, None, excerpt),
-                410 => (Verdict::Gone, status, Some(ErrorClass::Http4xx), Some("410 Gone: the receiver asked to stop".into()), excerpt),
+                410 => (
+                    Verdict::Gone,
+                    status,
+                    Some(ErrorClass::Http4xx),
+                    Some("410 Gone: the receiver asked to stop".into()),
+                    excerpt,
+                ),
                 429 | 503 => {
-                    let ra = r.headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
-                    let class = if r.status == 429 { ErrorClass::Http4xx } else { ErrorClass::Http5xx };
-                    (Verdict::Retry { retry_after: ra }, status, Some(class), Some(format!("HTTP {}", r.status)), excerpt)
+                    let ra = r
+                        .headers
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_retry_after);
+                    let class = if r.status == 429 {
+                        ErrorClass::Http4xx
+                    } else {
+                        ErrorClass::Http5xx
+                    };
+                    (
+                        Verdict::Retry { retry_after: ra },
+                        status,
+                        Some(class),
+                        Some(format!("HTTP {}", r.status)),
+                        excerpt,
+                    )
                 }
                 s => {
-                    let class = if s >= 500 { ErrorClass::Http5xx } else { ErrorClass::Http4xx };
-                    (Verdict::Retry { retry_after: None }, status, Some(class), Some(format!("HTTP {s}")), excerpt)
+                    let class = if s >= 500 {
+                        ErrorClass::Http5xx
+                    } else {
+                        ErrorClass::Http4xx
+                    };
+                    (
+                        Verdict::Retry { retry_after: None },
+                        status,
+                        Some(class),
+                        Some(format!("HTTP {s}")),
+                        excerpt,
+                    )
                 }
             }
         }
         Err(e) => {
             let (verdict, class) = match e.kind {
-                SendErrorKind::Timeout => (Verdict::Retry { retry_after: None }, ErrorClass::Timeout),
+                SendErrorKind::Timeout => {
+                    (Verdict::Retry { retry_after: None }, ErrorClass::Timeout)
+                }
                 SendErrorKind::Dns => (Verdict::Retry { retry_after: None }, ErrorClass::Dns),
-                SendErrorKind::Connect => (Verdict::Retry { retry_after: None }, ErrorClass::Connect),
+                SendErrorKind::Connect => {
+                    (Verdict::Retry { retry_after: None }, ErrorClass::Connect)
+                }
                 SendErrorKind::Tls => (Verdict::Retry { retry_after: None }, ErrorClass::Tls),
                 SendErrorKind::RefusedByGuard => (Verdict::Permanent, ErrorClass::RefusedByGuard),
                 SendErrorKind::InvalidUrl => (Verdict::Permanent, ErrorClass::Other),

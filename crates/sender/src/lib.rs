@@ -37,7 +37,11 @@ pub struct SenderArgs {
     pub common: CommonArgs,
 
     /// RSA private key (PEM, PKCS#8 or PKCS#1); a 2048-bit key is generated here when missing.
-    #[arg(long, env = "HOOKLINE_SIGNING_KEY", default_value = "hookline-signing-key.pem")]
+    #[arg(
+        long,
+        env = "HOOKLINE_SIGNING_KEY",
+        default_value = "hookline-signing-key.pem"
+    )]
     pub signing_key: PathBuf,
 
     /// The keyId put in signatures (for DNS-published keys: the TXT record's name).
@@ -53,7 +57,11 @@ pub struct SenderArgs {
     pub group_id: Option<String>,
 
     /// Delay ceilings between attempts (full jitter below each); the last one repeats.
-    #[arg(long, env = "HOOKLINE_RETRY_SCHEDULE", default_value = "5s,1m,10m,1h,6h,1d")]
+    #[arg(
+        long,
+        env = "HOOKLINE_RETRY_SCHEDULE",
+        default_value = "5s,1m,10m,1h,6h,1d"
+    )]
     pub retry_schedule: String,
 
     /// Attempts in all, the first included.
@@ -77,7 +85,11 @@ pub struct SenderArgs {
     pub request_timeout: String,
 
     /// The X-Copernica-ID header value; `{account}` is replaced by the account id.
-    #[arg(long, env = "HOOKLINE_COPERNICA_ID", default_value = "account_{account}")]
+    #[arg(
+        long,
+        env = "HOOKLINE_COPERNICA_ID",
+        default_value = "account_{account}"
+    )]
     pub copernica_id: String,
 
     /// Refuse plain http:// subscriptions (must match the routing stages' setting).
@@ -118,33 +130,56 @@ pub async fn run(
 ) -> Result<(), SenderError> {
     let cfg_err = |e: String| SenderError::Config(e);
     let allow = parse_networks(&args.allow_networks).map_err(|e| cfg_err(e.to_string()))?;
-    let steps = RetryPolicy::parse_steps(&args.retry_schedule).map_err(|e| cfg_err(format!("--retry-schedule: {e}")))?;
-    let max_age = policy::parse_duration(&args.max_age).map_err(|e| cfg_err(format!("--max-age: {e}")))?;
-    let connect = policy::parse_duration(&args.connect_timeout).map_err(|e| cfg_err(format!("--connect-timeout: {e}")))?;
-    let total = policy::parse_duration(&args.request_timeout).map_err(|e| cfg_err(format!("--request-timeout: {e}")))?;
-    let key = Arc::new(SigningKey::load_or_generate(&args.signing_key, args.signing_key_id.as_deref())?);
+    let steps = RetryPolicy::parse_steps(&args.retry_schedule)
+        .map_err(|e| cfg_err(format!("--retry-schedule: {e}")))?;
+    let max_age =
+        policy::parse_duration(&args.max_age).map_err(|e| cfg_err(format!("--max-age: {e}")))?;
+    let connect = policy::parse_duration(&args.connect_timeout)
+        .map_err(|e| cfg_err(format!("--connect-timeout: {e}")))?;
+    let total = policy::parse_duration(&args.request_timeout)
+        .map_err(|e| cfg_err(format!("--request-timeout: {e}")))?;
+    let key = Arc::new(SigningKey::load_or_generate(
+        &args.signing_key,
+        args.signing_key_id.as_deref(),
+    )?);
     tracing::info!(key_id = key.key_id(), "signing key loaded");
     if !allow.is_empty() {
         tracing::warn!(networks = %args.allow_networks, "outbound calls may reach these non-public networks");
     }
     let topics = args.common.topics();
     let settings = KafkaSettings::new(args.common.brokers.clone(), args.common.kafka_settings());
-    let subscriptions =
-        SubscriptionsView::start(&settings, &topics.subscriptions, args.require_https, metrics.clone()).await?;
+    let subscriptions = SubscriptionsView::start(
+        &settings,
+        &topics.subscriptions,
+        args.require_https,
+        metrics.clone(),
+    )
+    .await?;
     let client = HttpClient::new(
         NetworkGuard::new(allow),
-        HttpOptions { connect_timeout: connect, total_timeout: total, ..HttpOptions::default() },
+        HttpOptions {
+            connect_timeout: connect,
+            total_timeout: total,
+            ..HttpOptions::default()
+        },
     );
     let shared = Arc::new(Shared {
         client,
         key,
-        policy: RetryPolicy { steps, max_attempts: args.max_attempts.max(1), max_age },
+        policy: RetryPolicy {
+            steps,
+            max_attempts: args.max_attempts.max(1),
+            max_age,
+        },
         subscriptions,
         metrics,
         copernica_id: args.copernica_id.clone(),
         concurrency: args.concurrency.max(1),
     });
-    let group = args.group_id.clone().unwrap_or_else(|| format!("{}sender", args.common.topic_prefix));
+    let group = args
+        .group_id
+        .clone()
+        .unwrap_or_else(|| format!("{}sender", args.common.topic_prefix));
     readiness.set(true);
     let fresh = worker::run_loop(
         shared.clone(),
@@ -154,7 +189,14 @@ pub async fn run(
         worker::Input::Deliveries,
         shutdown.clone(),
     );
-    let retries = worker::run_loop(shared, settings, topics, format!("{group}-retries"), worker::Input::Retries, shutdown.clone());
+    let retries = worker::run_loop(
+        shared,
+        settings,
+        topics,
+        format!("{group}-retries"),
+        worker::Input::Retries,
+        shutdown.clone(),
+    );
     // The first loop to fail stops the other: one cancellation tree.
     let (a, b) = tokio::join!(
         async {

@@ -4,7 +4,8 @@ use hookline_sender::{run, SenderArgs};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = SenderArgs::parse();
-    let (metrics, readiness, shutdown) = hookline_telemetry::start(&args.common, "127.0.0.1:9463").await?;
+    let (metrics, readiness, shutdown) =
+        hookline_telemetry::start(&args.common, "127.0.0.1:9463").await?;
     run(args, metrics, readiness, shutdown).await?;
     Ok(())
 }

@@ -18,7 +18,10 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            steps: [5, 60, 600, 3_600, 21_600, 86_400].into_iter().map(Duration::from_secs).collect(),
+            steps: [5, 60, 600, 3_600, 21_600, 86_400]
+                .into_iter()
+                .map(Duration::from_secs)
+                .collect(),
             max_attempts: 10,
             max_age: Duration::from_secs(5 * 86_400),
         }
@@ -33,7 +36,12 @@ impl RetryPolicy {
 
     /// The delay before attempt `next_attempt` (≥ 2), or `None` when the delivery is exhausted.
     /// `retry_after` (from 429/503) replaces the jittered delay when it is longer.
-    pub fn delay(&self, next_attempt: u32, age: Duration, retry_after: Option<Duration>) -> Option<Duration> {
+    pub fn delay(
+        &self,
+        next_attempt: u32,
+        age: Duration,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
         if next_attempt > self.max_attempts || self.steps.is_empty() {
             return None;
         }
@@ -42,7 +50,8 @@ impl RetryPolicy {
         // Full jitter, with a floor of half the step so retries still spread out but never come
         // back almost at once.
         let half = ceiling / 2;
-        let jittered = half + Duration::from_millis(rand::rng().random_range(0..=half.as_millis() as u64));
+        let jittered =
+            half + Duration::from_millis(rand::rng().random_range(0..=half.as_millis() as u64));
         let delay = retry_after.map_or(jittered, |ra| ra.max(jittered));
         (age + delay <= self.max_age).then_some(delay)
     }
@@ -51,14 +60,20 @@ impl RetryPolicy {
 /// `500ms`, `5s`, `1m`, `10m`, `1h`, `1d`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| format!("{s:?}: expected a number and a unit, like 5s, 10m, 1h, 1d"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number and a unit, like 5s, 10m, 1h, 1d"))?;
     Ok(match unit {
         "ms" => Duration::from_millis(n),
         "s" | "" => Duration::from_secs(n),
         "m" => Duration::from_secs(n * 60),
         "h" => Duration::from_secs(n * 3_600),
         "d" => Duration::from_secs(n * 86_400),
-        _ => return Err(format!("{s:?}: unknown unit {unit:?}; use ms, s, m, h or d")),
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown unit {unit:?}; use ms, s, m, h or d"
+            ))
+        }
     })
 }
 
@@ -69,7 +84,8 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
         Duration::from_secs(secs)
     } else {
         let when = httpdate_parse(v)?;
-        when.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO)
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO)
     };
     Some(d.min(Duration::from_secs(86_400)))
 }
@@ -91,22 +107,43 @@ mod tests {
         let p = RetryPolicy::default();
         for _ in 0..50 {
             let d = p.delay(2, Duration::ZERO, None).unwrap();
-            assert!(d >= Duration::from_millis(2500) && d <= Duration::from_secs(5), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(2500) && d <= Duration::from_secs(5),
+                "{d:?}"
+            );
             let d = p.delay(4, Duration::ZERO, None).unwrap();
             assert!(d >= Duration::from_secs(300) && d <= Duration::from_secs(600));
         }
-        assert!(p.delay(11, Duration::ZERO, None).is_none(), "attempts are bounded");
-        assert!(p.delay(3, Duration::from_secs(5 * 86_400), None).is_none(), "age is bounded");
-        let ra = p.delay(2, Duration::ZERO, Some(Duration::from_secs(120))).unwrap();
-        assert_eq!(ra, Duration::from_secs(120), "Retry-After longer than the step wins");
+        assert!(
+            p.delay(11, Duration::ZERO, None).is_none(),
+            "attempts are bounded"
+        );
+        assert!(
+            p.delay(3, Duration::from_secs(5 * 86_400), None).is_none(),
+            "age is bounded"
+        );
+        let ra = p
+            .delay(2, Duration::ZERO, Some(Duration::from_secs(120)))
+            .unwrap();
+        assert_eq!(
+            ra,
+            Duration::from_secs(120),
+            "Retry-After longer than the step wins"
+        );
     }
 
     #[test]
     fn parsing() {
-        assert_eq!(RetryPolicy::parse_steps("5s, 1m,1h,1d").unwrap()[3], Duration::from_secs(86_400));
+        assert_eq!(
+            RetryPolicy::parse_steps("5s, 1m,1h,1d").unwrap()[3],
+            Duration::from_secs(86_400)
+        );
         assert!(parse_duration("5x").unwrap_err().contains("unknown unit"));
         assert_eq!(parse_retry_after("30"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 }

@@ -11,7 +11,8 @@ use hookline_kafka::producer::Acks;
 use hookline_kafka::quarantine::quarantine;
 use hookline_kafka::{KafkaSettings, Producer};
 use hookline_model::{
-    DeadLetter, Delivery, Outcome, OutcomeResult, RetryRecord, Subscription, SubscriptionId, SubscriptionStatus,
+    DeadLetter, Delivery, Outcome, OutcomeResult, RetryRecord, Subscription, SubscriptionId,
+    SubscriptionStatus,
 };
 use hookline_schemas::{validators, SchemaKind};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -77,7 +78,9 @@ pub async fn run_loop(
                 _ = shutdown.cancelled() => break,
                 m = consumer.recv() => m,
             };
-            let Ok(first) = first.inspect_err(|e| tracing::warn!(%topic, error = %e, "consumer error")) else {
+            let Ok(first) =
+                first.inspect_err(|e| tracing::warn!(%topic, error = %e, "consumer error"))
+            else {
                 continue;
             };
             let mut batch = vec![first];
@@ -94,8 +97,20 @@ pub async fn run_loop(
                 match decode(input, msg) {
                     Ok(job) => jobs.push(job),
                     Err(reason) => {
-                        shared.metrics.quarantined.with_label_values(&["sender", "schema"]).inc();
-                        quarantine(&producer, &mut acks, &topics.quarantine, "sender", msg, &reason).await?;
+                        shared
+                            .metrics
+                            .quarantined
+                            .with_label_values(&["sender", "schema"])
+                            .inc();
+                        quarantine(
+                            &producer,
+                            &mut acks,
+                            &topics.quarantine,
+                            "sender",
+                            msg,
+                            &reason,
+                        )
+                        .await?;
                     }
                 }
                 offsets.done(msg.partition(), msg.offset());
@@ -123,15 +138,25 @@ pub async fn run_loop(
 
 fn decode(input: Input, msg: &BorrowedMessage<'_>) -> Result<Job, String> {
     let bytes = msg.payload().ok_or("null value")?;
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| format!("value is not JSON: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("value is not JSON: {e}"))?;
     match input {
         Input::Deliveries => {
-            validators().validate(SchemaKind::Delivery, &value).map_err(|v| format!("schema delivery: {v}"))?;
+            validators()
+                .validate(SchemaKind::Delivery, &value)
+                .map_err(|v| format!("schema delivery: {v}"))?;
             let delivery: Delivery = serde_json::from_value(value).map_err(|e| e.to_string())?;
-            Ok(Job { delivery, attempt: 1, first_attempt_at: None, not_before: None })
+            Ok(Job {
+                delivery,
+                attempt: 1,
+                first_attempt_at: None,
+                not_before: None,
+            })
         }
         Input::Retries => {
-            validators().validate(SchemaKind::Retry, &value).map_err(|v| format!("schema retry: {v}"))?;
+            validators()
+                .validate(SchemaKind::Retry, &value)
+                .map_err(|v| format!("schema retry: {v}"))?;
             let r: RetryRecord = serde_json::from_value(value).map_err(|e| e.to_string())?;
             Ok(Job {
                 not_before: hookline_model::timefmt::parse(&r.not_before),
@@ -153,22 +178,30 @@ async fn run_jobs(
 ) -> Option<Vec<Output>> {
     let mut groups: HashMap<SubscriptionId, Vec<Job>> = HashMap::new();
     for j in jobs {
-        groups.entry(j.delivery.subscription_id.clone()).or_default().push(j);
+        groups
+            .entry(j.delivery.subscription_id.clone())
+            .or_default()
+            .push(j);
     }
     let per_group = groups.into_values().map(|group| async move {
         let sub_limit = {
             let table = shared.subscriptions.read();
-            table.get(&group[0].delivery.subscription_id).map_or(1, |s| {
-                if s.sub.ordered {
-                    1
-                } else {
-                    s.sub.limits.max_in_flight as usize
-                }
-            })
+            table
+                .get(&group[0].delivery.subscription_id)
+                .map_or(1, |s| {
+                    if s.sub.ordered {
+                        1
+                    } else {
+                        s.sub.limits.max_in_flight as usize
+                    }
+                })
         };
         let results: Vec<Option<Vec<Output>>> = stream::iter(group)
             .map(|job| async move {
-                let _permit = semaphore.acquire().await.expect("semaphore is never closed");
+                let _permit = semaphore
+                    .acquire()
+                    .await
+                    .expect("semaphore is never closed");
                 handle(shared, job, shutdown).await
             })
             .buffered(sub_limit.max(1))
@@ -196,9 +229,17 @@ async fn handle(shared: &Shared, job: Job, shutdown: &CancellationToken) -> Opti
         }
     }
     let d = &job.delivery;
-    let sub = shared.subscriptions.read().get(&d.subscription_id).map(|s| s.sub.clone());
+    let sub = shared
+        .subscriptions
+        .read()
+        .get(&d.subscription_id)
+        .map(|s| s.sub.clone());
     let skip = |result: OutcomeResult, why: &str| {
-        shared.metrics.attempts.with_label_values(&[result.as_str()]).inc();
+        shared
+            .metrics
+            .attempts
+            .with_label_values(&[result.as_str()])
+            .inc();
         let now = hookline_model::timefmt::now_rfc3339();
         Some(vec![Output::Outcome(Outcome {
             delivery_id: d.delivery_id.clone(),
@@ -218,13 +259,28 @@ async fn handle(shared: &Shared, job: Job, shutdown: &CancellationToken) -> Opti
         })])
     };
     let sub = match sub {
-        None => return skip(OutcomeResult::SkippedDisabled, "the subscription no longer exists"),
+        None => {
+            return skip(
+                OutcomeResult::SkippedDisabled,
+                "the subscription no longer exists",
+            )
+        }
         Some(s) => match s.status {
             SubscriptionStatus::Active => s,
-            SubscriptionStatus::Paused => return skip(OutcomeResult::SkippedPaused, "the subscription is paused"),
-            SubscriptionStatus::Disabled => return skip(OutcomeResult::SkippedDisabled, "the subscription is disabled"),
+            SubscriptionStatus::Paused => {
+                return skip(OutcomeResult::SkippedPaused, "the subscription is paused")
+            }
+            SubscriptionStatus::Disabled => {
+                return skip(
+                    OutcomeResult::SkippedDisabled,
+                    "the subscription is disabled",
+                )
+            }
             SubscriptionStatus::Unverified => {
-                return skip(OutcomeResult::SkippedDisabled, "the subscription's URL is not verified")
+                return skip(
+                    OutcomeResult::SkippedDisabled,
+                    "the subscription's URL is not verified",
+                )
             }
         },
     };
@@ -232,32 +288,46 @@ async fn handle(shared: &Shared, job: Job, shutdown: &CancellationToken) -> Opti
     let mut delivery = job.delivery.clone();
     delivery.url = sub.url.clone();
     let copernica_id = shared.copernica_id.replace("{account}", d.account.as_str());
-    let report = attempt(&shared.client, &shared.key, &delivery, job.attempt, copernica_id).await;
-    let first_attempt_at = job.first_attempt_at.clone().unwrap_or_else(|| report.started_at.clone());
+    let report = attempt(
+        &shared.client,
+        &shared.key,
+        &delivery,
+        job.attempt,
+        copernica_id,
+    )
+    .await;
+    let first_attempt_at = job
+        .first_attempt_at
+        .clone()
+        .unwrap_or_else(|| report.started_at.clone());
     let age = hookline_model::timefmt::parse(&first_attempt_at)
         .map(|t| OffsetDateTime::now_utc() - t)
-        .map_or(Duration::ZERO, |d| Duration::from_secs_f64(d.as_seconds_f64().max(0.0)));
+        .map_or(Duration::ZERO, |d| {
+            Duration::from_secs_f64(d.as_seconds_f64().max(0.0))
+        });
     let mut outputs = Vec::with_capacity(2);
     let result = match &report.verdict {
         Verdict::Delivered => OutcomeResult::Delivered,
-        Verdict::Retry { retry_after } => match shared.policy.delay(job.attempt + 1, age, *retry_after) {
-            Some(delay) => {
-                let not_before = OffsetDateTime::now_utc() + delay;
-                outputs.push(Output::Retry(RetryRecord {
-                    delivery: delivery.clone(),
-                    attempt: job.attempt + 1,
-                    not_before: hookline_model::timefmt::rfc3339(not_before),
-                    first_attempt_at: first_attempt_at.clone(),
-                    last_error: report.error.clone(),
-                    last_status: report.http_status,
-                }));
-                OutcomeResult::Retrying
+        Verdict::Retry { retry_after } => {
+            match shared.policy.delay(job.attempt + 1, age, *retry_after) {
+                Some(delay) => {
+                    let not_before = OffsetDateTime::now_utc() + delay;
+                    outputs.push(Output::Retry(RetryRecord {
+                        delivery: delivery.clone(),
+                        attempt: job.attempt + 1,
+                        not_before: hookline_model::timefmt::rfc3339(not_before),
+                        first_attempt_at: first_attempt_at.clone(),
+                        last_error: report.error.clone(),
+                        last_status: report.http_status,
+                    }));
+                    OutcomeResult::Retrying
+                }
+                None => {
+                    outputs.push(dead(&delivery, job.attempt, &first_attempt_at, &report));
+                    OutcomeResult::DeadLettered
+                }
             }
-            None => {
-                outputs.push(dead(&delivery, job.attempt, &first_attempt_at, &report));
-                OutcomeResult::DeadLettered
-            }
-        },
+        }
         Verdict::Permanent => {
             outputs.push(dead(&delivery, job.attempt, &first_attempt_at, &report));
             OutcomeResult::DeadLettered
@@ -271,8 +341,16 @@ async fn handle(shared: &Shared, job: Job, shutdown: &CancellationToken) -> Opti
             OutcomeResult::Disabled
         }
     };
-    shared.metrics.attempts.with_label_values(&[result.as_str()]).inc();
-    shared.metrics.attempt_latency.with_label_values(&[result.as_str()]).observe(report.latency.as_secs_f64());
+    shared
+        .metrics
+        .attempts
+        .with_label_values(&[result.as_str()])
+        .inc();
+    shared
+        .metrics
+        .attempt_latency
+        .with_label_values(&[result.as_str()])
+        .observe(report.latency.as_secs_f64());
     outputs.insert(
         0,
         Output::Outcome(Outcome {
@@ -295,7 +373,12 @@ async fn handle(shared: &Shared, job: Job, shutdown: &CancellationToken) -> Opti
     Some(outputs)
 }
 
-fn dead(d: &Delivery, attempts: u32, first: &str, report: &crate::attempt::AttemptReport) -> Output {
+fn dead(
+    d: &Delivery,
+    attempts: u32,
+    first: &str,
+    report: &crate::attempt::AttemptReport,
+) -> Output {
     Output::Dead(DeadLetter {
         delivery: d.clone(),
         attempts,
@@ -313,13 +396,35 @@ async fn send_output(
     out: Output,
 ) -> Result<(), hookline_kafka::KafkaError> {
     match out {
-        Output::Outcome(o) => producer.send_json(acks, &topics.outcomes, o.subscription_id.0.as_bytes(), &o).await,
+        Output::Outcome(o) => {
+            producer
+                .send_json(acks, &topics.outcomes, o.subscription_id.0.as_bytes(), &o)
+                .await
+        }
         Output::Retry(r) => {
-            producer.send_json(acks, &topics.retries, r.delivery.subscription_id.0.as_bytes(), &r).await
+            producer
+                .send_json(
+                    acks,
+                    &topics.retries,
+                    r.delivery.subscription_id.0.as_bytes(),
+                    &r,
+                )
+                .await
         }
         Output::Dead(d) => {
-            producer.send_json(acks, &topics.dead_letter, d.delivery.subscription_id.0.as_bytes(), &d).await
+            producer
+                .send_json(
+                    acks,
+                    &topics.dead_letter,
+                    d.delivery.subscription_id.0.as_bytes(),
+                    &d,
+                )
+                .await
         }
-        Output::Disable(s) => producer.send_json(acks, &topics.subscriptions, s.id.0.as_bytes(), &s).await,
+        Output::Disable(s) => {
+            producer
+                .send_json(acks, &topics.subscriptions, s.id.0.as_bytes(), &s)
+                .await
+        }
     }
 }

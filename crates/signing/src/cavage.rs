@@ -67,7 +67,12 @@ pub fn sign_request(key: &SigningKey, req: &RequestToSign<'_>) -> SignedHeaders 
 }
 
 /// Signs with a given time and nonce (tests, reproducible examples).
-pub fn sign_request_at(key: &SigningKey, req: &RequestToSign<'_>, at: SystemTime, nonce: &str) -> SignedHeaders {
+pub fn sign_request_at(
+    key: &SigningKey,
+    req: &RequestToSign<'_>,
+    at: SystemTime,
+    nonce: &str,
+) -> SignedHeaders {
     let date = httpdate::fmt_http_date(at);
     let digest = digest_header(req.body);
     let string = signing_string(req, &date, &digest, nonce);
@@ -76,7 +81,12 @@ pub fn sign_request_at(key: &SigningKey, req: &RequestToSign<'_>, at: SystemTime
         "keyId=\"{}\",algorithm=\"rsa-sha256\",headers=\"{SIGNED_HEADERS}\",signature=\"{sig}\"",
         key.key_id()
     );
-    SignedHeaders { date, digest, nonce: nonce.to_owned(), signature }
+    SignedHeaders {
+        date,
+        digest,
+        nonce: nonce.to_owned(),
+        signature,
+    }
 }
 
 /// 32 hex digits from the system CSPRNG.
@@ -122,13 +132,17 @@ pub fn parse_signature_header(value: &str) -> Result<SignatureParams, VerifyErro
     let mut signature = None;
     let mut rest = value.trim();
     while !rest.is_empty() {
-        let eq = rest.find('=').ok_or_else(|| VerifyError::Malformed(format!("expected name=\"value\" at {rest:?}")))?;
+        let eq = rest.find('=').ok_or_else(|| {
+            VerifyError::Malformed(format!("expected name=\"value\" at {rest:?}"))
+        })?;
         let name = rest[..eq].trim();
         let after = rest[eq + 1..].trim_start();
         let after = after
             .strip_prefix('"')
             .ok_or_else(|| VerifyError::Malformed(format!("value of {name} must be quoted")))?;
-        let close = after.find('"').ok_or_else(|| VerifyError::Malformed(format!("unterminated value of {name}")))?;
+        let close = after
+            .find('"')
+            .ok_or_else(|| VerifyError::Malformed(format!("unterminated value of {name}")))?;
         let val = after[..close].to_owned();
         match name {
             "keyId" => key_id = Some(val),
@@ -137,7 +151,10 @@ pub fn parse_signature_header(value: &str) -> Result<SignatureParams, VerifyErro
             "signature" => signature = Some(val),
             _ => {}
         }
-        rest = after[close + 1..].trim_start().trim_start_matches(',').trim_start();
+        rest = after[close + 1..]
+            .trim_start()
+            .trim_start_matches(',')
+            .trim_start();
     }
     let signature = B64
         .decode(signature.ok_or_else(|| VerifyError::Malformed("no signature parameter".into()))?)
@@ -145,7 +162,11 @@ pub fn parse_signature_header(value: &str) -> Result<SignatureParams, VerifyErro
     Ok(SignatureParams {
         key_id: key_id.ok_or_else(|| VerifyError::Malformed("no keyId parameter".into()))?,
         algorithm: algorithm.unwrap_or_else(|| "rsa-sha256".into()),
-        headers: headers.unwrap_or_else(|| "date".into()).split_whitespace().map(str::to_ascii_lowercase).collect(),
+        headers: headers
+            .unwrap_or_else(|| "date".into())
+            .split_whitespace()
+            .map(str::to_ascii_lowercase)
+            .collect(),
         signature,
     })
 }
@@ -160,13 +181,19 @@ pub fn verify_request<'a>(
     public_key_der: impl Fn(&str) -> Option<Vec<u8>>,
 ) -> Result<String, VerifyError> {
     let params = parse_signature_header(header("signature").ok_or(VerifyError::MissingSignature)?)?;
-    if !params.algorithm.eq_ignore_ascii_case("rsa-sha256") && !params.algorithm.eq_ignore_ascii_case("hs2019") {
+    if !params.algorithm.eq_ignore_ascii_case("rsa-sha256")
+        && !params.algorithm.eq_ignore_ascii_case("hs2019")
+    {
         return Err(VerifyError::Algorithm(params.algorithm));
     }
     let mut lines = Vec::with_capacity(params.headers.len());
     for h in &params.headers {
         if h == "(request-target)" {
-            lines.push(format!("(request-target): {} {}", method.to_ascii_lowercase(), path_and_query));
+            lines.push(format!(
+                "(request-target): {} {}",
+                method.to_ascii_lowercase(),
+                path_and_query
+            ));
         } else {
             let v = header(h).ok_or_else(|| VerifyError::MissingHeader(h.clone()))?;
             lines.push(format!("{h}: {}", v.trim()));
@@ -177,7 +204,8 @@ pub fn verify_request<'a>(
             return Err(VerifyError::DigestMismatch);
         }
     }
-    let der = public_key_der(&params.key_id).ok_or_else(|| VerifyError::UnknownKey(params.key_id.clone()))?;
+    let der = public_key_der(&params.key_id)
+        .ok_or_else(|| VerifyError::UnknownKey(params.key_id.clone()))?;
     let key = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der);
     key.verify(lines.join("\n").as_bytes(), &params.signature)
         .map_err(|_| VerifyError::BadSignature(params.key_id.clone()))?;
@@ -196,21 +224,36 @@ mod tests {
 
     #[test]
     fn signing_string_has_the_documented_shape() {
-        let req = RequestToSign { method: "POST", path_and_query: "/hook.php?a=1", host: "d.example", copernica_id: "account_1001", body: b"x=1" };
+        let req = RequestToSign {
+            method: "POST",
+            path_and_query: "/hook.php?a=1",
+            host: "d.example",
+            copernica_id: "account_1001",
+            body: b"x=1",
+        };
         let s = signing_string(&req, "Wed, 25 Nov 2026 10:15:00 GMT", "sha-256=abc", "n1");
         assert_eq!(
             s,
             "(request-target): post /hook.php?a=1\nhost: d.example\ndate: Wed, 25 Nov 2026 10:15:00 GMT\nx-copernica-id: account_1001\ndigest: sha-256=abc\nx-nonce: n1"
         );
         // SHA-256("") is well known.
-        assert_eq!(digest_header(b""), "sha-256=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+        assert_eq!(
+            digest_header(b""),
+            "sha-256=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
     }
 
     #[test]
     fn signatures_verify_here_and_with_the_independent_rsa_crate() {
         let k = key();
         let body = br#"{"id":"evt-1"}"#;
-        let req = RequestToSign { method: "POST", path_and_query: "/in", host: "127.0.0.1:8080", copernica_id: "account_7", body };
+        let req = RequestToSign {
+            method: "POST",
+            path_and_query: "/in",
+            host: "127.0.0.1:8080",
+            copernica_id: "account_7",
+            body,
+        };
         let at = UNIX_EPOCH + Duration::from_secs(1_764_065_700);
         let h = sign_request_at(&k, &req, at, "abcd");
         assert_eq!(h.date, "Tue, 25 Nov 2025 10:15:00 GMT");
@@ -224,13 +267,31 @@ mod tests {
         headers.insert("digest", h.digest.as_str());
         headers.insert("x-nonce", "abcd");
         let der = k.public_key_der().to_vec();
-        let ok = verify_request("POST", "/in", |n| headers.get(n).copied(), body, |id| (id == "k1").then(|| der.clone()));
+        let ok = verify_request(
+            "POST",
+            "/in",
+            |n| headers.get(n).copied(),
+            body,
+            |id| (id == "k1").then(|| der.clone()),
+        );
         assert_eq!(ok, Ok("k1".to_owned()));
 
         // Tampering with the body, a signed header, or the path fails.
-        let bad = verify_request("POST", "/in", |n| headers.get(n).copied(), b"{}", |_| Some(der.clone()));
+        let bad = verify_request(
+            "POST",
+            "/in",
+            |n| headers.get(n).copied(),
+            b"{}",
+            |_| Some(der.clone()),
+        );
         assert_eq!(bad, Err(VerifyError::DigestMismatch));
-        let bad = verify_request("POST", "/other", |n| headers.get(n).copied(), body, |_| Some(der.clone()));
+        let bad = verify_request(
+            "POST",
+            "/other",
+            |n| headers.get(n).copied(),
+            body,
+            |_| Some(der.clone()),
+        );
         assert_eq!(bad, Err(VerifyError::BadSignature("k1".into())));
 
         // Independent check with RustCrypto's `rsa` (a different RSA implementation).
@@ -242,12 +303,17 @@ mod tests {
         let params = parse_signature_header(&h.signature).unwrap();
         let sig = Signature::try_from(params.signature.as_slice()).unwrap();
         let string = signing_string(&req, &h.date, &h.digest, "abcd");
-        vk.verify(string.as_bytes(), &sig).expect("rsa crate verifies the aws-lc-rs signature");
+        vk.verify(string.as_bytes(), &sig)
+            .expect("rsa crate verifies the aws-lc-rs signature");
     }
 
     #[test]
     fn malformed_signature_headers_are_explained() {
-        assert!(matches!(parse_signature_header("keyId=k"), Err(VerifyError::Malformed(m)) if m.contains("quoted")));
-        assert!(matches!(parse_signature_header("keyId=\"k\""), Err(VerifyError::Malformed(m)) if m.contains("signature")));
+        assert!(
+            matches!(parse_signature_header("keyId=k"), Err(VerifyError::Malformed(m)) if m.contains("quoted"))
+        );
+        assert!(
+            matches!(parse_signature_header("keyId=\"k\""), Err(VerifyError::Malformed(m)) if m.contains("signature"))
+        );
     }
 }

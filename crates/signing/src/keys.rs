@@ -14,9 +14,15 @@ use serde::Serialize;
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("reading signing key {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("writing signing key {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("signing key {path}: no PEM block found; expected \"-----BEGIN PRIVATE KEY-----\" (PKCS#8) or \"-----BEGIN RSA PRIVATE KEY-----\" (PKCS#1)")]
     NoPem { path: String },
     #[error("signing key {path}: not a usable RSA private key ({reason}); RSA 2048–8192 bits in PKCS#8 or PKCS#1 PEM is required")]
@@ -35,7 +41,9 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -57,37 +65,69 @@ impl SigningKey {
         if !path.exists() {
             let pem = generate_pem()?;
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|source| KeyError::Write { path: shown.clone(), source })?;
+                std::fs::create_dir_all(dir).map_err(|source| KeyError::Write {
+                    path: shown.clone(),
+                    source,
+                })?;
             }
             match write_private(path, &pem) {
                 Ok(()) => tracing_free_note(&shown),
                 // Another process (sender and admin start together) wrote it first: use theirs.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(source) => return Err(KeyError::Write { path: shown.clone(), source }),
+                Err(source) => {
+                    return Err(KeyError::Write {
+                        path: shown.clone(),
+                        source,
+                    })
+                }
             }
         }
-        let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read { path: shown.clone(), source })?;
+        let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+            path: shown.clone(),
+            source,
+        })?;
         Self::from_pem(&pem, key_id, &shown)
     }
 
     /// Parses a PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`) PEM. `origin` names the
     /// source in error messages.
     pub fn from_pem(pem: &str, key_id: Option<&str>, origin: &str) -> Result<Self, KeyError> {
-        let (label, der) = decode_pem(pem).ok_or_else(|| KeyError::NoPem { path: origin.to_owned() })?;
+        let (label, der) = decode_pem(pem).ok_or_else(|| KeyError::NoPem {
+            path: origin.to_owned(),
+        })?;
         let pair = match label.as_str() {
             "PRIVATE KEY" => RsaKeyPair::from_pkcs8(&der),
             "RSA PRIVATE KEY" => RsaKeyPair::from_der(&der),
-            _ => return Err(KeyError::NoPem { path: origin.to_owned() }),
+            _ => {
+                return Err(KeyError::NoPem {
+                    path: origin.to_owned(),
+                })
+            }
         }
-        .map_err(|e| KeyError::Rejected { path: origin.to_owned(), reason: e.to_string() })?;
+        .map_err(|e| KeyError::Rejected {
+            path: origin.to_owned(),
+            reason: e.to_string(),
+        })?;
         let spki_der = pair
             .public_key()
             .as_der()
-            .map_err(|_| KeyError::Rejected { path: origin.to_owned(), reason: "public key encoding".into() })?
+            .map_err(|_| KeyError::Rejected {
+                path: origin.to_owned(),
+                reason: "public key encoding".into(),
+            })?
             .as_ref()
             .to_vec();
-        let key_id = key_id.map(str::to_owned).unwrap_or_else(|| default_key_id(&spki_der));
-        Ok(Self { key_id, pair, spki_der, rng: SystemRandom::new() })
+        let key_id = key_id
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+            .unwrap_or_else(|| default_key_id(&spki_der));
+        Ok(Self {
+            key_id,
+            pair,
+            spki_der,
+            rng: SystemRandom::new(),
+        })
     }
 
     pub fn key_id(&self) -> &str {
@@ -131,7 +171,8 @@ impl SigningKey {
 /// A new RSA-2048 key as PKCS#8 PEM.
 pub fn generate_pem() -> Result<String, KeyError> {
     let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Generate)?;
-    let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der<'static>>::as_der(&pair).map_err(|_| KeyError::Generate)?;
+    let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der<'static>>::as_der(&pair)
+        .map_err(|_| KeyError::Generate)?;
     Ok(encode_pem("PRIVATE KEY", der.as_ref()))
 }
 
@@ -180,7 +221,10 @@ pub fn decode_pem(pem: &str) -> Option<(String, Vec<u8>)> {
     let body_start = label_end + 5;
     let end_marker = format!("-----END {label}-----");
     let body_end = rest.find(&end_marker)?;
-    let b64: String = rest[body_start..body_end].chars().filter(|c| !c.is_whitespace()).collect();
+    let b64: String = rest[body_start..body_end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     let der = B64.decode(b64).ok()?;
     Some((label, der))
 }
@@ -196,14 +240,21 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let k1 = SigningKey::load_or_generate(&path, None).unwrap();
         let k2 = SigningKey::load_or_generate(&path, None).unwrap();
-        assert_eq!(k1.public_key_der(), k2.public_key_der(), "second load reads the same key");
+        assert_eq!(
+            k1.public_key_der(),
+            k2.public_key_der(),
+            "second load reads the same key"
+        );
         assert!(k1.key_id().starts_with("hookline-"));
         assert!(k1.dns_txt().starts_with("v=DKIM1; k=rsa; p=MII"));
         assert!(!format!("{k1:?}").contains("PRIVATE"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -218,11 +269,23 @@ mod tests {
         let a = SigningKey::from_pem(&pem, Some("k"), "a").unwrap();
         let b = SigningKey::from_pem(&pkcs1, Some("k"), "b").unwrap();
         assert_eq!(a.public_key_der(), b.public_key_der());
-        let err = SigningKey::from_pem("hello", None, "x.pem").unwrap_err().to_string();
-        assert!(err.contains("x.pem") && err.contains("BEGIN PRIVATE KEY"), "{err}");
-        let err = SigningKey::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", None, "y.pem")
+        let err = SigningKey::from_pem("hello", None, "x.pem")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("y.pem") && err.contains("not a usable RSA"), "{err}");
+        assert!(
+            err.contains("x.pem") && err.contains("BEGIN PRIVATE KEY"),
+            "{err}"
+        );
+        let err = SigningKey::from_pem(
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            None,
+            "y.pem",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("y.pem") && err.contains("not a usable RSA"),
+            "{err}"
+        );
     }
 }

@@ -14,7 +14,9 @@ use hookline_kafka::quarantine::quarantine;
 use hookline_kafka::table::{StartAt, TableTail};
 use hookline_kafka::{KafkaError, KafkaSettings, Producer};
 use hookline_telemetry::{Metrics, Readiness};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::ClientContext;
 use tokio_util::sync::CancellationToken;
@@ -61,9 +63,24 @@ pub struct BatchContext<'a> {
 
 impl BatchContext<'_> {
     /// Sends `msg` to the quarantine topic with `reason`.
-    pub async fn quarantine(&mut self, msg: &BorrowedMessage<'_>, reason: &str) -> Result<(), StageError> {
-        self.metrics.quarantined.with_label_values(&[self.stage, reason_class(reason)]).inc();
-        quarantine(self.producer, self.acks, &self.topics.quarantine, self.stage, msg, reason).await?;
+    pub async fn quarantine(
+        &mut self,
+        msg: &BorrowedMessage<'_>,
+        reason: &str,
+    ) -> Result<(), StageError> {
+        self.metrics
+            .quarantined
+            .with_label_values(&[self.stage, reason_class(reason)])
+            .inc();
+        quarantine(
+            self.producer,
+            self.acks,
+            &self.topics.quarantine,
+            self.stage,
+            msg,
+            reason,
+        )
+        .await?;
         Ok(())
     }
 }
@@ -72,7 +89,11 @@ impl BatchContext<'_> {
 /// awaits their acknowledgements before committing.
 #[allow(async_fn_in_trait)]
 pub trait Processor {
-    async fn process(&mut self, ctx: &mut BatchContext<'_>, msg: &BorrowedMessage<'_>) -> Result<(), StageError>;
+    async fn process(
+        &mut self,
+        ctx: &mut BatchContext<'_>,
+        msg: &BorrowedMessage<'_>,
+    ) -> Result<(), StageError>;
 }
 
 #[derive(Debug)]
@@ -92,17 +113,31 @@ impl ClientContext for StageContext {}
 impl ConsumerContext for StageContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            let parts: Vec<i32> = tpl.elements_for_topic(&self.topic).iter().map(|e| e.partition()).collect();
+            let parts: Vec<i32> = tpl
+                .elements_for_topic(&self.topic)
+                .iter()
+                .map(|e| e.partition())
+                .collect();
             tracing::info!(topic = %self.topic, partitions = ?parts, "partitions revoked");
-            self.events.lock().expect("events lock").push(RebalanceEvent::Revoked(parts));
+            self.events
+                .lock()
+                .expect("events lock")
+                .push(RebalanceEvent::Revoked(parts));
         }
     }
 
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
-            let parts: Vec<i32> = tpl.elements_for_topic(&self.topic).iter().map(|e| e.partition()).collect();
+            let parts: Vec<i32> = tpl
+                .elements_for_topic(&self.topic)
+                .iter()
+                .map(|e| e.partition())
+                .collect();
             tracing::info!(topic = %self.topic, partitions = ?parts, "partitions assigned");
-            self.events.lock().expect("events lock").push(RebalanceEvent::Assigned(parts));
+            self.events
+                .lock()
+                .expect("events lock")
+                .push(RebalanceEvent::Assigned(parts));
         }
     }
 }
@@ -118,8 +153,14 @@ pub async fn run_stage<P: Processor>(
     shutdown: CancellationToken,
 ) -> Result<(), StageError> {
     let events = Arc::new(Mutex::new(Vec::new()));
-    let ctx = StageContext { topic: cfg.input_topic.clone(), events: events.clone() };
-    let consumer: StreamConsumer<StageContext> = cfg.settings.group_consumer(&cfg.group_id).create_with_context(ctx)?;
+    let ctx = StageContext {
+        topic: cfg.input_topic.clone(),
+        events: events.clone(),
+    };
+    let consumer: StreamConsumer<StageContext> = cfg
+        .settings
+        .group_consumer(&cfg.group_id)
+        .create_with_context(ctx)?;
     consumer.subscribe(&[cfg.input_topic.as_str()])?;
     let producer = Producer::new(&cfg.settings)?;
     let table = TableTail::spawn(
@@ -170,7 +211,12 @@ pub async fn run_stage<P: Processor>(
                     if cfg.table_mode == TableMode::Own {
                         store.mark_owned(p);
                     }
-                    tracing::info!(stage = cfg.name, partition = p, table_end = high, "table partition restored");
+                    tracing::info!(
+                        stage = cfg.name,
+                        partition = p,
+                        table_end = high,
+                        "table partition restored"
+                    );
                     ready.insert(p);
                 }
                 metrics.consumed.with_label_values(&[cfg.name]).inc();
@@ -222,8 +268,10 @@ fn apply_rebalances(
                 let now: HashSet<i32> = ps.iter().copied().collect();
                 // Eager rebalances revoke everything and assign again: keep the tables of
                 // partitions that come straight back instead of restoring them anew.
-                let new: Vec<(i32, StartAt)> =
-                    now.difference(held).map(|p| (*p, StartAt::Beginning)).collect();
+                let new: Vec<(i32, StartAt)> = now
+                    .difference(held)
+                    .map(|p| (*p, StartAt::Beginning))
+                    .collect();
                 let gone: Vec<i32> = held.difference(&now).copied().collect();
                 table.revoke(gone.clone());
                 for p in &gone {

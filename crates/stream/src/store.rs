@@ -48,7 +48,11 @@ impl ProfileStore {
 
     pub fn put(&self, partition: i32, key: &str, value: &[u8]) {
         let mut parts = self.parts.write().expect("store lock");
-        parts.entry(partition).or_default().rows.insert(key.into(), value.into());
+        parts
+            .entry(partition)
+            .or_default()
+            .rows
+            .insert(key.into(), value.into());
     }
 
     pub fn delete(&self, partition: i32, key: &str) {
@@ -60,11 +64,21 @@ impl ProfileStore {
 
     /// From now on the stage writes this partition itself (see [`TableMode::Own`]).
     pub fn mark_owned(&self, partition: i32) {
-        self.parts.write().expect("store lock").entry(partition).or_default().owned = true;
+        self.parts
+            .write()
+            .expect("store lock")
+            .entry(partition)
+            .or_default()
+            .owned = true;
     }
 
     pub fn len(&self) -> usize {
-        self.parts.read().expect("store lock").values().map(|p| p.rows.len()).sum()
+        self.parts
+            .read()
+            .expect("store lock")
+            .values()
+            .map(|p| p.rows.len())
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -73,7 +87,11 @@ impl ProfileStore {
 
     /// The sink that feeds this store from the table topic.
     pub fn sink(&self, metrics: Metrics, table: &str) -> StoreSink {
-        StoreSink { store: self.clone(), metrics, table: table.to_owned() }
+        StoreSink {
+            store: self.clone(),
+            metrics,
+            table: table.to_owned(),
+        }
     }
 }
 
@@ -103,11 +121,18 @@ impl TableSink for StoreSink {
                 part.rows.remove(key);
             }
         }
-        self.metrics.table_records.with_label_values(&[self.table.as_str()]).inc();
+        self.metrics
+            .table_records
+            .with_label_values(&[self.table.as_str()])
+            .inc();
     }
 
     fn forget_partition(&mut self, partition: i32) {
-        self.store.parts.write().expect("store lock").remove(&partition);
+        self.store
+            .parts
+            .write()
+            .expect("store lock")
+            .remove(&partition);
     }
 }
 
@@ -126,7 +151,11 @@ mod tests {
         store.mark_owned(0);
         store.put(0, "12:3", v2);
         sink.apply(0, 1, Some(b"12:3"), Some(v1));
-        assert_eq!(store.get(0, "12:3").unwrap().fields["name"], "B", "the stage's own newer state wins");
+        assert_eq!(
+            store.get(0, "12:3").unwrap().fields["name"],
+            "B",
+            "the stage's own newer state wins"
+        );
         sink.apply(1, 0, Some(b"12:4"), Some(v1));
         sink.apply(1, 1, Some(b"12:4"), None);
         assert!(store.get(1, "12:4").is_none(), "tombstones delete");

@@ -26,13 +26,21 @@ impl SubscriptionsView {
     ) -> Result<Self, KafkaError> {
         let partitions = partition_count(settings, topic)?;
         let table = Arc::new(RwLock::new(SubscriptionTable::new()));
-        let sink = SubscriptionSink { table: table.clone(), require_https, metrics };
+        let sink = SubscriptionSink {
+            table: table.clone(),
+            require_https,
+            metrics,
+        };
         let tail = TableTail::spawn(settings, "hookline-subscriptions-view", topic, sink)?;
         tail.assign((0..partitions).map(|p| (p, StartAt::Beginning)).collect());
         for p in 0..partitions {
             tail.caught_up(p).await?;
         }
-        tracing::info!(topic, subscriptions = table.read().expect("lock").len(), "subscription table loaded");
+        tracing::info!(
+            topic,
+            subscriptions = table.read().expect("lock").len(),
+            "subscription table loaded"
+        );
         Ok(Self { table, _tail: tail })
     }
 
@@ -66,21 +74,33 @@ impl TableSink for SubscriptionSink {
                     let id = sub.id.clone();
                     if let Err(e) = table.upsert(sub, self.require_https) {
                         tracing::warn!(subscription = %id, partition, offset, error = %e, "subscription refused; the previous version stays in force");
-                        self.metrics.quarantined.with_label_values(&["subscriptions", "schema"]).inc();
+                        self.metrics
+                            .quarantined
+                            .with_label_values(&["subscriptions", "schema"])
+                            .inc();
                     }
                 }
                 Ok(sub) => {
                     tracing::warn!(partition, offset, key = ?key, id = %sub.id, "subscription key does not match its id; ignored");
-                    self.metrics.quarantined.with_label_values(&["subscriptions", "key"]).inc();
+                    self.metrics
+                        .quarantined
+                        .with_label_values(&["subscriptions", "key"])
+                        .inc();
                 }
                 Err(e) => {
                     tracing::warn!(partition, offset, error = %e, "malformed subscription ignored");
-                    self.metrics.quarantined.with_label_values(&["subscriptions", "json"]).inc();
+                    self.metrics
+                        .quarantined
+                        .with_label_values(&["subscriptions", "json"])
+                        .inc();
                 }
             },
         }
         self.metrics.subscriptions.set(table.len() as i64);
-        self.metrics.table_records.with_label_values(&["subscriptions"]).inc();
+        self.metrics
+            .table_records
+            .with_label_values(&["subscriptions"])
+            .inc();
     }
 
     fn forget_partition(&mut self, _partition: i32) {}

@@ -12,14 +12,22 @@ pub fn decode_input<T: DeserializeOwned>(
     max_bytes: usize,
     key_of: impl Fn(&T) -> String,
 ) -> Result<T, String> {
-    let bytes = payload.ok_or_else(|| "null value: a tombstone is not allowed on this topic".to_owned())?;
+    let bytes =
+        payload.ok_or_else(|| "null value: a tombstone is not allowed on this topic".to_owned())?;
     if bytes.len() > max_bytes {
-        return Err(format!("record of {} bytes exceeds the limit of {max_bytes} bytes", bytes.len()));
+        return Err(format!(
+            "record of {} bytes exceeds the limit of {max_bytes} bytes",
+            bytes.len()
+        ));
     }
     let text = std::str::from_utf8(bytes).map_err(|e| format!("value is not valid UTF-8: {e}"))?;
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("value is not JSON: {e}"))?;
-    validators().validate(kind, &value).map_err(|v| format!("schema {}: {v}", kind.file_name()))?;
-    let typed: T = serde_json::from_value(value).map_err(|e| format!("value does not match the contract: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("value is not JSON: {e}"))?;
+    validators()
+        .validate(kind, &value)
+        .map_err(|v| format!("schema {}: {v}", kind.file_name()))?;
+    let typed: T = serde_json::from_value(value)
+        .map_err(|e| format!("value does not match the contract: {e}"))?;
     let expected = key_of(&typed);
     match key {
         None => Err(format!("record has no key; expected {expected:?}")),
@@ -56,14 +64,21 @@ mod tests {
     use hookline_model::TrackingEvent;
 
     fn decode(key: Option<&[u8]>, payload: Option<&[u8]>) -> Result<TrackingEvent, String> {
-        decode_input(SchemaKind::TrackingEvent, key, payload, 1024, |e: &TrackingEvent| e.key().to_string())
+        decode_input(
+            SchemaKind::TrackingEvent,
+            key,
+            payload,
+            1024,
+            |e: &TrackingEvent| e.key().to_string(),
+        )
     }
 
     #[test]
     fn every_kind_of_bad_input_gets_a_reason() {
         let good = br#"{"id":"e","type":"open","account":"1","database":"12","profile":"3","timestamp":"2026-11-25T10:15:00Z"}"#;
         assert!(decode(Some(b"12:3"), Some(good)).is_ok());
-        let cases: Vec<(Option<&[u8]>, Option<&[u8]>, &str)> = vec![
+        type Case<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, &'a str);
+        let cases: Vec<Case<'_>> = vec![
             (Some(b"12:3"), None, "null"),
             (Some(b"12:3"), Some(&[b'{'; 2000]), "oversized"),
             (Some(b"12:3"), Some(b"\xff\xfe"), "utf8"),

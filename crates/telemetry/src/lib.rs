@@ -24,8 +24,14 @@ pub fn init_logging(format: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn,librdkafka=warn,hyper=warn,h2=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Readiness of a stage: false until its tables are restored and its consumer has joined.
@@ -66,7 +72,9 @@ pub async fn serve(
         );
     tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
     });
     Ok(bound)
 }
@@ -102,8 +110,9 @@ pub fn shutdown_signal() -> CancellationToken {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing a SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing a SIGTERM handler");
             tokio::select! {
                 _ = ctrl_c => {},
                 _ = term.recv() => {},
@@ -118,7 +127,10 @@ pub fn shutdown_signal() -> CancellationToken {
         // loses nothing; staying would keep an orchestrator waiting forever.
         std::thread::spawn(|| {
             std::thread::sleep(SHUTDOWN_DEADLINE);
-            eprintln!("hookline: still stopping {} s after the shutdown request; exiting", SHUTDOWN_DEADLINE.as_secs());
+            eprintln!(
+                "hookline: still stopping {} s after the shutdown request; exiting",
+                SHUTDOWN_DEADLINE.as_secs()
+            );
             std::process::exit(1);
         });
     });

@@ -3,7 +3,8 @@
 //! values, and nothing is labelled by subscription, account or URL (unbounded cardinality).
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 pub use prometheus::IntCounterVec as CounterVec;
@@ -52,29 +53,54 @@ impl Metrics {
         let registry = Registry::new();
         let counter = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry.register(Box::new(c.clone())).expect("unique metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
             c
         };
         let consumed = counter(CONSUMED, "Input records read.", &["stage"]);
         let joined = counter(JOINED, "Events joined with their profile.", &["stage"]);
         let unjoined = counter(UNJOINED, "Events whose profile was unknown.", &["stage"]);
-        let quarantined = counter(QUARANTINED, "Input records quarantined, by reason class.", &["stage", "reason"]);
+        let quarantined = counter(
+            QUARANTINED,
+            "Input records quarantined, by reason class.",
+            &["stage", "reason"],
+        );
         let routed = counter(ROUTED, "Deliveries written.", &["stage"]);
-        let filtered = counter(FILTERED, "Input records that matched no subscription.", &["stage"]);
+        let filtered = counter(
+            FILTERED,
+            "Input records that matched no subscription.",
+            &["stage"],
+        );
         let attempts = counter(ATTEMPTS, "Delivery attempts by result.", &["result"]);
-        let table_records = counter(TABLE_RECORDS, "Records read into a local table.", &["table"]);
+        let table_records = counter(
+            TABLE_RECORDS,
+            "Records read into a local table.",
+            &["table"],
+        );
         let attempt_latency = HistogramVec::new(
-            HistogramOpts::new(ATTEMPT_LATENCY, "Duration of one delivery attempt.")
-                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            HistogramOpts::new(ATTEMPT_LATENCY, "Duration of one delivery attempt.").buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
             &["result"],
         )
         .expect("valid metric");
-        registry.register(Box::new(attempt_latency.clone())).expect("unique metric");
-        let subscriptions = IntGauge::new(SUBSCRIPTIONS, "Subscriptions in the routing table.").expect("valid metric");
-        registry.register(Box::new(subscriptions.clone())).expect("unique metric");
-        let lag = IntGaugeVec::new(Opts::new(LAG, "Records behind the end of each input partition."), &["topic", "partition"])
+        registry
+            .register(Box::new(attempt_latency.clone()))
+            .expect("unique metric");
+        let subscriptions = IntGauge::new(SUBSCRIPTIONS, "Subscriptions in the routing table.")
             .expect("valid metric");
-        registry.register(Box::new(lag.clone())).expect("unique metric");
+        registry
+            .register(Box::new(subscriptions.clone()))
+            .expect("unique metric");
+        let lag = IntGaugeVec::new(
+            Opts::new(LAG, "Records behind the end of each input partition."),
+            &["topic", "partition"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(lag.clone()))
+            .expect("unique metric");
         Self {
             registry,
             consumed,

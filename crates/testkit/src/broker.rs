@@ -30,14 +30,27 @@ impl Broker {
             "the local broker is not installed at {}: run `make broker` (or set HOOKLINE_TANSU_BIN)",
             bin.display()
         );
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dir = std::env::temp_dir().join(format!("hookline-test-broker-{}-{port}", std::process::id()));
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!(
+            "hookline-test-broker-{}-{port}",
+            std::process::id()
+        ));
         std::fs::create_dir_all(dir.join("data")).unwrap();
         let url = format!("tcp://127.0.0.1:{port}");
         let log = std::fs::File::create(dir.join("broker.log")).unwrap();
         let child = Command::new(&bin)
             .current_dir(&dir)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "sqlite://data/tansu.db"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -47,10 +60,18 @@ impl Broker {
         let bootstrap = format!("127.0.0.1:{port}");
         let started = Instant::now();
         while std::net::TcpStream::connect(&bootstrap).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(20), "broker did not start; see {}", dir.display());
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "broker did not start; see {}",
+                dir.display()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self { bootstrap, child, dir }
+        Self {
+            bootstrap,
+            child,
+            dir,
+        }
     }
 
     /// Stops the broker the hard way (SIGKILL), keeping its data folder.

@@ -22,7 +22,10 @@ pub struct Received {
 impl Received {
     /// The first header with this (case-insensitive) name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -45,15 +48,26 @@ pub struct Receiver {
 impl Receiver {
     /// Starts a receiver that answers `status` to every request.
     pub async fn start(status: u16) -> Self {
-        let inner = Arc::new(Mutex::new(Inner { default_status: status, ..Inner::default() }));
+        let inner = Arc::new(Mutex::new(Inner {
+            default_status: status,
+            ..Inner::default()
+        }));
         let app = Router::new().fallback(record).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(async { let _ = rx.await; }).await;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
         });
-        Self { addr, inner, _stop: Arc::new(tx) }
+        Self {
+            addr,
+            inner,
+            _stop: Arc::new(tx),
+        }
     }
 
     /// The URL of `path` on this receiver.
@@ -92,11 +106,19 @@ async fn record(
         path_and_query: uri.path_and_query().map_or("/".into(), |p| p.to_string()),
         headers: headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
             .collect(),
         body,
     });
-    let (status, extra) = g.script.pop_front().unwrap_or((g.default_status, Vec::new()));
+    let (status, extra) = g
+        .script
+        .pop_front()
+        .unwrap_or((g.default_status, Vec::new()));
     let mut resp = (StatusCode::from_u16(status).unwrap(), "recorded\n").into_response();
     for (k, v) in extra {
         resp.headers_mut().insert(

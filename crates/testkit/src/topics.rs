@@ -25,9 +25,18 @@ impl TestTopics {
     pub async fn create(bootstrap: &str, partitions: i32) -> Self {
         let prefix = unique_prefix();
         let topics = Topics::new(&prefix);
-        let settings = KafkaSettings::new(bootstrap, vec![("session.timeout.ms".into(), "6000".into())]);
-        hookline_kafka::topics::ensure_topics(&settings, &topics, partitions, 1).await.expect("creating topics");
-        Self { prefix, topics, settings }
+        let settings = KafkaSettings::new(
+            bootstrap,
+            vec![("session.timeout.ms".into(), "6000".into())],
+        );
+        hookline_kafka::topics::ensure_topics(&settings, &topics, partitions, 1)
+            .await
+            .expect("creating topics");
+        Self {
+            prefix,
+            topics,
+            settings,
+        }
     }
 }
 
@@ -39,11 +48,15 @@ pub fn read_until(
     timeout: Duration,
     mut done: impl FnMut(&[OwnedMessage]) -> bool,
 ) -> Vec<OwnedMessage> {
-    let consumer: BaseConsumer = settings.table_consumer(&format!("reader-{}", rand::random::<u32>())).create().unwrap();
+    let consumer: BaseConsumer = settings
+        .table_consumer(&format!("reader-{}", rand::random::<u32>()))
+        .create()
+        .unwrap();
     let partitions = hookline_kafka::table::partition_count(settings, topic).unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&tpl).unwrap();
     let started = Instant::now();

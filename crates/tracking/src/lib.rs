@@ -15,7 +15,9 @@ use hookline_kafka::KafkaSettings;
 use hookline_model::{SourcePosition, TrackingEvent};
 use hookline_schemas::SchemaKind;
 use hookline_stream::validate::decode_input;
-use hookline_stream::{BatchContext, ProfileStore, Processor, StageConfig, StageError, SubscriptionsView, TableMode};
+use hookline_stream::{
+    BatchContext, Processor, ProfileStore, StageConfig, StageError, SubscriptionsView, TableMode,
+};
 use hookline_telemetry::{Metrics, Readiness};
 use rdkafka::message::{BorrowedMessage, Message};
 use tokio_util::sync::CancellationToken;
@@ -39,11 +41,20 @@ pub async fn run(
 ) -> Result<(), StageError> {
     let topics = args.common.topics();
     let settings = KafkaSettings::new(args.common.brokers.clone(), args.common.kafka_settings());
-    let subscriptions =
-        SubscriptionsView::start(&settings, &topics.subscriptions, args.stage.require_https, metrics.clone()).await?;
+    let subscriptions = SubscriptionsView::start(
+        &settings,
+        &topics.subscriptions,
+        args.stage.require_https,
+        metrics.clone(),
+    )
+    .await?;
     let cfg = StageConfig {
         name: "tracking",
-        group_id: args.stage.group_id.clone().unwrap_or_else(|| format!("{}tracking", args.common.topic_prefix)),
+        group_id: args
+            .stage
+            .group_id
+            .clone()
+            .unwrap_or_else(|| format!("{}tracking", args.common.topic_prefix)),
         input_topic: topics.tracking.clone(),
         table_mode: TableMode::Follow,
         topics,
@@ -51,8 +62,19 @@ pub async fn run(
         max_batch: args.stage.max_batch.max(1),
         max_record_bytes: args.stage.max_record_bytes,
     };
-    let processor = TrackingProcessor { subscriptions, email_field: args.stage.email_field.clone() };
-    hookline_stream::run_stage(cfg, processor, ProfileStore::new(), metrics, readiness, shutdown).await
+    let processor = TrackingProcessor {
+        subscriptions,
+        email_field: args.stage.email_field.clone(),
+    };
+    hookline_stream::run_stage(
+        cfg,
+        processor,
+        ProfileStore::new(),
+        metrics,
+        readiness,
+        shutdown,
+    )
+    .await
 }
 
 /// Validate → join → route → queue deliveries.
@@ -62,7 +84,11 @@ pub struct TrackingProcessor {
 }
 
 impl Processor for TrackingProcessor {
-    async fn process(&mut self, ctx: &mut BatchContext<'_>, msg: &BorrowedMessage<'_>) -> Result<(), StageError> {
+    async fn process(
+        &mut self,
+        ctx: &mut BatchContext<'_>,
+        msg: &BorrowedMessage<'_>,
+    ) -> Result<(), StageError> {
         let event = match decode_input(
             SchemaKind::TrackingEvent,
             msg.key(),
@@ -81,8 +107,13 @@ impl Processor for TrackingProcessor {
             ctx.metrics.unjoined.with_label_values(&[ctx.stage]).inc();
             tracing::debug!(key, event = %event.id, "profile not in the table; delivering without profile data");
         }
-        let enriched = hookline_enrich::tracking::enrich(&event, profile.as_ref(), &self.email_field);
-        let source = SourcePosition { topic: msg.topic().to_owned(), partition: msg.partition(), offset: msg.offset() };
+        let enriched =
+            hookline_enrich::tracking::enrich(&event, profile.as_ref(), &self.email_field);
+        let source = SourcePosition {
+            topic: msg.topic().to_owned(),
+            partition: msg.partition(),
+            offset: msg.offset(),
+        };
         let deliveries: Vec<_> = {
             let table = self.subscriptions.read();
             table
@@ -94,7 +125,14 @@ impl Processor for TrackingProcessor {
             ctx.metrics.filtered.with_label_values(&[ctx.stage]).inc();
         }
         for d in &deliveries {
-            ctx.producer.send_json(ctx.acks, &ctx.topics.deliveries, d.subscription_id.0.as_bytes(), d).await?;
+            ctx.producer
+                .send_json(
+                    ctx.acks,
+                    &ctx.topics.deliveries,
+                    d.subscription_id.0.as_bytes(),
+                    d,
+                )
+                .await?;
             ctx.metrics.routed.with_label_values(&[ctx.stage]).inc();
         }
         Ok(())

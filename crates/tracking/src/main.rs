@@ -4,7 +4,8 @@ use hookline_tracking::{run, TrackingArgs};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = TrackingArgs::parse();
-    let (metrics, readiness, shutdown) = hookline_telemetry::start(&args.common, "127.0.0.1:9461").await?;
+    let (metrics, readiness, shutdown) =
+        hookline_telemetry::start(&args.common, "127.0.0.1:9461").await?;
     run(args, metrics, readiness, shutdown).await?;
     Ok(())
 }
