@@ -1,0 +1,224 @@
+//! Routing end to end: three subscriptions on one database with different actions, triggers and
+//! conditions receive exactly the events they should; a subscription on another database
+//! receives none.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hookline_integration_tests::{count, produce, Pipeline};
+use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
+use rdkafka::message::Message;
+use serde_json::{json, Value};
+
+fn sub(id: &str, database: &str, url: String, extra: Value) -> (String, Value) {
+    let mut s = json!({"id": id, "account": "1001", "database": database, "url": url,
+                       "format": "json", "status": "active", "events": []});
+    for (k, v) in extra.as_object().unwrap() {
+        s[k] = v.clone();
+    }
+    (id.to_owned(), s)
+}
+
+fn change(
+    id: &str,
+    profile: &str,
+    action: &str,
+    trigger: &str,
+    fields: Value,
+    interests: Value,
+) -> (String, Value) {
+    (
+        format!("12:{profile}"),
+        json!({"id": id, "account": "1001", "database": "12", "profile": profile, "action": action,
+               "trigger": trigger, "timestamp": "2026-11-25T10:00:00Z", "parameters": {}, "fields": fields,
+               "interests": interests}),
+    )
+}
+
+fn click(id: &str, profile: &str) -> (String, Value) {
+    (
+        format!("12:{profile}"),
+        json!({"id": id, "type": "click", "account": "1001", "database": "12", "profile": profile,
+               "timestamp": "2026-11-25T10:15:00Z", "ip": "203.0.113.7", "original": "https://shop.example/",
+               "headers": {}, "tags": []}),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_subscription_receives_exactly_its_events() {
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 3).await;
+    let receiver = Receiver::start(200).await;
+    let subs = vec![
+        // A: updates made through the REST API only.
+        sub(
+            "a-rest-updates",
+            "12",
+            receiver.url("/a"),
+            json!({"events": ["update"], "triggers": ["rest"]}),
+        ),
+        // B: profile creations only (actions), whose name contains "Mike".
+        sub(
+            "b-mike-creates",
+            "12",
+            receiver.url("/b"),
+            json!({"events": ["create", "update", "delete"], "actions": ["create"],
+                   "conditions": {"field": "name", "op": "contains", "value": "mike"}}),
+        ),
+        // C: clicks and updates of profiles with the interest "vip".
+        sub(
+            "c-vip",
+            "12",
+            receiver.url("/c"),
+            json!({"events": ["click", "update"], "conditions": {"all": [{"interest": "vip", "op": "has"}]}}),
+        ),
+        // D: everything, but on another database.
+        sub(
+            "d-other-db",
+            "13",
+            receiver.url("/d"),
+            json!({"events": ["click", "open", "bounce", "failure", "delivery", "create", "update", "delete"]}),
+        ),
+    ];
+    produce(&t, &t.topics.subscriptions, &subs).await;
+    let key = std::env::temp_dir().join(format!("hookline-it-{}-routing.pem", std::process::id()));
+    let pipeline = Pipeline::start(&t, &key, &[]).await;
+
+    let mike = json!({"name": "Mike Jones", "email": "mike@example.com", "city": "Utrecht"});
+    let mike2 = json!({"name": "Mike Jones", "email": "mike@example.com", "city": "Delft"});
+    let mike3 = json!({"name": "Mike Jones", "email": "mike@example.com", "city": "Leiden"});
+    let jane = json!({"name": "Jane", "email": "jane@example.com"});
+    let mut subprofile = change(
+        "chg-sub",
+        "1",
+        "create",
+        "rest",
+        json!({"order": "A-1"}),
+        json!(null),
+    );
+    subprofile.1["collection"] = json!("5");
+    subprofile.1["subprofile"] = json!("9");
+    subprofile.1.as_object_mut().unwrap().remove("interests");
+    produce(
+        &t,
+        &t.topics.profile_changes,
+        &[
+            change(
+                "chg-create-mike",
+                "1",
+                "create",
+                "import",
+                mike,
+                json!(["vip"]),
+            ),
+            change(
+                "chg-update-rest",
+                "1",
+                "update",
+                "rest",
+                mike2,
+                json!(["vip"]),
+            ),
+            change(
+                "chg-update-soap",
+                "1",
+                "update",
+                "soap",
+                mike3,
+                json!(["vip"]),
+            ),
+            change(
+                "chg-create-jane",
+                "2",
+                "create",
+                "rest",
+                jane.clone(),
+                json!([]),
+            ),
+            change("chg-delete-jane", "2", "delete", "rest", jane, json!([])),
+            subprofile,
+        ],
+    )
+    .await;
+    // The clicks join against the table: wait until the profiles stage has written it.
+    let rows = read_until(
+        &t.settings,
+        &t.topics.profiles,
+        Duration::from_secs(60),
+        |ms| ms.len() >= 6,
+    );
+    let seen: Vec<(String, bool)> = rows
+        .iter()
+        .map(|m| {
+            (
+                String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                m.payload().is_some(),
+            )
+        })
+        .collect();
+    assert!(rows.len() >= 6, "profile table written: {seen:?}");
+    produce(
+        &t,
+        &t.topics.tracking,
+        &[click("evt-click-mike", "1"), click("evt-click-jane", "2")],
+    )
+    .await;
+
+    let settled = eventually(Duration::from_secs(60), || {
+        count(&pipeline.profiles_metrics.consumed, &["profiles"]) == 6
+            && count(&pipeline.tracking_metrics.consumed, &["tracking"]) == 2
+    })
+    .await;
+    assert!(settled, "all input consumed");
+    let outcomes = read_until(
+        &t.settings,
+        &t.topics.outcomes,
+        Duration::from_secs(60),
+        |ms| ms.len() >= 5,
+    );
+    assert_eq!(outcomes.len(), 5);
+    assert!(outcomes
+        .iter()
+        .all(
+            |m| serde_json::from_slice::<Value>(m.payload().unwrap()).unwrap()["result"]
+                == "delivered"
+        ));
+    assert!(eventually(Duration::from_secs(10), || receiver.count() >= 5).await);
+
+    let mut got: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in receiver.received() {
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        got.entry(r.path_and_query.clone())
+            .or_default()
+            .push(body["id"].as_str().unwrap().to_owned());
+    }
+    for ids in got.values_mut() {
+        ids.sort();
+    }
+    let expected: BTreeMap<String, Vec<String>> = [
+        ("/a", vec!["chg-update-rest"]),
+        ("/b", vec!["chg-create-mike"]),
+        (
+            "/c",
+            vec!["chg-update-rest", "chg-update-soap", "evt-click-mike"],
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.into_iter().map(str::to_owned).collect()))
+    .collect();
+    assert_eq!(
+        got, expected,
+        "each subscription got exactly its events; database 13 got none"
+    );
+
+    let routed = count(&pipeline.profiles_metrics.routed, &["profiles"])
+        + count(&pipeline.tracking_metrics.routed, &["tracking"]);
+    let filtered = count(&pipeline.profiles_metrics.filtered, &["profiles"])
+        + count(&pipeline.tracking_metrics.filtered, &["tracking"]);
+    assert_eq!(routed, 5);
+    assert_eq!(
+        filtered, 4,
+        "jane's create, delete, the subprofile change and jane's click matched nothing"
+    );
+    pipeline.stop().await;
+}
