@@ -170,6 +170,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "HOOKLINE_MAX_ATTEMPTS",
     "HOOKLINE_MAX_AGE",
     "HOOKLINE_COPERNICA_ID",
+    "HOOKLINE_DISABLE_AFTER",
 ];
 
 /// Names of `HOOKLINE_*` variables that no binary reads, each with the closest known name.

@@ -9,9 +9,13 @@
 //! - [`SenderArgs`] / [`run`]: configuration and entry point.
 //! - [`attempt`]: sign, POST, judge one attempt.
 //! - [`policy`]: the retry schedule.
+//! - [`breaker`]: circuit breaking per endpoint.
+//! - [`finalizer`]: which offsets may be committed when records finish out of order.
 //! - [`worker`]: the consume → send → report → commit loops.
 
 pub mod attempt;
+pub mod breaker;
+pub mod finalizer;
 pub mod policy;
 pub mod worker;
 
@@ -72,9 +76,13 @@ pub struct SenderArgs {
     #[arg(long, env = "HOOKLINE_MAX_AGE", default_value = "5d")]
     pub max_age: String,
 
-    /// Requests in flight at once, over all endpoints.
-    #[arg(long, default_value_t = 256)]
-    pub concurrency: usize,
+    /// Disable a subscription whose endpoint has failed every attempt for this long.
+    #[arg(long, env = "HOOKLINE_DISABLE_AFTER", default_value = "5d")]
+    pub disable_after: String,
+
+    /// How long an open circuit stays open before a probe (doubles after a failed probe).
+    #[arg(long, default_value = "30s")]
+    pub breaker_cool_down: String,
 
     /// Connect timeout.
     #[arg(long, default_value = "5s")]
@@ -118,7 +126,11 @@ pub struct Shared {
     pub subscriptions: SubscriptionsView,
     pub metrics: Metrics,
     pub copernica_id: String,
-    pub concurrency: usize,
+    pub breakers: std::sync::Mutex<
+        std::collections::HashMap<hookline_model::SubscriptionId, breaker::Breaker>,
+    >,
+    pub breaker_cfg: breaker::BreakerConfig,
+    pub disable_after: std::time::Duration,
 }
 
 /// Runs the sender until `shutdown`.
@@ -138,6 +150,10 @@ pub async fn run(
         .map_err(|e| cfg_err(format!("--connect-timeout: {e}")))?;
     let total = policy::parse_duration(&args.request_timeout)
         .map_err(|e| cfg_err(format!("--request-timeout: {e}")))?;
+    let disable_after = policy::parse_duration(&args.disable_after)
+        .map_err(|e| cfg_err(format!("--disable-after: {e}")))?;
+    let cool_down = policy::parse_duration(&args.breaker_cool_down)
+        .map_err(|e| cfg_err(format!("--breaker-cool-down: {e}")))?;
     let key = Arc::new(SigningKey::load_or_generate(
         &args.signing_key,
         args.signing_key_id.as_deref(),
@@ -174,7 +190,12 @@ pub async fn run(
         subscriptions,
         metrics,
         copernica_id: args.copernica_id.clone(),
-        concurrency: args.concurrency.max(1),
+        breakers: Default::default(),
+        breaker_cfg: breaker::BreakerConfig {
+            cool_down,
+            ..Default::default()
+        },
+        disable_after,
     });
     let group = args
         .group_id

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub attempts: IntCounterVec,
     /// Sender attempt latency by result.
     pub attempt_latency: HistogramVec,
+    /// Circuit breaker transitions by the state entered (open, half-open, closed).
+    pub circuit_transitions: IntCounterVec,
     /// Records read into a table (profiles, subscriptions).
     pub table_records: IntCounterVec,
     /// Subscriptions currently held by the routing table.
@@ -44,6 +46,7 @@ pub const ROUTED: &str = "hookline_stage_routed_deliveries_total";
 pub const FILTERED: &str = "hookline_stage_filtered_records_total";
 pub const ATTEMPTS: &str = "hookline_sender_attempts_total";
 pub const ATTEMPT_LATENCY: &str = "hookline_sender_attempt_duration_seconds";
+pub const CIRCUIT_TRANSITIONS: &str = "hookline_sender_circuit_transitions_total";
 pub const TABLE_RECORDS: &str = "hookline_table_records_read_total";
 pub const SUBSCRIPTIONS: &str = "hookline_routing_subscriptions";
 pub const LAG: &str = "hookline_stage_consumer_lag_records";
@@ -71,6 +74,11 @@ impl Metrics {
             FILTERED,
             "Input records that matched no subscription.",
             &["stage"],
+        );
+        let circuit_transitions = counter(
+            CIRCUIT_TRANSITIONS,
+            "Circuit breaker transitions by state entered.",
+            &["to"],
         );
         let attempts = counter(ATTEMPTS, "Delivery attempts by result.", &["result"]);
         let table_records = counter(
@@ -111,6 +119,7 @@ impl Metrics {
             filtered,
             attempts,
             attempt_latency,
+            circuit_transitions,
             table_records,
             subscriptions,
             lag,
