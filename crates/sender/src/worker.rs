@@ -145,7 +145,7 @@ pub async fn run_loop(
                 if let Some(s) = subs.get_mut(&done.subscription) {
                     s.in_hand = s.in_hand.saturating_sub(1);
                     if s.in_hand <= MAX_PER_SUBSCRIPTION / 2 && !paused.is_empty() {
-                        resume_parked(&consumer, &topic, &mut paused, &mut parked, &mut subs, &ctx, &tracker, &mut finalizer);
+                        resume_parked(&consumer, &topic, &mut paused, &mut parked, &mut subs, &ctx, &tracker);
                     }
                 }
             }
@@ -215,7 +215,6 @@ pub async fn run_loop(
     result
 }
 
-#[allow(clippy::too_many_arguments)]
 fn resume_parked(
     consumer: &StreamConsumer,
     topic: &str,
@@ -224,7 +223,6 @@ fn resume_parked(
     subs: &mut HashMap<SubscriptionId, SubState>,
     ctx: &Ctx,
     tracker: &TaskTracker,
-    _finalizer: &mut Finalizer,
 ) {
     let ready: Vec<i32> = paused
         .iter()
@@ -240,13 +238,22 @@ fn resume_parked(
         .collect();
     for p in ready {
         paused.remove(&p);
+        // Records fetched after the pause were skipped: read again from the one after the last
+        // record taken.
+        let mut next = None;
         for (job, permit) in parked.remove(&p).unwrap_or_default() {
+            next = Some(next.unwrap_or(0).max(job.offset + 1));
             dispatch(subs, ctx, tracker, job, permit);
         }
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(topic, p);
         if let Err(e) = consumer.resume(&tpl) {
             tracing::warn!(error = %e, "resuming failed");
+        }
+        if let Some(o) = next {
+            if let Err(e) = consumer.seek(topic, p, Offset::Offset(o), Duration::from_secs(5)) {
+                tracing::warn!(error = %e, partition = p, "seeking after resume failed");
+            }
         }
         tracing::info!(topic, partition = p, "partition resumed");
     }
