@@ -8,8 +8,10 @@
 //! - `receiver`: a demo endpoint that verifies each signature against `GET /v1/keys` and
 //!   prints what arrives.
 //! - `demo seed`: a demo profile, subscription and events.
+//! - `replay`: send dead letters again through the normal path.
 
 mod receiver;
+mod replay;
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -55,6 +57,21 @@ enum Command {
     /// Demo data.
     #[command(subcommand)]
     Demo(DemoCmd),
+    /// Send dead-lettered deliveries again through the normal path (`deliveries`).
+    Replay {
+        /// Only this subscription's dead letters.
+        #[arg(long)]
+        subscription: Option<String>,
+        /// Only those dead-lettered at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only those dead-lettered before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// List what would be replayed without producing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -224,6 +241,36 @@ async fn main() -> anyhow::Result<()> {
         Command::Receiver(args) => receiver::run(args).await?,
         Command::Demo(DemoCmd::Seed { receiver_url }) => {
             demo_seed(&settings, &topics, &receiver_url).await?
+        }
+        Command::Replay {
+            subscription,
+            since,
+            until,
+            dry_run,
+        } => {
+            let parse = |flag: &str,
+                         v: &Option<String>|
+             -> anyhow::Result<Option<time::OffsetDateTime>> {
+                v.as_deref()
+                    .map(|s| {
+                        hookline_model::timefmt::parse(s).ok_or_else(|| {
+                            anyhow::anyhow!("{flag} {s:?}: expected an RFC 3339 time such as 2026-11-25T10:00:00Z")
+                        })
+                    })
+                    .transpose()
+            };
+            let (since, until) = (parse("--since", &since)?, parse("--until", &until)?);
+            let filter = replay::Filter {
+                subscription,
+                since,
+                until,
+            };
+            let n = replay::replay(&settings, &topics, &filter, dry_run).await?;
+            let verb = if dry_run { "would replay" } else { "replayed" };
+            println!(
+                "{verb} {n} dead-lettered deliver{}",
+                if n == 1 { "y" } else { "ies" }
+            );
         }
     }
     Ok(())
