@@ -39,6 +39,17 @@ impl Pipeline {
     /// Starts admin, profiles, tracking and sender against the test's topics. Loopback is
     /// allowed for outbound calls (tests only) and http:// subscriptions are accepted.
     pub async fn start(t: &TestTopics, key_path: &Path, extra_sender_args: &[&str]) -> Self {
+        Self::start_with(t, key_path, extra_sender_args, "127.0.0.0/8,::1/128").await
+    }
+
+    /// Like [`Pipeline::start`], but the sender's `--allow-networks` is `allow_networks`
+    /// (e.g. `""` to test the SSRF guard against loopback targets).
+    pub async fn start_with(
+        t: &TestTopics,
+        key_path: &Path,
+        extra_sender_args: &[&str],
+        allow_networks: &str,
+    ) -> Self {
         let shutdown = CancellationToken::new();
         let key = key_path.to_str().unwrap().to_owned();
         let mut admin_args = vec!["hookline-admin".to_owned()];
@@ -93,7 +104,7 @@ impl Pipeline {
                 "--signing-key".into(),
                 key,
                 "--allow-networks".into(),
-                "127.0.0.0/8,::1/128".into(),
+                allow_networks.to_owned(),
             ]);
             a.extend(extra_sender_args.iter().map(|s| s.to_string()));
             let args = hookline_sender::SenderArgs::parse_from(a);

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -17,6 +18,8 @@ pub struct Received {
     pub path_and_query: String,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// When the request arrived (its body read), on the receiver's clock.
+    pub at: Instant,
 }
 
 impl Received {
@@ -35,6 +38,8 @@ struct Inner {
     /// Statuses (with extra headers) to answer with, in order; afterwards `default_status`.
     script: VecDeque<(u16, Vec<(String, String)>)>,
     default_status: u16,
+    /// How long to wait before answering (after recording); zero answers at once.
+    delay: Duration,
 }
 
 /// An HTTP server on 127.0.0.1:0 that records requests. Stops when dropped.
@@ -48,12 +53,32 @@ pub struct Receiver {
 impl Receiver {
     /// Starts a receiver that answers `status` to every request.
     pub async fn start(status: u16) -> Self {
+        Self::start_with("127.0.0.1:0", status, Duration::ZERO).await
+    }
+
+    /// Starts a receiver that records each request at once but answers `status` only after
+    /// `delay` (for timeout tests).
+    pub async fn start_delayed(status: u16, delay: Duration) -> Self {
+        Self::start_with("127.0.0.1:0", status, delay).await
+    }
+
+    /// Starts a receiver on a loopback address of the caller's choice, e.g. `[::1]:0`.
+    pub async fn start_on(bind: &str, status: u16) -> Self {
+        Self::start_with(bind, status, Duration::ZERO).await
+    }
+
+    async fn start_with(bind: &str, status: u16, delay: Duration) -> Self {
         let inner = Arc::new(Mutex::new(Inner {
             default_status: status,
+            delay,
             ..Inner::default()
         }));
         let app = Router::new().fallback(record).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
+        assert!(
+            listener.local_addr().unwrap().ip().is_loopback(),
+            "test receivers listen on loopback only"
+        );
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -100,25 +125,33 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut g = inner.lock().unwrap();
-    g.received.push(Received {
-        method: method.to_string(),
-        path_and_query: uri.path_and_query().map_or("/".into(), |p| p.to_string()),
-        headers: headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    v.to_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect(),
-        body,
-    });
-    let (status, extra) = g
-        .script
-        .pop_front()
-        .unwrap_or((g.default_status, Vec::new()));
+    let at = Instant::now();
+    let (status, extra, delay) = {
+        let mut g = inner.lock().unwrap();
+        g.received.push(Received {
+            method: method.to_string(),
+            path_and_query: uri.path_and_query().map_or("/".into(), |p| p.to_string()),
+            headers: headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        v.to_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
+            body,
+            at,
+        });
+        let (status, extra) = g
+            .script
+            .pop_front()
+            .unwrap_or((g.default_status, Vec::new()));
+        (status, extra, g.delay)
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut resp = (StatusCode::from_u16(status).unwrap(), "recorded\n").into_response();
     for (k, v) in extra {
         resp.headers_mut().insert(

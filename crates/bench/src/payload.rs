@@ -1,0 +1,37 @@
+//! Section 2, payload encoding. Each delivery's body is encoded once in the subscription's
+//! format; this shows that cost next to the signature every attempt pays.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use hookline_enrich::Enriched;
+use hookline_payload::Format;
+
+use crate::signing::SigningCeiling;
+use crate::table::{pct, Row};
+use crate::timing::per_second;
+
+const SECTION: &str = "payload";
+
+/// Encodes `event`'s body in every format for `budget` each.
+pub fn run(budget: Duration, event: &Enriched, ceiling: &SigningCeiling) -> Vec<Row> {
+    Format::ALL
+        .into_iter()
+        .map(|format| {
+            let bytes = hookline_payload::encode(format, &event.body).len();
+            let rate = per_second(budget, || {
+                black_box(hookline_payload::encode(format, black_box(&event.body)));
+            });
+            Row::num(
+                SECTION,
+                format!("encode {format}, enriched click ({bytes} B)"),
+                rate,
+                "enc/s/core",
+            )
+            .vs(format!(
+                "costs {} of one signature",
+                pct(ceiling.cavage_per_core, rate)
+            ))
+        })
+        .collect()
+}
