@@ -596,13 +596,6 @@ async fn the_guard_refuses_loopback_ip_literals_unless_allowed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "sender bug: a URL whose host name resolves only to guarded addresses (localhost) gets \
-            error_class `connect` and is retried until --max-attempts, instead of \
-            `refused-by-guard` and dead-lettered at once. The POST is still blocked. Cause: \
-            outbound's classify() looks for GuardRefused with downcast_ref along \
-            Error::source(), but the resolver wraps it in io::Error::other, whose source() \
-            skips the wrapped error; it falls through to is_connect() (DnsFailed likewise \
-            becomes `connect`, not `dns`)"]
 async fn the_guard_refuses_names_that_resolve_to_loopback() {
     let receiver = Receiver::start(200).await;
     let (_broker, t, pipeline) = setup(

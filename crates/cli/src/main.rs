@@ -11,7 +11,6 @@
 //! - `replay`: send dead letters again through the normal path.
 
 mod receiver;
-mod replay;
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -260,12 +259,12 @@ async fn main() -> anyhow::Result<()> {
                     .transpose()
             };
             let (since, until) = (parse("--since", &since)?, parse("--until", &until)?);
-            let filter = replay::Filter {
+            let filter = hookline_cli::replay::Filter {
                 subscription,
                 since,
                 until,
             };
-            let n = replay::replay(&settings, &topics, &filter, dry_run).await?;
+            let n = hookline_cli::replay::replay(&settings, &topics, &filter, dry_run).await?;
             let verb = if dry_run { "would replay" } else { "replayed" };
             println!(
                 "{verb} {n} dead-lettered deliver{}",

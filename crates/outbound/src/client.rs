@@ -305,6 +305,15 @@ fn classify(e: &hyper_util::client::legacy::Error, url: &str) -> SendError {
             return SendError::new(SendErrorKind::Tls, format!("TLS with {url} failed: {t}"));
         }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            // `io::Error::source` skips the error it wraps: look inside explicitly.
+            if let Some(inner) = io.get_ref() {
+                if let Some(g) = inner.downcast_ref::<GuardRefused>() {
+                    return SendError::new(SendErrorKind::RefusedByGuard, g.to_string());
+                }
+                if let Some(d) = inner.downcast_ref::<DnsFailed>() {
+                    return SendError::new(SendErrorKind::Dns, d.to_string());
+                }
+            }
             match io.kind() {
                 std::io::ErrorKind::TimedOut => {
                     return SendError::new(

@@ -1,0 +1,280 @@
+//! The sender under failure: ordered delivery across a failure, retries surviving a restart,
+//! dead letters and replay, and the circuit breaker's open → half-open → closed cycle.
+
+use std::time::Duration;
+
+use hookline_integration_tests::{count, produce, Pipeline};
+use hookline_testkit::topics::json;
+use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
+use serde_json::{json, Value};
+
+fn key(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("hookline-it-{}-{name}.pem", std::process::id()))
+}
+
+fn subscription(id: &str, url: &str, extra: Value) -> (String, Value) {
+    let mut s = json!({"id": id, "account": "1001", "database": "12", "events": ["click"], "url": url,
+                       "format": "json", "status": "active"});
+    for (k, v) in extra.as_object().unwrap() {
+        s[k] = v.clone();
+    }
+    (id.to_owned(), s)
+}
+
+fn clicks(ids: &[String]) -> Vec<(String, Value)> {
+    ids.iter()
+        .map(|id| {
+            (
+                "12:4711".to_owned(),
+                json!({"id": id, "type": "click", "account": "1001", "database": "12", "profile": "4711",
+                       "timestamp": "2026-11-25T10:15:00Z", "tags": []}),
+            )
+        })
+        .collect()
+}
+
+fn event_ids(r: &Receiver) -> Vec<String> {
+    r.received()
+        .iter()
+        .map(|p| {
+            serde_json::from_slice::<Value>(&p.body).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+fn results(t: &TestTopics, at_least: usize) -> Vec<Value> {
+    read_until(
+        &t.settings,
+        &t.topics.outcomes,
+        Duration::from_secs(60),
+        |ms| ms.len() >= at_least,
+    )
+    .iter()
+    .map(json)
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ordered_subscription_keeps_order_across_a_failure() {
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 3).await;
+    let receiver = Receiver::start(200).await;
+    receiver.script(vec![(500, vec![])]);
+    produce(
+        &t,
+        &t.topics.subscriptions,
+        &[subscription(
+            "ordered",
+            &receiver.url("/o"),
+            json!({"ordered": true}),
+        )],
+    )
+    .await;
+    let pipeline = Pipeline::start(&t, &key("ordered"), &["--retry-schedule", "1s"]).await;
+    let ids: Vec<String> = (1..=5).map(|i| format!("evt-{i}")).collect();
+    produce(&t, &t.topics.tracking, &clicks(&ids)).await;
+    assert!(
+        eventually(Duration::from_secs(60), || receiver.count() >= 6).await,
+        "got {:?}",
+        event_ids(&receiver)
+    );
+    assert_eq!(
+        event_ids(&receiver),
+        ["evt-1", "evt-1", "evt-2", "evt-3", "evt-4", "evt-5"],
+        "the failed first delivery is retried before anything after it is sent"
+    );
+    let outcomes = results(&t, 6);
+    assert_eq!(outcomes[0]["result"], "retrying");
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| o["result"] == "delivered")
+            .count(),
+        5
+    );
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_scheduled_retry_survives_a_sender_restart() {
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 3).await;
+    let receiver = Receiver::start(200).await;
+    receiver.script(vec![(503, vec![("retry-after".into(), "4".into())])]);
+    produce(
+        &t,
+        &t.topics.subscriptions,
+        &[subscription("restart", &receiver.url("/r"), json!({}))],
+    )
+    .await;
+    let k = key("restart");
+    let first = Pipeline::start(&t, &k, &[]).await;
+    produce(&t, &t.topics.tracking, &clicks(&["evt-restart".to_owned()])).await;
+    let outcomes = results(&t, 1);
+    assert_eq!(outcomes[0]["result"], "retrying");
+    assert_eq!(outcomes[0]["http_status"], 503);
+    // Stop while the retry waits for its Retry-After, then start a fresh sender.
+    first.stop().await;
+    assert_eq!(receiver.count(), 1);
+    let second = Pipeline::start(&t, &k, &[]).await;
+    let outcomes = results(&t, 2);
+    assert_eq!(outcomes[1]["result"], "delivered", "{outcomes:#?}");
+    assert_eq!(outcomes[1]["attempt"], 2);
+    assert!(eventually(Duration::from_secs(10), || receiver.count() == 2).await);
+    let posts = receiver.received();
+    assert_eq!(
+        posts[0].header("x-hookline-delivery"),
+        posts[1].header("x-hookline-delivery")
+    );
+    assert_eq!(posts[1].header("x-hookline-attempt"), Some("2"));
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dead_letters_are_replayed_through_the_normal_path() {
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 3).await;
+    let receiver = Receiver::start(500).await;
+    produce(
+        &t,
+        &t.topics.subscriptions,
+        &[subscription("dl", &receiver.url("/dl"), json!({}))],
+    )
+    .await;
+    let pipeline = Pipeline::start(
+        &t,
+        &key("dl"),
+        &["--retry-schedule", "1s", "--max-attempts", "2"],
+    )
+    .await;
+    produce(
+        &t,
+        &t.topics.tracking,
+        &clicks(&["evt-dl-1".to_owned(), "evt-dl-2".to_owned()]),
+    )
+    .await;
+    let dead = read_until(
+        &t.settings,
+        &t.topics.dead_letter,
+        Duration::from_secs(60),
+        |ms| ms.len() >= 2,
+    );
+    assert_eq!(dead.len(), 2);
+    let d = json(&dead[0]);
+    assert_eq!(d["attempts"], 2);
+    assert_eq!(d["last_status"], 500);
+
+    receiver.set_default_status(200);
+    let filter = hookline_cli::replay::Filter {
+        subscription: Some("other".into()),
+        since: None,
+        until: None,
+    };
+    assert_eq!(
+        hookline_cli::replay::replay(&t.settings, &t.topics, &filter, false)
+            .await
+            .unwrap(),
+        0
+    );
+    let filter = hookline_cli::replay::Filter {
+        subscription: Some("dl".into()),
+        since: None,
+        until: None,
+    };
+    assert_eq!(
+        hookline_cli::replay::replay(&t.settings, &t.topics, &filter, false)
+            .await
+            .unwrap(),
+        2
+    );
+    let outcomes = results(&t, 6);
+    let delivered: Vec<&Value> = outcomes
+        .iter()
+        .filter(|o| o["result"] == "delivered")
+        .collect();
+    assert_eq!(delivered.len(), 2, "{outcomes:#?}");
+    let dead_ids: Vec<&str> = dead
+        .iter()
+        .map(|m| {
+            json(m)["delivery"]["delivery_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .map(|s| Box::leak(s.into_boxed_str()) as &str)
+        .collect();
+    for o in delivered {
+        assert!(
+            dead_ids.contains(&o["delivery_id"].as_str().unwrap()),
+            "replay keeps the delivery id"
+        );
+    }
+    pipeline.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn circuit_opens_probes_and_closes() {
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 3).await;
+    let receiver = Receiver::start(500).await;
+    produce(
+        &t,
+        &t.topics.subscriptions,
+        &[subscription(
+            "cb",
+            &receiver.url("/cb"),
+            json!({"limits": {"max_in_flight": 1, "per_second": 50}}),
+        )],
+    )
+    .await;
+    let pipeline = Pipeline::start(
+        &t,
+        &key("cb"),
+        &[
+            "--retry-schedule",
+            "1s",
+            "--max-attempts",
+            "20",
+            "--breaker-cool-down",
+            "2s",
+        ],
+    )
+    .await;
+    let ids: Vec<String> = (1..=12).map(|i| format!("evt-cb-{i}")).collect();
+    produce(&t, &t.topics.tracking, &clicks(&ids)).await;
+    let m = &pipeline.sender_metrics;
+    assert!(
+        eventually(Duration::from_secs(60), || count(
+            &m.circuit_transitions,
+            &["open"]
+        ) >= 1)
+        .await,
+        "the breaker opens after most of 10 attempts failed"
+    );
+    let open_outcomes = results(&t, 11);
+    assert!(open_outcomes.iter().all(|o| o["result"] != "delivered"));
+    let posts_while_open = receiver.count();
+    receiver.set_default_status(200);
+    assert!(
+        eventually(Duration::from_secs(60), || count(
+            &m.circuit_transitions,
+            &["closed"]
+        ) >= 1)
+        .await
+    );
+    assert!(count(&m.circuit_transitions, &["half-open"]) >= 1);
+    let settled = eventually(Duration::from_secs(60), || {
+        count(&m.attempts, &["delivered"]) == 12
+    })
+    .await;
+    assert!(settled, "every delivery arrives once the endpoint recovers");
+    assert!(
+        count(&m.attempts, &["circuit-open"]) >= 1,
+        "deliveries were held back while open"
+    );
+    assert!(receiver.count() > posts_while_open);
+    pipeline.stop().await;
+}
