@@ -333,3 +333,64 @@ async fn malformed_records_are_quarantined_and_every_record_is_accounted_for() {
     assert!(eventually(Duration::from_secs(10), || receiver.count() == 2).await);
     pipeline.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_click_after_a_profile_update_joins_the_updated_profile() {
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 3).await;
+    let receiver = Receiver::start(200).await;
+    produce(
+        &t,
+        &t.topics.subscriptions,
+        &[(
+            "sub-u".into(),
+            subscription("sub-u", &receiver.url("/u"), &["click"]),
+        )],
+    )
+    .await;
+    let pipeline = Pipeline::start(&t, &key_path("update"), &[]).await;
+    produce(
+        &t,
+        &t.topics.profile_changes,
+        &[("12:4711".into(), profile_create())],
+    )
+    .await;
+    wait_for_profile(&t);
+    produce(
+        &t,
+        &t.topics.tracking,
+        &[("12:4711".into(), click("evt-before"))],
+    )
+    .await;
+    let mut update = profile_create();
+    update["id"] = json!("chg-2");
+    update["action"] = json!("update");
+    update["fields"]["name"] = json!("Jane Smith");
+    update["interests"] = json!(["vip"]);
+    produce(&t, &t.topics.profile_changes, &[("12:4711".into(), update)]).await;
+    // The update reaches the table; a click taken up after that must see it.
+    let rows = read_until(
+        &t.settings,
+        &t.topics.profiles,
+        Duration::from_secs(60),
+        |ms| ms.len() >= 2,
+    );
+    assert_eq!(rows.len(), 2);
+    produce(
+        &t,
+        &t.topics.tracking,
+        &[("12:4711".into(), click("evt-after"))],
+    )
+    .await;
+    assert!(eventually(Duration::from_secs(60), || receiver.count() >= 2).await);
+    let bodies: Vec<serde_json::Value> = receiver
+        .received()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let by_id = |id: &str| bodies.iter().find(|b| b["id"] == id).unwrap().clone();
+    assert_eq!(by_id("evt-before")["fields"]["name"], "Jane Doe");
+    assert_eq!(by_id("evt-after")["fields"]["name"], "Jane Smith");
+    assert_eq!(by_id("evt-after")["interests"], json!(["vip"]));
+    pipeline.stop().await;
+}

@@ -200,6 +200,16 @@ pub async fn run_stage<P: Processor>(
                 }
             }
             let revoked = apply_rebalances(&events, &table, &mut held, &mut ready);
+            if cfg.table_mode == TableMode::Follow {
+                // Read the table up to its current end before joining this batch, so a profile
+                // change that reached the table before the event was taken up is seen.
+                let parts: HashSet<i32> = batch.iter().map(|m| m.partition()).collect();
+                for p in parts {
+                    if ready.contains(&p) && !revoked.contains(&p) {
+                        table.caught_up(p).await?;
+                    }
+                }
+            }
             for msg in &batch {
                 let p = msg.partition();
                 if revoked.contains(&p) || !held.contains(&p) {

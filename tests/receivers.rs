@@ -1,0 +1,500 @@
+//! The receiver examples in `docs/receivers/` (PHP, Node.js, Python) against the real pipeline:
+//! each runs as a child process on loopback, fetches the keys from the admin API, and must
+//! verify the signed POSTs Hookline sends it (PHP in both the `form` and the `json` format)
+//! and print the delivery. Then each gets signed POSTs straight from the test: an untouched
+//! one (accepted) and three forgeries (rejected with 401): a body changed after signing, a
+//! changed body with a matching `Digest`, and a stale `Date`.
+//!
+//! A language whose runtime is missing here is skipped with "skipped: <lang> not available"
+//! on stderr: `php` with the openssl extension, `node`, `python3` with `cryptography`.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use hookline_integration_tests::{produce, Pipeline};
+use hookline_signing::cavage::{digest_header, new_nonce, sign_request_at};
+use hookline_signing::{RequestToSign, SigningKey};
+use hookline_testkit::topics::json;
+use hookline_testkit::{eventually, read_until, Broker, TestTopics};
+use http::{HeaderName, HeaderValue};
+use rdkafka::message::Message;
+use serde_json::{json, Value};
+
+const CLICK_ID: &str = "evt-receiver-click";
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/receivers")
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hookline-it-{}-receivers", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether `program args` exits with success within 30 s (a runtime probe).
+fn succeeds(program: &str, args: &[&str]) -> bool {
+    let Ok(mut child) = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return false;
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.success(),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    Php,
+    Node,
+    Python,
+}
+
+impl Lang {
+    fn name(self) -> &'static str {
+        match self {
+            Lang::Php => "php",
+            Lang::Node => "node",
+            Lang::Python => "python",
+        }
+    }
+
+    /// The command that runs this language's example, or `None` (with the reason printed)
+    /// when the runtime is not installed here.
+    fn runtime(self) -> Option<Vec<&'static str>> {
+        let found = match self {
+            Lang::Php => {
+                let probe = "exit(function_exists('openssl_verify') ? 0 : 1);";
+                // `-n`: no php.ini, so the test does not depend on the machine's settings;
+                // fall back to the ini files where openssl is a shared extension they load.
+                if succeeds("php", &["-n", "-r", probe]) {
+                    Some(vec!["php", "-n"])
+                } else if succeeds("php", &["-r", probe]) {
+                    Some(vec!["php"])
+                } else {
+                    if succeeds("php", &["-v"]) {
+                        eprintln!(
+                            "skipped: php not available (found, but without the openssl extension)"
+                        );
+                        return None;
+                    }
+                    None
+                }
+            }
+            Lang::Node => succeeds("node", &["-e", "process.exit(0)"]).then(|| vec!["node"]),
+            Lang::Python => {
+                succeeds("python3", &["-c", "import cryptography"]).then(|| vec!["python3"])
+            }
+        };
+        if found.is_none() {
+            eprintln!("skipped: {} not available", self.name());
+        }
+        found
+    }
+}
+
+/// A receiver example running as a child process; killed on drop.
+struct Example {
+    lang: Lang,
+    port: u16,
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+/// Collects the lines of a child's pipe (and echoes them, for the test's captured output).
+fn collect(pipe: impl std::io::Read + Send + 'static, tag: String) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("[{tag}] {line}");
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+impl Example {
+    /// Starts the example for `lang` on `127.0.0.1:port`, verifying with the keys of `admin`,
+    /// and waits until it accepts connections.
+    async fn start(lang: Lang, runtime: &[&str], port: u16, admin: SocketAddr, tmp: &Path) -> Self {
+        let listen = format!("127.0.0.1:{port}");
+        let admin_url = format!("http://{admin}");
+        let mut args: Vec<String> = runtime[1..].iter().map(|s| s.to_string()).collect();
+        match lang {
+            Lang::Php => args.extend(["-S".into(), listen, "verify.php".into()]),
+            Lang::Node => args.extend(["verify.mjs".into(), listen, admin_url.clone()]),
+            Lang::Python => args.extend(["verify.py".into(), listen, admin_url.clone()]),
+        }
+        let mut child = Command::new(runtime[0])
+            .args(&args)
+            .current_dir(examples_dir())
+            .env("HOOKLINE_ADMIN_URL", &admin_url)
+            // The PHP example caches the keys in the temp folder: keep that in the test's.
+            .env("TMPDIR", tmp)
+            .env_remove("PUBLIC_KEY_FILE")
+            .env_remove("MAX_DATE_SKEW")
+            .env_remove("LISTEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {} {args:?}: {e}", runtime[0]));
+        let stdout = collect(child.stdout.take().unwrap(), lang.name().into());
+        let stderr = collect(
+            child.stderr.take().unwrap(),
+            format!("{} stderr", lang.name()),
+        );
+        let example = Self {
+            lang,
+            port,
+            child,
+            stdout,
+            stderr,
+        };
+        example.wait_ready().await;
+        example
+    }
+
+    async fn wait_ready(&self) {
+        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the {} example did not listen on {addr} within 30 s; stderr: {:#?}",
+                self.lang.name(),
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The JSON line the example printed for `delivery`, waiting up to `timeout` for it.
+    async fn printed(&self, delivery: &str, timeout: Duration) -> Option<Value> {
+        let find = || {
+            self.stdout
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|v| v["delivery"] == delivery)
+        };
+        eventually(timeout, || find().is_some()).await;
+        find()
+    }
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn subscription(id: &str, url: &str, format: &str) -> Value {
+    json!({"id": id, "account": "1001", "database": "12", "events": ["click"], "url": url,
+           "format": format, "status": "active", "conditions": null})
+}
+
+fn profile_create() -> Value {
+    json!({"id": "chg-rcv-1", "account": "1001", "database": "12", "profile": "4711", "collection": null,
+           "subprofile": null, "action": "create", "trigger": "rest", "timestamp": "2026-11-25T10:00:00Z",
+           "parameters": {}, "fields": {"name": "Jane Doe", "email": "jane@example.com"},
+           "interests": ["vip"]})
+}
+
+fn click() -> Value {
+    json!({"id": CLICK_ID, "type": "click", "account": "1001", "database": "12", "profile": "4711",
+           "collection": null, "subprofile": null, "mailing": "m-20261125-01",
+           "timestamp": "2026-11-25T10:15:00Z", "ip": "203.0.113.7", "useragent": "Mozilla/5.0",
+           "referer": "https://mail.example/", "headers": {"User-Agent": "Mozilla/5.0"},
+           "original": "https://shop.example/offer?a=1&b=2", "tags": ["black-friday"]})
+}
+
+/// How a direct POST is forged.
+#[derive(Debug, Clone, Copy)]
+enum Forgery {
+    /// None: signed as Hookline signs.
+    Genuine,
+    /// One body byte changed after signing.
+    AlteredBody,
+    /// One body byte changed and `Digest` recomputed for it: only the signature can tell.
+    AlteredBodyNewDigest,
+    /// Signed five minutes ago.
+    StaleDate,
+}
+
+/// Signs a JSON body for `example` with `key` as the sender does, forges it as asked, POSTs
+/// it, and returns the status and the answer's text.
+async fn post_direct(
+    client: &hookline_outbound::HttpClient,
+    key: &SigningKey,
+    example: &Example,
+    forgery: Forgery,
+    delivery: &str,
+) -> (u16, String) {
+    let path = format!("/direct?case={forgery:?}");
+    let host = format!("127.0.0.1:{}", example.port);
+    let body = format!(
+        r#"{{"id":"evt-direct-{}","type":"click"}}"#,
+        example.lang.name()
+    );
+    let at = match forgery {
+        Forgery::StaleDate => SystemTime::now() - Duration::from_secs(300),
+        _ => SystemTime::now(),
+    };
+    let signed = sign_request_at(
+        key,
+        &RequestToSign {
+            method: "POST",
+            path_and_query: &path,
+            host: &host,
+            copernica_id: "account_1001",
+            body: body.as_bytes(),
+        },
+        at,
+        &new_nonce(),
+    );
+    let mut sent = body.into_bytes();
+    let mut digest = signed.digest.clone();
+    if matches!(
+        forgery,
+        Forgery::AlteredBody | Forgery::AlteredBodyNewDigest
+    ) {
+        let i = sent.windows(3).position(|w| w == b"evt").unwrap();
+        sent[i] = b'E';
+    }
+    if matches!(forgery, Forgery::AlteredBodyNewDigest) {
+        digest = digest_header(&sent);
+    }
+    let h = |name: &'static str, value: &str| {
+        (
+            HeaderName::from_static(name),
+            HeaderValue::from_str(value).unwrap(),
+        )
+    };
+    let headers = vec![
+        h("host", &host),
+        h("date", &signed.date),
+        h("content-type", "application/json"),
+        h("digest", &digest),
+        h("x-nonce", &signed.nonce),
+        h("x-copernica-id", "account_1001"),
+        h("signature", &signed.signature),
+        h("x-hookline-delivery", delivery),
+        h("x-hookline-attempt", "1"),
+        h("x-hookline-event", "click"),
+    ];
+    let resp = client
+        .request(
+            http::Method::POST,
+            &example.url(&path),
+            headers,
+            bytes::Bytes::from(sent),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("POST to the {} example: {e}", example.lang.name()));
+    (
+        resp.status,
+        String::from_utf8_lossy(&resp.body).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn receiver_examples_verify_real_deliveries_and_reject_forgeries() {
+    let langs: Vec<(Lang, Vec<&str>)> = [Lang::Php, Lang::Node, Lang::Python]
+        .into_iter()
+        .filter_map(|l| l.runtime().map(|r| (l, r)))
+        .collect();
+    if langs.is_empty() {
+        return;
+    }
+
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 3).await;
+    let tmp = temp_dir();
+    let key_path = tmp.join("signing-key.pem");
+
+    // Ports first: the subscriptions name them before the examples (which need the admin
+    // API's address) can start.
+    let ports: Vec<u16> = langs.iter().map(|_| free_port()).collect();
+    // (subscription id, index into `langs`)
+    let mut subs: Vec<(String, usize)> = Vec::new();
+    let mut records = Vec::new();
+    for (i, (lang, _)) in langs.iter().enumerate() {
+        let base = format!("http://127.0.0.1:{}", ports[i]);
+        let formats: &[&str] = match lang {
+            Lang::Php => &["form", "json"],
+            Lang::Node | Lang::Python => &["json"],
+        };
+        for format in formats {
+            let id = format!("sub-{}-{format}", lang.name());
+            let url = match lang {
+                Lang::Php => format!("{base}/hook.php?format={format}"),
+                _ => format!("{base}/webhooks/hookline?lang={}", lang.name()),
+            };
+            records.push((id.clone(), subscription(&id, &url, format)));
+            subs.push((id, i));
+        }
+    }
+    produce(&t, &t.topics.subscriptions, &records).await;
+    produce(
+        &t,
+        &t.topics.profile_changes,
+        &[("12:4711".into(), profile_create())],
+    )
+    .await;
+    let pipeline = Pipeline::start(&t, &key_path, &[]).await;
+
+    let mut examples = Vec::new();
+    for (i, (lang, runtime)) in langs.iter().enumerate() {
+        examples.push(Example::start(*lang, runtime, ports[i], pipeline.admin, &tmp).await);
+    }
+
+    let profile = read_until(
+        &t.settings,
+        &t.topics.profiles,
+        Duration::from_secs(60),
+        |ms| ms.iter().any(|m| m.key() == Some(b"12:4711".as_slice())),
+    );
+    assert!(
+        profile
+            .iter()
+            .any(|m| m.key() == Some(b"12:4711".as_slice())),
+        "profile reached the table"
+    );
+    produce(&t, &t.topics.tracking, &[("12:4711".into(), click())]).await;
+
+    // One outcome per subscription: written once the example has answered.
+    let outcomes = read_until(
+        &t.settings,
+        &t.topics.outcomes,
+        Duration::from_secs(90),
+        |ms| ms.len() >= subs.len(),
+    );
+    let key = SigningKey::load_or_generate(&key_path, None).unwrap();
+    for (sub, i) in &subs {
+        let example = &examples[*i];
+        let outcome = outcomes
+            .iter()
+            .find(|m| m.key() == Some(sub.as_bytes()))
+            .map(json)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no outcome for {sub} within 90 s; {} stderr: {:#?}",
+                    example.lang.name(),
+                    example.stderr()
+                )
+            });
+        assert_eq!(
+            (outcome["result"].as_str(), outcome["http_status"].as_u64()),
+            (Some("delivered"), Some(200)),
+            "{sub}: the {} example accepted the delivery: {outcome}; stderr: {:#?}",
+            example.lang.name(),
+            example.stderr()
+        );
+        let delivery = outcome["delivery_id"].as_str().unwrap();
+        let line = example
+            .printed(delivery, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| {
+                panic!(
+                    "{sub}: the {} example printed nothing for delivery {delivery}; stdout: {:#?}",
+                    example.lang.name(),
+                    example.stdout.lock().unwrap()
+                )
+            });
+        assert_eq!(line["verified"], true, "{sub}: {line}");
+        assert_eq!(line["event"], CLICK_ID, "{sub}: {line}");
+        assert_eq!(line["key_id"], key.key_id(), "{sub}: {line}");
+    }
+
+    // Signed straight from the test with the pipeline's key: accepted as is, rejected forged.
+    let client = hookline_outbound::HttpClient::new(
+        hookline_outbound::NetworkGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
+        hookline_outbound::HttpOptions {
+            total_timeout: Duration::from_secs(20),
+            ..Default::default()
+        },
+    );
+    for example in &examples {
+        let lang = example.lang.name();
+        let delivery = format!("dlv-direct-{lang}");
+        let (status, text) = post_direct(&client, &key, example, Forgery::Genuine, &delivery).await;
+        assert_eq!(
+            status, 200,
+            "{lang}: a genuine direct POST is accepted: {text}"
+        );
+        let line = example
+            .printed(&delivery, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("{lang}: nothing printed for {delivery}"));
+        assert_eq!(line["event"], format!("evt-direct-{lang}"), "{line}");
+        assert_eq!(line["verified"], true, "{line}");
+
+        for (forgery, reason) in [
+            (Forgery::AlteredBody, "digest"),
+            (Forgery::AlteredBodyNewDigest, "signature"),
+            (Forgery::StaleDate, "date"),
+        ] {
+            let delivery = format!("dlv-forged-{lang}-{forgery:?}");
+            let (status, text) = post_direct(&client, &key, example, forgery, &delivery).await;
+            assert_eq!(status, 401, "{lang}: {forgery:?} is rejected: {text}");
+            assert!(
+                text.to_ascii_lowercase().contains(reason),
+                "{lang}: the reason for {forgery:?} mentions {reason:?}: {text:?}"
+            );
+        }
+        assert!(
+            !example
+                .stdout
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("dlv-forged-")),
+            "{lang}: no forged request was printed as verified"
+        );
+    }
+
+    drop(examples);
+    pipeline.stop().await;
+    let _ = std::fs::remove_dir_all(&tmp);
+}
