@@ -331,6 +331,17 @@ async fn malformed_records_are_quarantined_and_every_record_is_accounted_for() {
         "every input record is accounted for"
     );
     assert!(eventually(Duration::from_secs(10), || receiver.count() == 2).await);
+    // Consumer lag per partition comes from librdkafka's statistics (every 5 s).
+    let lag_exported = eventually(Duration::from_secs(20), || {
+        let text = pipeline.tracking_metrics.render();
+        text.lines()
+            .any(|l| l.starts_with("hookline_stage_consumer_lag_records{") && l.ends_with(" 0"))
+    })
+    .await;
+    assert!(
+        lag_exported,
+        "lag per partition is exported and reaches 0 once everything is consumed"
+    );
     pipeline.stop().await;
 }
 

@@ -110,7 +110,12 @@ impl Lang {
             }
             Lang::Node => succeeds("node", &["-e", "process.exit(0)"]).then(|| vec!["node"]),
             Lang::Python => {
-                succeeds("python3", &["-c", "import cryptography"]).then(|| vec!["python3"])
+                if succeeds("python3", &["-c", "import cryptography"]) {
+                    Some(vec!["python3"])
+                } else {
+                    eprintln!("skipped: python3 not available (with the cryptography package)");
+                    return None;
+                }
             }
         };
         if found.is_none() {

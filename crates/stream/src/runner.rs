@@ -106,9 +106,25 @@ enum RebalanceEvent {
 struct StageContext {
     topic: String,
     events: Arc<Mutex<Vec<RebalanceEvent>>>,
+    metrics: Metrics,
 }
 
-impl ClientContext for StageContext {}
+impl ClientContext for StageContext {
+    /// librdkafka's statistics (every `statistics.interval.ms`) carry the consumer lag per
+    /// partition without any extra request to the brokers.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        if let Some(topic) = statistics.topics.get(&self.topic) {
+            for (p, part) in &topic.partitions {
+                if *p >= 0 && part.consumer_lag >= 0 {
+                    self.metrics
+                        .lag
+                        .with_label_values(&[self.topic.as_str(), &p.to_string()])
+                        .set(part.consumer_lag);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for StageContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -156,11 +172,13 @@ pub async fn run_stage<P: Processor>(
     let ctx = StageContext {
         topic: cfg.input_topic.clone(),
         events: events.clone(),
+        metrics: metrics.clone(),
     };
-    let consumer: StreamConsumer<StageContext> = cfg
-        .settings
-        .group_consumer(&cfg.group_id)
-        .create_with_context(ctx)?;
+    let mut consumer_config = cfg.settings.group_consumer(&cfg.group_id);
+    if consumer_config.get("statistics.interval.ms").is_none() {
+        consumer_config.set("statistics.interval.ms", "5000");
+    }
+    let consumer: StreamConsumer<StageContext> = consumer_config.create_with_context(ctx)?;
     consumer.subscribe(&[cfg.input_topic.as_str()])?;
     let producer = Producer::new(&cfg.settings)?;
     let table = TableTail::spawn(
