@@ -6,7 +6,6 @@
 //! - [`AdminArgs`] / [`serve`]: configuration and the entry point `main` and tests share.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -28,17 +27,8 @@ pub struct AdminArgs {
     #[arg(long, env = "HOOKLINE_ADMIN_ADDR", default_value = "127.0.0.1:9400")]
     pub admin_addr: String,
 
-    /// RSA private key (PEM); generated when missing. Only its public half is ever served.
-    #[arg(
-        long,
-        env = "HOOKLINE_SIGNING_KEY",
-        default_value = "hookline-signing-key.pem"
-    )]
-    pub signing_key: PathBuf,
-
-    /// The keyId signatures carry.
-    #[arg(long, env = "HOOKLINE_SIGNING_KEY_ID")]
-    pub signing_key_id: Option<String>,
+    #[command(flatten)]
+    pub signing: hookline_config::SigningArgs,
 }
 
 #[derive(Clone)]
@@ -66,7 +56,10 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<SocketAddr, AdminError> {
     let addr = parse_listen_addr("HOOKLINE_ADMIN_ADDR / --admin-addr", &args.admin_addr)?;
-    let key = SigningKey::load_or_generate(&args.signing_key, args.signing_key_id.as_deref())?;
+    let key = SigningKey::load_or_generate(
+        &args.signing.signing_key,
+        args.signing.signing_key_id.as_deref(),
+    )?;
     let state = AppState {
         keys: Arc::new(vec![key.public_info()]),
     };

@@ -102,14 +102,8 @@ enum SubscriptionCmd {
 enum KeysCmd {
     /// Print the DNS TXT value (`v=DKIM1; k=rsa; p=...`) for the signing key.
     DnsRecord {
-        #[arg(
-            long,
-            env = "HOOKLINE_SIGNING_KEY",
-            default_value = "hookline-signing-key.pem"
-        )]
-        signing_key: PathBuf,
-        #[arg(long, env = "HOOKLINE_SIGNING_KEY_ID")]
-        signing_key_id: Option<String>,
+        #[command(flatten)]
+        signing: hookline_config::SigningArgs,
     },
 }
 
@@ -226,13 +220,10 @@ async fn main() -> anyhow::Result<()> {
             acks.wait().await?;
             println!("produced {n} record(s) to {name}");
         }
-        Command::Keys(KeysCmd::DnsRecord {
-            signing_key,
-            signing_key_id,
-        }) => {
+        Command::Keys(KeysCmd::DnsRecord { signing }) => {
             let key = hookline_signing::SigningKey::load_or_generate(
-                &signing_key,
-                signing_key_id.as_deref(),
+                &signing.signing_key,
+                signing.signing_key_id.as_deref(),
             )?;
             println!("{}", key.key_id());
             println!("{}", key.dns_txt());

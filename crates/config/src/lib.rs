@@ -60,6 +60,24 @@ impl CommonArgs {
     }
 }
 
+/// The signing key, shared by the sender (which signs) and the admin API (which publishes the
+/// public half); both must point at the same key.
+#[derive(Debug, Clone, Args)]
+pub struct SigningArgs {
+    /// RSA private key (PEM, PKCS#8 or PKCS#1); a 2048-bit key is generated here (mode 0600) when
+    /// missing. Never logged.
+    #[arg(
+        long,
+        env = "HOOKLINE_SIGNING_KEY",
+        default_value = "hookline-signing-key.pem"
+    )]
+    pub signing_key: std::path::PathBuf,
+
+    /// The keyId signatures carry (for DNS-published keys: the TXT record's name).
+    #[arg(long, env = "HOOKLINE_SIGNING_KEY_ID")]
+    pub signing_key_id: Option<String>,
+}
+
 /// Settings of the join stages (`hookline-tracking`, `hookline-profiles`).
 #[derive(Debug, Clone, Args)]
 pub struct JoinStageArgs {

@@ -129,27 +129,6 @@ impl Processor for ProfilesProcessor {
             partition: p,
             offset: msg.offset(),
         };
-        let deliveries: Vec<_> = {
-            let table = self.subscriptions.read();
-            table
-                .matching(&enriched, time::OffsetDateTime::now_utc())
-                .map(|s| hookline_routing::build_delivery(&enriched, &s.sub, Some(source.clone())))
-                .collect()
-        };
-        if deliveries.is_empty() {
-            ctx.metrics.filtered.with_label_values(&[ctx.stage]).inc();
-        }
-        for d in &deliveries {
-            ctx.producer
-                .send_json(
-                    ctx.acks,
-                    &ctx.topics.deliveries,
-                    d.subscription_id.0.as_bytes(),
-                    d,
-                )
-                .await?;
-            ctx.metrics.routed.with_label_values(&[ctx.stage]).inc();
-        }
-        Ok(())
+        ctx.route(&self.subscriptions, &enriched, source).await
     }
 }

@@ -19,7 +19,6 @@ pub mod finalizer;
 pub mod policy;
 pub mod worker;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
@@ -40,17 +39,8 @@ pub struct SenderArgs {
     #[command(flatten)]
     pub common: CommonArgs,
 
-    /// RSA private key (PEM, PKCS#8 or PKCS#1); a 2048-bit key is generated here when missing.
-    #[arg(
-        long,
-        env = "HOOKLINE_SIGNING_KEY",
-        default_value = "hookline-signing-key.pem"
-    )]
-    pub signing_key: PathBuf,
-
-    /// The keyId put in signatures (for DNS-published keys: the TXT record's name).
-    #[arg(long, env = "HOOKLINE_SIGNING_KEY_ID")]
-    pub signing_key_id: Option<String>,
+    #[command(flatten)]
+    pub signing: hookline_config::SigningArgs,
 
     /// CIDRs outbound calls may reach despite the private-address guard, e.g. 127.0.0.0/8.
     #[arg(long, env = "HOOKLINE_ALLOW_NETWORKS", default_value = "")]
@@ -155,8 +145,8 @@ pub async fn run(
     let cool_down = policy::parse_duration(&args.breaker_cool_down)
         .map_err(|e| cfg_err(format!("--breaker-cool-down: {e}")))?;
     let key = Arc::new(SigningKey::load_or_generate(
-        &args.signing_key,
-        args.signing_key_id.as_deref(),
+        &args.signing.signing_key,
+        args.signing.signing_key_id.as_deref(),
     )?);
     tracing::info!(key_id = key.key_id(), "signing key loaded");
     if !allow.is_empty() {

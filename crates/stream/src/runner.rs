@@ -62,6 +62,38 @@ pub struct BatchContext<'a> {
 }
 
 impl BatchContext<'_> {
+    /// Offers `event` to the subscriptions and queues one delivery per match (keyed by
+    /// subscription id); counts the record as routed or filtered.
+    pub async fn route(
+        &mut self,
+        subscriptions: &crate::SubscriptionsView,
+        event: &hookline_enrich::Enriched,
+        source: hookline_model::SourcePosition,
+    ) -> Result<(), StageError> {
+        let deliveries: Vec<_> = {
+            let table = subscriptions.read();
+            table
+                .matching(event, time::OffsetDateTime::now_utc())
+                .map(|s| hookline_routing::build_delivery(event, &s.sub, Some(source.clone())))
+                .collect()
+        };
+        if deliveries.is_empty() {
+            self.metrics.filtered.with_label_values(&[self.stage]).inc();
+        }
+        for d in &deliveries {
+            self.producer
+                .send_json(
+                    self.acks,
+                    &self.topics.deliveries,
+                    d.subscription_id.0.as_bytes(),
+                    d,
+                )
+                .await?;
+            self.metrics.routed.with_label_values(&[self.stage]).inc();
+        }
+        Ok(())
+    }
+
     /// Sends `msg` to the quarantine topic with `reason`.
     pub async fn quarantine(
         &mut self,
