@@ -278,3 +278,70 @@ async fn circuit_opens_probes_and_closes() {
     assert!(receiver.count() > posts_while_open);
     pipeline.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotation_keeps_the_old_key_published_until_it_expires() {
+    use clap::Parser;
+    let dir = std::env::temp_dir().join(format!("hookline-it-{}-rotation", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("signing.pem");
+    let old = hookline_signing::SigningKey::load_or_generate(&path, None).unwrap();
+    let old_sig = old.sign(b"signed before the switch");
+    let new =
+        hookline_signing::rotation::rotate(&path, None, None, Duration::from_secs(3_600)).unwrap();
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let args = hookline_admin::AdminArgs::parse_from([
+        "hookline-admin",
+        "--admin-addr",
+        "127.0.0.1:0",
+        "--metrics-addr",
+        "off",
+        "--signing-key",
+        path.to_str().unwrap(),
+    ]);
+    let addr = hookline_admin::serve(&args, shutdown.clone())
+        .await
+        .unwrap();
+    let client = hookline_outbound::HttpClient::new(
+        hookline_outbound::NetworkGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
+        hookline_outbound::HttpOptions {
+            max_response_bytes: 1 << 20,
+            ..Default::default()
+        },
+    );
+    let resp = client
+        .request(
+            http::Method::GET,
+            &format!("http://{addr}/v1/keys"),
+            vec![],
+            bytes::Bytes::new(),
+        )
+        .await
+        .unwrap();
+    let keys: Vec<Value> = serde_json::from_slice(&resp.body).unwrap();
+    let ids: Vec<&str> = keys.iter().map(|k| k["key_id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [new.key_id(), old.key_id()],
+        "new key first, the retired one still published"
+    );
+    assert!(keys[1]["expires_at"].is_string());
+    let (_, der) =
+        hookline_signing::keys::decode_pem(keys[1]["public_key_pem"].as_str().unwrap()).unwrap();
+    verify_independently(&der, b"signed before the switch", &old_sig);
+    shutdown.cancel();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Verifies with RustCrypto's rsa, independently of the project's own verifier.
+fn verify_independently(spki_der: &[u8], msg: &[u8], sig: &[u8]) {
+    use rsa::pkcs8::DecodePublicKey;
+    use rsa::signature::Verifier;
+    let vk = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(
+        rsa::PublicKey::from_public_key_der(spki_der).unwrap(),
+    );
+    vk.verify(msg, &rsa::pkcs1v15::Signature::try_from(sig).unwrap())
+        .expect("old signature verifies");
+}

@@ -1,6 +1,7 @@
 //! `hookline-admin`: the admin API.
 //!
-//! Serves `GET /v1/keys` (the public signing keys receivers verify with) and `/healthz`.
+//! Serves `GET /v1/keys` (the current public signing key and retired ones still within their
+//! rotation overlap) and `/healthz`.
 //! Subscriptions are written with the `hookline` CLI for now (`hookline subscription put`).
 //!
 //! - [`AdminArgs`] / [`serve`]: configuration and the entry point `main` and tests share.
@@ -33,7 +34,9 @@ pub struct AdminArgs {
 
 #[derive(Clone)]
 struct AppState {
-    keys: Arc<Vec<PublicKeyInfo>>,
+    current: Arc<SigningKey>,
+    /// Keys retired by `hookline keys rotate`, published until they expire.
+    retired: Arc<Vec<hookline_signing::rotation::RetiredKey>>,
 }
 
 /// Why the admin API could not start.
@@ -60,8 +63,11 @@ pub async fn serve(
         &args.signing.signing_key,
         args.signing.signing_key_id.as_deref(),
     )?;
+    let retired = hookline_signing::rotation::load_keyring(&args.signing.signing_key)?;
+    let key = Arc::new(key);
     let state = AppState {
-        keys: Arc::new(vec![key.public_info()]),
+        current: key.clone(),
+        retired: Arc::new(retired),
     };
     let app = Router::new()
         .route("/v1/keys", get(keys))
@@ -82,6 +88,12 @@ pub async fn serve(
     Ok(bound)
 }
 
+/// The current key and the retired keys still within their overlap (checked per request, so an
+/// expired key disappears without a restart).
 async fn keys(State(state): State<AppState>) -> Json<Vec<PublicKeyInfo>> {
-    Json(state.keys.as_ref().clone())
+    Json(hookline_signing::rotation::published_keys(
+        &state.current,
+        &state.retired,
+        time::OffsetDateTime::now_utc(),
+    ))
 }

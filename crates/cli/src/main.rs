@@ -105,6 +105,18 @@ enum KeysCmd {
         #[command(flatten)]
         signing: hookline_config::SigningArgs,
     },
+    /// Retire the current key (still published for --overlap) and generate a new one in its
+    /// place. Restart the admin API first, then the senders.
+    Rotate {
+        #[command(flatten)]
+        signing: hookline_config::SigningArgs,
+        /// How long the retired key stays published.
+        #[arg(long, default_value = "7d")]
+        overlap: String,
+        /// keyId of the new key (default: its fingerprint).
+        #[arg(long)]
+        new_key_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -220,6 +232,29 @@ async fn main() -> anyhow::Result<()> {
             acks.wait().await?;
             println!("produced {n} record(s) to {name}");
         }
+        Command::Keys(KeysCmd::Rotate {
+            signing,
+            overlap,
+            new_key_id,
+        }) => {
+            let overlap = parse_duration(&overlap)?;
+            let new = hookline_signing::rotation::rotate(
+                &signing.signing_key,
+                signing.signing_key_id.as_deref(),
+                new_key_id.as_deref(),
+                overlap,
+            )?;
+            println!(
+                "new signing key {} at {}",
+                new.key_id(),
+                signing.signing_key.display()
+            );
+            println!("the retired key stays published for {} s; restart hookline-admin, then the senders", overlap.as_secs());
+            if new_key_id.is_some() {
+                println!("set HOOKLINE_SIGNING_KEY_ID={} for both", new.key_id());
+            }
+            println!("DNS TXT for {}: {}", new.key_id(), new.dns_txt());
+        }
         Command::Keys(KeysCmd::DnsRecord { signing }) => {
             let key = hookline_signing::SigningKey::load_or_generate(
                 &signing.signing_key,
@@ -326,4 +361,19 @@ async fn demo_seed(
     acks.wait().await?;
     println!("seeded a click and an open for 12:4711");
     Ok(())
+}
+
+/// `30s`, `10m`, `12h`, `7d`.
+fn parse_duration(s: &str) -> anyhow::Result<std::time::Duration> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{s:?}: expected a number and a unit, like 12h or 7d"))?;
+    Ok(std::time::Duration::from_secs(match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3_600,
+        "d" => n * 86_400,
+        _ => anyhow::bail!("{s:?}: unknown unit {unit:?}; use s, m, h or d"),
+    }))
 }

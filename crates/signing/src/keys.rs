@@ -55,6 +55,10 @@ pub struct PublicKeyInfo {
     pub public_key_pem: String,
     /// The DKIM-style DNS TXT value (`v=DKIM1; k=rsa; p=...`) for the name given as `key_id`.
     pub dns_txt: String,
+    /// Set on a retired key still published during the rotation overlap: when it stops being
+    /// published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 impl SigningKey {
@@ -164,6 +168,7 @@ impl SigningKey {
             algorithm: "rsa-sha256",
             public_key_pem: self.public_key_pem(),
             dns_txt: self.dns_txt(),
+            expires_at: None,
         }
     }
 }

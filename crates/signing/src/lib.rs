@@ -2,6 +2,7 @@
 //!
 //! - [`keys`]: RSA signing keys: load PEM (PKCS#8 or PKCS#1), generate on first run, publish
 //!   the public half (PEM, and the DKIM-style DNS TXT value Copernica's PHP verifier reads).
+//! - [`rotation`]: key rotation with overlap: a retired key stays published until it expires.
 //! - [`cavage`]: the draft-cavage HTTP Signature Copernica sends: rsa-sha256 over
 //!   `(request-target) host date x-copernica-id digest x-nonce`, plus `Digest` and `X-Nonce`;
 //!   and a verifier for receivers, tests and the CLI.
@@ -13,6 +14,7 @@
 
 pub mod cavage;
 pub mod keys;
+pub mod rotation;
 
 pub use cavage::{sign_request, verify_request, RequestToSign, SignedHeaders, VerifyError};
 pub use keys::{KeyError, PublicKeyInfo, SigningKey};
