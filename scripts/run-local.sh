@@ -21,6 +21,7 @@ export HOOKLINE_SIGNING_KEY="$RUN_DIR/signing-key.pem"
 export HOOKLINE_ALLOW_NETWORKS="127.0.0.0/8,::1/128"
 export HOOKLINE_REQUIRE_HTTPS=false
 export HOOKLINE_ADMIN_ADDR="127.0.0.1:9400"
+export HOOKLINE_STATE_DIR="$RUN_DIR/state"
 
 pids=()
 stop() {

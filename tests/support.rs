@@ -52,6 +52,9 @@ impl Pipeline {
     ) -> Self {
         let shutdown = CancellationToken::new();
         let key = key_path.to_str().unwrap().to_owned();
+        // One table folder per test's topics, kept across a restart within the test.
+        let state_dir =
+            std::env::temp_dir().join(format!("hookline-state-{}", t.prefix.trim_end_matches('.')));
         let mut admin_args = vec!["hookline-admin".to_owned()];
         admin_args.extend(common(t));
         admin_args.extend([
@@ -73,6 +76,7 @@ impl Pipeline {
             a.extend(["--require-https".into(), "false".into()]);
             if name != "hookline-sender" {
                 a.extend(["--max-record-bytes".into(), "65536".into()]);
+                a.extend(["--state-dir".into(), state_dir.to_str().unwrap().to_owned()]);
             }
             a
         };

@@ -100,6 +100,11 @@ pub struct JoinStageArgs {
     /// Input records processed between two offset commits.
     #[arg(long, default_value_t = 500)]
     pub max_batch: usize,
+
+    /// Folder of the local, disk-backed profile table (one per stage instance; it survives
+    /// restarts, so only the table's tail is read again).
+    #[arg(long, env = "HOOKLINE_STATE_DIR", default_value = "hookline-state")]
+    pub state_dir: std::path::PathBuf,
 }
 
 /// A configuration value that cannot be used, with what to fix.

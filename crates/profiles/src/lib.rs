@@ -65,7 +65,7 @@ pub async fn run(
     hookline_stream::run_stage(
         cfg,
         ProfilesProcessor { subscriptions },
-        ProfileStore::new(),
+        ProfileStore::open(&args.stage.state_dir.join("profiles"))?,
         metrics,
         readiness,
         shutdown,
@@ -96,7 +96,7 @@ impl Processor for ProfilesProcessor {
         };
         let key = change.key().to_string();
         let p = msg.partition();
-        let before = ctx.store.get(p, &key);
+        let before = ctx.store.get(p, &key)?;
         if before.is_some() {
             ctx.metrics.joined.with_label_values(&[ctx.stage]).inc();
         } else {
@@ -106,7 +106,7 @@ impl Processor for ProfilesProcessor {
         match &applied.new_state {
             Some(state) => {
                 let bytes = serde_json::to_vec(state).expect("profile state serializes");
-                ctx.store.put(p, &key, &bytes);
+                ctx.store.put(p, &key, &bytes)?;
                 ctx.producer
                     .send(
                         ctx.acks,
@@ -117,7 +117,7 @@ impl Processor for ProfilesProcessor {
                     .await?;
             }
             None => {
-                ctx.store.delete(p, &key);
+                ctx.store.delete(p, &key)?;
                 ctx.producer
                     .send(ctx.acks, &ctx.topics.profiles, Some(key.as_bytes()), None)
                     .await?;

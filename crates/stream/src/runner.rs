@@ -32,6 +32,8 @@ pub enum StageError {
     Kafka(#[from] KafkaError),
     #[error("kafka: {0}")]
     Client(#[from] rdkafka::error::KafkaError),
+    #[error(transparent)]
+    Store(#[from] hookline_state_store::StoreError),
 }
 
 /// What a stage is.
@@ -249,7 +251,7 @@ pub async fn run_stage<P: Processor>(
                     Err(_) => break,
                 }
             }
-            let revoked = apply_rebalances(&events, &table, &mut held, &mut ready);
+            let revoked = apply_rebalances(&store, &events, &table, &mut held, &mut ready);
             if cfg.table_mode == TableMode::Follow {
                 // Read the table up to its current end before joining this batch, so a profile
                 // change that reached the table before the event was taken up is seen.
@@ -302,6 +304,7 @@ pub async fn run_stage<P: Processor>(
     // Commit what is processed; never commit past a batch whose outputs failed.
     if result.is_ok() {
         acks.wait().await?;
+        store.flush()?;
         offsets.store(&consumer, &cfg.input_topic)?;
         if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
             tracing::debug!(stage = cfg.name, error = %e, "final commit (nothing stored is fine)");
@@ -315,6 +318,7 @@ pub async fn run_stage<P: Processor>(
 
 /// Applies queued rebalances to the table; returns the partitions revoked and not re-assigned.
 fn apply_rebalances(
+    store: &ProfileStore,
     events: &Mutex<Vec<RebalanceEvent>>,
     table: &TableTail,
     held: &mut HashSet<i32>,
@@ -328,9 +332,13 @@ fn apply_rebalances(
                 let now: HashSet<i32> = ps.iter().copied().collect();
                 // Eager rebalances revoke everything and assign again: keep the tables of
                 // partitions that come straight back instead of restoring them anew.
+                // The store keeps what it read before: start after its checkpoint.
                 let new: Vec<(i32, StartAt)> = now
                     .difference(held)
-                    .map(|p| (*p, StartAt::Beginning))
+                    .map(|p| match store.checkpoint(*p) {
+                        Ok(Some(next)) => (*p, StartAt::Offset(next)),
+                        _ => (*p, StartAt::Beginning),
+                    })
                     .collect();
                 let gone: Vec<i32> = held.difference(&now).copied().collect();
                 table.revoke(gone.clone());

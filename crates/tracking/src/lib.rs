@@ -69,7 +69,7 @@ pub async fn run(
     hookline_stream::run_stage(
         cfg,
         processor,
-        ProfileStore::new(),
+        ProfileStore::open(&args.stage.state_dir.join("tracking"))?,
         metrics,
         readiness,
         shutdown,
@@ -100,7 +100,7 @@ impl Processor for TrackingProcessor {
             Err(reason) => return ctx.quarantine(msg, &reason).await,
         };
         let key = event.key().to_string();
-        let profile = ctx.store.get(msg.partition(), &key);
+        let profile = ctx.store.get(msg.partition(), &key)?;
         if profile.is_some() {
             ctx.metrics.joined.with_label_values(&[ctx.stage]).inc();
         } else {
