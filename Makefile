@@ -20,6 +20,7 @@ run:
 
 ## test: unit tests and end-to-end tests on the real local broker
 test: broker
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --no-fail-fast
 
 ## bench: measured throughput tables (see docs/benchmarks.md)

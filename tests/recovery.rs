@@ -1,0 +1,173 @@
+//! Stage processes as operators run them: the real `hookline-profiles` binary, killed with
+//! SIGKILL and restarted, and two instances sharing the partitions of one consumer group.
+//! (`make test` builds the binaries before the tests.)
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use hookline_integration_tests::produce;
+use hookline_testkit::{read_until, Broker, TestTopics};
+use rdkafka::message::Message;
+use serde_json::{json, Value};
+
+fn binary(name: &str) -> PathBuf {
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join(name);
+    assert!(
+        bin.exists(),
+        "{} is not built: run `cargo build --workspace --bins` (make test does)",
+        bin.display()
+    );
+    bin
+}
+
+struct Stage(Child);
+
+impl Stage {
+    fn start(t: &TestTopics, state_dir: &std::path::Path, log: &str) -> Self {
+        let log_file = std::fs::File::create(std::env::temp_dir().join(log)).unwrap();
+        let child = Command::new(binary("hookline-profiles"))
+            .env("HOOKLINE_BROKERS", &t.settings.brokers)
+            .env("HOOKLINE_TOPIC_PREFIX", &t.prefix)
+            .env("HOOKLINE_METRICS_ADDR", "off")
+            .env("HOOKLINE_STATE_DIR", state_dir)
+            .env("HOOKLINE_REQUIRE_HTTPS", "false")
+            .env("HOOKLINE_KAFKA_SESSION_TIMEOUT_MS", "6000")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .unwrap();
+        Stage(child)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.0.kill(); // SIGKILL
+        let _ = self.0.wait();
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        self.0.wait().unwrap()
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn change(i: usize, action: &str, name: &str) -> (String, Value) {
+    (
+        format!("12:{i}"),
+        json!({"id": format!("chg-{action}-{i}-{name}"), "account": "1001", "database": "12", "profile": i.to_string(),
+               "action": action, "trigger": "import", "timestamp": format!("2026-11-25T10:{:02}:00Z", if action == "create" { 0 } else { 30 }),
+               "parameters": {}, "fields": {"name": name, "email": format!("p{i}@example.com")}, "interests": []}),
+    )
+}
+
+/// The latest state per key in the profiles topic, and the number of records.
+fn table(t: &TestTopics, at_least: usize) -> (HashMap<String, Value>, usize) {
+    let rows = read_until(
+        &t.settings,
+        &t.topics.profiles,
+        Duration::from_secs(60),
+        |ms| ms.len() >= at_least,
+    );
+    let mut latest = HashMap::new();
+    for m in &rows {
+        let k = String::from_utf8_lossy(m.key().unwrap()).into_owned();
+        latest.insert(k, serde_json::from_slice(m.payload().unwrap()).unwrap());
+    }
+    (latest, rows.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiles_stage_resumes_after_sigkill_from_its_offsets_and_state() {
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 3).await;
+    let state = std::env::temp_dir().join(format!(
+        "hookline-recovery-{}",
+        t.prefix.trim_end_matches('.')
+    ));
+    let mut stage = Stage::start(&t, &state, "recovery-1.log");
+    let creates: Vec<_> = (0..20).map(|i| change(i, "create", "First")).collect();
+    produce(&t, &t.topics.profile_changes, &creates).await;
+    let (_, n) = table(&t, 20);
+    assert_eq!(n, 20);
+    // Offsets are committed every second: give the commit a moment, then kill without mercy.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stage.kill();
+
+    let updates: Vec<_> = (0..20).map(|i| change(i, "update", "Second")).collect();
+    produce(&t, &t.topics.profile_changes, &updates).await;
+    let _stage = Stage::start(&t, &state, "recovery-2.log");
+    let (latest, n) = table(&t, 40);
+    assert_eq!(
+        n, 40,
+        "the creates are not processed again after the restart"
+    );
+    for i in 0..20 {
+        let s = &latest[&format!("12:{i}")];
+        assert_eq!(s["fields"]["name"], "Second");
+        assert_eq!(
+            s["created"], "2026-11-25T10:00:00Z",
+            "the update was applied to the known state"
+        );
+        assert_eq!(s["modified"], "2026-11-25T10:30:00Z");
+    }
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_the_partitions_and_one_takes_over_when_the_other_stops() {
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 3).await;
+    let base =
+        std::env::temp_dir().join(format!("hookline-split-{}", t.prefix.trim_end_matches('.')));
+    let mut a = Stage::start(
+        &t,
+        &base.join("a"),
+        &format!("split-a-{}.log", std::process::id()),
+    );
+    let _b = Stage::start(
+        &t,
+        &base.join("b"),
+        &format!("split-b-{}.log", std::process::id()),
+    );
+    // Both instances get partitions of the group (the second joins a moment later).
+    let log =
+        |name: &str| std::fs::read_to_string(std::env::temp_dir().join(name)).unwrap_or_default();
+    let split = hookline_testkit::eventually(Duration::from_secs(20), || {
+        log(&format!("split-a-{}.log", std::process::id())).contains("partitions assigned")
+            && log(&format!("split-b-{}.log", std::process::id())).contains("partitions assigned")
+    })
+    .await;
+    assert!(split, "both instances were assigned partitions");
+    let first: Vec<_> = (0..60).map(|i| change(i, "create", "First")).collect();
+    produce(&t, &t.topics.profile_changes, &first).await;
+    let (latest, n) = table(&t, 60);
+    assert_eq!(latest.len(), 60, "every change processed");
+    assert!(n >= 60);
+
+    assert!(
+        a.terminate().success(),
+        "SIGTERM ends a stage with exit code 0"
+    );
+    let second: Vec<_> = (0..60).map(|i| change(i, "update", "Second")).collect();
+    produce(&t, &t.topics.profile_changes, &second).await;
+    let (latest, n) = table(&t, n + 60);
+    assert!(n >= 120, "nothing lost ({n} table records)");
+    assert!(
+        (0..60).all(|i| latest[&format!("12:{i}")]["fields"]["name"] == "Second"),
+        "the survivor took over every partition"
+    );
+    let _ = std::fs::remove_dir_all(&base);
+}
