@@ -21,7 +21,9 @@ run:
 ## test: unit tests and end-to-end tests on the real local broker
 test: broker
 	$(CARGO) build --workspace --bins
-	$(CARGO) test --workspace --no-fail-fast
+	@log=$$(mktemp); set -o pipefail; \
+	  $(CARGO) test --workspace --no-fail-fast 2>&1 | tee $$log; status=$$?; \
+	  scripts/test-summary.sh $$log; rm -f $$log; exit $$status
 
 ## bench: measured throughput tables (see docs/benchmarks.md)
 bench: broker
