@@ -22,13 +22,15 @@
 //!   rows of a partition are one contiguous range, so [`StateStore::drop_partition`] is a prefix
 //!   scan. A keyspace per partition would make dropping O(1), but every keyspace has its own
 //!   write buffer and journal retention, so memory and restart time would grow with the number of
-//!   assigned partitions; measured, 12 keyspaces cost 2–3× the RSS of one.
+//!   assigned partitions; measured with 1M rows, 12 keyspaces peaked at ~1.6× the RSS of one.
 //! - **Checkpoints beside the rows, in the same keyspace.** A record and the checkpoint it moves
 //!   are written in one write batch: one journal entry, recovered all or nothing. Keeping the
 //!   checkpoints in the same keyspace (rather than a small side keyspace) also means that no
 //!   rarely-flushed keyspace pins old journal files, so a restart replays little.
 //! - **The checkpoint is the last item of every batch.** A reader in another thread that sees a
 //!   partition's checkpoint at *n* also sees every row of the offsets below *n*.
+//! - **LZ4 at every level.** fjall compresses only from level 2 on by default; compressing all
+//!   levels made 1M JSON rows 3.5× smaller on disk at the same write and read rates.
 //! - **Interrupted drops are finished on open.** A drop removes the checkpoint and sets the `d`
 //!   marker in one batch before it deletes the rows, and [`StateStore::open`] completes any drop
 //!   it finds marked. A partition therefore never has a checkpoint next to partly deleted rows.

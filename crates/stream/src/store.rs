@@ -102,6 +102,9 @@ impl TableSink for StoreSink {
     fn apply(&mut self, partition: i32, offset: i64, key: Option<&[u8]>, value: Option<&[u8]>) {
         let Some(key) = key else {
             tracing::warn!(table = %self.table, partition, offset, "table record without a key ignored");
+            if let Err(e) = self.store.disk.set_checkpoint(partition, offset + 1) {
+                tracing::error!(table = %self.table, partition, offset, error = %e, "writing the local table failed");
+            }
             return;
         };
         let owned = self
