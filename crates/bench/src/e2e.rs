@@ -1,12 +1,18 @@
 //! Section 5, end to end: a local broker, the profiles, tracking and sender stages started
 //! in-process the way `tests/support.rs` starts them (same `run` functions, same flags), one
-//! active json subscription on database 12 pointing at a receiver on loopback, and N clicks.
+//! active json subscription on database 12 pointing at a receiver on loopback, and clicks.
 //!
 //! Each click carries its produce time in an extra field (`bench_sent_at_ns`); extra fields pass
 //! through the join into the POST body, so the receiver computes the latency from produce to
-//! POST received without any bookkeeping on the sending side. Throughput is N over the time from
-//! the first produce to the last POST received. A warm-up click goes first, so consumer-group
-//! joins, table restores and connection set-up are not counted.
+//! POST received without any bookkeeping on the sending side.
+//!
+//! - A warm-up click goes first, so consumer-group joins, table restores and connection set-up
+//!   are not counted.
+//! - The burst: [`EVENTS`] clicks produced as fast as possible. Throughput is their number over
+//!   the time from the first produce to the last POST received; their latencies include the
+//!   queueing a burst causes.
+//! - Then single clicks, one at a time on the drained pipeline: the latency of one event when
+//!   nothing waits ahead of it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -29,12 +35,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::fixtures;
+use crate::procfs;
 use crate::signing::SigningCeiling;
 use crate::table::{pct, Row};
 use crate::timing::{quantile, unix_nanos};
 
 const SECTION: &str = "end to end";
-/// Clicks measured.
+/// Clicks in the measured burst.
 pub const EVENTS: usize = 2000;
 const DATABASE: &str = "12";
 const PROFILE: &str = "4711";
@@ -43,7 +50,15 @@ const PARTITIONS: i32 = 3;
 /// In-flight limit of the subscription: the loopback ceiling's concurrency, so the two compare.
 const MAX_IN_FLIGHT: u32 = 64;
 const STAMP: &str = "bench_sent_at_ns";
-const WARMUP_ID: &str = "evt-bench-warmup";
+const WARMUP_ID: &str = "evt-warmup";
+/// Id prefix of the measured burst.
+const BURST: &str = "evt-burst-";
+/// Id prefix of the single clicks sent one at a time after the burst.
+const IDLE: &str = "evt-idle-";
+const IDLE_CLICKS: usize = 20;
+/// Pause before each single click, so the previous one's outcome and commit are done.
+const IDLE_PAUSE: Duration = Duration::from_millis(100);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -62,9 +77,10 @@ pub async fn run(ceilings: &Ceilings) -> (Vec<Row>, bool) {
     if !bin.exists() {
         let why = format!("no broker at {}; run `make broker`", bin.display());
         let rows = [
-            "deliveries, first produce → last POST",
-            "latency p50",
-            "latency p99",
+            "burst: deliveries, first produce → last POST",
+            "burst: produced → POST received, p50",
+            "burst: produced → POST received, p99",
+            "single click, idle pipeline, p50",
         ]
         .into_iter()
         .map(|what| Row::skipped(SECTION, what, why.clone()))
@@ -76,7 +92,7 @@ pub async fn run(ceilings: &Ceilings) -> (Vec<Row>, bool) {
         Err(e) => (
             vec![Row::failed(
                 SECTION,
-                "deliveries, first produce → last POST",
+                "burst: deliveries, first produce → last POST",
                 format!("{e:#}"),
             )],
             true,
@@ -85,6 +101,7 @@ pub async fn run(ceilings: &Ceilings) -> (Vec<Row>, bool) {
 }
 
 /// One POST as the receiver saw it.
+#[derive(Debug, Clone, Copy)]
 struct Arrival {
     at: Instant,
     latency_ms: f64,
@@ -96,6 +113,8 @@ struct Arrival {
 #[derive(Default)]
 struct Arrivals {
     by_id: HashMap<String, Arrival>,
+    /// How many distinct clicks of the burst arrived.
+    burst: usize,
     duplicates: u64,
 }
 
@@ -119,6 +138,7 @@ async fn receive(State(seen): State<Shared>, body: Bytes) -> &'static str {
     if g.by_id.contains_key(id) {
         g.duplicates += 1;
     } else {
+        g.burst += usize::from(id.starts_with(BURST));
         g.by_id.insert(id.to_owned(), arrival);
     }
     "ok"
@@ -237,6 +257,23 @@ impl Stages {
     }
 }
 
+/// A directory under the system temp dir, removed (with its key) when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: String) -> Self {
+        let dir = std::env::temp_dir().join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Writes a fresh key where the sender expects it, so it does not announce generating one.
 fn write_key(dir: &Path) -> anyhow::Result<PathBuf> {
     use std::io::Write;
@@ -289,9 +326,8 @@ async fn measure(ceilings: &Ceilings) -> anyhow::Result<Vec<Row>> {
         .context("creating topics")?;
     let stop_receiver = CancellationToken::new();
     let (addr, seen) = start_receiver(stop_receiver.clone()).await?;
-    let key_dir = std::env::temp_dir().join(format!("hookline-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&key_dir);
-    let key = write_key(&key_dir)?;
+    let key_dir = TempDir::new(format!("hookline-bench-{}", std::process::id()));
+    let key = write_key(&key_dir.0)?;
 
     let producer = Producer::new(&t.settings)?;
     let mut acks = Acks::new();
@@ -356,9 +392,11 @@ async fn measure(ceilings: &Ceilings) -> anyhow::Result<Vec<Row>> {
             "the warm-up click was not delivered within {SETUP_TIMEOUT:?}"
         );
 
+        let brokers = procfs::children_named("tansu");
+        let cpu_before = CpuSample::take(&brokers);
         let first_produce = Instant::now();
         for i in 0..EVENTS {
-            let id = format!("evt-bench-{i:05}");
+            let id = format!("{BURST}{i:05}");
             producer
                 .send_json(
                     &mut acks,
@@ -370,95 +408,191 @@ async fn measure(ceilings: &Ceilings) -> anyhow::Result<Vec<Row>> {
         }
         acks.wait().await?;
         let produced = first_produce.elapsed();
-        let measured = |a: &Arrivals| a.by_id.len().saturating_sub(1);
-        let complete = wait_for(&seen, &stages, RUN_TIMEOUT, |a| measured(a) >= EVENTS).await?;
+        let complete = wait_for(&seen, &stages, RUN_TIMEOUT, |a| a.burst >= EVENTS).await?;
+        let cpu = CpuSample::take(&brokers).since(&cpu_before);
+
+        // Then single clicks on the drained pipeline: latency without queueing.
+        let mut idle_ms = Vec::with_capacity(IDLE_CLICKS);
+        for i in 0..IDLE_CLICKS {
+            tokio::time::sleep(IDLE_PAUSE).await;
+            let id = format!("{IDLE}{i:02}");
+            producer
+                .send_json(
+                    &mut acks,
+                    &t.topics.tracking,
+                    profile_key.as_bytes(),
+                    &click(&id),
+                )
+                .await?;
+            acks.wait().await?;
+            if !wait_for(&seen, &stages, IDLE_TIMEOUT, |a| a.by_id.contains_key(&id)).await? {
+                break;
+            }
+            idle_ms.push(seen.lock().expect("receiver lock").by_id[&id].latency_ms);
+        }
+
         let g = seen.lock().expect("receiver lock");
-        let arrivals: Vec<&Arrival> = g
+        let burst: Vec<Arrival> = g
             .by_id
             .iter()
-            .filter(|(id, _)| id.as_str() != WARMUP_ID)
-            .map(|(_, a)| a)
+            .filter(|(id, _)| id.starts_with(BURST))
+            .map(|(_, a)| *a)
             .collect();
         Ok(report(
             ceilings,
-            first_produce,
-            produced,
-            &arrivals,
-            complete,
-            g.duplicates,
+            &Measured {
+                first_produce,
+                produced,
+                burst,
+                complete,
+                duplicates: g.duplicates,
+                idle_ms,
+                cpu,
+            },
         ))
     }
     .await;
     stages.stop().await;
     stop_receiver.cancel();
     drop(broker);
-    let _ = std::fs::remove_dir_all(&key_dir);
     result
 }
 
-/// The section's rows from what the receiver saw.
-fn report(
-    c: &Ceilings,
+/// What the section observed.
+struct Measured {
     first_produce: Instant,
+    /// From the first produce until every click of the burst was acknowledged.
     produced: Duration,
-    arrivals: &[&Arrival],
+    burst: Vec<Arrival>,
+    /// Whether every click of the burst arrived within [`RUN_TIMEOUT`].
     complete: bool,
     duplicates: u64,
-) -> Vec<Row> {
-    let last = arrivals.iter().map(|a| a.at).max().unwrap_or(first_produce);
-    let rate = arrivals.len() as f64 / (last - first_produce).as_secs_f64();
-    let mut latencies: Vec<f64> = arrivals.iter().map(|a| a.latency_ms).collect();
+    /// Latencies of the single clicks sent after the burst.
+    idle_ms: Vec<f64>,
+    cpu: CpuUse,
+}
+
+/// CPU time used so far, by this process (stages, producer, receiver) and by the broker.
+struct CpuSample {
+    at: Instant,
+    own: Option<f64>,
+    broker: Option<f64>,
+}
+
+/// Average cores kept busy between two samples.
+struct CpuUse {
+    own: Option<f64>,
+    broker: Option<f64>,
+}
+
+impl CpuSample {
+    fn take(brokers: &[String]) -> Self {
+        let broker = (!brokers.is_empty())
+            .then(|| {
+                brokers
+                    .iter()
+                    .map(|p| procfs::cpu_seconds(p))
+                    .sum::<Option<f64>>()
+            })
+            .flatten();
+        Self {
+            at: Instant::now(),
+            own: procfs::cpu_seconds("self"),
+            broker,
+        }
+    }
+
+    fn since(&self, before: &Self) -> CpuUse {
+        let wall = (self.at - before.at).as_secs_f64();
+        let cores = |a: Option<f64>, b: Option<f64>| Some((a? - b?) / wall);
+        CpuUse {
+            own: cores(self.own, before.own),
+            broker: cores(self.broker, before.broker),
+        }
+    }
+}
+
+/// The section's rows from what the receiver saw.
+fn report(c: &Ceilings, m: &Measured) -> Vec<Row> {
+    let last = m
+        .burst
+        .iter()
+        .map(|a| a.at)
+        .max()
+        .unwrap_or(m.first_produce);
+    let rate = m.burst.len() as f64 / (last - m.first_produce).as_secs_f64();
+    let mut latencies: Vec<f64> = m.burst.iter().map(|a| a.latency_ms).collect();
     latencies.sort_by(f64::total_cmp);
-    let thin = arrivals.iter().filter(|a| a.thin).count();
+    let mut idle = m.idle_ms.clone();
+    idle.sort_by(f64::total_cmp);
+    let thin = m.burst.iter().filter(|a| a.thin).count();
 
     let signing_all = c.signing.cavage_per_core * c.cores as f64;
     let mut vs = format!("{} of signing ({} cores)", pct(rate, signing_all), c.cores);
     if let Some(post) = c.post_per_s {
         vs.push_str(&format!(", {} of loopback POST", pct(rate, post)));
     }
-    if !complete {
+    if !m.complete {
         vs.push_str(&format!(
             "; INCOMPLETE: {}/{EVENTS} within {RUN_TIMEOUT:?}",
-            arrivals.len()
+            m.burst.len()
         ));
     }
     if thin > 0 {
         vs.push_str(&format!("; {thin} unjoined"));
     }
-    if duplicates > 0 {
-        vs.push_str(&format!("; {duplicates} duplicate POSTs"));
+    if m.duplicates > 0 {
+        vs.push_str(&format!("; {} duplicate POSTs", m.duplicates));
     }
+    let burst_latency = |what: &str, q: f64| {
+        Row::num(
+            SECTION,
+            format!("burst: produced → POST received, {what}"),
+            quantile(&latencies, q),
+            "ms",
+        )
+    };
+    let idle_latency = |what: &str, q: f64| {
+        Row::num(
+            SECTION,
+            format!("single click, idle pipeline, {what} of {}", idle.len()),
+            quantile(&idle, q),
+            "ms",
+        )
+    };
     vec![
         Row::num(
             SECTION,
-            format!("clicks produced (acked), {EVENTS} on one key"),
-            EVENTS as f64 / produced.as_secs_f64(),
+            format!("burst: {EVENTS} clicks produced (acked), one key"),
+            EVENTS as f64 / m.produced.as_secs_f64(),
             "events/s",
         ),
         Row::num(
             SECTION,
-            "deliveries, first produce → last POST",
+            "burst: deliveries, first produce → last POST",
             rate,
             "deliveries/s",
         )
         .vs(vs),
+        burst_latency("p50", 0.5),
+        burst_latency("p99", 0.99),
         Row::num(
             SECTION,
-            "latency produced → POST received, p50",
-            quantile(&latencies, 0.5),
-            "ms",
-        ),
+            "burst: CPU busy, this process (3 stages, producer, receiver)",
+            m.cpu.own.unwrap_or(f64::NAN),
+            "cores",
+        )
+        .vs(format!(
+            "signing needs {:.2} cores of it",
+            rate / c.signing.cavage_per_core
+        )),
         Row::num(
             SECTION,
-            "latency produced → POST received, p99",
-            quantile(&latencies, 0.99),
-            "ms",
+            "burst: CPU busy, broker (Tansu, separate process)",
+            m.cpu.broker.unwrap_or(f64::NAN),
+            "cores",
         ),
-        Row::num(
-            SECTION,
-            "latency produced → POST received, max",
-            quantile(&latencies, 1.0),
-            "ms",
-        ),
+        idle_latency("p50", 0.5),
+        idle_latency("max", 1.0),
     ]
 }

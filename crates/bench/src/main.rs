@@ -19,6 +19,7 @@ mod fixtures;
 mod loopback;
 mod memory;
 mod payload;
+mod procfs;
 mod routing;
 mod signing;
 mod table;
@@ -90,7 +91,7 @@ fn main() -> anyhow::Result<()> {
     };
     let (r, e2e_ran) = rt.block_on(e2e::run(&ceilings));
     rows.extend(r);
-    let rss_after_e2e = memory::status_kib("VmRSS");
+    let rss_after_e2e = procfs::status_kib("VmRSS");
     rt.shutdown_timeout(Duration::from_secs(5));
     progress("6/6 memory");
     rows.extend(memory::run(rss_after_e2e, e2e_ran));

@@ -3,18 +3,10 @@
 //! stages need together with their librdkafka clients (the broker is a separate process and
 //! not included).
 
+use crate::procfs::status_kib;
 use crate::table::Row;
 
 const SECTION: &str = "memory";
-
-/// A `kB` field of `/proc/self/status` (e.g. `VmRSS`, `VmHWM`) in KiB; `None` off Linux.
-pub fn status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status.lines().find_map(|l| {
-        let rest = l.strip_prefix(field)?.strip_prefix(':')?;
-        rest.trim().trim_end_matches("kB").trim().parse().ok()
-    })
-}
 
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0

@@ -2,6 +2,9 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// Rounds of [`best_of`] in the CPU sections.
+pub const ROUNDS: u32 = 4;
+
 /// Calls between two clock reads, so reading the clock does not show in sub-microsecond ops.
 const CHUNK: u64 = 8;
 
@@ -25,6 +28,20 @@ pub fn per_second(budget: Duration, mut op: impl FnMut()) -> f64 {
         }
     }
     calls as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Measures several ops taking turns: `rounds` rounds of `budget / rounds` each, and returns
+/// every op's fastest round. On a shared machine other load only ever slows an op down, so the
+/// fastest round is the closest estimate of what one core can do; taking turns keeps the
+/// ratios between ops fair when the load changes during the run.
+pub fn best_of(rounds: u32, budget: Duration, ops: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+    let mut best = vec![0.0f64; ops.len()];
+    for _ in 0..rounds {
+        for (op, best) in ops.iter_mut().zip(best.iter_mut()) {
+            *best = best.max(per_second(budget / rounds, op));
+        }
+    }
+    best
 }
 
 /// The `q` quantile (0..=1) of sorted values, nearest rank.
