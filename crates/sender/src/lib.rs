@@ -11,12 +11,14 @@
 //! - [`policy`]: the retry schedule.
 //! - [`breaker`]: circuit breaking per endpoint.
 //! - [`finalizer`]: which offsets may be committed when records finish out of order.
+//! - [`rate`]: per-endpoint rate limits.
 //! - [`worker`]: the consume → send → report → commit loops.
 
 pub mod attempt;
 pub mod breaker;
 pub mod finalizer;
 pub mod policy;
+pub mod rate;
 pub mod worker;
 
 use std::sync::Arc;

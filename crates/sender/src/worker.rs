@@ -99,6 +99,7 @@ struct Ctx {
 struct SubState {
     in_hand: usize,
     limit: Option<(u32, Arc<Semaphore>)>,
+    rate: Option<Arc<crate::rate::RateLimiter>>,
     ordered: Option<mpsc::UnboundedSender<(Job, OwnedSemaphorePermit)>>,
 }
 
@@ -267,19 +268,31 @@ fn dispatch(
     permit: OwnedSemaphorePermit,
 ) {
     let id = job.delivery.subscription_id.clone();
-    let (ordered, max_in_flight) = {
+    let (ordered, max_in_flight, per_second) = {
         let table = ctx.shared.subscriptions.read();
-        table.get(&id).map_or((false, 1), |s| {
-            (s.sub.ordered, s.sub.limits.max_in_flight.max(1))
+        table.get(&id).map_or((false, 1, 50.0), |s| {
+            (
+                s.sub.ordered,
+                s.sub.limits.max_in_flight.max(1),
+                s.sub.limits.per_second,
+            )
         })
     };
     let state = subs.entry(id.clone()).or_default();
     state.in_hand += 1;
+    let rate = match &state.rate {
+        Some(r) if r.per_second() == per_second => r.clone(),
+        _ => {
+            let r = Arc::new(crate::rate::RateLimiter::new(per_second));
+            state.rate = Some(r.clone());
+            r
+        }
+    };
     if ordered {
         let tx = state.ordered.get_or_insert_with(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             let ctx = ctx.clone();
-            tracker.spawn(ordered_worker(ctx, rx));
+            tracker.spawn(ordered_worker(ctx, rx, rate.clone()));
             tx
         });
         if let Err(mpsc::error::SendError((job, permit))) = tx.send((job, permit)) {
@@ -296,10 +309,16 @@ fn dispatch(
             sem
         }
     };
-    tracker.spawn(unordered_job(ctx.clone(), job, permit, limit));
+    tracker.spawn(unordered_job(ctx.clone(), job, permit, limit, rate));
 }
 
-async fn unordered_job(ctx: Ctx, job: Job, _permit: OwnedSemaphorePermit, limit: Arc<Semaphore>) {
+async fn unordered_job(
+    ctx: Ctx,
+    job: Job,
+    _permit: OwnedSemaphorePermit,
+    limit: Arc<Semaphore>,
+    rate: Arc<crate::rate::RateLimiter>,
+) {
     if let Some(nb) = job.not_before {
         let wait = until(nb);
         if wait > REQUEUE_HORIZON {
@@ -323,6 +342,10 @@ async fn unordered_job(ctx: Ctx, job: Job, _permit: OwnedSemaphorePermit, limit:
     let Ok(_slot) = limit.acquire().await else {
         return;
     };
+    tokio::select! {
+        _ = rate.acquire() => {},
+        _ = ctx.stop.cancelled() => return,
+    }
     let step = attempt_step(&ctx.shared, &job, false).await;
     if publish(&ctx, step.outputs).await {
         finish(&ctx, &job);
@@ -330,7 +353,11 @@ async fn unordered_job(ctx: Ctx, job: Job, _permit: OwnedSemaphorePermit, limit:
 }
 
 /// Runs an ordered subscription's deliveries one at a time; a failure is retried in place.
-async fn ordered_worker(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<(Job, OwnedSemaphorePermit)>) {
+async fn ordered_worker(
+    ctx: Ctx,
+    mut rx: mpsc::UnboundedReceiver<(Job, OwnedSemaphorePermit)>,
+    rate: Arc<crate::rate::RateLimiter>,
+) {
     while let Some((mut job, _permit)) = rx.recv().await {
         loop {
             if let Some(nb) = job.not_before.take() {
@@ -338,6 +365,10 @@ async fn ordered_worker(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<(Job, OwnedSem
                     _ = tokio::time::sleep(until(nb)) => {},
                     _ = ctx.stop.cancelled() => return,
                 }
+            }
+            tokio::select! {
+                _ = rate.acquire() => {},
+                _ = ctx.stop.cancelled() => return,
             }
             let step = attempt_step(&ctx.shared, &job, true).await;
             if !publish(&ctx, step.outputs).await {
