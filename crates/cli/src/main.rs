@@ -332,6 +332,10 @@ async fn demo_seed(
     producer
         .send_json(&mut acks, &topics.subscriptions, b"demo-all-events", &sub)
         .await?;
+    acks.wait().await?;
+    // Stages pick up subscription changes within a second: let this one arrive before the
+    // events it should receive.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let mike = serde_json::json!({"id": "chg-demo-1", "account": "1001", "database": "12", "profile": "4711",
         "action": "create", "trigger": "rest", "timestamp": hookline_model::timefmt::now_rfc3339(),
         "parameters": {"name": "Mike"}, "fields": {"name": "Mike", "email": "mike@example.com", "city": "Amsterdam"},
