@@ -14,7 +14,6 @@ use hookline_config::{CommonArgs, JoinStageArgs};
 use hookline_kafka::KafkaSettings;
 use hookline_model::{ProfileChange, SourcePosition};
 use hookline_schemas::SchemaKind;
-use hookline_stream::validate::decode_input;
 use hookline_stream::{
     BatchContext, Processor, ProfileStore, StageConfig, StageError, SubscriptionsView, TableMode,
 };
@@ -84,24 +83,18 @@ impl Processor for ProfilesProcessor {
         ctx: &mut BatchContext<'_>,
         msg: &BorrowedMessage<'_>,
     ) -> Result<(), StageError> {
-        let change = match decode_input(
-            SchemaKind::ProfileChange,
-            msg.key(),
-            msg.payload(),
-            ctx.max_record_bytes,
-            |c: &ProfileChange| c.key().to_string(),
-        ) {
-            Ok(c) => c,
-            Err(reason) => return ctx.quarantine(msg, &reason).await,
+        let Some(change) = ctx
+            .decode_or_quarantine(msg, SchemaKind::ProfileChange, |c: &ProfileChange| {
+                c.key().to_string()
+            })
+            .await?
+        else {
+            return Ok(());
         };
         let key = change.key().to_string();
         let p = msg.partition();
         let before = ctx.store.get(p, &key)?;
-        if before.is_some() {
-            ctx.metrics.joined.with_label_values(&[ctx.stage]).inc();
-        } else {
-            ctx.metrics.unjoined.with_label_values(&[ctx.stage]).inc();
-        }
+        ctx.count_join(before.is_some());
         let applied = hookline_enrich::profile::apply(&change, before.as_ref());
         match &applied.new_state {
             Some(state) => {

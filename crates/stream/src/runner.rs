@@ -64,6 +64,39 @@ pub struct BatchContext<'a> {
 }
 
 impl BatchContext<'_> {
+    /// Validates and decodes one input record; a bad one is quarantined with its reason and
+    /// `None` is returned, so the stage goes on with the next record.
+    pub async fn decode_or_quarantine<T: serde::de::DeserializeOwned>(
+        &mut self,
+        msg: &BorrowedMessage<'_>,
+        kind: hookline_schemas::SchemaKind,
+        key_of: impl Fn(&T) -> String,
+    ) -> Result<Option<T>, StageError> {
+        match crate::validate::decode_input(
+            kind,
+            msg.key(),
+            msg.payload(),
+            self.max_record_bytes,
+            key_of,
+        ) {
+            Ok(v) => Ok(Some(v)),
+            Err(reason) => {
+                self.quarantine(msg, &reason).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Counts a lookup in the profile table as joined or unjoined.
+    pub fn count_join(&self, found: bool) {
+        let counter = if found {
+            &self.metrics.joined
+        } else {
+            &self.metrics.unjoined
+        };
+        counter.with_label_values(&[self.stage]).inc();
+    }
+
     /// Offers `event` to the subscriptions and queues one delivery per match (keyed by
     /// subscription id); counts the record as routed or filtered.
     pub async fn route(

@@ -14,7 +14,6 @@ use hookline_config::{CommonArgs, JoinStageArgs};
 use hookline_kafka::KafkaSettings;
 use hookline_model::{SourcePosition, TrackingEvent};
 use hookline_schemas::SchemaKind;
-use hookline_stream::validate::decode_input;
 use hookline_stream::{
     BatchContext, Processor, ProfileStore, StageConfig, StageError, SubscriptionsView, TableMode,
 };
@@ -89,22 +88,18 @@ impl Processor for TrackingProcessor {
         ctx: &mut BatchContext<'_>,
         msg: &BorrowedMessage<'_>,
     ) -> Result<(), StageError> {
-        let event = match decode_input(
-            SchemaKind::TrackingEvent,
-            msg.key(),
-            msg.payload(),
-            ctx.max_record_bytes,
-            |e: &TrackingEvent| e.key().to_string(),
-        ) {
-            Ok(e) => e,
-            Err(reason) => return ctx.quarantine(msg, &reason).await,
+        let Some(event) = ctx
+            .decode_or_quarantine(msg, SchemaKind::TrackingEvent, |e: &TrackingEvent| {
+                e.key().to_string()
+            })
+            .await?
+        else {
+            return Ok(());
         };
         let key = event.key().to_string();
         let profile = ctx.store.get(msg.partition(), &key)?;
-        if profile.is_some() {
-            ctx.metrics.joined.with_label_values(&[ctx.stage]).inc();
-        } else {
-            ctx.metrics.unjoined.with_label_values(&[ctx.stage]).inc();
+        ctx.count_join(profile.is_some());
+        if profile.is_none() {
             tracing::debug!(key, event = %event.id, "profile not in the table; delivering without profile data");
         }
         let enriched =
