@@ -64,6 +64,24 @@ impl Drop for Stage {
     }
 }
 
+/// The offsets the profiles stage's group has committed on `profile-changes`, summed.
+fn committed_total(t: &TestTopics) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let group = format!("{}profiles", t.prefix);
+    let consumer: BaseConsumer = t.settings.table_consumer(&group).create().unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..3 {
+        tpl.add_partition(&t.topics.profile_changes, p);
+    }
+    let Ok(c) = consumer.committed_offsets(tpl, Duration::from_secs(5)) else {
+        return -1;
+    };
+    c.elements()
+        .iter()
+        .map(|e| e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0))
+        .sum()
+}
+
 fn change(i: usize, action: &str, name: &str) -> (String, Value) {
     (
         format!("12:{i}"),
@@ -102,8 +120,11 @@ async fn profiles_stage_resumes_after_sigkill_from_its_offsets_and_state() {
     produce(&t, &t.topics.profile_changes, &creates).await;
     let (_, n) = table(&t, 20);
     assert_eq!(n, 20);
-    // Offsets are committed every second: give the commit a moment, then kill without mercy.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Offsets are committed every second: wait until the group's commit covers all 20, then
+    // kill without mercy.
+    let committed =
+        hookline_testkit::eventually(Duration::from_secs(20), || committed_total(&t) == 20).await;
+    assert!(committed, "the stage committed its offsets");
     stage.kill();
 
     let updates: Vec<_> = (0..20).map(|i| change(i, "update", "Second")).collect();
