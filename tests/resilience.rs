@@ -291,9 +291,16 @@ async fn key_rotation_keeps_the_old_key_published_until_it_expires() {
     let new =
         hookline_signing::rotation::rotate(&path, None, None, Duration::from_secs(3_600)).unwrap();
 
+    // The admin API reads its tables from Kafka, so it needs a broker even to publish keys.
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 1).await;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let args = hookline_admin::AdminArgs::parse_from([
         "hookline-admin",
+        "--brokers",
+        &t.settings.brokers,
+        "--topic-prefix",
+        &t.prefix,
         "--admin-addr",
         "127.0.0.1:0",
         "--metrics-addr",
@@ -301,7 +308,7 @@ async fn key_rotation_keeps_the_old_key_published_until_it_expires() {
         "--signing-key",
         path.to_str().unwrap(),
     ]);
-    let addr = hookline_admin::serve(&args, shutdown.clone())
+    let addr = hookline_admin::serve(&args, None, shutdown.clone())
         .await
         .unwrap();
     let client = hookline_outbound::HttpClient::new(

@@ -62,9 +62,14 @@ impl Pipeline {
             "127.0.0.1:0".into(),
             "--signing-key".into(),
             key.clone(),
+            "--require-https".into(),
+            "false".into(),
+            "--allow-networks".into(),
+            allow_networks.into(),
         ]);
         let admin = hookline_admin::serve(
             &hookline_admin::AdminArgs::parse_from(admin_args),
+            None,
             shutdown.clone(),
         )
         .await

@@ -1,21 +1,43 @@
-//! `hookline-admin`: the admin API.
+//! `hookline-admin`: the admin API. Kafka is its only store.
 //!
-//! Serves `GET /v1/keys` (the current public signing key and retired ones still within their
-//! rotation overlap) and `/healthz`.
-//! Subscriptions are written with the `hookline` CLI for now (`hookline subscription put`).
+//! - [`tables`]: the followed `subscriptions`, `tokens` and `domains` tables and read-after-write
+//!   writes to them; the recent `outcomes` per subscription.
+//! - [`auth`]: bearer tokens bound to one account (or operator tokens), stored hashed.
+//! - [`subscriptions`]: CRUD, list by database/collection, pause/resume, URL verification.
+//! - [`domains`]: DNS TXT validation of domains.
+//! - [`delivery`]: test webhook, check now, attempt history, replay.
+//! - [`operator`]: endpoints across accounts, for operator tokens.
+//! - [`error`]: the JSON error answer every endpoint uses.
 //!
-//! - [`AdminArgs`] / [`serve`]: configuration and the entry point `main` and tests share.
+//! The whole API is described in `schemas/openapi.json`; a test checks the running server
+//! against it. [`AdminArgs`] / [`serve`] are what `main` and the tests share.
+
+pub mod auth;
+pub mod delivery;
+pub mod domains;
+pub mod error;
+pub mod extract;
+pub mod operator;
+pub mod subscriptions;
+pub mod tables;
 
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
-use hookline_config::{parse_listen_addr, CommonArgs};
+use hookline_config::{parse_listen_addr, parse_networks, CommonArgs, Topics};
+use hookline_kafka::KafkaSettings;
+use hookline_outbound::{HttpClient, HttpOptions, NetworkGuard};
 use hookline_signing::{PublicKeyInfo, SigningKey};
+use hookline_telemetry::Metrics;
+use hookline_verification::DnsResolver;
 use tokio_util::sync::CancellationToken;
+
+pub use tables::Tables;
 
 /// The admin API.
 #[derive(Debug, Clone, Parser)]
@@ -30,13 +52,58 @@ pub struct AdminArgs {
 
     #[command(flatten)]
     pub signing: hookline_config::SigningArgs,
+
+    /// CIDRs that verification fetches and test webhooks may reach despite the private-address
+    /// guard, e.g. 127.0.0.0/8 (the sender has the same setting).
+    #[arg(long, env = "HOOKLINE_ALLOW_NETWORKS", default_value = "")]
+    pub allow_networks: String,
+
+    /// Refuse plain http:// callback URLs (must match the routing stages' setting).
+    #[arg(long, env = "HOOKLINE_REQUIRE_HTTPS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub require_https: bool,
+
+    /// DNS server (ip:port) for domain validation; default: the system's resolver.
+    #[arg(long, env = "HOOKLINE_DNS_RESOLVER")]
+    pub dns_resolver: Option<String>,
+
+    /// The X-Copernica-ID header value of test webhooks; `{account}` is replaced by the account
+    /// id (must match the sender's setting).
+    #[arg(
+        long,
+        env = "HOOKLINE_COPERNICA_ID",
+        default_value = "account_{account}"
+    )]
+    pub copernica_id: String,
+
+    /// Timeout of a verification fetch or test webhook, response included.
+    #[arg(long, default_value = "10s")]
+    pub request_timeout: String,
 }
 
-#[derive(Clone)]
-struct AppState {
-    current: Arc<SigningKey>,
+/// What every handler shares.
+pub struct Shared {
+    pub tables: Tables,
+    pub key: Arc<SigningKey>,
     /// Keys retired by `hookline keys rotate`, published until they expire.
-    retired: Arc<Vec<hookline_signing::rotation::RetiredKey>>,
+    pub retired: Vec<hookline_signing::rotation::RetiredKey>,
+    pub client: HttpClient,
+    pub resolver: DnsResolver,
+    pub require_https: bool,
+    pub copernica_id: String,
+    pub settings: KafkaSettings,
+    pub topics: Topics,
+    pub metrics: Option<Metrics>,
+}
+
+/// The handlers' state: cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 /// Why the admin API could not start.
@@ -44,8 +111,12 @@ struct AppState {
 pub enum AdminError {
     #[error(transparent)]
     Config(#[from] hookline_config::ConfigError),
+    #[error("{0}")]
+    Setting(String),
     #[error(transparent)]
     Key(#[from] hookline_signing::KeyError),
+    #[error(transparent)]
+    Kafka(#[from] hookline_kafka::KafkaError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -53,26 +124,110 @@ pub enum AdminError {
     },
 }
 
-/// Binds the API and serves it until `shutdown`; returns the bound address.
+/// The API's routes over `state`.
+pub fn router(state: AppState) -> Router {
+    use axum::routing::MethodRouter;
+    let m = |r: MethodRouter<AppState>| r.fallback(error::wrong_method);
+    Router::new()
+        .route("/v1/keys", m(get(keys)))
+        .route(
+            "/v1/subscriptions",
+            m(get(subscriptions::list).post(subscriptions::create)),
+        )
+        .route(
+            "/v1/subscriptions/{id}",
+            m(get(subscriptions::get_one)
+                .patch(subscriptions::update)
+                .delete(subscriptions::delete)),
+        )
+        .route(
+            "/v1/subscriptions/{id}/pause",
+            m(post(subscriptions::pause)),
+        )
+        .route(
+            "/v1/subscriptions/{id}/resume",
+            m(post(subscriptions::resume)),
+        )
+        .route(
+            "/v1/subscriptions/{id}/verify",
+            m(post(subscriptions::verify)),
+        )
+        .route("/v1/subscriptions/{id}/test", m(post(delivery::test)))
+        .route(
+            "/v1/subscriptions/{id}/attempts",
+            m(get(delivery::attempts)),
+        )
+        .route("/v1/subscriptions/{id}/replay", m(post(delivery::replay)))
+        .route("/v1/check", m(post(delivery::check)))
+        .route("/v1/domains", m(get(domains::list).post(domains::create)))
+        .route(
+            "/v1/domains/{domain}",
+            m(get(domains::get_one).delete(domains::delete)),
+        )
+        .route("/v1/domains/{domain}/validate", m(post(domains::validate)))
+        .route(
+            "/v1/operator/subscriptions",
+            m(get(operator::subscriptions)),
+        )
+        .route("/v1/operator/metrics", m(get(operator::metrics)))
+        .route("/healthz", m(get(|| async { "ok\n" })))
+        .fallback(error::no_route)
+        .with_state(state)
+}
+
+/// Loads the tables, binds the API and serves it until `shutdown`; returns the bound address.
 pub async fn serve(
     args: &AdminArgs,
+    metrics: Option<Metrics>,
     shutdown: CancellationToken,
 ) -> Result<SocketAddr, AdminError> {
     let addr = parse_listen_addr("HOOKLINE_ADMIN_ADDR / --admin-addr", &args.admin_addr)?;
+    let allow = parse_networks(&args.allow_networks)?;
+    let timeout = hookline_sender::policy::parse_duration(&args.request_timeout)
+        .map_err(|e| AdminError::Setting(format!("--request-timeout: {e}")))?;
+    let nameserver = args
+        .dns_resolver
+        .as_deref()
+        .map(|raw| {
+            raw.parse::<SocketAddr>().map_err(|_| {
+                AdminError::Setting(format!(
+                    "HOOKLINE_DNS_RESOLVER / --dns-resolver {raw:?}: expected ip:port, e.g. 9.9.9.9:53"
+                ))
+            })
+        })
+        .transpose()?;
     let key = SigningKey::load_or_generate(
         &args.signing.signing_key,
         args.signing.signing_key_id.as_deref(),
     )?;
     let retired = hookline_signing::rotation::load_keyring(&args.signing.signing_key)?;
+    let topics = args.common.topics();
+    let settings = KafkaSettings::new(args.common.brokers.clone(), args.common.kafka_settings());
+    let tables = Tables::start(&settings, &topics).await?;
+    let client = HttpClient::new(
+        NetworkGuard::new(allow),
+        HttpOptions {
+            connect_timeout: timeout.min(std::time::Duration::from_secs(5)),
+            total_timeout: timeout,
+            ..HttpOptions::default()
+        },
+    );
+    let resolver = DnsResolver::new(nameserver, timeout.min(std::time::Duration::from_secs(5)))
+        .map_err(|e| AdminError::Setting(format!("HOOKLINE_DNS_RESOLVER / --dns-resolver: {e}")))?;
     let key = Arc::new(key);
-    let state = AppState {
-        current: key.clone(),
-        retired: Arc::new(retired),
-    };
-    let app = Router::new()
-        .route("/v1/keys", get(keys))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .with_state(state);
+    let state = AppState(Arc::new(Shared {
+        tables,
+        key: key.clone(),
+        retired,
+        client,
+        resolver,
+        require_https: args.require_https,
+        copernica_id: args.copernica_id.clone(),
+        settings,
+        topics,
+        metrics,
+    }));
+    let app = router(state);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| AdminError::Listen { addr, source })?;
@@ -88,11 +243,13 @@ pub async fn serve(
     Ok(bound)
 }
 
-/// The current key and the retired keys still within their overlap (checked per request, so an
-/// expired key disappears without a restart).
+/// `GET /v1/keys` (no token: public keys are public). The current key and the retired keys
+/// still within their overlap, checked per request so an expired key disappears without a
+/// restart.
+/// The answer is a bare array, as receivers written against earlier releases expect.
 async fn keys(State(state): State<AppState>) -> Json<Vec<PublicKeyInfo>> {
     Json(hookline_signing::rotation::published_keys(
-        &state.current,
+        &state.key,
         &state.retired,
         time::OffsetDateTime::now_utc(),
     ))

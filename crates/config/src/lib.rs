@@ -253,6 +253,13 @@ pub struct Topics {
     pub outcomes: String,
     pub dead_letter: String,
     pub quarantine: String,
+    /// Admin API bearer tokens (hashed), keyed by token id; compacted.
+    pub tokens: String,
+    /// Domains an account has asked to validate (and validated) by DNS TXT; compacted.
+    pub domains: String,
+    /// Circuit state and failing-since time per endpoint, keyed by subscription id; compacted
+    /// (written by the sender on changes).
+    pub endpoint_health: String,
 }
 
 impl Topics {
@@ -268,11 +275,14 @@ impl Topics {
             outcomes: t("outcomes"),
             dead_letter: t("dead-letter"),
             quarantine: t("quarantine"),
+            tokens: t("tokens"),
+            domains: t("domains"),
+            endpoint_health: t("endpoint-health"),
         }
     }
 
     /// Every topic with whether it is compacted.
-    pub fn all(&self) -> [(&str, bool); 9] {
+    pub fn all(&self) -> [(&str, bool); 12] {
         [
             (&self.tracking, false),
             (&self.profile_changes, false),
@@ -283,6 +293,9 @@ impl Topics {
             (&self.outcomes, false),
             (&self.dead_letter, false),
             (&self.quarantine, false),
+            (&self.tokens, true),
+            (&self.domains, true),
+            (&self.endpoint_health, true),
         ]
     }
 }
@@ -342,6 +355,7 @@ mod tests {
     fn topic_names_follow_the_prefix() {
         let t = Topics::new("hookline.");
         assert_eq!(t.profile_changes, "hookline.profile-changes");
-        assert_eq!(t.all().iter().filter(|(_, compact)| *compact).count(), 2);
+        assert_eq!(t.endpoint_health, "hookline.endpoint-health");
+        assert_eq!(t.all().iter().filter(|(_, compact)| *compact).count(), 5);
     }
 }

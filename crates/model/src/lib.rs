@@ -6,11 +6,13 @@
 //! - [`subscription`]: the `subscriptions` table value and its enums (event kinds, actions, triggers).
 //! - [`delivery`]: what the routing stages hand to the sender, and what the sender reports back
 //!   (`deliveries`, `retries`, `outcomes`, `dead-letter`).
+//! - [`access`]: the admin API's tables: hashed bearer tokens and DNS-validated domains.
 //! - [`quarantine`]: the record written for input that cannot be processed.
 //! - [`timefmt`]: the few time formats the contracts use.
 //!
 //! Every type keeps unknown extra fields (`extra`) on input contracts so they pass through.
 
+pub mod access;
 pub mod delivery;
 pub mod events;
 pub mod ids;
@@ -18,6 +20,7 @@ pub mod quarantine;
 pub mod subscription;
 pub mod timefmt;
 
+pub use access::{DomainRecord, DomainStatus, TokenRecord, TokenRole};
 pub use delivery::{
     DeadLetter, Delivery, ErrorClass, Outcome, OutcomeResult, RetryRecord, SourcePosition,
 };

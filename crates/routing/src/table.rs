@@ -100,9 +100,14 @@ impl SubscriptionTable {
     }
 }
 
-/// The filters before the condition: status, collection scope, event kind, action, trigger.
+/// The filters before the condition: status, owner, collection scope, event kind, action,
+/// trigger. The account is checked as well as the database: database ids are only unique within
+/// an account, and one account's subscription must never see another account's events.
 fn wants(sub: &Subscription, event: &Enriched) -> bool {
-    if sub.status != SubscriptionStatus::Active || sub.database != event.database {
+    if sub.status != SubscriptionStatus::Active
+        || sub.database != event.database
+        || sub.account != event.account
+    {
         return false;
     }
     let is_profile_event = matches!(
@@ -185,6 +190,9 @@ mod tests {
         t.upsert(sub(json!({"id": "opens", "events": ["open"]})), true)
             .unwrap();
         t.upsert(sub(json!({"id": "other-db", "database": "13"})), true)
+            .unwrap();
+        // Database 12 of another account is another database.
+        t.upsert(sub(json!({"id": "other-account", "account": "2002"})), true)
             .unwrap();
         assert_eq!(
             ids(&t, &click("12", "Mike Jones")),

@@ -5,15 +5,23 @@
 //!   per test, killed on drop.
 //! - [`receiver`]: an HTTP endpoint on 127.0.0.1:0 that records every request and answers
 //!   with scripted statuses.
+//! - [`static_site`]: an HTTP server on 127.0.0.1:0 that serves a fixed status and body per
+//!   path (404 elsewhere) and records every request, for tests that fetch files.
+//! - [`dns`]: an authoritative DNS server on 127.0.0.1:0 (UDP and TCP) serving TXT records the
+//!   test sets at run time, NXDOMAIN for every other name.
 //! - [`topics`]: a unique topic prefix per test, topic creation, producing JSON, and reading a
 //!   topic until a condition holds (bounded in time).
 
 pub mod broker;
+pub mod dns;
 pub mod receiver;
+pub mod static_site;
 pub mod topics;
 
 pub use broker::Broker;
+pub use dns::{DnsQuery, DnsServer};
 pub use receiver::{Received, Receiver};
+pub use static_site::StaticSite;
 pub use topics::{read_until, unique_prefix, TestTopics};
 
 /// Polls `cond` every 50 ms until it holds or `timeout` passes; returns whether it held.

@@ -1,5 +1,7 @@
-//! `hookline replay`: dead letters back onto `deliveries`, unchanged, so they take the normal
-//! path (signature, limits, retries) and keep their delivery id for receivers' de-duplication.
+//! Replaying dead letters: back onto `deliveries`, unchanged, so they take the normal path
+//! (signature, limits, retries) and keep their delivery id for receivers' de-duplication.
+//!
+//! Shared by `hookline replay` and the admin API's `POST /v1/subscriptions/{id}/replay`.
 
 use std::time::Duration;
 
@@ -43,13 +45,37 @@ impl Filter {
     }
 }
 
-/// Reads `dead-letter` up to its current end and re-produces the matching deliveries.
+/// Why a replay did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Kafka(#[from] hookline_kafka::KafkaError),
+    #[error("kafka client: {0}")]
+    Client(#[from] rdkafka::error::KafkaError),
+    #[error("could not read the dead-letter topic to its end within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Reads `dead-letter` up to its current end and re-produces the matching deliveries; returns
+/// how many matched.
 pub async fn replay(
     settings: &KafkaSettings,
     topics: &Topics,
     filter: &Filter,
     dry_run: bool,
-) -> anyhow::Result<usize> {
+) -> Result<usize, ReplayError> {
+    replay_each(settings, topics, filter, dry_run, |_| {}).await
+}
+
+/// Like [`replay`], calling `on_match` for every matching dead letter (before it is
+/// re-produced, or instead of it when `dry_run`).
+pub async fn replay_each(
+    settings: &KafkaSettings,
+    topics: &Topics,
+    filter: &Filter,
+    dry_run: bool,
+    mut on_match: impl FnMut(&DeadLetter),
+) -> Result<usize, ReplayError> {
     let consumer: BaseConsumer = settings.table_consumer("hookline-replay").create()?;
     let partitions = hookline_kafka::table::partition_count(settings, &topics.dead_letter)?;
     let mut tpl = TopicPartitionList::new();
@@ -70,7 +96,8 @@ pub async fn replay(
     }
     consumer.assign(&tpl)?;
     let mut remaining: std::collections::HashMap<i32, i64> = ends.into_iter().collect();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    const READ_LIMIT: Duration = Duration::from_secs(120);
+    let deadline = std::time::Instant::now() + READ_LIMIT;
     while !remaining.is_empty() && std::time::Instant::now() < deadline {
         let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
             continue;
@@ -84,9 +111,10 @@ pub async fn replay(
         }
         let Some(bytes) = msg.payload() else { continue };
         let Ok(dead) = serde_json::from_slice::<DeadLetter>(bytes) else {
-            eprintln!(
-                "skipping a malformed dead letter at partition {p} offset {}",
-                msg.offset()
+            tracing::warn!(
+                partition = p,
+                offset = msg.offset(),
+                "skipping a malformed dead letter"
             );
             continue;
         };
@@ -94,16 +122,8 @@ pub async fn replay(
             continue;
         }
         count += 1;
-        if dry_run {
-            println!(
-                "{}  {}  {}  attempts={}  last_error={}",
-                dead.dead_lettered_at,
-                dead.delivery.subscription_id,
-                dead.delivery.delivery_id,
-                dead.attempts,
-                dead.last_error.as_deref().unwrap_or("-")
-            );
-        } else {
+        on_match(&dead);
+        if !dry_run {
             let d = &dead.delivery;
             producer
                 .send_json(
@@ -116,7 +136,7 @@ pub async fn replay(
         }
     }
     if !remaining.is_empty() {
-        anyhow::bail!("could not read the dead-letter topic to its end within 120 s");
+        return Err(ReplayError::Timeout(READ_LIMIT));
     }
     acks.wait().await?;
     Ok(count)

@@ -1,0 +1,371 @@
+//! Sending now and looking back: the test webhook, "check now", the attempt history and the
+//! replay of dead letters.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::Json;
+use futures::StreamExt;
+use hookline_model::{
+    AccountId, Delivery, DeliveryId, EventId, EventKind, Outcome, Subscription, SubscriptionStatus,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::auth::AccountCaller;
+use crate::error::ApiError;
+use crate::extract::ApiQuery;
+use crate::subscriptions::{owned, parse_body};
+use crate::AppState;
+
+/// The optional body of `POST /v1/subscriptions/{id}/test`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    /// The event to send: a JSON object (encoded in the subscription's format) or a string (sent
+    /// as is). Absent: the documented sample of `event`.
+    pub body: Option<Value>,
+    /// Which sample to send when `body` is absent; default: the subscription's first event type.
+    pub event: Option<EventKind>,
+}
+
+/// What the endpoint answered to a test webhook.
+#[derive(Debug, Serialize)]
+pub struct TestReport {
+    pub subscription: String,
+    pub url: String,
+    pub delivery_id: String,
+    pub event: String,
+    /// A 2xx answer within the timeout.
+    pub delivered: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    pub latency_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_excerpt: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_class: Option<hookline_model::ErrorClass>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The documented sample bodies (`docs/events.md`, kept current by a test of `hookline-enrich`).
+const EVENTS_DOC: &str = include_str!("../../../docs/events.md");
+
+/// The JSON sample named `name` in `docs/events.md`.
+fn sample(name: &str) -> Option<Map<String, Value>> {
+    let start_marker = format!("<!-- sample:{name}:json -->");
+    let start = EVENTS_DOC.find(&start_marker)? + start_marker.len();
+    let rest = &EVENTS_DOC[start..];
+    let end = rest.find("<!-- /sample -->")?;
+    let block = rest[..end].trim();
+    let json = block.strip_prefix("```json")?.strip_suffix("```")?.trim();
+    serde_json::from_str(json).ok()
+}
+
+/// A sample event of `kind` for `sub`, with the subscription's database (and collection).
+fn sample_for(sub: &Subscription, kind: EventKind) -> Map<String, Value> {
+    let name = match (kind, sub.collection.is_some()) {
+        (EventKind::Create, false) => "profile-create",
+        (EventKind::Update, false) => "profile-update",
+        (EventKind::Delete, false) => "profile-delete",
+        (EventKind::Create, true) => "subprofile-create",
+        (EventKind::Update, true) => "subprofile-update",
+        (EventKind::Delete, true) => "subprofile-delete",
+        (k, _) => k.as_str(),
+    };
+    let mut body = sample(name).unwrap_or_default();
+    body.insert("database".into(), Value::String(sub.database.to_string()));
+    if let Some(c) = &sub.collection {
+        if body.contains_key("collection") {
+            body.insert("collection".into(), Value::String(c.to_string()));
+        }
+    }
+    body
+}
+
+fn copernica_id(template: &str, account: &AccountId) -> String {
+    template.replace("{account}", account.as_str())
+}
+
+/// Signs and sends one test delivery to `sub` right away, as the sender would (same signature,
+/// headers and SSRF guard); nothing goes through Kafka and no outcome is recorded, so tests do
+/// not count as deliveries.
+pub async fn send_test(
+    state: &AppState,
+    sub: &Subscription,
+    req: TestRequest,
+) -> Result<TestReport, ApiError> {
+    let kind = req
+        .event
+        .or_else(|| sub.events.first().copied())
+        .unwrap_or(EventKind::Click);
+    let body = match req.body {
+        None => String::from_utf8_lossy(&hookline_payload::encode(
+            sub.format,
+            &sample_for(sub, kind),
+        ))
+        .into_owned(),
+        Some(Value::Object(map)) => {
+            String::from_utf8_lossy(&hookline_payload::encode(sub.format, &map)).into_owned()
+        }
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(ApiError::invalid(
+            "body",
+            "must be a JSON object (encoded in the subscription's format) or a string (sent as is)",
+        )),
+    };
+    let test_id = uuid::Uuid::new_v4().simple().to_string();
+    let delivery = Delivery {
+        delivery_id: DeliveryId(format!("test_{test_id}")),
+        event_id: EventId(format!("test-{test_id}")),
+        event_type: kind.as_str().to_owned(),
+        subscription_id: sub.id.clone(),
+        account: sub.account.clone(),
+        database: sub.database.clone(),
+        collection: sub.collection.clone(),
+        url: sub.url.clone(),
+        format: sub.format,
+        content_type: Some(sub.format.content_type().to_owned()),
+        body,
+        ordered: sub.ordered,
+        signature: sub.signature,
+        created_at: hookline_model::timefmt::now_rfc3339(),
+        source: None,
+    };
+    let report = hookline_sender::attempt::attempt(
+        &state.client,
+        &state.key,
+        &delivery,
+        1,
+        copernica_id(&state.copernica_id, &sub.account),
+    )
+    .await;
+    Ok(TestReport {
+        subscription: sub.id.0.clone(),
+        url: sub.url.clone(),
+        delivery_id: delivery.delivery_id.0,
+        event: kind.as_str().to_owned(),
+        delivered: matches!(report.verdict, hookline_sender::attempt::Verdict::Delivered),
+        http_status: report.http_status,
+        latency_ms: report.latency.as_secs_f64() * 1000.0,
+        response_excerpt: report.response_excerpt,
+        error_class: report.error_class,
+        error: report.error,
+    })
+}
+
+fn refuse_unverified(sub: &Subscription) -> Result<(), ApiError> {
+    if sub.status == SubscriptionStatus::Unverified {
+        return Err(ApiError::conflict(
+            "unverified",
+            "the subscription's URL is not verified yet, and Hookline sends nothing to unverified \
+             URLs (not even tests); POST .../verify first",
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /v1/subscriptions/{id}/test`.
+pub async fn test(
+    State(state): State<AppState>,
+    caller: AccountCaller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<TestReport>, ApiError> {
+    let sub = owned(&state, &caller.account, &id)?;
+    let req: TestRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        TestRequest::default()
+    } else {
+        let v: Value = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the body is not JSON: {e}"),
+            )
+        })?;
+        parse_body(v)?
+    };
+    refuse_unverified(&sub)?;
+    Ok(Json(send_test(&state, &sub, req).await?))
+}
+
+/// One line of the "check now" report.
+#[derive(Debug, Serialize)]
+pub struct CheckLine {
+    pub subscription: String,
+    pub url: String,
+    pub status: SubscriptionStatus,
+    /// Why nothing was sent (an unverified URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<TestReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    pub checked: usize,
+    pub delivered: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub subscriptions: Vec<CheckLine>,
+}
+
+/// How many endpoints "check now" calls at once.
+const CHECK_CONCURRENCY: usize = 8;
+
+/// `POST /v1/check`: a test webhook to every subscription of the account.
+pub async fn check(
+    State(state): State<AppState>,
+    caller: AccountCaller,
+) -> Result<Json<CheckReport>, ApiError> {
+    let subs = state
+        .tables
+        .subscriptions_where(|s| s.account == caller.account);
+    let lines: Vec<CheckLine> = futures::stream::iter(subs)
+        .map(|sub| {
+            let state = state.clone();
+            async move {
+                let mut line = CheckLine {
+                    subscription: sub.id.0.clone(),
+                    url: sub.url.clone(),
+                    status: sub.status,
+                    skipped: None,
+                    result: None,
+                };
+                if sub.status == SubscriptionStatus::Unverified {
+                    line.skipped =
+                        Some("unverified: nothing is sent until the URL is verified".into());
+                } else {
+                    match send_test(&state, &sub, TestRequest::default()).await {
+                        Ok(r) => line.result = Some(r),
+                        Err(e) => line.skipped = Some(e.message.clone()),
+                    }
+                }
+                line
+            }
+        })
+        .buffered(CHECK_CONCURRENCY)
+        .collect()
+        .await;
+    let delivered = lines
+        .iter()
+        .filter(|l| l.result.as_ref().is_some_and(|r| r.delivered))
+        .count();
+    let skipped = lines.iter().filter(|l| l.result.is_none()).count();
+    Ok(Json(CheckReport {
+        checked: lines.len() - skipped,
+        delivered,
+        failed: lines.len() - skipped - delivered,
+        skipped,
+        subscriptions: lines,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptsQuery {
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttemptList {
+    pub attempts: Vec<Outcome>,
+}
+
+/// `GET /v1/subscriptions/{id}/attempts`: the most recent attempts, newest first.
+pub async fn attempts(
+    State(state): State<AppState>,
+    caller: AccountCaller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<AttemptsQuery>,
+) -> Result<Json<AttemptList>, ApiError> {
+    let sub = owned(&state, &caller.account, &id)?;
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > crate::tables::ATTEMPTS_KEPT {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be 1 to {}", crate::tables::ATTEMPTS_KEPT),
+        ));
+    }
+    Ok(Json(AttemptList {
+        attempts: state.tables.attempts(&sub.id, limit),
+    }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// RFC 3339; dead letters from this time on.
+    pub since: Option<String>,
+    /// RFC 3339; dead letters before this time.
+    pub until: Option<String>,
+    /// Count what would be replayed without sending anything.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReplayReport {
+    pub subscription: String,
+    pub matched: usize,
+    pub dry_run: bool,
+}
+
+/// How long a replay may take before the API gives up waiting (the CLI has no such limit).
+const REPLAY_LIMIT: Duration = Duration::from_secs(150);
+
+/// `POST /v1/subscriptions/{id}/replay`: the subscription's dead letters back onto
+/// `deliveries`, keeping their delivery ids.
+pub async fn replay(
+    State(state): State<AppState>,
+    caller: AccountCaller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<ReplayReport>, ApiError> {
+    let sub = owned(&state, &caller.account, &id)?;
+    let req: ReplayRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ReplayRequest::default()
+    } else {
+        let v: Value = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the body is not JSON: {e}"),
+            )
+        })?;
+        parse_body(v)?
+    };
+    let time = |field: &str, raw: &Option<String>| {
+        raw.as_deref()
+            .map(|s| {
+                hookline_model::timefmt::parse(s).ok_or_else(|| {
+                    ApiError::invalid(
+                        field,
+                        format!("{s:?} is not an RFC 3339 time such as 2026-11-25T10:00:00Z"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let filter = hookline_replay::Filter {
+        subscription: Some(sub.id.0.clone()),
+        since: time("since", &req.since)?,
+        until: time("until", &req.until)?,
+    };
+    let matched = tokio::time::timeout(
+        REPLAY_LIMIT,
+        hookline_replay::replay(&state.settings, &state.topics, &filter, req.dry_run),
+    )
+    .await
+    .map_err(|_| ApiError::unavailable("reading the dead-letter topic took too long"))?
+    .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    tracing::info!(subscription = %sub.id, matched, dry_run = req.dry_run, "dead letters replayed");
+    Ok(Json(ReplayReport {
+        subscription: sub.id.0,
+        matched,
+        dry_run: req.dry_run,
+    }))
+}

@@ -1,0 +1,452 @@
+//! `/v1/subscriptions`: create, read, list by database or collection, update, pause/resume,
+//! delete, and URL ownership verification.
+//!
+//! Every handler scopes to the caller's account: a subscription of another account answers 404
+//! exactly like one that does not exist.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use hookline_model::{
+    AccountId, CollectionId, DatabaseId, EventKind, Limits, ProfileAction, SignatureProfile,
+    Subscription, SubscriptionId, SubscriptionStatus, Trigger,
+};
+use hookline_payload::Format;
+use hookline_verification::VerificationToken;
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Map, Value};
+
+use crate::auth::AccountCaller;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::AppState;
+
+/// The body of `POST /v1/subscriptions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSubscription {
+    pub database: String,
+    #[serde(default)]
+    pub collection: Option<String>,
+    pub events: Vec<EventKind>,
+    #[serde(default)]
+    pub actions: Option<Vec<ProfileAction>>,
+    #[serde(default)]
+    pub triggers: Option<Vec<Trigger>>,
+    #[serde(default)]
+    pub conditions: Value,
+    pub url: String,
+    #[serde(default)]
+    pub format: Format,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub ordered: bool,
+    #[serde(default)]
+    pub signature: SignatureProfile,
+}
+
+/// The body of `PATCH /v1/subscriptions/{id}`: only the fields present change; `null` clears
+/// `collection`, `actions` and `triggers` (back to "all").
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionPatch {
+    pub database: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub collection: Option<Option<String>>,
+    pub events: Option<Vec<EventKind>>,
+    #[serde(default, deserialize_with = "present")]
+    pub actions: Option<Option<Vec<ProfileAction>>>,
+    #[serde(default, deserialize_with = "present")]
+    pub triggers: Option<Option<Vec<Trigger>>>,
+    pub conditions: Option<Value>,
+    pub url: Option<String>,
+    pub format: Option<Format>,
+    pub limits: Option<Limits>,
+    pub ordered: Option<bool>,
+    pub signature: Option<SignatureProfile>,
+}
+
+/// Distinguishes a field set to `null` (`Some(None)`) from an absent one (`None`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Deserializes a request body, naming the field that is wrong.
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(body).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        let message = e.into_inner().to_string();
+        ApiError::invalid(field, message)
+    })
+}
+
+fn database_id(field: &str, raw: &str) -> Result<DatabaseId, ApiError> {
+    DatabaseId::new(raw).map_err(|e| ApiError::invalid(field, e.to_string()))
+}
+
+fn collection_id(field: &str, raw: &str) -> Result<CollectionId, ApiError> {
+    CollectionId::new(raw).map_err(|e| ApiError::invalid(field, e.to_string()))
+}
+
+/// Filters of `GET /v1/subscriptions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub database: Option<String>,
+    pub collection: Option<String>,
+    pub status: Option<SubscriptionStatus>,
+}
+
+/// A subscription of `account`, or 404.
+pub fn owned(state: &AppState, account: &AccountId, id: &str) -> Result<Subscription, ApiError> {
+    state
+        .tables
+        .subscription(id)
+        .filter(|s| &s.account == account)
+        .ok_or_else(|| ApiError::not_found("subscription", id))
+}
+
+/// Checks a subscription as the routing stages will, so the API never writes one they refuse.
+fn validate(state: &AppState, sub: &Subscription) -> Result<(), ApiError> {
+    hookline_routing::validate_subscription(sub, state.require_https)
+        .map(|_| ())
+        .map_err(|e| ApiError::invalid(e.field, e.message))
+}
+
+/// A fresh file challenge for `url`.
+fn file_challenge(url: &str) -> Map<String, Value> {
+    let token = VerificationToken::generate();
+    let locations = url::Url::parse(url)
+        .map(|u| {
+            hookline_verification::file_locations(&u, &token)
+                .into_iter()
+                .map(|l| Value::String(l.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut m = Map::new();
+    m.insert("method".into(), json!("file"));
+    m.insert("token".into(), json!(token.as_str()));
+    m.insert(
+        "file".into(),
+        json!(hookline_verification::file_name(&token)),
+    );
+    m.insert("locations".into(), Value::Array(locations));
+    m
+}
+
+/// The validated domain of `account` that covers `url`'s host, if any.
+pub fn covering_domain(state: &AppState, account: &AccountId, url: &str) -> Option<String> {
+    let host = url::Url::parse(url).ok()?.host_str()?.to_owned();
+    state
+        .tables
+        .domains_where(|d| {
+            &d.account == account && d.status == hookline_model::DomainStatus::Validated
+        })
+        .into_iter()
+        .find(|d| {
+            hookline_verification::DomainName::parse(&d.domain)
+                .is_ok_and(|name| hookline_verification::domain_covers(&name, &host))
+        })
+        .map(|d| d.domain)
+}
+
+/// Marks `sub` verified by `by` (a file URL or `domain:<name>`); unverified becomes active.
+pub fn mark_verified(sub: &mut Subscription, by: String) {
+    sub.verification
+        .insert("verified_by".into(), Value::String(by));
+    sub.verification.insert(
+        "verified_at".into(),
+        Value::String(hookline_model::timefmt::now_rfc3339()),
+    );
+    if sub.status == SubscriptionStatus::Unverified {
+        sub.status = SubscriptionStatus::Active;
+    }
+}
+
+/// Sets the verification state for a new or changed URL: covered by a validated domain means
+/// verified; otherwise a new file challenge and `unverified`.
+fn reverify(state: &AppState, sub: &mut Subscription) {
+    sub.verification = Map::new();
+    match covering_domain(state, &sub.account, &sub.url) {
+        Some(domain) => {
+            sub.verification.insert("method".into(), json!("domain"));
+            sub.verification.insert("domain".into(), json!(domain));
+            mark_verified(sub, format!("domain:{domain}"));
+        }
+        None => {
+            sub.verification = file_challenge(&sub.url);
+            sub.status = SubscriptionStatus::Unverified;
+        }
+    }
+}
+
+async fn save(state: &AppState, sub: &Subscription) -> Result<(), ApiError> {
+    state
+        .tables
+        .put_subscription(sub)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: AccountCaller,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<(StatusCode, Json<Subscription>), ApiError> {
+    let input: NewSubscription = parse_body(body)?;
+    let now = hookline_model::timefmt::now_rfc3339();
+    let mut sub = Subscription {
+        id: SubscriptionId(format!("sub_{}", uuid::Uuid::new_v4().simple())),
+        account: caller.account,
+        database: database_id("database", &input.database)?,
+        collection: input
+            .collection
+            .as_deref()
+            .map(|c| collection_id("collection", c))
+            .transpose()?,
+        events: input.events,
+        actions: input.actions,
+        triggers: input.triggers,
+        conditions: input.conditions,
+        url: input.url,
+        format: input.format,
+        status: SubscriptionStatus::Unverified,
+        verification: Map::new(),
+        limits: input.limits,
+        ordered: input.ordered,
+        signature: input.signature,
+        created: Some(now.clone()),
+        updated: Some(now),
+    };
+    validate(&state, &sub)?;
+    reverify(&state, &mut sub);
+    save(&state, &sub).await?;
+    tracing::info!(subscription = %sub.id, account = %sub.account, status = ?sub.status, "subscription created");
+    Ok((StatusCode::CREATED, Json(sub)))
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: AccountCaller,
+    Path(id): Path<String>,
+) -> Result<Json<Subscription>, ApiError> {
+    owned(&state, &caller.account, &id).map(Json)
+}
+
+/// The list answer.
+#[derive(Debug, serde::Serialize)]
+pub struct SubscriptionList {
+    pub subscriptions: Vec<Subscription>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: AccountCaller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<SubscriptionList>, ApiError> {
+    let database = q
+        .database
+        .as_deref()
+        .map(|d| database_id("database", d))
+        .transpose()?;
+    let collection = q
+        .collection
+        .as_deref()
+        .map(|c| collection_id("collection", c))
+        .transpose()?;
+    let subscriptions = state.tables.subscriptions_where(|s| {
+        s.account == caller.account
+            && database.as_ref().is_none_or(|d| &s.database == d)
+            && collection
+                .as_ref()
+                .is_none_or(|c| s.collection.as_ref() == Some(c))
+            && q.status.is_none_or(|st| s.status == st)
+    });
+    Ok(Json(SubscriptionList { subscriptions }))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: AccountCaller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<Subscription>, ApiError> {
+    let patch: SubscriptionPatch = parse_body(body)?;
+    let mut sub = owned(&state, &caller.account, &id)?;
+    if let Some(d) = patch.database {
+        sub.database = database_id("database", &d)?;
+    }
+    if let Some(c) = patch.collection {
+        sub.collection = c
+            .as_deref()
+            .map(|c| collection_id("collection", c))
+            .transpose()?;
+    }
+    if let Some(e) = patch.events {
+        sub.events = e;
+    }
+    if let Some(a) = patch.actions {
+        sub.actions = a;
+    }
+    if let Some(t) = patch.triggers {
+        sub.triggers = t;
+    }
+    if let Some(c) = patch.conditions {
+        sub.conditions = c;
+    }
+    if let Some(f) = patch.format {
+        sub.format = f;
+    }
+    if let Some(l) = patch.limits {
+        sub.limits = l;
+    }
+    if let Some(o) = patch.ordered {
+        sub.ordered = o;
+    }
+    if let Some(s) = patch.signature {
+        sub.signature = s;
+    }
+    let url_changed = patch.url.as_ref().is_some_and(|u| *u != sub.url);
+    if let Some(u) = patch.url {
+        sub.url = u;
+    }
+    validate(&state, &sub)?;
+    if url_changed {
+        // A new URL must be proven again; a paused subscription stays paused once it is.
+        let was = sub.status;
+        reverify(&state, &mut sub);
+        if sub.status == SubscriptionStatus::Active && was == SubscriptionStatus::Paused {
+            sub.status = SubscriptionStatus::Paused;
+        }
+    }
+    sub.updated = Some(hookline_model::timefmt::now_rfc3339());
+    save(&state, &sub).await?;
+    Ok(Json(sub))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: AccountCaller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let sub = owned(&state, &caller.account, &id)?;
+    state
+        .tables
+        .delete_subscription(&sub.id)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    tracing::info!(subscription = %sub.id, "subscription deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn pause(
+    State(state): State<AppState>,
+    caller: AccountCaller,
+    Path(id): Path<String>,
+) -> Result<Json<Subscription>, ApiError> {
+    let mut sub = owned(&state, &caller.account, &id)?;
+    match sub.status {
+        SubscriptionStatus::Unverified => {
+            return Err(ApiError::conflict(
+                "unverified",
+                "the subscription is not verified yet, so it receives nothing; verify it first",
+            ))
+        }
+        SubscriptionStatus::Paused => return Ok(Json(sub)),
+        SubscriptionStatus::Active | SubscriptionStatus::Disabled => {}
+    }
+    sub.status = SubscriptionStatus::Paused;
+    sub.updated = Some(hookline_model::timefmt::now_rfc3339());
+    save(&state, &sub).await?;
+    Ok(Json(sub))
+}
+
+/// Resumes a paused subscription, or re-enables one Hookline disabled (410 Gone, or failing for
+/// too long) once its owner says the endpoint is back.
+pub async fn resume(
+    State(state): State<AppState>,
+    caller: AccountCaller,
+    Path(id): Path<String>,
+) -> Result<Json<Subscription>, ApiError> {
+    let mut sub = owned(&state, &caller.account, &id)?;
+    match sub.status {
+        SubscriptionStatus::Unverified => {
+            return Err(ApiError::conflict(
+                "unverified",
+                "the subscription is not verified yet; POST .../verify first",
+            ))
+        }
+        SubscriptionStatus::Active => return Ok(Json(sub)),
+        SubscriptionStatus::Paused | SubscriptionStatus::Disabled => {}
+    }
+    sub.status = SubscriptionStatus::Active;
+    sub.updated = Some(hookline_model::timefmt::now_rfc3339());
+    save(&state, &sub).await?;
+    Ok(Json(sub))
+}
+
+/// `POST /v1/subscriptions/{id}/verify`: a validated domain covering the URL, or the
+/// verification file at the script's directory or the web root.
+pub async fn verify(
+    State(state): State<AppState>,
+    caller: AccountCaller,
+    Path(id): Path<String>,
+) -> Result<Json<Subscription>, ApiError> {
+    let mut sub = owned(&state, &caller.account, &id)?;
+    if sub.verification.contains_key("verified_at") {
+        return Ok(Json(sub));
+    }
+    if let Some(domain) = covering_domain(&state, &sub.account, &sub.url) {
+        sub.verification.insert("method".into(), json!("domain"));
+        sub.verification.insert("domain".into(), json!(domain));
+        mark_verified(&mut sub, format!("domain:{domain}"));
+    } else {
+        let token = sub
+            .verification
+            .get("token")
+            .and_then(Value::as_str)
+            .and_then(|t| VerificationToken::parse(t).ok());
+        let token = match token {
+            Some(t) => t,
+            None => {
+                // Written by other tooling without a challenge: issue one now.
+                sub.verification = file_challenge(&sub.url);
+                save(&state, &sub).await?;
+                return Err(ApiError::conflict(
+                    "challenge_issued",
+                    format!(
+                        "the subscription had no verification challenge; publish the file {} and \
+                         call verify again",
+                        sub.verification["file"].as_str().unwrap_or_default()
+                    ),
+                ));
+            }
+        };
+        let url =
+            url::Url::parse(&sub.url).map_err(|e| ApiError::invalid("url", format!("{e}")))?;
+        match hookline_verification::verify_file(&state.client, &url, &token).await {
+            Ok(found) => mark_verified(&mut sub, found.to_string()),
+            Err(e) => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "verification_failed",
+                    e.to_string(),
+                )
+                .with_details(json!({
+                    "file": hookline_verification::file_name(&token),
+                    "locations": hookline_verification::file_locations(&url, &token)
+                        .iter().map(|u| u.to_string()).collect::<Vec<_>>(),
+                })))
+            }
+        }
+    }
+    sub.updated = Some(hookline_model::timefmt::now_rfc3339());
+    save(&state, &sub).await?;
+    tracing::info!(subscription = %sub.id, by = ?sub.verification.get("verified_by"), "subscription verified");
+    Ok(Json(sub))
+}

@@ -1,0 +1,345 @@
+//! The admin API's view of its Kafka tables, and its writes to them.
+//!
+//! Kafka is the only store: `subscriptions`, `tokens` and `domains` are compacted topics, each
+//! tailed into memory by a [`TableTail`]. A write is produced, acknowledged, and then awaited on
+//! the tail (up to the high watermark seen after the acknowledgement), so a read after a write
+//! — on this instance — sees it. Recent `outcomes` are tailed into a bounded per-subscription
+//! history for `GET /v1/subscriptions/{id}/attempts`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use hookline_config::Topics;
+use hookline_kafka::table::{partition_count, StartAt, TableSink, TableTail};
+use hookline_kafka::{KafkaError, KafkaSettings};
+use hookline_model::{DomainRecord, Outcome, Subscription, SubscriptionId, TokenRecord};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// How many attempts are kept per subscription for the history endpoint.
+pub const ATTEMPTS_KEPT: usize = 100;
+/// How far back (records per partition) the history starts reading `outcomes` at start.
+const OUTCOMES_LOOKBACK: i64 = 50_000;
+const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+
+type Rows<T> = Arc<RwLock<HashMap<String, T>>>;
+
+/// Reads a compacted topic of JSON values into a map by key.
+struct JsonSink<T> {
+    rows: Rows<T>,
+    topic: String,
+}
+
+impl<T: DeserializeOwned + Send + Sync + 'static> TableSink for JsonSink<T> {
+    fn apply(&mut self, partition: i32, offset: i64, key: Option<&[u8]>, value: Option<&[u8]>) {
+        let Some(key) = key.and_then(|k| std::str::from_utf8(k).ok()) else {
+            tracing::warn!(topic = %self.topic, partition, offset, "record without a UTF-8 key ignored");
+            return;
+        };
+        let mut rows = self.rows.write().expect("table lock");
+        match value {
+            None => {
+                rows.remove(key);
+            }
+            Some(bytes) => match serde_json::from_slice::<T>(bytes) {
+                Ok(v) => {
+                    rows.insert(key.to_owned(), v);
+                }
+                Err(e) => {
+                    tracing::warn!(topic = %self.topic, partition, offset, error = %e, "malformed record ignored; the previous value stays");
+                }
+            },
+        }
+    }
+
+    fn forget_partition(&mut self, _partition: i32) {}
+}
+
+/// Keeps the last [`ATTEMPTS_KEPT`] outcomes of every subscription.
+struct OutcomesSink {
+    rows: Arc<RwLock<HashMap<SubscriptionId, VecDeque<Outcome>>>>,
+}
+
+impl TableSink for OutcomesSink {
+    fn apply(&mut self, _partition: i32, _offset: i64, _key: Option<&[u8]>, value: Option<&[u8]>) {
+        let Some(outcome) = value.and_then(|v| serde_json::from_slice::<Outcome>(v).ok()) else {
+            return;
+        };
+        let mut rows = self.rows.write().expect("outcomes lock");
+        let list = rows.entry(outcome.subscription_id.clone()).or_default();
+        if list.len() == ATTEMPTS_KEPT {
+            list.pop_front();
+        }
+        list.push_back(outcome);
+    }
+
+    fn forget_partition(&mut self, _partition: i32) {}
+}
+
+/// One followed topic.
+struct Followed<T> {
+    rows: Rows<T>,
+    tail: TableTail,
+}
+
+impl<T: DeserializeOwned + Send + Sync + 'static> Followed<T> {
+    async fn start(settings: &KafkaSettings, topic: &str) -> Result<Self, KafkaError> {
+        let rows: Rows<T> = Arc::default();
+        let sink = JsonSink {
+            rows: rows.clone(),
+            topic: topic.to_owned(),
+        };
+        let tail = TableTail::spawn(settings, "hookline-admin", topic, sink)?;
+        let partitions = partition_count(settings, topic)?;
+        tail.assign((0..partitions).map(|p| (p, StartAt::Beginning)).collect());
+        for p in 0..partitions {
+            tail.caught_up(p).await?;
+        }
+        Ok(Self { rows, tail })
+    }
+}
+
+/// Why a write did not land.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("serializing the record: {0}")]
+    Serialize(#[from] serde_json::Error),
+    #[error("kafka did not take the write to {topic}: {reason}")]
+    Produce { topic: String, reason: String },
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+}
+
+/// The followed tables and the producer that writes them.
+pub struct Tables {
+    topics: Topics,
+    producer: FutureProducer,
+    subscriptions: Followed<Subscription>,
+    tokens: Followed<TokenRecord>,
+    domains: Followed<DomainRecord>,
+    attempts: Arc<RwLock<HashMap<SubscriptionId, VecDeque<Outcome>>>>,
+    _outcomes: TableTail,
+}
+
+impl Tables {
+    /// Loads every table to its end before returning, so the API never answers from a
+    /// half-read table.
+    pub async fn start(settings: &KafkaSettings, topics: &Topics) -> Result<Self, KafkaError> {
+        let producer: FutureProducer = settings.producer().create()?;
+        let subscriptions = Followed::start(settings, &topics.subscriptions).await?;
+        let tokens = Followed::start(settings, &topics.tokens).await?;
+        let domains = Followed::start(settings, &topics.domains).await?;
+        let attempts = Arc::default();
+        let outcomes = TableTail::spawn(
+            settings,
+            "hookline-admin-outcomes",
+            &topics.outcomes,
+            OutcomesSink {
+                rows: Arc::clone(&attempts),
+            },
+        )?;
+        let consumer: BaseConsumer = settings
+            .table_consumer("hookline-admin-watermarks")
+            .create()?;
+        let mut starts = Vec::new();
+        for p in 0..partition_count(settings, &topics.outcomes)? {
+            let (low, high) = consumer
+                .fetch_watermarks(&topics.outcomes, p, Duration::from_secs(10))
+                .map_err(|source| KafkaError::Watermarks {
+                    topic: topics.outcomes.clone(),
+                    partition: p,
+                    source,
+                })?;
+            starts.push((p, StartAt::Offset(low.max(high - OUTCOMES_LOOKBACK))));
+        }
+        outcomes.assign(starts);
+        tracing::info!(
+            subscriptions = subscriptions.rows.read().expect("lock").len(),
+            tokens = tokens.rows.read().expect("lock").len(),
+            domains = domains.rows.read().expect("lock").len(),
+            "admin tables loaded"
+        );
+        Ok(Self {
+            topics: topics.clone(),
+            producer,
+            subscriptions,
+            tokens,
+            domains,
+            attempts,
+            _outcomes: outcomes,
+        })
+    }
+
+    pub fn token(&self, id: &str) -> Option<TokenRecord> {
+        self.tokens.rows.read().expect("lock").get(id).cloned()
+    }
+
+    pub fn subscription(&self, id: &str) -> Option<Subscription> {
+        self.subscriptions
+            .rows
+            .read()
+            .expect("lock")
+            .get(id)
+            .cloned()
+    }
+
+    /// Every subscription for which `keep` is true, ordered by id.
+    pub fn subscriptions_where(&self, keep: impl Fn(&Subscription) -> bool) -> Vec<Subscription> {
+        let mut out: Vec<Subscription> = self
+            .subscriptions
+            .rows
+            .read()
+            .expect("lock")
+            .values()
+            .filter(|s| keep(s))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.id.0.cmp(&b.id.0));
+        out
+    }
+
+    pub fn domain(&self, key: &str) -> Option<DomainRecord> {
+        self.domains.rows.read().expect("lock").get(key).cloned()
+    }
+
+    pub fn domains_where(&self, keep: impl Fn(&DomainRecord) -> bool) -> Vec<DomainRecord> {
+        let mut out: Vec<DomainRecord> = self
+            .domains
+            .rows
+            .read()
+            .expect("lock")
+            .values()
+            .filter(|d| keep(d))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.domain.cmp(&b.domain));
+        out
+    }
+
+    /// The most recent attempts of a subscription, newest first.
+    pub fn attempts(&self, id: &SubscriptionId, limit: usize) -> Vec<Outcome> {
+        self.attempts
+            .read()
+            .expect("lock")
+            .get(id)
+            .map(|l| l.iter().rev().take(limit).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub async fn put_subscription(&self, sub: &Subscription) -> Result<(), WriteError> {
+        let value = serde_json::to_vec(sub)?;
+        let topic = self.topics.subscriptions.clone();
+        self.write(&self.subscriptions.tail, &topic, &sub.id.0, Some(&value))
+            .await
+    }
+
+    pub async fn delete_subscription(&self, id: &SubscriptionId) -> Result<(), WriteError> {
+        let topic = self.topics.subscriptions.clone();
+        self.write(&self.subscriptions.tail, &topic, &id.0, None)
+            .await
+    }
+
+    pub async fn put_token(&self, token: &TokenRecord) -> Result<(), WriteError> {
+        let value = serde_json::to_vec(token)?;
+        let topic = self.topics.tokens.clone();
+        self.write(&self.tokens.tail, &topic, &token.id, Some(&value))
+            .await
+    }
+
+    pub async fn put_domain(&self, domain: &DomainRecord) -> Result<(), WriteError> {
+        let value = serde_json::to_vec(domain)?;
+        let topic = self.topics.domains.clone();
+        self.write(&self.domains.tail, &topic, &domain.key(), Some(&value))
+            .await
+    }
+
+    pub async fn delete_domain(&self, key: &str) -> Result<(), WriteError> {
+        let topic = self.topics.domains.clone();
+        self.write(&self.domains.tail, &topic, key, None).await
+    }
+
+    /// Produces one record, waits for the broker's acknowledgement, then for the tail to read
+    /// up to it: after this returns, this instance's reads include the write.
+    async fn write(
+        &self,
+        tail: &TableTail,
+        topic: &str,
+        key: &str,
+        value: Option<&[u8]>,
+    ) -> Result<(), WriteError> {
+        let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).key(key);
+        if let Some(v) = value {
+            record = record.payload(v);
+        }
+        let delivered = self
+            .producer
+            .send(record, WRITE_TIMEOUT)
+            .await
+            .map_err(|(e, _)| WriteError::Produce {
+                topic: topic.to_owned(),
+                reason: e.to_string(),
+            })?;
+        tail.caught_up(delivered.partition).await?;
+        Ok(())
+    }
+}
+
+/// Operator tooling writes tokens without an API (there is no token yet to call it with).
+pub async fn write_token(
+    settings: &KafkaSettings,
+    topics: &Topics,
+    token: &TokenRecord,
+) -> Result<(), WriteError> {
+    write_once(settings, &topics.tokens, &token.id, Some(token)).await
+}
+
+/// Revokes a token (a tombstone on `tokens`).
+pub async fn revoke_token(
+    settings: &KafkaSettings,
+    topics: &Topics,
+    id: &str,
+) -> Result<(), WriteError> {
+    write_once::<TokenRecord>(settings, &topics.tokens, id, None).await
+}
+
+async fn write_once<T: Serialize>(
+    settings: &KafkaSettings,
+    topic: &str,
+    key: &str,
+    value: Option<&T>,
+) -> Result<(), WriteError> {
+    let producer: FutureProducer = settings.producer().create().map_err(KafkaError::from)?;
+    let bytes = value.map(serde_json::to_vec).transpose()?;
+    let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).key(key);
+    if let Some(v) = &bytes {
+        record = record.payload(v);
+    }
+    producer
+        .send(record, WRITE_TIMEOUT)
+        .await
+        .map_err(|(e, _)| WriteError::Produce {
+            topic: topic.to_owned(),
+            reason: e.to_string(),
+        })?;
+    Ok(())
+}
+
+/// Reads the `tokens` topic once to its end (for `hookline tokens list`).
+pub async fn read_tokens(
+    settings: &KafkaSettings,
+    topics: &Topics,
+) -> Result<Vec<TokenRecord>, KafkaError> {
+    let followed = Followed::<TokenRecord>::start(settings, &topics.tokens).await?;
+    let mut out: Vec<TokenRecord> = followed
+        .rows
+        .read()
+        .expect("lock")
+        .values()
+        .cloned()
+        .collect();
+    out.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+    Ok(out)
+}

@@ -1,0 +1,314 @@
+//! Verification by a token file on the callback's own web server.
+//!
+//! Whoever can put a file next to the callback script, or at the web root, controls what that
+//! URL runs, so serving the token there proves ownership. Both places are accepted because
+//! some customers can write only to the script's directory (shared hosting) and others only
+//! deploy to the root.
+
+use std::fmt;
+
+use bytes::Bytes;
+use hookline_outbound::{HttpClient, SendError};
+use http::{HeaderName, HeaderValue, Method};
+use url::Url;
+
+use crate::token::VerificationToken;
+
+/// How much of a wrong body an error message quotes: enough to recognise a login page or a
+/// stale token, not enough to flood a UI.
+const QUOTE_CHARS: usize = 80;
+
+/// `hookline-<token>.txt`: the name of the file the customer serves.
+pub fn file_name(token: &VerificationToken) -> String {
+    format!("hookline-{token}.txt")
+}
+
+/// Where the file is looked for, in order: the callback's directory, then the web root
+/// (`https://d.example/dir/hook.php` → `https://d.example/dir/hookline-<token>.txt`,
+/// `https://d.example/hookline-<token>.txt`). A path ending in `/` is its own directory;
+/// a callback at the root yields one location. Scheme, host and port are kept; query,
+/// fragment and any user name or password are dropped, so the fetch sends no credentials.
+pub fn file_locations(callback: &Url, token: &VerificationToken) -> Vec<Url> {
+    let name = file_name(token);
+    let mut base = callback.clone();
+    base.set_query(None);
+    base.set_fragment(None);
+    // Only fails for URLs that cannot have credentials, which then have none to drop.
+    let _ = base.set_username("");
+    let _ = base.set_password(None);
+
+    let path = callback.path();
+    let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+    let mut locations = Vec::with_capacity(2);
+    for dir in [dir, "/"] {
+        let mut u = base.clone();
+        let dir = if dir.starts_with('/') {
+            dir.to_owned()
+        } else {
+            format!("/{dir}")
+        };
+        u.set_path(&format!("{dir}{name}"));
+        if !locations.contains(&u) {
+            locations.push(u);
+        }
+    }
+    locations
+}
+
+/// What fetching one location gave.
+#[derive(Debug, Clone)]
+pub struct FileAttempt {
+    /// The URL that was fetched.
+    pub url: Url,
+    pub outcome: FileOutcome,
+}
+
+/// The result of one fetch that did not prove ownership.
+#[derive(Debug, Clone)]
+pub enum FileOutcome {
+    /// An answer whose status is not 2xx. Redirects are not followed (the file must be
+    /// served at the location itself), so `location` is reported to explain a 3xx.
+    Status {
+        status: u16,
+        location: Option<String>,
+    },
+    /// A 2xx answer whose body, trimmed, is not the token.
+    WrongBody { status: u16, body: Bytes },
+    /// No answer: connection refused, refused by the SSRF guard, DNS failure, TLS, timeout.
+    Failed(SendError),
+}
+
+impl fmt::Display for FileAttempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = &self.url;
+        match &self.outcome {
+            FileOutcome::Status {
+                status,
+                location: Some(to),
+            } if (300..400).contains(status) => write!(
+                f,
+                "GET {url} answered {status} redirecting to {to:?} (redirects are not followed; serve the file at this address)"
+            ),
+            FileOutcome::Status { status, .. } => write!(f, "GET {url} answered {status}"),
+            FileOutcome::WrongBody { status, body } => {
+                let text = String::from_utf8_lossy(body);
+                let trimmed = text.trim();
+                if trimmed.is_empty() {
+                    write!(f, "GET {url} answered {status} but the body was empty (expected the token)")
+                } else {
+                    let mut quote: String = trimmed.chars().take(QUOTE_CHARS).collect();
+                    if trimmed.chars().nth(QUOTE_CHARS).is_some() {
+                        quote.push('…');
+                    }
+                    write!(f, "GET {url} answered {status} but the body was {quote:?} (expected the token)")
+                }
+            }
+            FileOutcome::Failed(e) => write!(f, "GET {url} failed: {e}"),
+        }
+    }
+}
+
+/// Why file verification did not succeed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FileVerificationError {
+    /// The callback URL cannot be verified by file at all (not http/https, no host).
+    /// Permanent: the URL must change.
+    #[error("{callback} cannot be verified with a file: {reason}")]
+    InvalidCallback { callback: String, reason: String },
+    /// No location served the token. Retriable once the customer fixes what the attempts
+    /// show; each attempt says what was fetched and what came back.
+    #[error("the verification file was not found: {}", join(attempts))]
+    NotFound { attempts: Vec<FileAttempt> },
+}
+
+fn join(attempts: &[FileAttempt]) -> String {
+    attempts
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Fetches [`file_locations`] in order with `client` (so the SSRF guard, the connect and
+/// total timeouts and the bounded body read of Hookline's outbound client apply, and no
+/// redirect is followed) and returns the first location whose 2xx body, trimmed of
+/// surrounding whitespace (and a UTF-8 byte-order mark, which Windows editors add), equals
+/// the token.
+pub async fn verify_file(
+    client: &HttpClient,
+    callback: &Url,
+    token: &VerificationToken,
+) -> Result<Url, FileVerificationError> {
+    let invalid = |reason: &str| FileVerificationError::InvalidCallback {
+        callback: callback.to_string(),
+        reason: reason.to_owned(),
+    };
+    if !matches!(callback.scheme(), "http" | "https") {
+        return Err(invalid("only http:// and https:// URLs can serve a file"));
+    }
+    if callback.host().is_none() {
+        return Err(invalid("the URL has no host"));
+    }
+    let mut attempts = Vec::new();
+    for url in file_locations(callback, token) {
+        let outcome = match client
+            .request(
+                Method::GET,
+                url.as_str(),
+                // A cache in front of the site could still hold an earlier 404.
+                vec![(
+                    HeaderName::from_static("cache-control"),
+                    HeaderValue::from_static("no-cache"),
+                )],
+                Bytes::new(),
+            )
+            .await
+        {
+            Ok(resp) if (200..300).contains(&resp.status) => {
+                if body_is_token(&resp.body, token) {
+                    return Ok(url);
+                }
+                FileOutcome::WrongBody {
+                    status: resp.status,
+                    body: resp.body,
+                }
+            }
+            Ok(resp) => FileOutcome::Status {
+                status: resp.status,
+                location: resp
+                    .headers
+                    .get(http::header::LOCATION)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            },
+            Err(e) => FileOutcome::Failed(e),
+        };
+        attempts.push(FileAttempt { url, outcome });
+    }
+    Err(FileVerificationError::NotFound { attempts })
+}
+
+fn body_is_token(body: &[u8], token: &VerificationToken) -> bool {
+    let body = body.strip_prefix("\u{feff}".as_bytes()).unwrap_or(body);
+    std::str::from_utf8(body).is_ok_and(|s| s.trim() == token.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token() -> VerificationToken {
+        VerificationToken::parse("0123456789abcdef0123456789abcdef").unwrap()
+    }
+
+    fn locations(callback: &str) -> Vec<String> {
+        file_locations(&Url::parse(callback).unwrap(), &token())
+            .into_iter()
+            .map(String::from)
+            .collect()
+    }
+
+    const F: &str = "hookline-0123456789abcdef0123456789abcdef.txt";
+
+    #[test]
+    fn the_script_directory_then_the_root() {
+        assert_eq!(
+            locations("https://d.example/dir/hook.php"),
+            [
+                format!("https://d.example/dir/{F}"),
+                format!("https://d.example/{F}")
+            ]
+        );
+        assert_eq!(
+            locations("https://d.example/a/b/c/hook"),
+            [
+                format!("https://d.example/a/b/c/{F}"),
+                format!("https://d.example/{F}")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_trailing_slash_is_its_own_directory() {
+        assert_eq!(
+            locations("https://d.example/dir/"),
+            [
+                format!("https://d.example/dir/{F}"),
+                format!("https://d.example/{F}")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_callback_at_the_root_has_one_location() {
+        assert_eq!(
+            locations("https://d.example/hook.php"),
+            [format!("https://d.example/{F}")]
+        );
+        assert_eq!(
+            locations("https://d.example"),
+            [format!("https://d.example/{F}")]
+        );
+        assert_eq!(
+            locations("https://d.example/"),
+            [format!("https://d.example/{F}")]
+        );
+    }
+
+    #[test]
+    fn scheme_host_and_port_stay_query_fragment_and_credentials_go() {
+        assert_eq!(
+            locations("http://user:pw@D.Example:8080/dir/hook.php?x=1&y=2#frag"),
+            [
+                format!("http://d.example:8080/dir/{F}"),
+                format!("http://d.example:8080/{F}")
+            ]
+        );
+        assert_eq!(
+            locations("https://[::1]:8443/x/y.php"),
+            [
+                format!("https://[::1]:8443/x/{F}"),
+                format!("https://[::1]:8443/{F}")
+            ]
+        );
+    }
+
+    #[test]
+    fn encoded_directories_stay_encoded() {
+        assert_eq!(
+            locations("https://d.example/my%20dir/hook.php"),
+            [
+                format!("https://d.example/my%20dir/{F}"),
+                format!("https://d.example/{F}")
+            ]
+        );
+    }
+
+    #[test]
+    fn the_body_may_have_surrounding_whitespace_and_a_bom_only() {
+        let t = token();
+        assert!(body_is_token(t.as_str().as_bytes(), &t));
+        assert!(body_is_token(format!("  {t}\r\n").as_bytes(), &t));
+        assert!(body_is_token(format!("\u{feff}{t}\n").as_bytes(), &t));
+        assert!(!body_is_token(format!("{t}x").as_bytes(), &t));
+        assert!(!body_is_token(format!("token={t}").as_bytes(), &t));
+        assert!(!body_is_token(b"", &t));
+    }
+
+    #[test]
+    fn long_wrong_bodies_are_quoted_shortened() {
+        let a = FileAttempt {
+            url: Url::parse("https://d.example/x.txt").unwrap(),
+            outcome: FileOutcome::WrongBody {
+                status: 200,
+                body: Bytes::from("<html>".repeat(100)),
+            },
+        };
+        let msg = a.to_string();
+        assert!(
+            msg.starts_with("GET https://d.example/x.txt answered 200 but the body was \"<html>"),
+            "{msg}"
+        );
+        assert!(msg.contains("…\" (expected the token)"), "{msg}");
+        assert!(msg.len() < 200, "{msg}");
+    }
+}
