@@ -73,6 +73,12 @@ wait_port 8080 "the demo receiver"
 echo "run: stages up — metrics on :9461 (tracking) :9462 (profiles) :9463 (sender) :9464 (admin); admin API on :9400"
 
 "$TARGET/hookline" demo seed --receiver-url http://127.0.0.1:8080/webhook
+# A token for the demo account, so the admin API and `hookline subscriptions ...` work at once.
+# Local runs only: a real deployment's operator creates tokens and hands them out.
+DEMO_TOKEN=$("$TARGET/hookline" tokens create --account 1001 --label "make run demo" 2>/dev/null)
+(umask 077; echo "$DEMO_TOKEN" >"$RUN_DIR/demo-token")
+echo "run: an API token for demo account 1001 is in $RUN_DIR/demo-token; try:"
+echo "run:   HOOKLINE_TOKEN=\$(cat $RUN_DIR/demo-token) target/debug/hookline subscriptions list"
 echo "run: signed POSTs arriving at the demo receiver (each signature verified against GET /v1/keys):"
 echo "run: produce more with: target/debug/hookline produce tracking FILE.jsonl   (Ctrl-C stops everything)"
 tail -n +1 -f "$LOGS/receiver.log" &

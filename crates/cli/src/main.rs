@@ -1,5 +1,14 @@
 //! `hookline`: the command line.
 //!
+//! Through the admin API (`--api-url`, `--token`; see `docs/cli.md`):
+//! - `subscriptions list|get|create|update|delete|pause|resume|verify|test|attempts|replay`,
+//!   `check`, `domains add|list|get|validate|delete`, `keys list`, `operator ...`
+//!   ([`subscriptions`], [`domains`]); the HTTP client is [`api`], the tables [`table`].
+//! - `verify-signature`: checks a received request's signature, check by check
+//!   ([`verify_signature`]).
+//!
+//! Straight to Kafka (operator tooling, `--brokers`, `--topic-prefix`):
+//! - `tokens create|list|revoke`: API tokens on the `tokens` topic ([`tokens`]).
 //! - `topics create`: create the design's topics.
 //! - `subscription put FILE.json` / `subscription delete ID`: write the subscription table.
 //! - `produce tracking|profile-changes FILE`: produce JSON events (one per line) with the
@@ -10,13 +19,20 @@
 //! - `demo seed`: a demo profile, subscription and events.
 //! - `replay`: send dead letters again through the normal path.
 
+mod api;
+mod domains;
 mod receiver;
+mod subscriptions;
+mod table;
+mod tokens;
+mod verify_signature;
 
 use std::io::BufRead;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use hookline_config::CommonArgs;
 use hookline_kafka::producer::Acks;
 use hookline_kafka::{KafkaSettings, Producer};
@@ -29,8 +45,42 @@ use serde_json::Value;
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
+    #[command(flatten)]
+    api: ApiArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How the API commands reach the admin API. Global: they may follow the subcommand.
+#[derive(Debug, Args)]
+struct ApiArgs {
+    /// Base URL of the admin API.
+    #[arg(
+        long,
+        env = "HOOKLINE_API_URL",
+        default_value = "http://127.0.0.1:9400",
+        global = true,
+        help_heading = "API options"
+    )]
+    api_url: String,
+    /// API token (`hlt_...`): an account's, or an operator's for `operator`. Never printed.
+    #[arg(
+        long,
+        env = "HOOKLINE_TOKEN",
+        hide_env_values = true,
+        global = true,
+        help_heading = "API options"
+    )]
+    token: Option<api::Secret>,
+    /// Print JSON (the API's answer) instead of tables.
+    #[arg(long, global = true, help_heading = "API options")]
+    json: bool,
+}
+
+impl ApiArgs {
+    fn client(&self) -> anyhow::Result<api::Api> {
+        Ok(api::Api::new(&self.api_url, self.token.clone())?)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -38,8 +88,25 @@ enum Command {
     /// Manage topics.
     #[command(subcommand)]
     Topics(TopicsCmd),
-    /// Write or remove subscriptions (the compacted subscriptions topic).
-    #[command(subcommand, alias = "subscriptions")]
+    /// The account's subscriptions, through the admin API.
+    #[command(subcommand)]
+    Subscriptions(subscriptions::SubscriptionsCmd),
+    /// Send a test webhook to every subscription of the account now (exit 1 if any fails).
+    Check,
+    /// The account's domains (DNS TXT validation), through the admin API.
+    #[command(subcommand)]
+    Domains(domains::DomainsCmd),
+    /// Check a received request's signature, check by check (exit 0 valid, 1 invalid).
+    VerifySignature(verify_signature::VerifyArgs),
+    /// API tokens, written straight to the tokens topic (operators).
+    #[command(subcommand)]
+    Tokens(tokens::TokensCmd),
+    /// Endpoints across accounts, through the admin API (operator token).
+    #[command(subcommand)]
+    Operator(subscriptions::OperatorCmd),
+    /// Write or remove a subscription straight on the subscriptions topic (operators; the
+    /// API's `subscriptions` commands validate URLs and verify ownership).
+    #[command(subcommand)]
     Subscription(SubscriptionCmd),
     /// Produce JSON events, one per line (`-` for stdin), keyed `<database>:<profile>`.
     Produce {
@@ -100,6 +167,12 @@ enum SubscriptionCmd {
 
 #[derive(Debug, Subcommand)]
 enum KeysCmd {
+    /// The published public keys (`GET /v1/keys` of the admin API; no token needed).
+    List {
+        /// Print each key's PEM too (for `verify-signature --public-key`).
+        #[arg(long)]
+        pem: bool,
+    },
     /// Print the DNS TXT value (`v=DKIM1; k=rsa; p=...`) for the signing key.
     DnsRecord {
         #[command(flatten)]
@@ -128,13 +201,88 @@ enum DemoCmd {
     },
 }
 
+/// The command line, with the Kafka settings accepted after the subcommand as well
+/// (`hookline tokens list --brokers ...`).
+fn parse_cli() -> Cli {
+    let mut cmd = Cli::command();
+    for id in [
+        "brokers",
+        "topic_prefix",
+        "metrics_addr",
+        "kafka",
+        "log_format",
+    ] {
+        cmd = cmd.mut_arg(id, |a| a.global(true).help_heading("Kafka options"));
+    }
+    let matches = cmd.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() -> ExitCode {
+    let cli = parse_cli();
     hookline_telemetry::init_logging(&cli.common.log_format);
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            print_error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `error: <message> (code <code>, field <field>)` and the API's details, on stderr.
+fn print_error(e: &anyhow::Error) {
+    match e.downcast_ref::<api::ApiError>() {
+        Some(api::ApiError::Api(body)) => {
+            eprintln!("error: {e}");
+            if let Some(Value::Object(details)) = &body.details {
+                for (k, v) in details {
+                    // One level of nesting is flattened (`record.name: ...`).
+                    match v {
+                        Value::Object(inner) => {
+                            for (ik, iv) in inner {
+                                eprintln!("  {k}.{ik}: {}", detail(iv));
+                            }
+                        }
+                        other => eprintln!("  {k}: {}", detail(other)),
+                    }
+                }
+            }
+        }
+        _ => eprintln!("error: {e:#}"),
+    }
+}
+
+/// A detail value on one line: strings bare, lists joined by commas.
+fn detail(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(detail).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = KafkaSettings::new(cli.common.brokers.clone(), cli.common.kafka_settings());
     let topics = cli.common.topics();
+    let json_out = cli.api.json;
     match cli.command {
+        Command::Subscriptions(cmd) => {
+            return subscriptions::run(&cli.api.client()?, json_out, cmd).await
+        }
+        Command::Check => return subscriptions::check(&cli.api.client()?, json_out).await,
+        Command::Domains(cmd) => return domains::run(&cli.api.client()?, json_out, cmd).await,
+        Command::Operator(cmd) => {
+            return subscriptions::operator(&cli.api.client()?, json_out, cmd).await
+        }
+        Command::VerifySignature(args) => {
+            return verify_signature::run(args, &cli.api.api_url, json_out).await
+        }
+        Command::Tokens(cmd) => return tokens::run(&settings, &topics, json_out, cmd).await,
+        Command::Keys(KeysCmd::List { pem }) => {
+            keys_list(&cli.api.client()?, json_out, pem).await?
+        }
         Command::Topics(TopicsCmd::Create {
             partitions,
             replication,
@@ -285,17 +433,61 @@ async fn main() -> anyhow::Result<()> {
                     .transpose()
             };
             let (since, until) = (parse("--since", &since)?, parse("--until", &until)?);
-            let filter = hookline_cli::replay::Filter {
+            let filter = hookline_replay::Filter {
                 subscription,
                 since,
                 until,
             };
-            let n = hookline_cli::replay::replay(&settings, &topics, &filter, dry_run).await?;
+            let n = hookline_replay::replay_each(&settings, &topics, &filter, dry_run, |dead| {
+                if dry_run {
+                    println!(
+                        "{}  {}  {}  attempts={}  last_error={}",
+                        dead.dead_lettered_at,
+                        dead.delivery.subscription_id,
+                        dead.delivery.delivery_id,
+                        dead.attempts,
+                        dead.last_error.as_deref().unwrap_or("-")
+                    );
+                }
+            })
+            .await?;
             let verb = if dry_run { "would replay" } else { "replayed" };
             println!(
                 "{verb} {n} dead-lettered deliver{}",
                 if n == 1 { "y" } else { "ies" }
             );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hookline keys list`: the public endpoint, no token.
+async fn keys_list(api: &api::Api, json_out: bool, pem: bool) -> anyhow::Result<()> {
+    let url = api.url(&["v1", "keys"], &[]);
+    let keys = api
+        .call(http::Method::GET, url, None, false, api::DEFAULT_TIMEOUT)
+        .await?
+        .body;
+    if json_out {
+        table::print_json(&keys);
+        return Ok(());
+    }
+    let list = keys.as_array().cloned().unwrap_or_default();
+    let mut t = table::Table::new(&["KEY ID", "ALGORITHM", "PUBLISHED UNTIL"]);
+    for k in &list {
+        t.row(vec![
+            table::cell(&k["key_id"]),
+            table::cell(&k["algorithm"]),
+            k["expires_at"]
+                .as_str()
+                .map_or_else(|| "- (current)".to_owned(), |e| format!("{e} (retired)")),
+        ]);
+    }
+    t.print();
+    if pem {
+        for k in &list {
+            println!("\n# {}", table::cell(&k["key_id"]));
+            print!("{}", k["public_key_pem"].as_str().unwrap_or_default());
         }
     }
     Ok(())

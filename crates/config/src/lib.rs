@@ -186,7 +186,6 @@ pub const KNOWN_ENV: &[&str] = &[
     "HOOKLINE_STATE_DIR",
     "HOOKLINE_TANSU_BIN",
     "HOOKLINE_TEST_BROKERS",
-    "HOOKLINE_OPERATOR_TOKEN",
     "HOOKLINE_EMAIL_FIELD",
     "HOOKLINE_REQUIRE_HTTPS",
     "HOOKLINE_RETRY_SCHEDULE",
@@ -194,6 +193,9 @@ pub const KNOWN_ENV: &[&str] = &[
     "HOOKLINE_MAX_AGE",
     "HOOKLINE_COPERNICA_ID",
     "HOOKLINE_DISABLE_AFTER",
+    "HOOKLINE_DNS_RESOLVER",
+    "HOOKLINE_API_URL",
+    "HOOKLINE_TOKEN",
 ];
 
 /// Names of `HOOKLINE_*` variables that no binary reads, each with the closest known name.

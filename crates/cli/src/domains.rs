@@ -1,0 +1,143 @@
+//! `hookline domains ...`: DNS TXT validation of the account's domains through the admin API.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use http::Method;
+use serde_json::{json, Value};
+
+use crate::api::{Api, DEFAULT_TIMEOUT};
+use crate::table::{cell, print_fields, print_json, Table};
+
+#[derive(Debug, Subcommand)]
+pub enum DomainsCmd {
+    /// Add a domain and show the DNS TXT record that proves it is the account's.
+    Add { domain: String },
+    /// The account's domains.
+    List,
+    /// One domain, with its TXT record.
+    Get { domain: String },
+    /// Look the TXT record up; on success, URLs on the domain need no verification file.
+    Validate { domain: String },
+    /// Remove a domain.
+    Delete { domain: String },
+}
+
+pub async fn run(api: &Api, json_out: bool, cmd: DomainsCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        DomainsCmd::Add { domain } => {
+            let v = api
+                .send(
+                    Method::POST,
+                    &["v1", "domains"],
+                    Some(&json!({ "domain": domain })),
+                    DEFAULT_TIMEOUT,
+                )
+                .await?;
+            if json_out {
+                print_json(&v);
+            } else {
+                print_domain(&v);
+                if v["status"] != "validated" {
+                    println!();
+                    println!(
+                        "Publish this DNS record, then run `hookline domains validate {}`:",
+                        cell(&v["domain"])
+                    );
+                    println!(
+                        "  {}  TXT  \"{}\"",
+                        cell(&v["record"]["name"]),
+                        cell(&v["record"]["value"])
+                    );
+                }
+            }
+        }
+        DomainsCmd::List => {
+            let v = api.get(&["v1", "domains"], &[]).await?;
+            if json_out {
+                print_json(&v);
+            } else {
+                let mut t = Table::new(&[
+                    "DOMAIN",
+                    "STATUS",
+                    "CREATED",
+                    "VALIDATED",
+                    "TXT NAME",
+                    "TXT VALUE",
+                ]);
+                for d in v["domains"].as_array().into_iter().flatten() {
+                    t.row(vec![
+                        cell(&d["domain"]),
+                        cell(&d["status"]),
+                        cell(&d["created"]),
+                        cell(&d["validated"]),
+                        cell(&d["record"]["name"]),
+                        cell(&d["record"]["value"]),
+                    ]);
+                }
+                if t.is_empty() {
+                    println!("no domains");
+                } else {
+                    t.print();
+                }
+            }
+        }
+        DomainsCmd::Get { domain } => {
+            let v = api.get(&["v1", "domains", &domain], &[]).await?;
+            if json_out {
+                print_json(&v);
+            } else {
+                print_domain(&v);
+            }
+        }
+        DomainsCmd::Validate { domain } => {
+            let v = api
+                .send(
+                    Method::POST,
+                    &["v1", "domains", &domain, "validate"],
+                    None,
+                    DEFAULT_TIMEOUT,
+                )
+                .await?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!("domain {} is {}", cell(&v["domain"]), cell(&v["status"]));
+                let activated = &v["activated"];
+                if activated.as_array().is_some_and(|a| !a.is_empty()) {
+                    println!("activated subscriptions: {}", cell(activated));
+                }
+            }
+        }
+        DomainsCmd::Delete { domain } => {
+            api.send(
+                Method::DELETE,
+                &["v1", "domains", &domain],
+                None,
+                DEFAULT_TIMEOUT,
+            )
+            .await?;
+            if !json_out {
+                println!("deleted domain {domain}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_domain(v: &Value) {
+    print_fields(&[
+        ("domain", cell(&v["domain"])),
+        ("status", cell(&v["status"])),
+        ("created", cell(&v["created"])),
+        ("validated", cell(&v["validated"])),
+        (
+            "TXT record",
+            format!(
+                "{} \"{}\"",
+                cell(&v["record"]["name"]),
+                cell(&v["record"]["value"])
+            ),
+        ),
+    ]);
+}

@@ -1,0 +1,808 @@
+//! `hookline subscriptions ...`, `hookline check` and `hookline operator ...`: the account's
+//! subscriptions through the admin API.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use http::Method;
+use serde_json::{json, Map, Value};
+
+use crate::api::{Api, DEFAULT_TIMEOUT};
+use crate::table::{cell, print_fields, print_json, Table};
+
+/// Subscription statuses, for `--status`.
+const STATUSES: [&str; 4] = ["unverified", "active", "paused", "disabled"];
+
+#[derive(Debug, Subcommand)]
+pub enum SubscriptionsCmd {
+    /// List the account's subscriptions (optionally of one database, collection or status).
+    List {
+        #[arg(long)]
+        database: Option<String>,
+        #[arg(long)]
+        collection: Option<String>,
+        #[arg(long, value_parser = STATUSES)]
+        status: Option<String>,
+    },
+    /// Show one subscription, with what to publish to verify its URL.
+    Get {
+        /// The subscription id (`hookline subscriptions list` shows them).
+        id: String,
+    },
+    /// Create a subscription from flags, or from a JSON file (flags override the file).
+    Create {
+        #[command(flatten)]
+        fields: SubscriptionFields,
+        /// A JSON object with the API's fields (`database`, `url`, `events`, ...).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Change a subscription: only the fields given change (a new URL must be verified again).
+    Update {
+        /// The subscription id.
+        id: String,
+        #[command(flatten)]
+        fields: SubscriptionFields,
+        /// A JSON object with the fields to change (flags override the file).
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Reset fields to "any": collection, actions, triggers, conditions (comma-separated).
+        #[arg(long, value_delimiter = ',', value_parser = ["collection", "actions", "triggers", "conditions"])]
+        clear: Vec<String>,
+    },
+    /// Delete a subscription.
+    Delete {
+        /// The subscription id (`hookline subscriptions list` shows them).
+        id: String,
+    },
+    /// Stop sending to a subscription until it is resumed.
+    Pause {
+        /// The subscription id (`hookline subscriptions list` shows them).
+        id: String,
+    },
+    /// Resume a paused subscription, or one Hookline disabled once the endpoint is back.
+    Resume {
+        /// The subscription id (`hookline subscriptions list` shows them).
+        id: String,
+    },
+    /// Check the verification file (or a validated domain) and activate the subscription.
+    Verify {
+        /// The subscription id (`hookline subscriptions list` shows them).
+        id: String,
+    },
+    /// Send one signed test webhook now and show what the endpoint answered.
+    Test {
+        /// The subscription id.
+        id: String,
+        /// The body: a JSON object is encoded in the subscription's format, anything else is
+        /// sent as is. Default: the documented sample of the event type.
+        #[arg(long, value_name = "FILE")]
+        body_file: Option<PathBuf>,
+        /// Send the body file as is even when it is a JSON object.
+        #[arg(long, requires = "body_file")]
+        raw: bool,
+        /// The event type of the test (default: the subscription's first).
+        #[arg(long)]
+        event: Option<String>,
+    },
+    /// The most recent delivery attempts, newest first.
+    Attempts {
+        /// The subscription id.
+        id: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Send the subscription's dead-lettered deliveries again.
+    Replay {
+        /// The subscription id.
+        id: String,
+        /// Only those dead-lettered at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only those dead-lettered before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// Count what would be replayed without sending anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// The fields of a subscription that `create` and `update` take as flags.
+#[derive(Debug, Args)]
+pub struct SubscriptionFields {
+    /// Database id.
+    #[arg(long)]
+    database: Option<String>,
+    /// Collection id (only events of this collection's subprofiles).
+    #[arg(long)]
+    collection: Option<String>,
+    /// Callback URL.
+    #[arg(long)]
+    url: Option<String>,
+    /// Event types, comma-separated: click, open, bounce, failure, delivery, create, update,
+    /// delete.
+    #[arg(long, value_delimiter = ',', value_name = "EVENTS")]
+    events: Option<Vec<String>>,
+    /// Profile actions, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "ACTIONS")]
+    actions: Option<Vec<String>>,
+    /// Triggers of profile changes, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "TRIGGERS")]
+    triggers: Option<Vec<String>>,
+    /// Body format.
+    #[arg(long, value_parser = ["form", "json", "xml"])]
+    format: Option<String>,
+    /// A JSON condition (see docs/conditions.md); `-` reads stdin.
+    #[arg(long, value_name = "FILE")]
+    condition_file: Option<PathBuf>,
+    /// Deliver one at a time, in order (`--ordered false` to switch it off).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    ordered: Option<bool>,
+    /// Requests per second to this endpoint at most.
+    #[arg(long)]
+    per_second: Option<f64>,
+    /// Requests in flight to this endpoint at most.
+    #[arg(long)]
+    max_in_flight: Option<u32>,
+    /// Signature scheme.
+    #[arg(long, value_parser = ["copernica", "standard-webhooks"])]
+    signature: Option<String>,
+}
+
+impl SubscriptionFields {
+    /// Sets the given flags on `body`. `limits` is the current limits object to complete
+    /// (PATCH replaces `limits` whole).
+    fn apply(&self, body: &mut Map<String, Value>, limits: Option<&Value>) -> anyhow::Result<()> {
+        let mut set = |k: &str, v: Value| {
+            body.insert(k.to_owned(), v);
+        };
+        if let Some(d) = &self.database {
+            set("database", json!(d));
+        }
+        if let Some(c) = &self.collection {
+            set("collection", json!(c));
+        }
+        if let Some(u) = &self.url {
+            set("url", json!(u));
+        }
+        if let Some(e) = &self.events {
+            set("events", json!(e));
+        }
+        if let Some(a) = &self.actions {
+            set("actions", json!(a));
+        }
+        if let Some(t) = &self.triggers {
+            set("triggers", json!(t));
+        }
+        if let Some(f) = &self.format {
+            set("format", json!(f));
+        }
+        if let Some(path) = &self.condition_file {
+            let text = read_text(path)?;
+            let condition: Value = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{} is not JSON (conditions are JSON, see docs/conditions.md)",
+                    path.display()
+                )
+            })?;
+            set("conditions", condition);
+        }
+        if let Some(o) = self.ordered {
+            set("ordered", json!(o));
+        }
+        if let Some(s) = &self.signature {
+            set("signature", json!(s));
+        }
+        if self.per_second.is_some() || self.max_in_flight.is_some() {
+            let mut l = limits
+                .or(body.get("limits"))
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            if let Some(p) = self.per_second {
+                l.insert("per_second".into(), json!(p));
+            }
+            if let Some(m) = self.max_in_flight {
+                l.insert("max_in_flight".into(), json!(m));
+            }
+            body.insert("limits".into(), Value::Object(l));
+        }
+        Ok(())
+    }
+}
+
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("reading stdin")?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// A JSON object from `file`, without the fields the API sets itself.
+fn object_from_file(path: &Path) -> anyhow::Result<Map<String, Value>> {
+    let text = read_text(path)?;
+    let value: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let Value::Object(mut map) = value else {
+        anyhow::bail!("{} must hold a JSON object", path.display());
+    };
+    // Files written for `hookline subscription put` carry these; the API assigns them.
+    let dropped: Vec<&str> = [
+        "id",
+        "account",
+        "status",
+        "verification",
+        "created",
+        "updated",
+    ]
+    .into_iter()
+    .filter(|k| map.remove(*k).is_some())
+    .collect();
+    if !dropped.is_empty() {
+        eprintln!(
+            "note: ignoring {} from {}: the API sets them",
+            dropped.join(", "),
+            path.display()
+        );
+    }
+    Ok(map)
+}
+
+/// Runs one `subscriptions` command.
+pub async fn run(api: &Api, json_out: bool, cmd: SubscriptionsCmd) -> anyhow::Result<ExitCode> {
+    use SubscriptionsCmd as C;
+    match cmd {
+        C::List {
+            database,
+            collection,
+            status,
+        } => {
+            let query: Vec<(&str, String)> = [
+                ("database", database),
+                ("collection", collection),
+                ("status", status),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+            let v = api.get(&["v1", "subscriptions"], &query).await?;
+            if json_out {
+                print_json(&v);
+            } else {
+                print_list(&v["subscriptions"], false);
+            }
+        }
+        C::Get { id } => {
+            let v = api.get(&["v1", "subscriptions", &id], &[]).await?;
+            show(json_out, &v);
+        }
+        C::Create { fields, file } => {
+            let mut body = match &file {
+                Some(f) => object_from_file(f)?,
+                None => Map::new(),
+            };
+            fields.apply(&mut body, None)?;
+            let missing: Vec<&str> = ["database", "url", "events"]
+                .into_iter()
+                .filter(|k| !body.contains_key(*k))
+                .collect();
+            if !missing.is_empty() {
+                anyhow::bail!(
+                    "a subscription needs {}: give {} (or --file sub.json)",
+                    missing.join(", "),
+                    missing
+                        .iter()
+                        .map(|m| format!("--{m}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            let v = api
+                .send(
+                    Method::POST,
+                    &["v1", "subscriptions"],
+                    Some(&Value::Object(body)),
+                    DEFAULT_TIMEOUT,
+                )
+                .await?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!(
+                    "created subscription {} ({})",
+                    cell(&v["id"]),
+                    cell(&v["status"])
+                );
+                print_subscription(&v);
+            }
+        }
+        C::Update {
+            id,
+            fields,
+            file,
+            clear,
+        } => {
+            let mut body = match &file {
+                Some(f) => object_from_file(f)?,
+                None => Map::new(),
+            };
+            let current = if fields.per_second.is_some() || fields.max_in_flight.is_some() {
+                Some(api.get(&["v1", "subscriptions", &id], &[]).await?)
+            } else {
+                None
+            };
+            fields.apply(&mut body, current.as_ref().map(|c| &c["limits"]))?;
+            for field in clear {
+                body.insert(field, Value::Null);
+            }
+            if body.is_empty() {
+                anyhow::bail!(
+                    "nothing to change: give the fields to change, e.g. --url or --events"
+                );
+            }
+            let v = api
+                .send(
+                    Method::PATCH,
+                    &["v1", "subscriptions", &id],
+                    Some(&Value::Object(body)),
+                    DEFAULT_TIMEOUT,
+                )
+                .await?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!("updated subscription {id} ({})", cell(&v["status"]));
+                print_subscription(&v);
+            }
+        }
+        C::Delete { id } => {
+            api.send(
+                Method::DELETE,
+                &["v1", "subscriptions", &id],
+                None,
+                DEFAULT_TIMEOUT,
+            )
+            .await?;
+            if !json_out {
+                println!("deleted subscription {id}");
+            }
+        }
+        C::Pause { id } => return set_state(api, json_out, &id, "pause").await,
+        C::Resume { id } => return set_state(api, json_out, &id, "resume").await,
+        C::Verify { id } => {
+            let v = api
+                .send(
+                    Method::POST,
+                    &["v1", "subscriptions", &id, "verify"],
+                    None,
+                    DEFAULT_TIMEOUT,
+                )
+                .await?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!(
+                    "subscription {id} is verified (by {}) and {}",
+                    cell(&v["verification"]["verified_by"]),
+                    cell(&v["status"])
+                );
+            }
+        }
+        C::Test {
+            id,
+            body_file,
+            raw,
+            event,
+        } => {
+            let mut req = Map::new();
+            if let Some(path) = &body_file {
+                let bytes =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                let as_object = match serde_json::from_slice::<Value>(&bytes) {
+                    Ok(v @ Value::Object(_)) if !raw => Some(v),
+                    _ => None,
+                };
+                let body = match as_object {
+                    Some(v) => v,
+                    None => Value::String(
+                        String::from_utf8(bytes)
+                            .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", path.display()))?,
+                    ),
+                };
+                req.insert("body".into(), body);
+            }
+            if let Some(e) = event {
+                req.insert("event".into(), json!(e));
+            }
+            let v = api
+                .send(
+                    Method::POST,
+                    &["v1", "subscriptions", &id, "test"],
+                    Some(&Value::Object(req)),
+                    // The API waits for the endpoint (its own request timeout) before answering.
+                    Duration::from_secs(120),
+                )
+                .await?;
+            let delivered = v["delivered"].as_bool() == Some(true);
+            if json_out {
+                print_json(&v);
+            } else {
+                print_test(&v);
+            }
+            return Ok(if delivered {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        C::Attempts { id, limit } => {
+            let v = api
+                .get(
+                    &["v1", "subscriptions", &id, "attempts"],
+                    &[("limit", limit.to_string())],
+                )
+                .await?;
+            if json_out {
+                print_json(&v);
+            } else {
+                print_attempts(&id, &v["attempts"]);
+            }
+        }
+        C::Replay {
+            id,
+            since,
+            until,
+            dry_run,
+        } => {
+            let mut req = Map::new();
+            if let Some(s) = since {
+                req.insert("since".into(), json!(s));
+            }
+            if let Some(u) = until {
+                req.insert("until".into(), json!(u));
+            }
+            req.insert("dry_run".into(), json!(dry_run));
+            let v = api
+                .send(
+                    Method::POST,
+                    &["v1", "subscriptions", &id, "replay"],
+                    Some(&Value::Object(req)),
+                    // The API reads the dead-letter topic for up to 150 s.
+                    Duration::from_secs(180),
+                )
+                .await?;
+            if json_out {
+                print_json(&v);
+            } else {
+                let n = v["matched"].as_u64().unwrap_or(0);
+                let what = if n == 1 {
+                    "dead-lettered delivery"
+                } else {
+                    "dead-lettered deliveries"
+                };
+                let verb = if dry_run { "would replay" } else { "replayed" };
+                println!("{verb} {n} {what} of {id}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pause` / `resume`.
+async fn set_state(api: &Api, json_out: bool, id: &str, action: &str) -> anyhow::Result<ExitCode> {
+    let v = api
+        .send(
+            Method::POST,
+            &["v1", "subscriptions", id, action],
+            None,
+            DEFAULT_TIMEOUT,
+        )
+        .await?;
+    if json_out {
+        print_json(&v);
+    } else {
+        println!("subscription {id} is {}", cell(&v["status"]));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One subscription, as JSON or as fields.
+fn show(json_out: bool, v: &Value) {
+    if json_out {
+        print_json(v);
+    } else {
+        print_subscription(v);
+    }
+}
+
+/// A table of subscriptions; `with_account` adds the account column (operator view).
+pub fn print_list(subs: &Value, with_account: bool) {
+    let empty = Vec::new();
+    let subs = subs.as_array().unwrap_or(&empty);
+    if subs.is_empty() {
+        println!("no subscriptions");
+        return;
+    }
+    let mut header = vec!["ID"];
+    if with_account {
+        header.push("ACCOUNT");
+    }
+    header.extend([
+        "DATABASE",
+        "COLLECTION",
+        "STATUS",
+        "EVENTS",
+        "FORMAT",
+        "URL",
+    ]);
+    let mut t = Table::new(&header);
+    for s in subs {
+        let mut row = vec![cell(&s["id"])];
+        if with_account {
+            row.push(cell(&s["account"]));
+        }
+        row.extend([
+            cell(&s["database"]),
+            cell(&s["collection"]),
+            cell(&s["status"]),
+            cell(&s["events"]),
+            cell(&s["format"]),
+            cell(&s["url"]),
+        ]);
+        t.row(row);
+    }
+    t.print();
+}
+
+/// A subscription as `key: value` lines, with what to do when it is not verified yet.
+fn print_subscription(s: &Value) {
+    let all = |v: &Value| {
+        if v.is_null() {
+            "all".to_owned()
+        } else {
+            cell(v)
+        }
+    };
+    let conditions = if s["conditions"].is_null() {
+        "none".to_owned()
+    } else {
+        s["conditions"].to_string()
+    };
+    let limits = format!(
+        "{} in flight, {} per second",
+        cell(&s["limits"]["max_in_flight"]),
+        cell(&s["limits"]["per_second"])
+    );
+    let v = &s["verification"];
+    let mut fields = vec![
+        ("id", cell(&s["id"])),
+        ("account", cell(&s["account"])),
+        ("database", cell(&s["database"])),
+        ("collection", cell(&s["collection"])),
+        ("status", cell(&s["status"])),
+        ("events", cell(&s["events"])),
+        ("actions", all(&s["actions"])),
+        ("triggers", all(&s["triggers"])),
+        ("format", cell(&s["format"])),
+        ("url", cell(&s["url"])),
+        ("conditions", conditions),
+        ("limits", limits),
+        ("ordered", cell(&s["ordered"])),
+        ("signature", cell(&s["signature"])),
+    ];
+    if !v["verified_by"].is_null() {
+        fields.push((
+            "verified",
+            format!(
+                "by {} at {}",
+                cell(&v["verified_by"]),
+                cell(&v["verified_at"])
+            ),
+        ));
+    }
+    fields.push(("created", cell(&s["created"])));
+    fields.push(("updated", cell(&s["updated"])));
+    print_fields(&fields);
+    if s["status"] == "unverified" && v["token"].is_string() {
+        println!();
+        println!(
+            "Hookline sends nothing to this URL until it is verified. Publish a file named {} \
+             whose whole content is the token",
+            cell(&v["file"])
+        );
+        println!("  {}", cell(&v["token"]));
+        println!("at one of:");
+        for l in v["locations"].as_array().into_iter().flatten() {
+            println!("  {}", cell(l));
+        }
+        println!(
+            "then run `hookline subscriptions verify {}` (or validate the domain with `hookline domains add`).",
+            cell(&s["id"])
+        );
+    }
+}
+
+/// The answer to a test webhook.
+fn print_test(v: &Value) {
+    let status = match v["http_status"].as_u64() {
+        Some(s) => format!("HTTP {s}"),
+        None => "no HTTP answer".to_owned(),
+    };
+    let latency = format!("{:.1} ms", v["latency_ms"].as_f64().unwrap_or(0.0));
+    if v["delivered"].as_bool() == Some(true) {
+        println!("delivered: {status} in {latency}");
+    } else {
+        let class = v["error_class"]
+            .as_str()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
+        println!("NOT delivered: {status} in {latency}{class}");
+        if let Some(e) = v["error"].as_str() {
+            println!("error:    {e}");
+        }
+    }
+    print_fields(&[
+        ("event", cell(&v["event"])),
+        ("url", cell(&v["url"])),
+        ("delivery", cell(&v["delivery_id"])),
+    ]);
+    if let Some(r) = v["response_excerpt"]
+        .as_str()
+        .filter(|r| !r.trim().is_empty())
+    {
+        println!("response: {}", r.trim_end());
+    }
+}
+
+fn print_attempts(id: &str, attempts: &Value) {
+    let empty = Vec::new();
+    let attempts = attempts.as_array().unwrap_or(&empty);
+    if attempts.is_empty() {
+        println!("no attempts recorded for {id} (test webhooks are not recorded)");
+        return;
+    }
+    let mut t = Table::new(&[
+        "FINISHED", "DELIVERY", "ATTEMPT", "RESULT", "HTTP", "LATENCY", "ERROR",
+    ]);
+    for a in attempts {
+        let error = match (a["error_class"].as_str(), a["error"].as_str()) {
+            (Some(c), Some(e)) => format!("{c}: {e}"),
+            (Some(c), None) => c.to_owned(),
+            (None, Some(e)) => e.to_owned(),
+            (None, None) => "-".to_owned(),
+        };
+        t.row(vec![
+            cell(&a["finished_at"]),
+            cell(&a["delivery_id"]),
+            cell(&a["attempt"]),
+            cell(&a["result"]),
+            cell(&a["http_status"]),
+            format!("{:.0} ms", a["latency_ms"].as_f64().unwrap_or(0.0)),
+            error,
+        ]);
+    }
+    t.print();
+}
+
+/// `hookline check`: a test webhook to every subscription of the account. Exits 1 when any
+/// endpoint failed.
+pub async fn check(api: &Api, json_out: bool) -> anyhow::Result<ExitCode> {
+    let v = api
+        .send(
+            Method::POST,
+            &["v1", "check"],
+            None,
+            // Eight endpoints at a time, each up to the API's request timeout.
+            Duration::from_secs(600),
+        )
+        .await?;
+    let failed = v["failed"].as_u64().unwrap_or(0);
+    if json_out {
+        print_json(&v);
+    } else {
+        let mut t = Table::new(&["SUBSCRIPTION", "STATUS", "RESULT", "LATENCY", "URL"]);
+        for line in v["subscriptions"].as_array().into_iter().flatten() {
+            let r = &line["result"];
+            let (result, latency) = if r.is_null() {
+                (
+                    format!("skipped: {}", cell(&line["skipped"])),
+                    "-".to_owned(),
+                )
+            } else {
+                let status = r["http_status"]
+                    .as_u64()
+                    .map(|s| format!("HTTP {s}"))
+                    .unwrap_or_else(|| cell(&r["error_class"]));
+                let verdict = if r["delivered"].as_bool() == Some(true) {
+                    "delivered"
+                } else {
+                    "FAILED"
+                };
+                (
+                    format!("{verdict} ({status})"),
+                    format!("{:.0} ms", r["latency_ms"].as_f64().unwrap_or(0.0)),
+                )
+            };
+            t.row(vec![
+                cell(&line["subscription"]),
+                cell(&line["status"]),
+                result,
+                latency,
+                cell(&line["url"]),
+            ]);
+        }
+        if t.is_empty() {
+            println!("no subscriptions to check");
+        } else {
+            t.print();
+        }
+        println!(
+            "checked {}: {} delivered, {} failed, {} skipped",
+            cell(&v["checked"]),
+            cell(&v["delivered"]),
+            failed,
+            cell(&v["skipped"])
+        );
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorCmd {
+    /// Every account's subscriptions (needs an operator token).
+    Subscriptions {
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        database: Option<String>,
+        #[arg(long, value_parser = STATUSES)]
+        status: Option<String>,
+    },
+    /// The admin API's Prometheus metrics (needs an operator token).
+    Metrics,
+}
+
+pub async fn operator(api: &Api, json_out: bool, cmd: OperatorCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        OperatorCmd::Subscriptions {
+            account,
+            database,
+            status,
+        } => {
+            let query: Vec<(&str, String)> = [
+                ("account", account),
+                ("database", database),
+                ("status", status),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+            let v = api
+                .get(&["v1", "operator", "subscriptions"], &query)
+                .await?;
+            if json_out {
+                print_json(&v);
+            } else {
+                print_list(&v["subscriptions"], true);
+            }
+        }
+        OperatorCmd::Metrics => {
+            let url = api.url(&["v1", "operator", "metrics"], &[]);
+            let answer = api
+                .call(Method::GET, url, None, true, DEFAULT_TIMEOUT)
+                .await?;
+            print!("{}", String::from_utf8_lossy(&answer.raw));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
