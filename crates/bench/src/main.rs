@@ -9,13 +9,18 @@
 //! 4. [`loopback`]: POSTs per second through Hookline's HTTP client to a trivial local server.
 //! 5. [`e2e`]: the real stages on a local broker, clicks in, signed POSTs out (skipped when the
 //!    broker is not installed).
-//! 6. [`memory`]: peak and post-pipeline RSS of this process.
+//! 6. [`join`]: the join stages' work against a table of 1 million profiles (lookup + enrich
+//!    per core, table restore rows/s, RSS), in a child process; and a table restore from the
+//!    local broker.
+//! 7. [`memory`]: peak and post-pipeline RSS of this process (before section 6, which runs its
+//!    large table in a child process of its own).
 //!
 //! Only loopback addresses are ever contacted. `docs/benchmarks.md` explains every row and
 //! records a run. Set `RUST_LOG` to see the stages' logs during section 5.
 
 mod e2e;
 mod fixtures;
+mod join;
 mod loopback;
 mod memory;
 mod payload;
@@ -38,6 +43,10 @@ const POST_BUDGET: Duration = Duration::from_secs(3);
 const POST_CONCURRENCY: usize = 64;
 
 fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(join::CHILD_ARG) {
+        return join::child_main(&args[1..]);
+    }
     if std::env::var_os("RUST_LOG").is_some() {
         hookline_telemetry::init_logging("text");
     }
@@ -49,19 +58,19 @@ fn main() -> anyhow::Result<()> {
     let event = fixtures::enriched("12", "Mike Jansen", "Utrecht", true);
     let json_body = hookline_payload::encode(hookline_payload::Format::Json, &event.body);
 
-    progress("1/6 signing");
+    progress("1/7 signing");
     let (r, ceiling) = signing::run(CPU_BUDGET, &json_body)?;
     rows.extend(r);
-    progress("2/6 payload");
+    progress("2/7 payload");
     rows.extend(payload::run(PAYLOAD_BUDGET, &event, &ceiling));
-    progress("3/6 routing");
+    progress("3/7 routing");
     rows.extend(routing::run(CPU_BUDGET, &ceiling)?);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cores)
         .enable_all()
         .build()?;
-    progress("4/6 loopback POST");
+    progress("4/7 loopback POST");
     let post = rt.block_on(loopback::run(
         POST_WARMUP,
         POST_BUDGET,
@@ -83,7 +92,7 @@ fn main() -> anyhow::Result<()> {
             None
         }
     };
-    progress("5/6 end to end (local broker)");
+    progress("5/7 end to end (local broker)");
     let ceilings = e2e::Ceilings {
         signing: ceiling,
         post_per_s,
@@ -92,9 +101,13 @@ fn main() -> anyhow::Result<()> {
     let (r, e2e_ran) = rt.block_on(e2e::run(&ceilings));
     rows.extend(r);
     let rss_after_e2e = procfs::status_kib("VmRSS");
+    // Taken before the join section, whose broker part would otherwise add to the peak.
+    let memory_rows = memory::run(rss_after_e2e, e2e_ran);
+    progress("6/7 join (1M profiles, child process; table restore from the local broker)");
+    rows.extend(join::run(CPU_BUDGET, &ceiling, &rt));
     rt.shutdown_timeout(Duration::from_secs(5));
-    progress("6/6 memory");
-    rows.extend(memory::run(rss_after_e2e, e2e_ran));
+    progress("7/7 memory");
+    rows.extend(memory_rows);
 
     println!("{}", table::render(&rows));
     println!("total bench time: {:.0} s", started.elapsed().as_secs_f64());

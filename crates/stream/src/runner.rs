@@ -24,6 +24,9 @@ use tokio_util::sync::CancellationToken;
 use crate::store::{ProfileStore, TableMode};
 use crate::validate::reason_class;
 
+/// How long an idle stage waits for a record before it looks at rebalances again.
+const IDLE_TICK: Duration = Duration::from_millis(250);
+
 /// Why a stage stopped. All of these end the process; the orchestrator restarts it and it
 /// resumes from its committed offsets.
 #[derive(Debug, thiserror::Error)]
@@ -254,37 +257,62 @@ pub async fn run_stage<P: Processor>(
         &cfg.topics.profiles,
         store.sink(metrics.clone(), "profiles"),
     )?;
-    readiness.set(true);
     tracing::info!(stage = cfg.name, topic = %cfg.input_topic, group = %cfg.group_id, "stage started");
 
     // Partitions whose table is held, and those restored to the end and safe to process.
     let mut held: HashSet<i32> = HashSet::new();
     let mut ready: HashSet<i32> = HashSet::new();
+    // Readiness waits for the group's first assignment, whose tables must be restored first.
+    let mut assigned_once = false;
     let mut offsets = ProcessedOffsets::default();
     let mut acks = Acks::new();
     let result: Result<(), StageError> = async {
         loop {
+            // The tick lets an idle stage act on a rebalance (restore the new partitions' tables
+            // and report ready) without waiting for a record.
             let first = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                m = consumer.recv() => m,
+                m = consumer.recv() => Some(m),
+                _ = tokio::time::sleep(IDLE_TICK) => None,
             };
-            let first = match first {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(stage = cfg.name, error = %e, "consumer error");
-                    continue;
-                }
-            };
-            let mut batch = vec![first];
-            while batch.len() < cfg.max_batch {
+            let mut batch = Vec::new();
+            match first {
+                Some(Ok(m)) => batch.push(m),
+                Some(Err(e)) => tracing::warn!(stage = cfg.name, error = %e, "consumer error"),
+                None => {}
+            }
+            while !batch.is_empty() && batch.len() < cfg.max_batch {
                 match tokio::time::timeout(Duration::from_millis(2), consumer.recv()).await {
                     Ok(Ok(m)) => batch.push(m),
                     Ok(Err(e)) => tracing::warn!(stage = cfg.name, error = %e, "consumer error"),
                     Err(_) => break,
                 }
             }
-            let revoked = apply_rebalances(&store, &events, &table, &mut held, &mut ready);
+            let (revoked, assigned) =
+                apply_rebalances(&store, &events, &table, &mut held, &mut ready);
+            assigned_once |= assigned;
+            // Restore every newly held partition before processing anything, so that readiness
+            // means "assigned and caught up", also for partitions that have no records yet.
+            let pending: Vec<i32> = held.difference(&ready).copied().collect();
+            if !pending.is_empty() {
+                let restored = tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => None,
+                    r = restore(&cfg, &table, &store, &pending) => Some(r),
+                };
+                match restored {
+                    None => break,
+                    Some(r) => r?,
+                }
+                ready.extend(pending);
+            }
+            // Once ready, a stage stays ready through later rebalances: readiness gates rollouts,
+            // and one instance's restore after a rebalance should not hold up another's.
+            if assigned_once && !readiness.is_ready() && held.is_subset(&ready) {
+                readiness.set(true);
+                tracing::info!(stage = cfg.name, partitions = ?held, "ready");
+            }
             if cfg.table_mode == TableMode::Follow {
                 // Read the table up to its current end before joining this batch, so a profile
                 // change that reached the table before the event was taken up is seen.
@@ -297,22 +325,9 @@ pub async fn run_stage<P: Processor>(
             }
             for msg in &batch {
                 let p = msg.partition();
-                if revoked.contains(&p) || !held.contains(&p) {
+                if revoked.contains(&p) || !ready.contains(&p) {
                     // Its new owner re-reads it from the committed offset.
                     continue;
-                }
-                if !ready.contains(&p) {
-                    let high = table.caught_up(p).await?;
-                    if cfg.table_mode == TableMode::Own {
-                        store.mark_owned(p);
-                    }
-                    tracing::info!(
-                        stage = cfg.name,
-                        partition = p,
-                        table_end = high,
-                        "table partition restored"
-                    );
-                    ready.insert(p);
                 }
                 metrics.consumed.with_label_values(&[cfg.name]).inc();
                 let mut bctx = BatchContext {
@@ -349,19 +364,22 @@ pub async fn run_stage<P: Processor>(
     result
 }
 
-/// Applies queued rebalances to the table; returns the partitions revoked and not re-assigned.
+/// Applies queued rebalances to the table; returns the partitions revoked and not re-assigned,
+/// and whether an assignment (possibly empty) was among the rebalances.
 fn apply_rebalances(
     store: &ProfileStore,
     events: &Mutex<Vec<RebalanceEvent>>,
     table: &TableTail,
     held: &mut HashSet<i32>,
     ready: &mut HashSet<i32>,
-) -> HashSet<i32> {
+) -> (HashSet<i32>, bool) {
     let mut revoked = HashSet::new();
+    let mut assigned = false;
     for ev in std::mem::take(&mut *events.lock().expect("events lock")) {
         match ev {
             RebalanceEvent::Revoked(ps) => revoked.extend(ps),
             RebalanceEvent::Assigned(ps) => {
+                assigned = true;
                 let now: HashSet<i32> = ps.iter().copied().collect();
                 // Eager rebalances revoke everything and assign again: keep the tables of
                 // partitions that come straight back instead of restoring them anew.
@@ -391,5 +409,37 @@ fn apply_rebalances(
             ready.remove(p);
         }
     }
-    revoked
+    (revoked, assigned)
+}
+
+/// Reads the table of newly held partitions up to the high watermark seen now.
+async fn restore(
+    cfg: &StageConfig,
+    table: &TableTail,
+    store: &ProfileStore,
+    partitions: &[i32],
+) -> Result<(), StageError> {
+    let started = std::time::Instant::now();
+    // The table thread reads all assigned partitions at once; awaiting them in turn costs no
+    // more than the slowest.
+    for &p in partitions {
+        let high = table.caught_up(p).await?;
+        if cfg.table_mode == TableMode::Own {
+            store.mark_owned(p);
+        }
+        tracing::info!(
+            stage = cfg.name,
+            partition = p,
+            table_end = high,
+            "table partition restored"
+        );
+    }
+    tracing::info!(
+        stage = cfg.name,
+        partitions = ?partitions,
+        rows = store.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "table restored"
+    );
+    Ok(())
 }

@@ -34,7 +34,9 @@ pub fn init_logging(format: &str) {
     };
 }
 
-/// Readiness of a stage: false until its tables are restored and its consumer has joined.
+/// Readiness of a stage, served as `/readyz`. The join stages set it once their consumer group
+/// has assigned them partitions and those partitions' tables are restored (and keep it through
+/// later rebalances); every stage clears it when it stops.
 #[derive(Clone, Default)]
 pub struct Readiness(Arc<AtomicBool>);
 
