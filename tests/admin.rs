@@ -14,9 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use clap::Parser;
 use hookline_admin::auth;
-use hookline_integration_tests::{produce, Pipeline};
+use hookline_integration_tests::{key_path, produce, start_admin, Pipeline};
 use hookline_model::{AccountId, TokenRole};
 use hookline_outbound::{HttpClient, HttpOptions, NetworkGuard};
 use hookline_testkit::{eventually, Broker, DnsServer, StaticSite, TestTopics};
@@ -229,13 +228,6 @@ impl Api {
 fn openapi() -> Arc<Value> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/openapi.json");
     Arc::new(serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap())
-}
-
-fn key_path(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("hookline-it-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("signing-key.pem")
 }
 
 async fn token(t: &TestTopics, role: TokenRole, account: Option<&str>) -> String {
@@ -1010,25 +1002,15 @@ async fn admin_api_end_to_end() {
     // --- Domains (DNS TXT) on a second admin instance: https required, a DNS server on loopback.
     let dns = DnsServer::start().await;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let args = hookline_admin::AdminArgs::parse_from([
-        "hookline-admin",
-        "--brokers",
-        &t.settings.brokers,
-        "--topic-prefix",
-        &t.prefix,
-        "--metrics-addr",
-        "off",
-        "--admin-addr",
-        "127.0.0.1:0",
-        "--signing-key",
-        key_path("admin-dns").to_str().unwrap(),
-        "--dns-resolver",
-        &dns.addr.to_string(),
-    ]);
-    let metrics = hookline_telemetry::Metrics::new();
-    let addr2 = hookline_admin::serve(&args, Some(metrics), shutdown.clone())
-        .await
-        .unwrap();
+    let dns_addr = dns.addr.to_string();
+    let addr2 = start_admin(
+        &t,
+        &key_path("admin-dns"),
+        &["--dns-resolver", &dns_addr],
+        Some(hookline_telemetry::Metrics::new()),
+        &shutdown,
+    )
+    .await;
     let api2 = Api::new(addr2, doc.clone(), seen.clone());
     let e = api2
         .call(

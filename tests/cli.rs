@@ -7,22 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use hookline_integration_tests::{binary, start_admin};
 use hookline_testkit::{Broker, DnsServer, Receiver, StaticSite, TestTopics};
 use serde_json::{json, Value};
-
-fn binary(name: &str) -> PathBuf {
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join(name);
-    assert!(
-        bin.exists(),
-        "{} is not built: run `cargo build --workspace --bins` (make test does)",
-        bin.display()
-    );
-    bin
-}
 
 /// What one run of `hookline` printed.
 struct Run {
@@ -158,28 +145,22 @@ async fn the_cli_drives_the_admin_api_and_checks_signatures() {
     let key_path = dir.join("signing.pem");
     let dns = DnsServer::start().await;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let args = hookline_admin::AdminArgs::parse_from([
-        "hookline-admin",
-        "--brokers",
-        &t.settings.brokers,
-        "--topic-prefix",
-        &t.prefix,
-        "--admin-addr",
-        "127.0.0.1:0",
-        "--metrics-addr",
-        "off",
-        "--signing-key",
-        key_path.to_str().unwrap(),
-        "--require-https",
-        "false",
-        "--allow-networks",
-        "127.0.0.0/8",
-        "--dns-resolver",
-        &dns.addr.to_string(),
-    ]);
-    let admin = hookline_admin::serve(&args, None, shutdown.clone())
-        .await
-        .expect("admin starts");
+    let dns_addr = dns.addr.to_string();
+    let admin = start_admin(
+        &t,
+        &key_path,
+        &[
+            "--require-https",
+            "false",
+            "--allow-networks",
+            "127.0.0.0/8",
+            "--dns-resolver",
+            &dns_addr,
+        ],
+        None,
+        &shutdown,
+    )
+    .await;
     let cli = Cli {
         bin: binary("hookline"),
         brokers: t.settings.brokers.clone(),

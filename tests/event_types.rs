@@ -11,17 +11,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use hookline_integration_tests::{count, produce, Pipeline};
+use hookline_integration_tests::{count, key_path, produce, Pipeline};
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
 use serde_json::{json, Value};
-
-fn key_path() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("hookline-it-{}-event-types", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("signing-key.pem")
-}
 
 /// A `json` subscription on database 12; `extra` adds `collection`, `triggers`, ….
 fn subscription(id: &str, url: &str, events: &[&str], extra: Value) -> (String, Value) {
@@ -151,7 +144,7 @@ async fn every_event_type_arrives_enriched_as_documented() {
         ],
     )
     .await;
-    let pipeline = Pipeline::start(&t, &key_path(), &[]).await;
+    let pipeline = Pipeline::start(&t, &key_path("event-types"), &[]).await;
 
     let jane = json!({"email": "jane@example.com", "name": "Jane", "city": "Utrecht"});
     let jane2 = json!({"email": "jane@example.com", "name": "Jane", "city": "Amsterdam",

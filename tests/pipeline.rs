@@ -5,18 +5,11 @@
 
 use std::time::Duration;
 
-use hookline_integration_tests::{count, produce, produce_raw, Pipeline, RawRecord};
+use hookline_integration_tests::{count, key_path, produce, produce_raw, Pipeline, RawRecord};
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
 use rdkafka::message::Message;
 use serde_json::json;
-
-fn key_path(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("hookline-it-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("signing-key.pem")
-}
 
 fn subscription(id: &str, url: &str, events: &[&str]) -> serde_json::Value {
     json!({"id": id, "account": "1001", "database": "12", "events": events, "url": url,

@@ -5,6 +5,11 @@
 //! one (accepted) and three forgeries (rejected with 401): a body changed after signing, a
 //! changed body with a matching `Digest`, and a stale `Date`.
 //!
+//! The Standard Webhooks example (`standard-webhooks-verify.py`) gets POSTs from a
+//! `"signature": "standard-webhooks"` subscription straight from the sender, and the two attempts
+//! (500, then 200) of a second one, captured and then replayed to it: same `webhook-id`, fresh
+//! timestamp and signature, both verified; a changed body and a stale timestamp are rejected.
+//!
 //! A language whose runtime is missing here is skipped with "skipped: <lang> not available"
 //! on stderr: `php` with the openssl extension, `node`, `python3` with `cryptography`.
 
@@ -17,9 +22,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use hookline_integration_tests::{produce, Pipeline};
 use hookline_signing::cavage::{digest_header, new_nonce, sign_request_at};
+use hookline_signing::standard_webhooks;
 use hookline_signing::{RequestToSign, SigningKey};
 use hookline_testkit::topics::json;
-use hookline_testkit::{eventually, read_until, Broker, TestTopics};
+use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
 use http::{HeaderName, HeaderValue};
 use rdkafka::message::Message;
 use serde_json::{json, Value};
@@ -30,8 +36,9 @@ fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/receivers")
 }
 
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hookline-it-{}-receivers", std::process::id()));
+/// A fresh folder per test (the tests of this file run at the same time).
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hookline-it-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -152,13 +159,29 @@ impl Example {
     /// Starts the example for `lang` on `127.0.0.1:port`, verifying with the keys of `admin`,
     /// and waits until it accepts connections.
     async fn start(lang: Lang, runtime: &[&str], port: u16, admin: SocketAddr, tmp: &Path) -> Self {
+        let script = match lang {
+            Lang::Php => "verify.php",
+            Lang::Node => "verify.mjs",
+            Lang::Python => "verify.py",
+        };
+        Self::start_script(lang, runtime, script, port, admin, tmp).await
+    }
+
+    /// Like [`Example::start`], with the example `script` of `docs/receivers/`.
+    async fn start_script(
+        lang: Lang,
+        runtime: &[&str],
+        script: &str,
+        port: u16,
+        admin: SocketAddr,
+        tmp: &Path,
+    ) -> Self {
         let listen = format!("127.0.0.1:{port}");
         let admin_url = format!("http://{admin}");
         let mut args: Vec<String> = runtime[1..].iter().map(|s| s.to_string()).collect();
         match lang {
-            Lang::Php => args.extend(["-S".into(), listen, "verify.php".into()]),
-            Lang::Node => args.extend(["verify.mjs".into(), listen, admin_url.clone()]),
-            Lang::Python => args.extend(["verify.py".into(), listen, admin_url.clone()]),
+            Lang::Php => args.extend(["-S".into(), listen, script.into()]),
+            Lang::Node | Lang::Python => args.extend([script.into(), listen, admin_url.clone()]),
         }
         let mut child = Command::new(runtime[0])
             .args(&args)
@@ -167,6 +190,8 @@ impl Example {
             // The PHP example caches the keys in the temp folder: keep that in the test's.
             .env("TMPDIR", tmp)
             .env_remove("PUBLIC_KEY_FILE")
+            .env_remove("WEBHOOK_PUBLIC_KEY")
+            .env_remove("TOLERANCE")
             .env_remove("MAX_DATE_SKEW")
             .env_remove("LISTEN")
             .stdin(Stdio::null())
@@ -214,13 +239,23 @@ impl Example {
 
     /// The JSON line the example printed for `delivery`, waiting up to `timeout` for it.
     async fn printed(&self, delivery: &str, timeout: Duration) -> Option<Value> {
+        self.printed_where(|v| v["delivery"] == delivery, timeout)
+            .await
+    }
+
+    /// The first JSON line the example printed that matches `wanted`, waiting up to `timeout`.
+    async fn printed_where(
+        &self,
+        wanted: impl Fn(&Value) -> bool,
+        timeout: Duration,
+    ) -> Option<Value> {
         let find = || {
             self.stdout
                 .lock()
                 .unwrap()
                 .iter()
                 .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find(|v| v["delivery"] == delivery)
+                .find(|v| wanted(v))
         };
         eventually(timeout, || find().is_some()).await;
         find()
@@ -355,7 +390,7 @@ async fn receiver_examples_verify_real_deliveries_and_reject_forgeries() {
 
     let broker = Broker::start();
     let t = TestTopics::create(&broker.bootstrap, 3).await;
-    let tmp = temp_dir();
+    let tmp = temp_dir("receivers");
     let key_path = tmp.join("signing-key.pem");
 
     // Ports first: the subscriptions name them before the examples (which need the admin
@@ -500,6 +535,291 @@ async fn receiver_examples_verify_real_deliveries_and_reject_forgeries() {
     }
 
     drop(examples);
+    pipeline.stop().await;
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Sends `received` (a POST as the sender made it) again to the example, with its body changed
+/// by `edit`, and returns the status and the answer's text.
+async fn replay(
+    client: &hookline_outbound::HttpClient,
+    example: &Example,
+    received: &hookline_testkit::Received,
+    replace_headers: &[(&'static str, String)],
+    edit: impl FnOnce(&mut Vec<u8>),
+) -> (u16, String) {
+    let mut headers: Vec<(HeaderName, HeaderValue)> = received
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            let k = k.to_ascii_lowercase();
+            (k.starts_with("webhook-") || k.starts_with("x-hookline-") || k == "content-type")
+                && !replace_headers.iter().any(|(r, _)| *r == k)
+        })
+        .map(|(k, v)| {
+            (
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            )
+        })
+        .collect();
+    headers.push((
+        HeaderName::from_static("host"),
+        HeaderValue::from_str(&format!("127.0.0.1:{}", example.port)).unwrap(),
+    ));
+    headers.extend(replace_headers.iter().map(|(k, v)| {
+        (
+            HeaderName::from_static(k),
+            HeaderValue::from_str(v).unwrap(),
+        )
+    }));
+    let mut body = received.body.to_vec();
+    edit(&mut body);
+    let resp = client
+        .request(
+            http::Method::POST,
+            &example.url("/webhooks/replayed"),
+            headers,
+            bytes::Bytes::from(body),
+        )
+        .await
+        .expect("POST to the Standard Webhooks example");
+    (
+        resp.status,
+        String::from_utf8_lossy(&resp.body).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn standard_webhooks_deliveries_verify_with_the_python_example_across_retries() {
+    let Some(runtime) = Lang::Python.runtime() else {
+        return;
+    };
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 3).await;
+    let tmp = temp_dir("standard-webhooks");
+    let key_path = tmp.join("signing-key.pem");
+
+    let port = free_port();
+    // Captures the POSTs of the second subscription: 500 to the first attempt, then 200.
+    let capture = Receiver::start(200).await;
+    capture.script(vec![(500, vec![])]);
+    let mut direct = subscription(
+        "sub-sw-direct",
+        &format!("http://127.0.0.1:{port}/webhooks/standard"),
+        "json",
+    );
+    direct["signature"] = json!("standard-webhooks");
+    let mut retried = subscription("sub-sw-retried", &capture.url("/hook"), "json");
+    retried["signature"] = json!("standard-webhooks");
+    produce(
+        &t,
+        &t.topics.subscriptions,
+        &[
+            ("sub-sw-direct".into(), direct),
+            ("sub-sw-retried".into(), retried),
+        ],
+    )
+    .await;
+    produce(
+        &t,
+        &t.topics.profile_changes,
+        &[("12:4711".into(), profile_create())],
+    )
+    .await;
+    // Retries 1–2 s later (full jitter above half the step): a later webhook-timestamp.
+    let pipeline = Pipeline::start(&t, &key_path, &["--retry-schedule", "2s"]).await;
+    let example = Example::start_script(
+        Lang::Python,
+        &runtime,
+        "standard-webhooks-verify.py",
+        port,
+        pipeline.admin,
+        &tmp,
+    )
+    .await;
+
+    let profile = read_until(
+        &t.settings,
+        &t.topics.profiles,
+        Duration::from_secs(60),
+        |ms| ms.iter().any(|m| m.key() == Some(b"12:4711".as_slice())),
+    );
+    assert!(
+        profile
+            .iter()
+            .any(|m| m.key() == Some(b"12:4711".as_slice())),
+        "profile reached the table"
+    );
+    produce(&t, &t.topics.tracking, &[("12:4711".into(), click())]).await;
+
+    // Three outcomes: the direct delivery, and the retried one's 500 and 200.
+    let outcomes: Vec<Value> = read_until(
+        &t.settings,
+        &t.topics.outcomes,
+        Duration::from_secs(90),
+        |ms| ms.len() >= 3,
+    )
+    .iter()
+    .map(json)
+    .collect();
+    let of = |sub: &str| -> Vec<&Value> {
+        outcomes
+            .iter()
+            .filter(|o| o["subscription_id"] == sub)
+            .collect()
+    };
+    let direct = of("sub-sw-direct");
+    assert_eq!(
+        direct
+            .iter()
+            .map(|o| (o["result"].as_str(), o["http_status"].as_u64()))
+            .collect::<Vec<_>>(),
+        [(Some("delivered"), Some(200))],
+        "the Python example accepted the direct delivery: {direct:?}; stderr: {:#?}",
+        example.stderr()
+    );
+    let delivery = direct[0]["delivery_id"].as_str().unwrap();
+    let line = example
+        .printed(delivery, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "nothing printed for {delivery}; stderr: {:#?}",
+                example.stderr()
+            )
+        });
+    assert_eq!(line["verified"], true, "{line}");
+    assert_eq!(
+        line["webhook_id"], delivery,
+        "webhook-id is the delivery id: {line}"
+    );
+    assert_eq!(line["event"], CLICK_ID, "{line}");
+
+    let retried = of("sub-sw-retried");
+    assert_eq!(
+        retried
+            .iter()
+            .map(|o| (
+                o["attempt"].as_u64(),
+                o["result"].as_str(),
+                o["http_status"].as_u64()
+            ))
+            .collect::<Vec<_>>(),
+        [
+            (Some(1), Some("retrying"), Some(500)),
+            (Some(2), Some("delivered"), Some(200))
+        ],
+        "{retried:?}"
+    );
+    let got = capture.received();
+    assert_eq!(got.len(), 2, "two attempts reached the endpoint");
+    let header = |i: usize, name: &str| -> String {
+        got[i]
+            .header(name)
+            .unwrap_or_else(|| {
+                panic!(
+                    "attempt {} has no {name} header: {:?}",
+                    i + 1,
+                    got[i].headers
+                )
+            })
+            .to_owned()
+    };
+    let retried_delivery = retried[0]["delivery_id"].as_str().unwrap();
+    for (i, received) in got.iter().enumerate() {
+        assert_eq!(header(i, "webhook-id"), retried_delivery);
+        assert_eq!(header(i, "x-hookline-delivery"), retried_delivery);
+        assert_eq!(header(i, "x-hookline-attempt"), (i + 1).to_string());
+        assert_eq!(header(i, "x-hookline-event"), "click");
+        assert!(header(i, "content-type").starts_with("application/json"));
+        assert!(header(i, "user-agent").starts_with("Hookline/"));
+        assert!(header(i, "webhook-signature").starts_with("v1a,"));
+        for absent in ["signature", "x-copernica-id", "x-nonce", "digest"] {
+            assert!(
+                received.header(absent).is_none(),
+                "the copernica profile's {absent} header is not sent"
+            );
+        }
+    }
+    let ts = |i: usize| header(i, "webhook-timestamp").parse::<u64>().unwrap();
+    assert!(ts(1) > ts(0), "the retry carries a later webhook-timestamp");
+    assert_ne!(
+        header(0, "webhook-signature"),
+        header(1, "webhook-signature"),
+        "the retry is signed anew"
+    );
+    assert_eq!(got[0].body, got[1].body, "the same body both times");
+
+    // Both captured attempts, replayed untouched, verify with the Python example.
+    let client = hookline_outbound::HttpClient::new(
+        hookline_outbound::NetworkGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
+        hookline_outbound::HttpOptions {
+            total_timeout: Duration::from_secs(20),
+            ..Default::default()
+        },
+    );
+    for (i, received) in got.iter().enumerate() {
+        let (status, text) = replay(&client, &example, received, &[], |_| {}).await;
+        assert_eq!(status, 200, "attempt {} verifies: {text}", i + 1);
+        let attempt = (i + 1).to_string();
+        let line = example
+            .printed_where(
+                |v| v["delivery"] == retried_delivery && v["attempt"] == attempt.as_str(),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|| panic!("nothing printed for attempt {attempt}"));
+        assert_eq!(line["webhook_id"], retried_delivery, "{line}");
+        assert_eq!(line["timestamp"], ts(i), "{line}");
+    }
+
+    // Forged: a body changed after signing, and a genuine signature from 400 s ago.
+    let (status, text) = replay(&client, &example, &got[1], &[], |b| {
+        let i = b.windows(3).position(|w| w == b"evt").unwrap();
+        b[i] = b'E';
+    })
+    .await;
+    assert_eq!(status, 401, "a changed body is rejected: {text}");
+    assert!(text.contains("signature"), "{text}");
+    let key =
+        hookline_signing::Ed25519Key::load_or_generate(&standard_webhooks::key_path(&key_path))
+            .unwrap();
+    let stale = standard_webhooks::sign_at(
+        &key,
+        "dlv-stale",
+        SystemTime::now() - Duration::from_secs(400),
+        &got[1].body,
+    );
+    let (status, text) = replay(
+        &client,
+        &example,
+        &got[1],
+        &[
+            ("webhook-id", stale.id.clone()),
+            ("webhook-timestamp", stale.timestamp.to_string()),
+            ("webhook-signature", stale.signature.clone()),
+            ("x-hookline-delivery", "dlv-stale".into()),
+        ],
+        |_| {},
+    )
+    .await;
+    assert_eq!(status, 401, "a stale timestamp is rejected: {text}");
+    assert!(text.contains("timestamp"), "{text}");
+    let verified = example
+        .stdout
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["verified"] == true)
+        .count();
+    assert_eq!(
+        verified, 3,
+        "the direct delivery and the two replayed attempts, no forgery, were printed as verified"
+    );
+
+    drop(example);
     pipeline.stop().await;
     let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -3,27 +3,13 @@
 //! (`make test` builds the binaries before the tests.)
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hookline_integration_tests::produce;
+use hookline_integration_tests::{binary, produce};
 use hookline_testkit::{read_until, Broker, TestTopics};
 use rdkafka::message::Message;
 use serde_json::{json, Value};
-
-fn binary(name: &str) -> PathBuf {
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join(name);
-    assert!(
-        bin.exists(),
-        "{} is not built: run `cargo build --workspace --bins` (make test does)",
-        bin.display()
-    );
-    bin
-}
 
 struct Stage(Child);
 

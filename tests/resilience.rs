@@ -281,7 +281,6 @@ async fn circuit_opens_probes_and_closes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_rotation_keeps_the_old_key_published_until_it_expires() {
-    use clap::Parser;
     let dir = std::env::temp_dir().join(format!("hookline-it-{}-rotation", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -295,22 +294,7 @@ async fn key_rotation_keeps_the_old_key_published_until_it_expires() {
     let broker = Broker::start();
     let t = TestTopics::create(&broker.bootstrap, 1).await;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let args = hookline_admin::AdminArgs::parse_from([
-        "hookline-admin",
-        "--brokers",
-        &t.settings.brokers,
-        "--topic-prefix",
-        &t.prefix,
-        "--admin-addr",
-        "127.0.0.1:0",
-        "--metrics-addr",
-        "off",
-        "--signing-key",
-        path.to_str().unwrap(),
-    ]);
-    let addr = hookline_admin::serve(&args, None, shutdown.clone())
-        .await
-        .unwrap();
+    let addr = hookline_integration_tests::start_admin(&t, &path, &[], None, &shutdown).await;
     let client = hookline_outbound::HttpClient::new(
         hookline_outbound::NetworkGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
         hookline_outbound::HttpOptions {
@@ -328,7 +312,12 @@ async fn key_rotation_keeps_the_old_key_published_until_it_expires() {
         .await
         .unwrap();
     let keys: Vec<Value> = serde_json::from_slice(&resp.body).unwrap();
-    let ids: Vec<&str> = keys.iter().map(|k| k["key_id"].as_str().unwrap()).collect();
+    // The RSA keys (the Ed25519 key of the Standard Webhooks profile is listed after them).
+    let ids: Vec<&str> = keys
+        .iter()
+        .filter(|k| k["algorithm"] == "rsa-sha256")
+        .map(|k| k["key_id"].as_str().unwrap())
+        .collect();
     assert_eq!(
         ids,
         [new.key_id(), old.key_id()],
@@ -351,4 +340,153 @@ fn verify_independently(spki_der: &[u8], msg: &[u8], sig: &[u8]) {
     );
     vk.verify(msg, &rsa::pkcs1v15::Signature::try_from(sig).unwrap())
         .expect("old signature verifies");
+}
+
+/// The endpoint's health records (`endpoint-health`) of `subscription`, once `enough` holds.
+fn health_records(
+    t: &TestTopics,
+    subscription: &str,
+    enough: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let of = |ms: &[rdkafka::message::OwnedMessage]| -> Vec<Value> {
+        ms.iter()
+            .map(json)
+            .filter(|h| h["subscription_id"] == subscription)
+            .collect()
+    };
+    of(&read_until(
+        &t.settings,
+        &t.topics.endpoint_health,
+        Duration::from_secs(60),
+        |ms| enough(&of(ms)),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn breaker_state_and_failing_since_survive_a_restart() {
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 3).await;
+    let receiver = Receiver::start(500).await;
+    produce(
+        &t,
+        &t.topics.subscriptions,
+        &[subscription(
+            "health",
+            &receiver.url("/h"),
+            json!({"limits": {"max_in_flight": 1, "per_second": 50}}),
+        )],
+    )
+    .await;
+    let k = key("health");
+    let first = Pipeline::start(
+        &t,
+        &k,
+        &[
+            "--retry-schedule",
+            "1s",
+            "--max-attempts",
+            "50",
+            "--breaker-cool-down",
+            "2s",
+            "--disable-after",
+            "1h",
+        ],
+    )
+    .await;
+    let ids: Vec<String> = (1..=12).map(|i| format!("evt-h-{i}")).collect();
+    produce(&t, &t.topics.tracking, &clicks(&ids)).await;
+
+    // The breaker opens; the change is persisted with since when the endpoint has failed.
+    let opened = health_records(&t, "health", |h| h.iter().any(|h| h["state"] == "open"));
+    let open = opened.iter().find(|h| h["state"] == "open").unwrap();
+    let failing_since = open["failing_since"]
+        .as_str()
+        .expect("failing since")
+        .to_owned();
+    assert!(
+        open["open_until"].is_string() && open["opened_at"].is_string(),
+        "{open:#}"
+    );
+    assert_eq!(
+        opened[0]["failing_since"], failing_since,
+        "the first record is the endpoint starting to fail: {opened:#?}"
+    );
+    first.stop().await;
+    let posts_before = receiver.count();
+    // Everything the first sender wrote (it has stopped: nothing more comes).
+    let outcomes_before = read_until(
+        &t.settings,
+        &t.topics.outcomes,
+        Duration::from_secs(3),
+        |_| false,
+    )
+    .len();
+
+    // Restart with a disable-after that has already passed since the first failure. Only a
+    // preserved clock disables at the first attempt after the restart; a reset one would start
+    // counting from that attempt and retry.
+    let since = hookline_model::timefmt::parse(&failing_since).unwrap();
+    let now = hookline_model::timefmt::parse(&hookline_model::timefmt::now_rfc3339()).unwrap();
+    let passed = now - since;
+    let disable_after = 3.0;
+    if passed.as_seconds_f64() < disable_after {
+        tokio::time::sleep(Duration::from_secs_f64(
+            disable_after - passed.as_seconds_f64() + 0.2,
+        ))
+        .await;
+    }
+    let second = Pipeline::start(
+        &t,
+        &k,
+        &[
+            "--retry-schedule",
+            "1s",
+            "--max-attempts",
+            "50",
+            "--breaker-cool-down",
+            "2s",
+            "--disable-after",
+            "3s",
+        ],
+    )
+    .await;
+    let all = read_until(
+        &t.settings,
+        &t.topics.outcomes,
+        Duration::from_secs(60),
+        |ms| {
+            ms.iter()
+                .skip(outcomes_before)
+                .any(|m| json(m)["result"] == "disabled")
+        },
+    );
+    let after: Vec<Value> = all.iter().skip(outcomes_before).map(json).collect();
+    let first_tried = after
+        .iter()
+        .find(|o| !o["http_status"].is_null())
+        .unwrap_or_else(|| panic!("an attempt after the restart: {after:#?}"));
+    assert_eq!(
+        first_tried["result"], "disabled",
+        "the first attempt after the restart finds the endpoint failing for longer than 3 s: {after:#?}"
+    );
+    assert!(
+        after
+            .iter()
+            .take_while(|o| o["http_status"].is_null())
+            .all(|o| o["result"] == "circuit-open"),
+        "until then the restored circuit stayed open: {after:#?}"
+    );
+    assert_eq!(
+        receiver.count(),
+        posts_before + 1,
+        "one probe after the restart, then nothing"
+    );
+    let records = health_records(&t, "health", |h| h.len() > opened.len());
+    assert!(
+        records
+            .iter()
+            .all(|h| h["failing_since"] == failing_since.as_str()),
+        "every record after the first failure keeps its time: {records:#?}"
+    );
+    second.stop().await;
 }

@@ -9,21 +9,13 @@
 
 use std::time::{Duration, Instant};
 
-use hookline_integration_tests::{count, produce, Pipeline};
+use hookline_integration_tests::{count, key_path, produce, Pipeline};
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
 use serde_json::{json, Value};
 
 /// Time allowed for the pipeline to pick an event up and answer with an outcome.
 const WAIT: Duration = Duration::from_secs(25);
-
-fn key_path(name: &str) -> std::path::PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("hookline-it-sender-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("signing-key.pem")
-}
 
 /// An active JSON subscription to clicks on `database`.
 fn subscription(id: &str, database: &str, url: &str) -> (String, Value) {

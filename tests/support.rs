@@ -180,3 +180,111 @@ pub fn count(c: &hookline_telemetry::metrics::CounterVec, label: &[&str]) -> u64
         .map(|m| m.get())
         .unwrap_or(0)
 }
+
+/// A fresh folder for one test's signing key; returns the key's path (generated on first use).
+pub fn key_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hookline-it-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("signing-key.pem")
+}
+
+/// One `hookline-sender` instance on its own, in-process (loopback allowed, http accepted).
+pub struct Sender {
+    pub shutdown: CancellationToken,
+    pub metrics: Metrics,
+    task: JoinHandle<Result<(), hookline_sender::SenderError>>,
+}
+
+impl Sender {
+    /// Starts a sender signing with the key at `key`; `extra` flags are appended.
+    pub fn start(t: &TestTopics, key: &Path, extra: &[&str]) -> Self {
+        let mut args = vec![
+            "hookline-sender",
+            "--brokers",
+            &t.settings.brokers,
+            "--topic-prefix",
+            &t.prefix,
+            "--metrics-addr",
+            "off",
+            "--kafka",
+            "session.timeout.ms=6000",
+            "--require-https",
+            "false",
+            "--signing-key",
+            key.to_str().unwrap(),
+            "--allow-networks",
+            "127.0.0.0/8,::1/128",
+        ];
+        args.extend_from_slice(extra);
+        let args = hookline_sender::SenderArgs::parse_from(args);
+        let (shutdown, metrics) = (CancellationToken::new(), Metrics::new());
+        let task = tokio::spawn(hookline_sender::run(
+            args,
+            metrics.clone(),
+            Readiness::default(),
+            shutdown.clone(),
+        ));
+        Self {
+            shutdown,
+            metrics,
+            task,
+        }
+    }
+
+    /// Stops the sender and checks that it stopped cleanly within `within`.
+    pub async fn stop(self, within: std::time::Duration) {
+        self.shutdown.cancel();
+        tokio::time::timeout(within, self.task)
+            .await
+            .unwrap_or_else(|_| panic!("the sender stops within {within:?}"))
+            .expect("no panic")
+            .expect("the sender stops cleanly");
+    }
+}
+
+/// A built binary of the workspace, next to the test executable's folder
+/// (`target/<profile>/deps/<test>` → `target/<profile>/<name>`).
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join(name);
+    assert!(
+        bin.exists(),
+        "{} is not built: run `cargo build --workspace --bins` (make test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Starts an admin API on 127.0.0.1:0 over the test's topics, signing with the key at `key`;
+/// `extra` flags are appended. Returns its address; it stops when `shutdown` is cancelled.
+pub async fn start_admin(
+    t: &TestTopics,
+    key: &Path,
+    extra: &[&str],
+    metrics: Option<Metrics>,
+    shutdown: &CancellationToken,
+) -> SocketAddr {
+    let mut args = vec![
+        "hookline-admin",
+        "--brokers",
+        &t.settings.brokers,
+        "--topic-prefix",
+        &t.prefix,
+        "--admin-addr",
+        "127.0.0.1:0",
+        "--metrics-addr",
+        "off",
+        "--signing-key",
+        key.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    hookline_admin::serve(
+        &hookline_admin::AdminArgs::parse_from(args),
+        metrics,
+        shutdown.clone(),
+    )
+    .await
+    .expect("admin starts")
+}

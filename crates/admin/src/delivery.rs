@@ -136,7 +136,7 @@ pub async fn send_test(
     };
     let report = hookline_sender::attempt::attempt(
         &state.client,
-        &state.key,
+        &state.signers,
         &delivery,
         1,
         copernica_id(&state.copernica_id, &sub.account),
@@ -154,6 +154,21 @@ pub async fn send_test(
         error_class: report.error_class,
         error: report.error,
     })
+}
+
+/// A JSON body that may be left out entirely (then: the defaults).
+fn optional_body<T: Default + serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    parse_body(v)
 }
 
 fn refuse_unverified(sub: &Subscription) -> Result<(), ApiError> {
@@ -175,18 +190,7 @@ pub async fn test(
     body: Bytes,
 ) -> Result<Json<TestReport>, ApiError> {
     let sub = owned(&state, &caller.account, &id)?;
-    let req: TestRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        TestRequest::default()
-    } else {
-        let v: Value = serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("the body is not JSON: {e}"),
-            )
-        })?;
-        parse_body(v)?
-    };
+    let req: TestRequest = optional_body(&body)?;
     refuse_unverified(&sub)?;
     Ok(Json(send_test(&state, &sub, req).await?))
 }
@@ -326,18 +330,7 @@ pub async fn replay(
     body: Bytes,
 ) -> Result<Json<ReplayReport>, ApiError> {
     let sub = owned(&state, &caller.account, &id)?;
-    let req: ReplayRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        ReplayRequest::default()
-    } else {
-        let v: Value = serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("the body is not JSON: {e}"),
-            )
-        })?;
-        parse_body(v)?
-    };
+    let req: ReplayRequest = optional_body(&body)?;
     let time = |field: &str, raw: &Option<String>| {
         raw.as_deref()
             .map(|s| {

@@ -32,7 +32,7 @@ use clap::Parser;
 use hookline_config::{parse_listen_addr, parse_networks, CommonArgs, Topics};
 use hookline_kafka::KafkaSettings;
 use hookline_outbound::{HttpClient, HttpOptions, NetworkGuard};
-use hookline_signing::{PublicKeyInfo, SigningKey};
+use hookline_signing::{PublicKeyInfo, Signers};
 use hookline_telemetry::Metrics;
 use hookline_verification::DnsResolver;
 use tokio_util::sync::CancellationToken;
@@ -83,7 +83,9 @@ pub struct AdminArgs {
 /// What every handler shares.
 pub struct Shared {
     pub tables: Tables,
-    pub key: Arc<SigningKey>,
+    /// The signing keys the sender uses too: the test webhook signs with them, and
+    /// `GET /v1/keys` publishes their public halves.
+    pub signers: Signers,
     /// Keys retired by `hookline keys rotate`, published until they expire.
     pub retired: Vec<hookline_signing::rotation::RetiredKey>,
     pub client: HttpClient,
@@ -196,7 +198,7 @@ pub async fn serve(
             })
         })
         .transpose()?;
-    let key = SigningKey::load_or_generate(
+    let signers = Signers::load_or_generate(
         &args.signing.signing_key,
         args.signing.signing_key_id.as_deref(),
     )?;
@@ -214,10 +216,10 @@ pub async fn serve(
     );
     let resolver = DnsResolver::new(nameserver, timeout.min(std::time::Duration::from_secs(5)))
         .map_err(|e| AdminError::Setting(format!("HOOKLINE_DNS_RESOLVER / --dns-resolver: {e}")))?;
-    let key = Arc::new(key);
+    let key_id = signers.rsa.key_id().to_owned();
     let state = AppState(Arc::new(Shared {
         tables,
-        key: key.clone(),
+        signers,
         retired,
         client,
         resolver,
@@ -234,7 +236,7 @@ pub async fn serve(
     let bound = listener
         .local_addr()
         .map_err(|source| AdminError::Listen { addr, source })?;
-    tracing::info!(%bound, key_id = key.key_id(), "admin API listening");
+    tracing::info!(%bound, %key_id, "admin API listening");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -243,14 +245,15 @@ pub async fn serve(
     Ok(bound)
 }
 
-/// `GET /v1/keys` (no token: public keys are public). The current key and the retired keys
-/// still within their overlap, checked per request so an expired key disappears without a
-/// restart.
-/// The answer is a bare array, as receivers written against earlier releases expect.
+/// `GET /v1/keys` (no token: public keys are public). The current RSA key and the retired RSA
+/// keys still within their overlap, checked per request so an expired key disappears without a
+/// restart, then the Ed25519 key of the `standard-webhooks` profile (with its `whpk_` form).
+/// The answer is a bare array, as receivers written against earlier releases expect; they pick
+/// keys by `key_id` and `algorithm`.
 async fn keys(State(state): State<AppState>) -> Json<Vec<PublicKeyInfo>> {
-    Json(hookline_signing::rotation::published_keys(
-        &state.key,
-        &state.retired,
-        time::OffsetDateTime::now_utc(),
-    ))
+    Json(
+        state
+            .signers
+            .published(&state.retired, time::OffsetDateTime::now_utc()),
+    )
 }

@@ -344,26 +344,13 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Pausing stops sending; events routed meanwhile are not delivered.
 pub async fn pause(
     State(state): State<AppState>,
     caller: AccountCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Subscription>, ApiError> {
-    let mut sub = owned(&state, &caller.account, &id)?;
-    match sub.status {
-        SubscriptionStatus::Unverified => {
-            return Err(ApiError::conflict(
-                "unverified",
-                "the subscription is not verified yet, so it receives nothing; verify it first",
-            ))
-        }
-        SubscriptionStatus::Paused => return Ok(Json(sub)),
-        SubscriptionStatus::Active | SubscriptionStatus::Disabled => {}
-    }
-    sub.status = SubscriptionStatus::Paused;
-    sub.updated = Some(hookline_model::timefmt::now_rfc3339());
-    save(&state, &sub).await?;
-    Ok(Json(sub))
+    set_status(&state, &caller, &id, SubscriptionStatus::Paused).await
 }
 
 /// Resumes a paused subscription, or re-enables one Hookline disabled (410 Gone, or failing for
@@ -373,20 +360,29 @@ pub async fn resume(
     caller: AccountCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Subscription>, ApiError> {
-    let mut sub = owned(&state, &caller.account, &id)?;
-    match sub.status {
-        SubscriptionStatus::Unverified => {
-            return Err(ApiError::conflict(
-                "unverified",
-                "the subscription is not verified yet; POST .../verify first",
-            ))
-        }
-        SubscriptionStatus::Active => return Ok(Json(sub)),
-        SubscriptionStatus::Paused | SubscriptionStatus::Disabled => {}
+    set_status(&state, &caller, &id, SubscriptionStatus::Active).await
+}
+
+/// Moves a verified subscription to `to` (idempotent); an unverified one cannot be paused or
+/// resumed: only verification makes it active.
+async fn set_status(
+    state: &AppState,
+    caller: &AccountCaller,
+    id: &str,
+    to: SubscriptionStatus,
+) -> Result<Json<Subscription>, ApiError> {
+    let mut sub = owned(state, &caller.account, id)?;
+    if sub.status == SubscriptionStatus::Unverified {
+        return Err(ApiError::conflict(
+            "unverified",
+            "the subscription is not verified yet, so it receives nothing; POST .../verify first",
+        ));
     }
-    sub.status = SubscriptionStatus::Active;
-    sub.updated = Some(hookline_model::timefmt::now_rfc3339());
-    save(&state, &sub).await?;
+    if sub.status != to {
+        sub.status = to;
+        sub.updated = Some(hookline_model::timefmt::now_rfc3339());
+        save(state, &sub).await?;
+    }
     Ok(Json(sub))
 }
 

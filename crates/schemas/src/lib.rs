@@ -46,11 +46,17 @@ pub enum SchemaKind {
     DeadLetter,
     /// `quarantine`: an input record that could not be processed.
     Quarantine,
+    /// `tokens`: the compacted table of the admin API's bearer tokens.
+    Token,
+    /// `domains`: the compacted table of DNS-validated domains.
+    Domain,
+    /// `endpoint-health`: the compacted table of the sender's circuit state per endpoint.
+    EndpointHealth,
 }
 
 impl SchemaKind {
     /// Every kind, in topic order.
-    pub const ALL: [SchemaKind; 9] = [
+    pub const ALL: [SchemaKind; 12] = [
         SchemaKind::TrackingEvent,
         SchemaKind::ProfileChange,
         SchemaKind::ProfileState,
@@ -60,6 +66,9 @@ impl SchemaKind {
         SchemaKind::Outcome,
         SchemaKind::DeadLetter,
         SchemaKind::Quarantine,
+        SchemaKind::Token,
+        SchemaKind::Domain,
+        SchemaKind::EndpointHealth,
     ];
 
     fn index(self) -> usize {
@@ -78,6 +87,9 @@ impl SchemaKind {
             SchemaKind::Outcome => "outcome.schema.json",
             SchemaKind::DeadLetter => "dead-letter.schema.json",
             SchemaKind::Quarantine => "quarantine.schema.json",
+            SchemaKind::Token => "token.schema.json",
+            SchemaKind::Domain => "domain.schema.json",
+            SchemaKind::EndpointHealth => "endpoint-health.schema.json",
         }
     }
 
@@ -97,6 +109,11 @@ impl SchemaKind {
             SchemaKind::Outcome => include_str!("../../../schemas/outcome.schema.json"),
             SchemaKind::DeadLetter => include_str!("../../../schemas/dead-letter.schema.json"),
             SchemaKind::Quarantine => include_str!("../../../schemas/quarantine.schema.json"),
+            SchemaKind::Token => include_str!("../../../schemas/token.schema.json"),
+            SchemaKind::Domain => include_str!("../../../schemas/domain.schema.json"),
+            SchemaKind::EndpointHealth => {
+                include_str!("../../../schemas/endpoint-health.schema.json")
+            }
         }
     }
 
@@ -117,6 +134,9 @@ impl SchemaKind {
             SchemaKind::Outcome => "outcomes",
             SchemaKind::DeadLetter => "dead-letter",
             SchemaKind::Quarantine => "quarantine",
+            SchemaKind::Token => "tokens",
+            SchemaKind::Domain => "domains",
+            SchemaKind::EndpointHealth => "endpoint-health",
         }
     }
 }
@@ -422,6 +442,13 @@ fn pattern_phrase(pattern: &str) -> String {
         "^[^:]*$" => "must not contain ':'".to_owned(),
         "^https?://" => "must be an http:// or https:// URL".to_owned(),
         "^[^:]{1,128}:[^:]{1,128}$" => "must have the form <collection>:<subprofile>".to_owned(),
+        "^[0-9a-f]{16}$" => "must be 16 lower-case hex digits".to_owned(),
+        "^[0-9a-f]{64}$" => "must be 64 lower-case hex digits (a SHA-256)".to_owned(),
+        "^[A-Za-z0-9_-]*$" => "must contain only A-Z, a-z, 0-9, '-' and '_'".to_owned(),
+        p if p.starts_with("^(?:[a-z0-9_](?:[a-z0-9_-]{0,61}") => {
+            "must be a lower-case domain name (ASCII labels of a-z, 0-9, '-' and '_', at least two, no trailing dot)"
+                .to_owned()
+        }
         p if p.starts_with("^(?:[A-Za-z0-9+/]{4})*") => {
             "must be standard base64 (with padding)".to_owned()
         }

@@ -1,6 +1,7 @@
 //! Every schema against valid samples (including the examples of `shared/design.md`) and against
 //! invalid ones, checking where the error is reported and what it says.
 
+use hookline_model::{timefmt, AccountId, DomainRecord, DomainStatus, TokenRecord, TokenRole};
 use hookline_schemas::{validators, SchemaKind, SchemaViolation, Validators};
 use serde_json::{json, Value};
 
@@ -152,7 +153,10 @@ fn topics_match_the_design() {
             "retries",
             "outcomes",
             "dead-letter",
-            "quarantine"
+            "quarantine",
+            "tokens",
+            "domains",
+            "endpoint-health"
         ]
     );
 }
@@ -1091,5 +1095,354 @@ fn quarantine_rejects_bad_values() {
         &with(&ok, "value", Some(json!("raw"))),
         "/",
         "unknown field \"value\"",
+    );
+}
+
+// ---------------------------------------------------------------- token
+
+fn token() -> Value {
+    json!({"id": "0123456789abcdef", "role": "account", "account": "1001",
+        "secret_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "label": "shop integration", "created": "2026-11-25T10:15:00.123Z"})
+}
+
+#[test]
+fn token_accepts_samples_and_real_records() {
+    let k = SchemaKind::Token;
+    assert_valid(k, &token());
+    assert_valid(k, &with(&token(), "label", None));
+    let mut operator = with(&token(), "account", None);
+    operator["role"] = json!("operator");
+    assert_valid(k, &operator);
+    // extra fields are allowed (older readers accept newer records)
+    assert_valid(
+        k,
+        &with(&token(), "last_used", Some(json!("2026-11-26T00:00:00Z"))),
+    );
+    // what the model writes, for both roles
+    for (role, account, label) in [
+        (
+            TokenRole::Account,
+            Some(AccountId::new("1001").unwrap()),
+            Some("shop".to_owned()),
+        ),
+        (TokenRole::Operator, None, None),
+    ] {
+        let record = TokenRecord {
+            id: "a5e26756b4da0f1c".into(),
+            role,
+            account,
+            secret_sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+                .into(),
+            label,
+            created: timefmt::now_rfc3339(),
+        };
+        assert_valid(k, &serde_json::to_value(&record).unwrap());
+    }
+}
+
+#[test]
+fn token_rejects_bad_values() {
+    let k = SchemaKind::Token;
+    let ok = token();
+    assert_invalid(
+        k,
+        &with(&ok, "secret_sha256", None),
+        "/",
+        "missing required field \"secret_sha256\"",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "created", None),
+        "/",
+        "missing required field \"created\"",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "role", Some(json!("admin"))),
+        "/role",
+        "\"role\" must be one of account, operator (got \"admin\")",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "id", Some(json!("0123456789ABCDEF"))),
+        "/id",
+        "\"id\" must be 16 lower-case hex digits",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "id", Some(json!("0123456789abcde"))),
+        "/id",
+        "must be 16 lower-case hex digits",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "secret_sha256", Some(json!("9f86d081"))),
+        "/secret_sha256",
+        "\"secret_sha256\" must be 64 lower-case hex digits",
+    );
+    assert_invalid(
+        k,
+        &with(
+            &ok,
+            "secret_sha256",
+            Some(json!(
+                "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"
+            )),
+        ),
+        "/secret_sha256",
+        "must be 64 lower-case hex digits",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "account", Some(json!("1:2"))),
+        "/account",
+        "must not contain ':'",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "created", Some(json!("2026-11-25 10:15:00"))),
+        "/created",
+        "RFC 3339",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "label", Some(json!(7))),
+        "/label",
+        "\"label\" must be a string, not an integer",
+    );
+    // an account token without its account
+    assert_invalid(
+        k,
+        &with(&ok, "account", None),
+        "/",
+        "missing required field \"account\" (an account token is bound to one account)",
+    );
+    // an operator token with one
+    assert_invalid(
+        k,
+        &with(&ok, "role", Some(json!("operator"))),
+        "/account",
+        "\"account\" is not allowed (an operator token is bound to no account)",
+    );
+}
+
+// ---------------------------------------------------------------- domain
+
+fn domain() -> Value {
+    json!({"account": "1001", "domain": "mail.example.com",
+        "token": "3f9c2a7b41d08e6f5a2c9b1d7e4f60a8c3b5d2e1", "status": "pending",
+        "created": "2026-11-25T10:15:00.123Z"})
+}
+
+#[test]
+fn domain_accepts_samples_and_real_records() {
+    let k = SchemaKind::Domain;
+    assert_valid(k, &domain());
+    let mut validated = domain();
+    validated["status"] = json!("validated");
+    validated["validated"] = json!("2026-11-25T10:20:00Z");
+    assert_valid(k, &validated);
+    for name in [
+        "example.com",
+        "xn--bcher-kva.example",
+        "_dmarc.example.org",
+        "a-b.c-d.example",
+        "1.example",
+    ] {
+        assert_valid(k, &with(&domain(), "domain", Some(json!(name))));
+    }
+    // any stored token the verification crate accepts: 32 to 128 URL-safe base64 characters
+    assert_valid(k, &with(&domain(), "token", Some(json!("A".repeat(32)))));
+    assert_valid(k, &with(&domain(), "token", Some(json!("a-_Z".repeat(32)))));
+    // extra fields are allowed (older readers accept newer records)
+    assert_valid(k, &with(&domain(), "note", Some(json!("x"))));
+    // what the model writes, pending and validated
+    let mut record = DomainRecord {
+        account: AccountId::new("1001").unwrap(),
+        domain: "example.com".into(),
+        token: "0123456789abcdef0123456789abcdef01234567".into(),
+        status: DomainStatus::Pending,
+        created: timefmt::now_rfc3339(),
+        validated: None,
+    };
+    assert_eq!(record.key(), "1001/example.com");
+    assert_valid(k, &serde_json::to_value(&record).unwrap());
+    record.status = DomainStatus::Validated;
+    record.validated = Some(timefmt::now_rfc3339());
+    assert_valid(k, &serde_json::to_value(&record).unwrap());
+}
+
+#[test]
+fn domain_rejects_bad_values() {
+    let k = SchemaKind::Domain;
+    let ok = domain();
+    for field in ["account", "domain", "token", "status", "created"] {
+        assert_invalid(
+            k,
+            &with(&ok, field, None),
+            "/",
+            &format!("missing required field \"{field}\""),
+        );
+    }
+    for name in [
+        "Example.com",
+        "example.com.",
+        "com",
+        "-a.example",
+        "a-.example",
+        "a..example",
+        "b\u{fc}cher.example",
+        "example.com/x",
+        "",
+    ] {
+        assert_invalid(
+            k,
+            &with(&ok, "domain", Some(json!(name))),
+            "/domain",
+            "\"domain\" must be a lower-case domain name",
+        );
+    }
+    let long_label = format!("{}.example", "a".repeat(64));
+    assert_invalid(
+        k,
+        &with(&ok, "domain", Some(json!(long_label))),
+        "/domain",
+        "must be a lower-case domain name",
+    );
+    let too_long = format!("{}example", "abcdefghi.".repeat(25)); // 257 characters
+    assert_invalid(
+        k,
+        &with(&ok, "domain", Some(json!(too_long))),
+        "/domain",
+        "\"domain\" must be at most 253 characters long",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "status", Some(json!("verified"))),
+        "/status",
+        "\"status\" must be one of pending, validated (got \"verified\")",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "token", Some(json!("abc"))),
+        "/token",
+        "\"token\" must be at least 32 characters long",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "token", Some(json!("x".repeat(129)))),
+        "/token",
+        "at most 128 characters",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "token", Some(json!(format!("{}=", "a".repeat(40))))),
+        "/token",
+        "\"token\" must contain only A-Z, a-z, 0-9, '-' and '_'",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "account", Some(json!(""))),
+        "/account",
+        "\"account\" must not be empty",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "validated", Some(json!("now"))),
+        "/validated",
+        "RFC 3339",
+    );
+    // validated, but without the time it was
+    assert_invalid(
+        k,
+        &with(&ok, "status", Some(json!("validated"))),
+        "/",
+        "missing required field \"validated\" (a validated domain records when it was validated)",
+    );
+}
+
+// ---------------------------------------------------------------- endpoint-health
+
+/// As the sender writes it (`EndpointHealth` in crates/sender: unset times are null).
+fn endpoint_health() -> Value {
+    json!({"subscription_id": "tenant:sub-1", "state": "open",
+        "failing_since": "2026-11-25T10:00:00.000Z", "opened_at": "2026-11-25T10:05:00.000Z",
+        "open_until": "2026-11-25T10:05:30.000Z", "cool_down_ms": 30000,
+        "updated_at": "2026-11-25T10:05:00.001Z"})
+}
+
+#[test]
+fn endpoint_health_accepts_samples() {
+    let k = SchemaKind::EndpointHealth;
+    assert_valid(k, &endpoint_health());
+    // a healthy endpoint: every time null, as the sender writes it
+    assert_valid(
+        k,
+        &json!({"subscription_id": "sub-1", "state": "closed", "failing_since": null,
+            "opened_at": null, "open_until": null, "cool_down_ms": 0,
+            "updated_at": "2026-11-25T10:05:00Z"}),
+    );
+    // the optional times may also be absent (the sender reads them with a default)
+    assert_valid(
+        k,
+        &json!({"subscription_id": "sub-1", "state": "half-open", "cool_down_ms": 60000,
+            "updated_at": "2026-11-25T10:05:00Z"}),
+    );
+}
+
+#[test]
+fn endpoint_health_rejects_bad_values() {
+    let k = SchemaKind::EndpointHealth;
+    let ok = endpoint_health();
+    for field in ["subscription_id", "state", "cool_down_ms", "updated_at"] {
+        assert_invalid(
+            k,
+            &with(&ok, field, None),
+            "/",
+            &format!("missing required field \"{field}\""),
+        );
+    }
+    assert_invalid(
+        k,
+        &with(&ok, "state", Some(json!("half_open"))),
+        "/state",
+        "\"state\" must be one of closed, open, half-open (got \"half_open\")",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "cool_down_ms", Some(json!(-1))),
+        "/cool_down_ms",
+        "\"cool_down_ms\" must be at least 0",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "cool_down_ms", Some(json!(1.5))),
+        "/cool_down_ms",
+        "must be an integer, not a number",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "failing_since", Some(json!("yesterday"))),
+        "/failing_since",
+        "RFC 3339",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "open_until", Some(json!(1_764_065_700))),
+        "/open_until",
+        "\"open_until\" must be a string or null, not an integer",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "subscription_id", Some(json!(""))),
+        "/subscription_id",
+        "must not be empty",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "failures", Some(json!(3))),
+        "/",
+        "unknown field \"failures\"",
     );
 }

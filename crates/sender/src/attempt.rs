@@ -1,12 +1,11 @@
-//! One delivery attempt: sign, POST, judge.
+//! One delivery attempt: sign (by the subscription's signature profile), POST, judge.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use hookline_model::{Delivery, ErrorClass};
+use hookline_model::{Delivery, ErrorClass, SignatureProfile};
 use hookline_outbound::{HttpClient, Response, SendError, SendErrorKind};
-use hookline_signing::{sign_request, RequestToSign, SigningKey};
+use hookline_signing::{sign_request, standard_webhooks, RequestToSign, Signers};
 use http::{HeaderName, HeaderValue, Method};
 
 use crate::policy::parse_retry_after;
@@ -45,17 +44,18 @@ pub struct AttemptReport {
     pub finished_at: String,
 }
 
-/// Signs and sends `delivery` as attempt number `attempt`.
+/// Signs `delivery` by its subscription's profile (`copernica`: draft-cavage with the RSA key;
+/// `standard-webhooks`: `v1a` with the Ed25519 key) and sends it as attempt number `attempt`.
 pub async fn attempt(
     client: &HttpClient,
-    key: &Arc<SigningKey>,
+    signers: &Signers,
     delivery: &Delivery,
     attempt: u32,
     copernica_id: String,
 ) -> AttemptReport {
     let started_at = hookline_model::timefmt::now_rfc3339();
     let started = std::time::Instant::now();
-    let result = send(client, key, delivery, attempt, copernica_id).await;
+    let result = send(client, signers, delivery, attempt, copernica_id).await;
     let latency = started.elapsed();
     let finished_at = hookline_model::timefmt::now_rfc3339();
     let (verdict, http_status, error_class, error, response_excerpt) = judge(&result);
@@ -73,7 +73,7 @@ pub async fn attempt(
 
 async fn send(
     client: &HttpClient,
-    key: &Arc<SigningKey>,
+    signers: &Signers,
     d: &Delivery,
     attempt: u32,
     copernica_id: String,
@@ -89,33 +89,6 @@ async fn send(
         .map_or("/", |pq| pq.as_str())
         .to_owned();
     let body = Bytes::from(d.body.clone());
-    // RSA signing takes about a millisecond: keep it off the async workers.
-    let signed = {
-        let key = key.clone();
-        let (host, path, id, body) = (
-            host.clone(),
-            path.clone(),
-            copernica_id.clone(),
-            body.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
-            sign_request(
-                &key,
-                &RequestToSign {
-                    method: "POST",
-                    path_and_query: &path,
-                    host: &host,
-                    copernica_id: &id,
-                    body: &body,
-                },
-            )
-        })
-        .await
-        .map_err(|e| SendError {
-            kind: SendErrorKind::Other,
-            message: format!("signing task failed: {e}"),
-        })?
-    };
     let content_type = d
         .content_type
         .clone()
@@ -127,18 +100,64 @@ async fn send(
         })?;
         Ok((HeaderName::from_static(name), v))
     };
-    let headers = vec![
-        h("host", &host)?,
-        h("date", &signed.date)?,
-        h("content-type", &content_type)?,
-        h("digest", &signed.digest)?,
-        h("x-nonce", &signed.nonce)?,
-        h("x-copernica-id", &copernica_id)?,
-        h("signature", &signed.signature)?,
+    let mut headers = vec![h("host", &host)?, h("content-type", &content_type)?];
+    match d.signature {
+        SignatureProfile::Copernica => {
+            // RSA signing takes about a millisecond: keep it off the async workers.
+            let signed = {
+                let key = signers.rsa.clone();
+                let (host, path, id, body) = (
+                    host.clone(),
+                    path.clone(),
+                    copernica_id.clone(),
+                    body.clone(),
+                );
+                tokio::task::spawn_blocking(move || {
+                    sign_request(
+                        &key,
+                        &RequestToSign {
+                            method: "POST",
+                            path_and_query: &path,
+                            host: &host,
+                            copernica_id: &id,
+                            body: &body,
+                        },
+                    )
+                })
+                .await
+                .map_err(|e| SendError {
+                    kind: SendErrorKind::Other,
+                    message: format!("signing task failed: {e}"),
+                })?
+            };
+            headers.extend([
+                h("date", &signed.date)?,
+                h("digest", &signed.digest)?,
+                h("x-nonce", &signed.nonce)?,
+                h("x-copernica-id", &copernica_id)?,
+                h("signature", &signed.signature)?,
+            ]);
+        }
+        SignatureProfile::StandardWebhooks => {
+            // Ed25519 takes tens of microseconds: no need for a blocking thread. The id is the
+            // delivery id (the receiver's idempotency key, the same on every attempt); the
+            // timestamp and so the signature are fresh per attempt.
+            let signed = standard_webhooks::sign(&signers.ed25519, &d.delivery_id.0, &body);
+            headers.extend([
+                h(standard_webhooks::ID_HEADER, &signed.id)?,
+                h(
+                    standard_webhooks::TIMESTAMP_HEADER,
+                    &signed.timestamp.to_string(),
+                )?,
+                h(standard_webhooks::SIGNATURE_HEADER, &signed.signature)?,
+            ]);
+        }
+    }
+    headers.extend([
         h(DELIVERY_ID_HEADER, &d.delivery_id.0)?,
         h(ATTEMPT_HEADER, &attempt.to_string())?,
         h(EVENT_HEADER, &d.event_type)?,
-    ];
+    ]);
     client.request(Method::POST, &d.url, headers, body).await
 }
 
@@ -221,5 +240,127 @@ pub fn judge(result: &Result<Response, SendError>) -> Judged {
             };
             (verdict, None, Some(class), Some(e.message.clone()), None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hookline_outbound::{HttpOptions, NetworkGuard};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Accepts one request on `listener`, answers 200, and returns its headers (names in lower
+    /// case) and body.
+    async fn capture_one(listener: tokio::net::TcpListener) -> (Vec<(String, String)>, Vec<u8>) {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            let n = s.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed before the headers ended");
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+        };
+        let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
+        let headers: Vec<(String, String)> = head
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .map_or(0, |(_, v)| v.parse().unwrap());
+        while buf.len() < head_end + len {
+            let n = s.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed before the body ended");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        (headers, buf[head_end..head_end + len].to_vec())
+    }
+
+    /// Sends one delivery with `profile` to a loopback listener; returns what arrived.
+    async fn send_with(
+        signers: &Signers,
+        profile: &str,
+    ) -> (Delivery, Vec<(String, String)>, Vec<u8>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook?x=1", listener.local_addr().unwrap());
+        let captured = tokio::spawn(capture_one(listener));
+        let d: Delivery = serde_json::from_value(serde_json::json!({
+            "delivery_id": "dlv_0123456789abcdef01234567", "event_id": "evt-1",
+            "event_type": "click", "subscription_id": "sub-1", "account": "1001",
+            "database": "12", "url": url, "format": "json", "body": "{\"id\":\"evt-1\"}",
+            "signature": profile, "created_at": "2026-11-25T10:15:00Z"
+        }))
+        .unwrap();
+        let client = HttpClient::new(
+            NetworkGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
+            HttpOptions::default(),
+        );
+        let report = attempt(&client, signers, &d, 3, "account_1001".into()).await;
+        assert_eq!(report.verdict, Verdict::Delivered, "{report:?}");
+        let (headers, body) = captured.await.unwrap();
+        (d, headers, body)
+    }
+
+    #[tokio::test]
+    async fn the_subscriptions_profile_chooses_the_signature() {
+        let dir = std::env::temp_dir().join(format!("hookline-attempt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let signers = Signers::load_or_generate(&dir.join("key.pem"), Some("k1")).unwrap();
+
+        let (d, headers, body) = send_with(&signers, "copernica").await;
+        let get = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
+        let der = signers.rsa.public_key_der().to_vec();
+        let key_id = hookline_signing::verify_request("POST", "/hook?x=1", get, &body, |_| {
+            Some(der.clone())
+        });
+        assert_eq!(key_id, Ok("k1".to_owned()));
+        assert_eq!(get("x-copernica-id"), Some("account_1001"));
+        assert_eq!(get(DELIVERY_ID_HEADER), Some(d.delivery_id.0.as_str()));
+        assert_eq!(get(standard_webhooks::SIGNATURE_HEADER), None);
+
+        let (d, headers, body) = send_with(&signers, "standard-webhooks").await;
+        let get = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(
+            standard_webhooks::verify(
+                get,
+                &body,
+                &[signers.ed25519.public_key_raw()],
+                std::time::SystemTime::now()
+            ),
+            Ok(())
+        );
+        assert_eq!(get("webhook-id"), Some(d.delivery_id.0.as_str()));
+        assert_eq!(get(DELIVERY_ID_HEADER), Some(d.delivery_id.0.as_str()));
+        assert_eq!(get(ATTEMPT_HEADER), Some("3"));
+        assert_eq!(get(EVENT_HEADER), Some("click"));
+        assert_eq!(get("content-type"), Some("application/json"));
+        assert!(get("user-agent").is_some_and(|u| u.starts_with("Hookline/")));
+        for absent in ["signature", "x-copernica-id", "digest", "x-nonce"] {
+            assert_eq!(
+                get(absent),
+                None,
+                "{absent} belongs to the copernica profile"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -7,6 +7,11 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use hookline_model::SubscriptionId;
+use time::OffsetDateTime;
+
+use crate::health::EndpointHealth;
+
 /// When to open and for how long.
 #[derive(Debug, Clone)]
 pub struct BreakerConfig {
@@ -71,8 +76,11 @@ pub struct Breaker {
     state: State,
     recent: VecDeque<bool>,
     cool_down: Duration,
-    /// Since when every attempt has failed (for auto-disable).
-    pub failing_since: Option<Instant>,
+    /// Since when every attempt has failed (for auto-disable). Wall-clock time, because it is
+    /// persisted (`endpoint-health`) and outlives the process.
+    pub failing_since: Option<OffsetDateTime>,
+    /// When the circuit last opened.
+    pub opened_at: Option<OffsetDateTime>,
 }
 
 impl Breaker {
@@ -82,6 +90,51 @@ impl Breaker {
             recent: VecDeque::new(),
             cool_down: cfg.cool_down,
             failing_since: None,
+            opened_at: None,
+        }
+    }
+
+    /// A breaker as a persisted record left it. An open (or half-open) circuit stays open
+    /// until its `open_until`, then probes; the recent-results window starts empty.
+    pub fn restore(cfg: &BreakerConfig, h: &EndpointHealth, now: Instant) -> Self {
+        let parse = |s: &Option<String>| s.as_deref().and_then(hookline_model::timefmt::parse);
+        let mut b = Self::new(cfg);
+        b.failing_since = parse(&h.failing_since);
+        b.opened_at = parse(&h.opened_at);
+        b.cool_down = Duration::from_millis(h.cool_down_ms)
+            .clamp(cfg.cool_down.min(cfg.max_cool_down), cfg.max_cool_down);
+        if h.state != "closed" {
+            let left = parse(&h.open_until).map_or(Duration::ZERO, |until| {
+                Duration::from_secs_f64(
+                    (until - OffsetDateTime::now_utc())
+                        .as_seconds_f64()
+                        .max(0.0),
+                )
+            });
+            b.state = State::Open { until: now + left };
+        }
+        b
+    }
+
+    /// The record to persist for this breaker.
+    pub fn snapshot(&self, id: &SubscriptionId, now: Instant) -> EndpointHealth {
+        let fmt = |t: OffsetDateTime| hookline_model::timefmt::rfc3339(t);
+        let (state, open_until) = match self.state {
+            State::Closed => ("closed", None),
+            State::Open { until } => (
+                "open",
+                Some(OffsetDateTime::now_utc() + until.saturating_duration_since(now)),
+            ),
+            State::HalfOpen { .. } => ("half-open", None),
+        };
+        EndpointHealth {
+            subscription_id: id.clone(),
+            state: state.to_owned(),
+            failing_since: self.failing_since.map(fmt),
+            opened_at: self.opened_at.map(fmt),
+            open_until: open_until.map(fmt),
+            cool_down_ms: self.cool_down.as_millis() as u64,
+            updated_at: hookline_model::timefmt::now_rfc3339(),
         }
     }
 
@@ -106,7 +159,8 @@ impl Breaker {
         if ok {
             self.failing_since = None;
         } else {
-            self.failing_since.get_or_insert(now);
+            self.failing_since
+                .get_or_insert_with(OffsetDateTime::now_utc);
         }
         match self.state {
             State::HalfOpen { .. } => {
@@ -120,6 +174,7 @@ impl Breaker {
                     self.state = State::Open {
                         until: now + self.cool_down,
                     };
+                    self.opened_at = Some(OffsetDateTime::now_utc());
                     Some(Transition::Opened)
                 }
             }
@@ -136,6 +191,7 @@ impl Breaker {
                     self.state = State::Open {
                         until: now + self.cool_down,
                     };
+                    self.opened_at = Some(OffsetDateTime::now_utc());
                     Some(Transition::Opened)
                 } else {
                     None
@@ -193,6 +249,31 @@ mod tests {
         );
         assert_eq!(b.admit(reopened_until).0, Admit::Yes);
         assert!(b.failing_since.is_none());
+    }
+
+    #[test]
+    fn an_open_breaker_survives_a_snapshot_and_restore() {
+        let cfg = BreakerConfig::default();
+        let mut b = Breaker::new(&cfg);
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            b.record(false, t0, &cfg);
+        }
+        let since = b.failing_since.expect("failing");
+        let h = b.snapshot(&SubscriptionId("s".into()), t0);
+        assert_eq!(h.state, "open");
+        assert!(h.open_until.is_some() && h.opened_at.is_some());
+        let mut r = Breaker::restore(&cfg, &h, t0);
+        assert_eq!(
+            r.failing_since.map(|t| t.unix_timestamp()),
+            Some(since.unix_timestamp()),
+            "the auto-disable clock goes on"
+        );
+        assert!(matches!(r.admit(t0).0, Admit::No(_)), "still open");
+        let after = t0 + cfg.cool_down + Duration::from_secs(1);
+        assert_eq!(r.admit(after), (Admit::Yes, Some(Transition::HalfOpened)));
+        let closed = Breaker::new(&cfg).snapshot(&SubscriptionId("s".into()), t0);
+        assert_eq!(Breaker::restore(&cfg, &closed, t0).admit(t0).0, Admit::Yes);
     }
 
     #[test]

@@ -11,6 +11,8 @@ struct Part {
     pending: BTreeSet<i64>,
     /// One past the highest offset begun.
     next: i64,
+    /// The lowest offset begun.
+    first: Option<i64>,
     /// The last commit point handed out.
     stored: i64,
 }
@@ -19,6 +21,10 @@ struct Part {
 #[derive(Debug, Default)]
 pub struct Finalizer {
     parts: HashMap<i32, Part>,
+    /// What was known of revoked partitions: records in `[from, next)` that are not in
+    /// `pending` were finished here, and need not be sent again when the partition comes back
+    /// (the eager rebalance protocol revokes every partition and hands most straight back).
+    revoked: HashMap<i32, Part>,
 }
 
 impl Finalizer {
@@ -26,6 +32,7 @@ impl Finalizer {
         let p = self.parts.entry(partition).or_default();
         p.pending.insert(offset);
         p.next = p.next.max(offset + 1);
+        p.first = Some(p.first.map_or(offset, |f| f.min(offset)));
     }
 
     pub fn end(&mut self, partition: i32, offset: i64) {
@@ -48,9 +55,34 @@ impl Finalizer {
         out
     }
 
-    /// The partition was revoked: its unfinished records belong to the next owner.
+    /// The partition was revoked: its unfinished records belong to the next owner. Which
+    /// records past the commit point were finished is remembered, for [`Self::finished_before`].
     pub fn forget(&mut self, partition: i32) {
-        self.parts.remove(&partition);
+        if let Some(p) = self.parts.remove(&partition) {
+            self.revoked.insert(partition, p);
+        }
+    }
+
+    /// Was this record finished here under an earlier assignment of its partition? Such a
+    /// record is begun and ended at once instead of being sent again. Whether another instance
+    /// sent it meanwhile does not matter: its outputs were acknowledged.
+    pub fn finished_before(&mut self, partition: i32, offset: i64) -> bool {
+        let Some(p) = self.revoked.get(&partition) else {
+            return false;
+        };
+        if offset >= p.next {
+            // Past everything known; reading only goes forward from here.
+            self.revoked.remove(&partition);
+            return false;
+        }
+        p.first.is_some_and(|f| offset >= f) && !p.pending.contains(&offset)
+    }
+
+    /// The partition's commit point now, moved or not.
+    pub fn point(&self, partition: i32) -> Option<i64> {
+        let p = self.parts.get(&partition)?;
+        p.first?;
+        Some(p.pending.first().copied().unwrap_or(p.next))
     }
 
     pub fn in_flight(&self) -> usize {
@@ -86,5 +118,28 @@ mod tests {
         assert_eq!(c, vec![(0, 15), (1, 4)]);
         assert!(f.committable().is_empty(), "nothing new");
         assert_eq!(f.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_partition_that_comes_back_skips_what_was_finished_past_the_commit_point() {
+        let mut f = Finalizer::default();
+        for o in 20..25 {
+            f.begin(0, o);
+        }
+        f.end(0, 21);
+        f.end(0, 23);
+        assert_eq!(f.committable(), vec![(0, 20)]);
+        f.forget(0);
+        // Read again from the commit point, 20.
+        let skipped: Vec<i64> = (20..27).filter(|o| f.finished_before(0, *o)).collect();
+        assert_eq!(
+            skipped,
+            vec![21, 23],
+            "only what was finished; 25 ends the memory"
+        );
+        assert!(
+            !f.finished_before(0, 21),
+            "forgotten once reading passed it"
+        );
     }
 }

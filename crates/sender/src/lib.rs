@@ -10,6 +10,7 @@
 //! - [`attempt`]: sign, POST, judge one attempt.
 //! - [`policy`]: the retry schedule.
 //! - [`breaker`]: circuit breaking per endpoint.
+//! - [`health`]: the breakers' state persisted on `endpoint-health`, so restarts keep it.
 //! - [`finalizer`]: which offsets may be committed when records finish out of order.
 //! - [`rate`]: per-endpoint rate limits.
 //! - [`worker`]: the consume → send → report → commit loops.
@@ -17,6 +18,7 @@
 pub mod attempt;
 pub mod breaker;
 pub mod finalizer;
+pub mod health;
 pub mod policy;
 pub mod rate;
 pub mod worker;
@@ -27,7 +29,7 @@ use clap::Parser;
 use hookline_config::{parse_networks, CommonArgs};
 use hookline_kafka::KafkaSettings;
 use hookline_outbound::{HttpClient, HttpOptions, NetworkGuard};
-use hookline_signing::SigningKey;
+use hookline_signing::Signers;
 use hookline_stream::SubscriptionsView;
 use hookline_telemetry::{Metrics, Readiness};
 use tokio_util::sync::CancellationToken;
@@ -113,7 +115,8 @@ pub enum SenderError {
 /// Everything the workers share.
 pub struct Shared {
     pub client: HttpClient,
-    pub key: Arc<SigningKey>,
+    /// The RSA key (`copernica` profile) and the Ed25519 key (`standard-webhooks` profile).
+    pub signers: Signers,
     pub policy: RetryPolicy,
     pub subscriptions: SubscriptionsView,
     pub metrics: Metrics,
@@ -123,6 +126,8 @@ pub struct Shared {
     >,
     pub breaker_cfg: breaker::BreakerConfig,
     pub disable_after: std::time::Duration,
+    /// The persisted endpoint health new breakers start from.
+    pub health: health::HealthView,
 }
 
 /// Runs the sender until `shutdown`.
@@ -146,11 +151,15 @@ pub async fn run(
         .map_err(|e| cfg_err(format!("--disable-after: {e}")))?;
     let cool_down = policy::parse_duration(&args.breaker_cool_down)
         .map_err(|e| cfg_err(format!("--breaker-cool-down: {e}")))?;
-    let key = Arc::new(SigningKey::load_or_generate(
+    let signers = Signers::load_or_generate(
         &args.signing.signing_key,
         args.signing.signing_key_id.as_deref(),
-    )?);
-    tracing::info!(key_id = key.key_id(), "signing key loaded");
+    )?;
+    tracing::info!(
+        key_id = signers.rsa.key_id(),
+        ed25519_key_id = signers.ed25519.key_id(),
+        "signing keys loaded"
+    );
     if !allow.is_empty() {
         tracing::warn!(networks = %args.allow_networks, "outbound calls may reach these non-public networks");
     }
@@ -163,6 +172,7 @@ pub async fn run(
         metrics.clone(),
     )
     .await?;
+    let health = health::HealthView::start(&settings, &topics.endpoint_health).await?;
     let client = HttpClient::new(
         NetworkGuard::new(allow),
         HttpOptions {
@@ -173,7 +183,7 @@ pub async fn run(
     );
     let shared = Arc::new(Shared {
         client,
-        key,
+        signers,
         policy: RetryPolicy {
             steps,
             max_attempts: args.max_attempts.max(1),
@@ -188,6 +198,7 @@ pub async fn run(
             ..Default::default()
         },
         disable_after,
+        health,
     });
     let group = args
         .group_id

@@ -7,9 +7,16 @@
 //! commit point, not the other endpoints. Memory is bounded twice: by a cap on records in hand
 //! (the loop waits for room), and by a cap per subscription above which the loop pauses the
 //! partition that record came from until the subscription drains.
+//!
+//! Rebalances hand work over without loss and with as few duplicates as possible
+//! ([`Handover`]): when partitions are revoked, the work of theirs that has not started is
+//! dropped (the next owner reads it again from the commit point), the attempts in flight are
+//! waited for (up to [`REVOKE_DRAIN`]), and the commit point reached is committed before the
+//! partitions go. An instance therefore never keeps sending for a partition it no longer owns,
+//! which would duplicate work and break an ordered subscription's order.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use hookline_config::Topics;
@@ -21,9 +28,11 @@ use hookline_model::{
     SubscriptionStatus,
 };
 use hookline_schemas::{validators, SchemaKind};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -43,6 +52,11 @@ const MAX_PER_SUBSCRIPTION: usize = 1_000;
 const REQUEUE_HORIZON: Duration = Duration::from_secs(300);
 /// How long shutdown waits for attempts in flight before giving up on them (they are re-read).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a revocation waits for the revoked partitions' attempts in flight, so their outcomes
+/// are committed by this instance instead of being repeated by the next owner. Shorter than the
+/// default `session.timeout.ms`; heartbeats go on meanwhile (librdkafka sends them from its own
+/// thread).
+pub const REVOKE_DRAIN: Duration = Duration::from_secs(5);
 
 /// Which topic a loop consumes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +68,7 @@ pub enum Input {
 }
 
 /// One attempt to make.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Job {
     delivery: Delivery,
     attempt: u32,
@@ -64,6 +78,11 @@ struct Job {
     retry: Option<RetryRecord>,
     partition: i32,
     offset: i64,
+    /// Cancelled when the job's partition is revoked or the loop stops: work not yet started
+    /// is then dropped, and read again by whoever owns the partition next.
+    cancel: CancellationToken,
+    /// Tells the loop the record left its hands, however the job ends.
+    _in_hand: Option<InHand>,
 }
 
 /// Records one attempt causes.
@@ -73,13 +92,232 @@ enum Output {
     Retry(Box<RetryRecord>),
     Dead(Box<DeadLetter>),
     Disable(Box<Subscription>),
+    Health(Box<crate::health::EndpointHealth>),
 }
 
-/// A finished record, reported to the loop.
+/// A record that left the loop's hands (finished, or dropped at a revocation or shutdown).
 struct Done {
-    partition: i32,
-    offset: i64,
     subscription: SubscriptionId,
+}
+
+/// Sends [`Done`] when dropped, so every way a job ends is counted.
+struct InHand {
+    subscription: SubscriptionId,
+    done: mpsc::UnboundedSender<Done>,
+}
+
+impl Drop for InHand {
+    fn drop(&mut self) {
+        let _ = self.done.send(Done {
+            subscription: self.subscription.clone(),
+        });
+    }
+}
+
+impl std::fmt::Debug for InHand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InHand")
+    }
+}
+
+/// What the loop, its jobs and the rebalance callbacks share: per owned partition its
+/// cancellation token, the commit points ([`Finalizer`]) and the attempts in flight.
+pub struct Handover {
+    topic: String,
+    stop: CancellationToken,
+    state: Mutex<HandoverState>,
+    /// Signalled whenever an attempt ends, for a revocation waiting on them.
+    attempt_ended: Condvar,
+    /// Partitions revoked since the loop last looked (to clear its pause bookkeeping).
+    revoked: Mutex<Vec<i32>>,
+}
+
+#[derive(Default)]
+struct HandoverState {
+    /// Owned partitions and the token of their work.
+    owned: HashMap<i32, CancellationToken>,
+    finalizer: Finalizer,
+    /// Attempts under way per partition (past their waits, not yet published).
+    attempting: HashMap<i32, usize>,
+}
+
+impl Handover {
+    fn new(topic: String, stop: CancellationToken) -> Self {
+        Self {
+            topic,
+            stop,
+            state: Mutex::new(HandoverState::default()),
+            attempt_ended: Condvar::new(),
+            revoked: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HandoverState> {
+        self.state.lock().expect("handover lock")
+    }
+
+    /// A record read from `partition`: its token, or `None` for a record to skip: one of a
+    /// partition this instance no longer owns (fetched before the revocation), or one it
+    /// already finished before the partition was revoked and handed back.
+    fn begin(&self, partition: i32, offset: i64) -> Option<CancellationToken> {
+        let mut g = self.lock();
+        let token = g
+            .owned
+            .get(&partition)
+            .filter(|t| !t.is_cancelled())?
+            .clone();
+        g.finalizer.begin(partition, offset);
+        if g.finalizer.finished_before(partition, offset) {
+            g.finalizer.end(partition, offset);
+            return None;
+        }
+        Some(token)
+    }
+
+    /// The record is done (its outputs acknowledged).
+    fn end(&self, job: &Job) {
+        self.lock().finalizer.end(job.partition, job.offset);
+    }
+
+    /// An attempt is about to go out; `false` if its partition was revoked (or the loop is
+    /// stopping) meanwhile (checked
+    /// under the lock the revocation takes, so a revocation waits for every attempt it let go).
+    fn attempt_started(&self, job: &Job) -> bool {
+        let mut g = self.lock();
+        if job.cancel.is_cancelled() {
+            return false;
+        }
+        *g.attempting.entry(job.partition).or_default() += 1;
+        true
+    }
+
+    fn attempt_ended(&self, partition: i32) {
+        let mut g = self.lock();
+        if let Some(n) = g.attempting.get_mut(&partition) {
+            *n = n.saturating_sub(1);
+        }
+        drop(g);
+        self.attempt_ended.notify_all();
+    }
+
+    /// Offsets to store: moved commit points of owned partitions.
+    fn committable(&self) -> TopicPartitionList {
+        let mut g = self.lock();
+        let points = g.finalizer.committable();
+        let mut tpl = TopicPartitionList::new();
+        for (p, o) in points {
+            if g.owned.contains_key(&p) {
+                let _ = tpl.add_partition_offset(&self.topic, p, Offset::Offset(o));
+            }
+        }
+        tpl
+    }
+
+    fn in_flight(&self) -> usize {
+        self.lock().finalizer.in_flight()
+    }
+
+    fn assigned(&self, partitions: &[i32]) {
+        let mut g = self.lock();
+        for p in partitions {
+            g.owned.insert(*p, self.stop.child_token());
+        }
+    }
+
+    /// Drops the partitions' waiting work, waits (bounded) for their attempts in flight, and
+    /// returns the commit points reached, to be committed before the partitions go.
+    fn revoke(&self, partitions: &[i32]) -> TopicPartitionList {
+        let mut g = self.lock();
+        for p in partitions {
+            if let Some(t) = g.owned.get(p) {
+                t.cancel();
+            }
+        }
+        let busy = |g: &HandoverState| {
+            partitions
+                .iter()
+                .any(|p| g.attempting.get(p).is_some_and(|n| *n > 0))
+        };
+        if busy(&g) {
+            let wait = |g| {
+                self.attempt_ended
+                    .wait_timeout_while(g, REVOKE_DRAIN, |g| busy(g))
+                    .expect("handover lock")
+                    .0
+            };
+            // Waiting blocks this thread (the one polling the consumer): let the runtime move
+            // its other tasks elsewhere where it can.
+            g = match tokio::runtime::Handle::try_current() {
+                Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                    tokio::task::block_in_place(|| wait(g))
+                }
+                _ => wait(g),
+            };
+            if busy(&g) {
+                tracing::warn!(topic = %self.topic, ?partitions, "attempts still in flight after {REVOKE_DRAIN:?}; the next owner repeats them");
+            }
+        }
+        let mut tpl = TopicPartitionList::new();
+        for p in partitions {
+            if let Some(o) = g.finalizer.point(*p) {
+                let _ = tpl.add_partition_offset(&self.topic, *p, Offset::Offset(o));
+            }
+        }
+        for p in partitions {
+            g.owned.remove(p);
+            g.finalizer.forget(*p);
+            g.attempting.remove(p);
+        }
+        drop(g);
+        self.revoked
+            .lock()
+            .expect("revoked lock")
+            .extend_from_slice(partitions);
+        tpl
+    }
+
+    fn take_revoked(&self) -> Vec<i32> {
+        std::mem::take(&mut *self.revoked.lock().expect("revoked lock"))
+    }
+}
+
+/// The consumer's context: hands partitions over at rebalances through [`Handover`].
+struct SenderContext {
+    handover: Arc<Handover>,
+}
+
+impl ClientContext for SenderContext {}
+
+impl ConsumerContext for SenderContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let parts = partitions_of(tpl, &self.handover.topic);
+            tracing::info!(topic = %self.handover.topic, partitions = ?parts, "partitions revoked: finishing their attempts in flight");
+            let points = self.handover.revoke(&parts);
+            if points.count() > 0 {
+                // Committed here, while the partitions are still ours, so the next owner starts
+                // after everything this instance finished.
+                if let Err(e) = consumer.commit(&points, CommitMode::Sync) {
+                    tracing::warn!(topic = %self.handover.topic, error = %e, "committing revoked partitions failed; the next owner repeats their tail");
+                }
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let parts = partitions_of(tpl, &self.handover.topic);
+            tracing::info!(topic = %self.handover.topic, partitions = ?parts, "partitions assigned");
+            self.handover.assigned(&parts);
+        }
+    }
+}
+
+fn partitions_of(tpl: &TopicPartitionList, topic: &str) -> Vec<i32> {
+    tpl.elements_for_topic(topic)
+        .iter()
+        .map(|e| e.partition())
+        .collect()
 }
 
 /// Everything a job task needs.
@@ -89,9 +327,10 @@ struct Ctx {
     producer: Producer,
     topics: Topics,
     done: mpsc::UnboundedSender<Done>,
+    handover: Arc<Handover>,
     /// Set when producing fails: the loop stops without committing past it.
     fatal: CancellationToken,
-    /// Cancels waits (retry delays) at shutdown.
+    /// Cancels waits (retry delays) at shutdown; every partition's token is a child of it.
     stop: CancellationToken,
 }
 
@@ -116,7 +355,13 @@ pub async fn run_loop(
         Input::Deliveries => topics.deliveries.clone(),
         Input::Retries => topics.retries.clone(),
     };
-    let consumer: StreamConsumer = settings.group_consumer(&group).create()?;
+    let stop = CancellationToken::new();
+    let handover = Arc::new(Handover::new(topic.clone(), stop.clone()));
+    let consumer: StreamConsumer<SenderContext> = settings
+        .group_consumer(&group)
+        .create_with_context(SenderContext {
+            handover: handover.clone(),
+        })?;
     consumer.subscribe(&[topic.as_str()])?;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
     let ctx = Ctx {
@@ -124,12 +369,12 @@ pub async fn run_loop(
         producer: Producer::new(&settings)?,
         topics: topics.clone(),
         done: done_tx,
+        handover: handover.clone(),
         fatal: CancellationToken::new(),
-        stop: CancellationToken::new(),
+        stop,
     };
     let tracker = TaskTracker::new();
     let in_hand = Arc::new(Semaphore::new(MAX_IN_HAND));
-    let mut finalizer = Finalizer::default();
     let mut subs: HashMap<SubscriptionId, SubState> = HashMap::new();
     let mut parked: HashMap<i32, Vec<(Job, OwnedSemaphorePermit)>> = HashMap::new();
     let mut paused: HashSet<i32> = HashSet::new();
@@ -137,12 +382,17 @@ pub async fn run_loop(
     tracing::info!(%topic, %group, "sender loop started");
 
     let result: Result<(), SenderError> = loop {
+        // A revocation (inside the last `recv`) dropped those partitions' waiting work; their
+        // pause bookkeeping goes too (the next assignment starts unpaused).
+        for p in handover.take_revoked() {
+            paused.remove(&p);
+            parked.remove(&p);
+        }
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break Ok(()),
             _ = ctx.fatal.cancelled() => break Err(SenderError::Config("producing outcomes failed; stopping without committing".into())),
             Some(done) = done_rx.recv() => {
-                finalizer.end(done.partition, done.offset);
                 if let Some(s) = subs.get_mut(&done.subscription) {
                     s.in_hand = s.in_hand.saturating_sub(1);
                     if s.in_hand <= MAX_PER_SUBSCRIPTION / 2 && !paused.is_empty() {
@@ -150,7 +400,7 @@ pub async fn run_loop(
                     }
                 }
             }
-            _ = tick.tick() => store(&consumer, &topic, &mut finalizer),
+            _ = tick.tick() => store(&consumer, &handover),
             m = consumer.recv() => {
                 let msg = match m {
                     Ok(m) => m,
@@ -161,15 +411,17 @@ pub async fn run_loop(
                     // Fetched before the pause took effect; it is read again after the resume.
                     continue;
                 }
-                finalizer.begin(p, o);
-                let job = match decode(input, &msg) {
+                let Some(cancel) = handover.begin(p, o) else {
+                    continue;
+                };
+                let job = match decode(input, &msg, cancel) {
                     Ok(job) => job,
                     Err(reason) => {
                         shared.metrics.quarantined.with_label_values(&["sender", "schema"]).inc();
                         let mut acks = Acks::new();
                         quarantine(&ctx.producer, &mut acks, &topics.quarantine, "sender", &msg, &reason).await?;
                         acks.wait().await?;
-                        finalizer.end(p, o);
+                        handover.lock().finalizer.end(p, o);
                         continue;
                     }
                 };
@@ -195,19 +447,17 @@ pub async fn run_loop(
         }
     };
 
-    // Finish what is in flight (retry waits are cancelled; their records are read again).
+    // Finish the attempts in flight; waiting work (retry delays, queues) is dropped and read
+    // again after the restart.
     ctx.stop.cancel();
     tracker.close();
     if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
         .await
         .is_err()
     {
-        tracing::warn!(%topic, "attempts still in flight after {DRAIN_TIMEOUT:?}; they will be retried");
+        tracing::warn!(%topic, in_flight = handover.in_flight(), "attempts still in flight after {DRAIN_TIMEOUT:?}; they will be retried");
     }
-    while let Ok(done) = done_rx.try_recv() {
-        finalizer.end(done.partition, done.offset);
-    }
-    store(&consumer, &topic, &mut finalizer);
+    store(&consumer, &handover);
     if result.is_ok() {
         let _ = consumer.commit_consumer_state(CommitMode::Sync);
     }
@@ -217,7 +467,7 @@ pub async fn run_loop(
 }
 
 fn resume_parked(
-    consumer: &StreamConsumer,
+    consumer: &StreamConsumer<SenderContext>,
     topic: &str,
     paused: &mut HashSet<i32>,
     parked: &mut HashMap<i32, Vec<(Job, OwnedSemaphorePermit)>>,
@@ -264,7 +514,7 @@ fn dispatch(
     subs: &mut HashMap<SubscriptionId, SubState>,
     ctx: &Ctx,
     tracker: &TaskTracker,
-    job: Job,
+    mut job: Job,
     permit: OwnedSemaphorePermit,
 ) {
     let id = job.delivery.subscription_id.clone();
@@ -280,6 +530,10 @@ fn dispatch(
     };
     let state = subs.entry(id.clone()).or_default();
     state.in_hand += 1;
+    job._in_hand = Some(InHand {
+        subscription: id,
+        done: ctx.done.clone(),
+    });
     let rate = match &state.rate {
         Some(r) if r.per_second() == per_second => r.clone(),
         _ => {
@@ -312,6 +566,18 @@ fn dispatch(
     tracker.spawn(unordered_job(ctx.clone(), job, permit, limit, rate));
 }
 
+/// Waits for `f` unless `cancel` fires first; `None` when cancelled.
+async fn unless<T>(
+    cancel: &CancellationToken,
+    f: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => None,
+        v = f => Some(v),
+    }
+}
+
 async fn unordered_job(
     ctx: Ctx,
     job: Job,
@@ -319,12 +585,15 @@ async fn unordered_job(
     limit: Arc<Semaphore>,
     rate: Arc<crate::rate::RateLimiter>,
 ) {
+    let cancel = job.cancel.clone();
     if let Some(nb) = job.not_before {
         let wait = until(nb);
         if wait > REQUEUE_HORIZON {
-            tokio::select! {
-                _ = tokio::time::sleep(REQUEUE_HORIZON) => {},
-                _ = ctx.stop.cancelled() => return,
+            if unless(&cancel, tokio::time::sleep(REQUEUE_HORIZON))
+                .await
+                .is_none()
+            {
+                return;
             }
             if let Some(r) = &job.retry {
                 let out = vec![Output::Retry(Box::new(r.clone()))];
@@ -334,51 +603,68 @@ async fn unordered_job(
             }
             return;
         }
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {},
-            _ = ctx.stop.cancelled() => return,
+        if unless(&cancel, tokio::time::sleep(wait)).await.is_none() {
+            return;
         }
     }
-    let Ok(_slot) = limit.acquire().await else {
-        return;
+    // `max_in_flight` bounds the requests to the endpoint: the slot is held while waiting
+    // for the rate and during the request, not while the outcome is acknowledged.
+    let step = {
+        let Some(Ok(_slot)) = unless(&cancel, limit.acquire()).await else {
+            return;
+        };
+        if unless(&cancel, rate.acquire()).await.is_none() {
+            return;
+        }
+        if !ctx.handover.attempt_started(&job) {
+            return;
+        }
+        attempt_step(&ctx.shared, &job, false).await
     };
-    tokio::select! {
-        _ = rate.acquire() => {},
-        _ = ctx.stop.cancelled() => return,
-    }
-    let step = attempt_step(&ctx.shared, &job, false).await;
     if publish(&ctx, step.outputs).await {
         finish(&ctx, &job);
     }
+    ctx.handover.attempt_ended(job.partition);
 }
 
 /// Runs an ordered subscription's deliveries one at a time; a failure is retried in place.
+/// A delivery whose partition was revoked is dropped, with everything after it: the next
+/// owner sends them, in order.
 async fn ordered_worker(
     ctx: Ctx,
     mut rx: mpsc::UnboundedReceiver<(Job, OwnedSemaphorePermit)>,
     rate: Arc<crate::rate::RateLimiter>,
 ) {
-    while let Some((mut job, _permit)) = rx.recv().await {
+    'jobs: while let Some((mut job, _permit)) = rx.recv().await {
+        let cancel = job.cancel.clone();
         loop {
+            if ctx.stop.is_cancelled() {
+                return;
+            }
             if let Some(nb) = job.not_before.take() {
-                tokio::select! {
-                    _ = tokio::time::sleep(until(nb)) => {},
-                    _ = ctx.stop.cancelled() => return,
+                if unless(&cancel, tokio::time::sleep(until(nb)))
+                    .await
+                    .is_none()
+                {
+                    continue 'jobs;
                 }
             }
-            tokio::select! {
-                _ = rate.acquire() => {},
-                _ = ctx.stop.cancelled() => return,
+            if unless(&cancel, rate.acquire()).await.is_none() {
+                continue 'jobs;
+            }
+            if !ctx.handover.attempt_started(&job) {
+                continue 'jobs;
             }
             let step = attempt_step(&ctx.shared, &job, true).await;
-            if !publish(&ctx, step.outputs).await {
+            let published = publish(&ctx, step.outputs).await;
+            ctx.handover.attempt_ended(job.partition);
+            if !published {
                 return;
             }
             match step.retry_in {
                 Some((delay, next_attempt)) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {},
-                        _ = ctx.stop.cancelled() => return,
+                    if unless(&cancel, tokio::time::sleep(delay)).await.is_none() {
+                        continue 'jobs;
                     }
                     job.attempt = next_attempt;
                     job.first_attempt_at = step.first_attempt_at.or(job.first_attempt_at);
@@ -396,11 +682,7 @@ fn until(t: OffsetDateTime) -> Duration {
 }
 
 fn finish(ctx: &Ctx, job: &Job) {
-    let _ = ctx.done.send(Done {
-        partition: job.partition,
-        offset: job.offset,
-        subscription: job.delivery.subscription_id.clone(),
-    });
+    ctx.handover.end(job);
 }
 
 /// Produces the outputs and waits for them; on failure flags the loop to stop.
@@ -423,26 +705,20 @@ async fn publish(ctx: &Ctx, outputs: Vec<Output>) -> bool {
     ok
 }
 
-fn store(consumer: &StreamConsumer, topic: &str, finalizer: &mut Finalizer) {
-    let points = finalizer.committable();
-    if points.is_empty() {
-        return;
-    }
-    let owned = consumer.assignment().unwrap_or_default();
-    let mut tpl = TopicPartitionList::new();
-    for (p, o) in points {
-        if owned.find_partition(topic, p).is_some() {
-            let _ = tpl.add_partition_offset(topic, p, Offset::Offset(o));
-        }
-    }
+fn store(consumer: &StreamConsumer<SenderContext>, handover: &Handover) {
+    let tpl = handover.committable();
     if tpl.count() > 0 {
         if let Err(e) = consumer.store_offsets(&tpl) {
-            tracing::warn!(topic, error = %e, "storing offsets failed");
+            tracing::warn!(topic = %handover.topic, error = %e, "storing offsets failed");
         }
     }
 }
 
-fn decode(input: Input, msg: &BorrowedMessage<'_>) -> Result<Job, String> {
+fn decode(
+    input: Input,
+    msg: &BorrowedMessage<'_>,
+    cancel: CancellationToken,
+) -> Result<Job, String> {
     let bytes = msg.payload().ok_or("null value")?;
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| format!("value is not JSON: {e}"))?;
@@ -461,6 +737,8 @@ fn decode(input: Input, msg: &BorrowedMessage<'_>) -> Result<Job, String> {
                 retry: None,
                 partition,
                 offset,
+                cancel,
+                _in_hand: None,
             })
         }
         Input::Retries => {
@@ -476,6 +754,8 @@ fn decode(input: Input, msg: &BorrowedMessage<'_>) -> Result<Job, String> {
                 retry: Some(r),
                 partition,
                 offset,
+                cancel,
+                _in_hand: None,
             })
         }
     }
@@ -607,16 +887,23 @@ async fn attempt_step(shared: &Shared, job: &Job, inline: bool) -> Step {
     let copernica_id = shared.copernica_id.replace("{account}", d.account.as_str());
     let report = attempt(
         &shared.client,
-        &shared.key,
+        &shared.signers,
         &delivery,
         job.attempt,
         copernica_id,
     )
     .await;
     let ok = report.verdict == Verdict::Delivered;
-    let (transition, failing_for) = shared.breaker(&sub.id, |b| {
-        let t = b.record(ok, Instant::now(), &shared.breaker_cfg);
-        (t, b.failing_since.map(|s| s.elapsed()))
+    let (transition, failing_for, health) = shared.breaker(&sub.id, |b| {
+        let was_failing = b.failing_since.is_some();
+        let now = Instant::now();
+        let t = b.record(ok, now, &shared.breaker_cfg);
+        let failing_for = b.failing_since.map(|s| {
+            Duration::from_secs_f64((OffsetDateTime::now_utc() - s).as_seconds_f64().max(0.0))
+        });
+        // Persisted on a change only, not per attempt.
+        let changed = t.is_some() || was_failing != b.failing_since.is_some();
+        (t, failing_for, changed.then(|| b.snapshot(&sub.id, now)))
     });
     note_transition(shared, &sub.id, transition);
 
@@ -624,7 +911,10 @@ async fn attempt_step(shared: &Shared, job: &Job, inline: bool) -> Step {
     let age = hookline_model::timefmt::parse(&first_attempt_at).map_or(Duration::ZERO, |t| {
         Duration::from_secs_f64((OffsetDateTime::now_utc() - t).as_seconds_f64().max(0.0))
     });
-    let mut outputs = Vec::with_capacity(3);
+    let mut outputs = Vec::with_capacity(4);
+    if let Some(h) = health {
+        outputs.push(Output::Health(Box::new(h)));
+    }
     let mut retry_in = None;
     let gone_for_good = failing_for.is_some_and(|f| f >= shared.disable_after);
     let result = match &report.verdict {
@@ -758,6 +1048,16 @@ async fn send_output(
                 .send_json(acks, &topics.subscriptions, s.id.0.as_bytes(), &s)
                 .await
         }
+        Output::Health(h) => {
+            producer
+                .send_json(
+                    acks,
+                    &topics.endpoint_health,
+                    h.subscription_id.0.as_bytes(),
+                    &h,
+                )
+                .await
+        }
     }
 }
 
@@ -767,7 +1067,10 @@ impl Shared {
         let mut map = self.breakers.lock().expect("breakers lock");
         let b = map
             .entry(id.clone())
-            .or_insert_with(|| Breaker::new(&self.breaker_cfg));
+            .or_insert_with(|| match self.health.get(id) {
+                Some(h) => Breaker::restore(&self.breaker_cfg, &h, Instant::now()),
+                None => Breaker::new(&self.breaker_cfg),
+            });
         f(b)
     }
 }

@@ -1,6 +1,7 @@
-//! RSA signing keys.
+//! RSA signing keys, and [`Signers`]: the RSA key with the Ed25519 key beside it.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -9,6 +10,8 @@ use aws_lc_rs::signature::{KeyPair, RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::Serialize;
+
+use crate::standard_webhooks::Ed25519Key;
 
 /// Why a key cannot be used. Messages name the file but never include key material.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +30,9 @@ pub enum KeyError {
     NoPem { path: String },
     #[error("signing key {path}: not a usable RSA private key ({reason}); RSA 2048–8192 bits in PKCS#8 or PKCS#1 PEM is required")]
     Rejected { path: String, reason: String },
-    #[error("generating an RSA key failed")]
+    #[error("signing key {path}: not a usable Ed25519 private key ({reason}); an Ed25519 key in PKCS#8 PEM (\"-----BEGIN PRIVATE KEY-----\", as `openssl genpkey -algorithm ED25519` writes) is required")]
+    RejectedEd25519 { path: String, reason: String },
+    #[error("generating a signing key failed")]
     Generate,
 }
 
@@ -53,8 +58,13 @@ pub struct PublicKeyInfo {
     pub key_id: String,
     pub algorithm: &'static str,
     pub public_key_pem: String,
-    /// The DKIM-style DNS TXT value (`v=DKIM1; k=rsa; p=...`) for the name given as `key_id`.
-    pub dns_txt: String,
+    /// RSA keys: the DKIM-style DNS TXT value (`v=DKIM1; k=rsa; p=...`) for the name given as
+    /// `key_id`. Absent for the Ed25519 key, which that form cannot carry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_txt: Option<String>,
+    /// The Ed25519 key: its Standard Webhooks form, `whpk_<base64 of the raw 32-byte key>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standard_webhooks: Option<String>,
     /// Set on a retired key still published during the rotation overlap: when it stops being
     /// published.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -167,9 +177,44 @@ impl SigningKey {
             key_id: self.key_id.clone(),
             algorithm: "rsa-sha256",
             public_key_pem: self.public_key_pem(),
-            dns_txt: self.dns_txt(),
+            dns_txt: Some(self.dns_txt()),
+            standard_webhooks: None,
             expires_at: None,
         }
+    }
+}
+
+/// The keys a stage signs with: the RSA key of the `copernica` profile and the Ed25519 key of
+/// the `standard-webhooks` profile. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Signers {
+    pub rsa: Arc<SigningKey>,
+    pub ed25519: Arc<Ed25519Key>,
+}
+
+impl Signers {
+    /// Loads (or generates, on first run) the RSA key at `rsa_path` and the Ed25519 key at
+    /// `rsa_path` + `.ed25519.pem`.
+    pub fn load_or_generate(rsa_path: &Path, key_id: Option<&str>) -> Result<Self, KeyError> {
+        Ok(Self {
+            rsa: Arc::new(SigningKey::load_or_generate(rsa_path, key_id)?),
+            ed25519: Arc::new(Ed25519Key::load_or_generate(
+                &crate::standard_webhooks::key_path(rsa_path),
+            )?),
+        })
+    }
+
+    /// What `GET /v1/keys` publishes: the current RSA key, the retired RSA keys not yet
+    /// expired at `now`, then the Ed25519 key. Receivers pick the key they need by `key_id` (or
+    /// `algorithm`), never by position.
+    pub fn published(
+        &self,
+        retired: &[crate::rotation::RetiredKey],
+        now: time::OffsetDateTime,
+    ) -> Vec<PublicKeyInfo> {
+        let mut out = crate::rotation::published_keys(&self.rsa, retired, now);
+        out.push(self.ed25519.public_info());
+        out
     }
 }
 
@@ -261,6 +306,37 @@ mod tests {
                 0o600
             );
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn signers_load_both_keys_and_publish_rsa_first_then_ed25519() {
+        let dir = std::env::temp_dir().join(format!("hookline-signers-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("signing.pem");
+        let s = Signers::load_or_generate(&path, Some("k-rsa")).unwrap();
+        assert!(path.exists() && dir.join("signing.pem.ed25519.pem").exists());
+        let again = Signers::load_or_generate(&path, Some("k-rsa")).unwrap();
+        assert_eq!(s.ed25519.public_key_raw(), again.ed25519.public_key_raw());
+        let published = s.published(&[], time::OffsetDateTime::now_utc());
+        let shape: Vec<(&str, &str, bool, bool)> = published
+            .iter()
+            .map(|k| {
+                (
+                    k.key_id.as_str(),
+                    k.algorithm,
+                    k.dns_txt.is_some(),
+                    k.standard_webhooks.is_some(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("k-rsa", "rsa-sha256", true, false),
+                (s.ed25519.key_id(), "ed25519", false, true)
+            ]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -1,11 +1,15 @@
 //! Signing for Hookline webhooks.
 //!
 //! - [`keys`]: RSA signing keys: load PEM (PKCS#8 or PKCS#1), generate on first run, publish
-//!   the public half (PEM, and the DKIM-style DNS TXT value Copernica's PHP verifier reads).
+//!   the public half (PEM, and the DKIM-style DNS TXT value Copernica's PHP verifier reads);
+//!   [`Signers`], the RSA and Ed25519 keys a stage loads together.
 //! - [`rotation`]: key rotation with overlap: a retired key stays published until it expires.
 //! - [`cavage`]: the draft-cavage HTTP Signature Copernica sends: rsa-sha256 over
 //!   `(request-target) host date x-copernica-id digest x-nonce`, plus `Digest` and `X-Nonce`;
 //!   and a verifier for receivers, tests and the CLI.
+//! - [`standard_webhooks`]: the Standard Webhooks profile a subscription may choose instead:
+//!   `webhook-id`, `webhook-timestamp`, `webhook-signature: v1a,<Ed25519>`; the Ed25519 key
+//!   (`<signing key>.ed25519.pem`), published as `whpk_…`; and a verifier.
 //!
 //! Why aws-lc-rs: RSA-2048 signing is the cost that bounds the pipeline. aws-lc-rs is
 //! constant-time, is rustls' default provider (one crypto library for TLS and signing), and
@@ -15,6 +19,8 @@
 pub mod cavage;
 pub mod keys;
 pub mod rotation;
+pub mod standard_webhooks;
 
 pub use cavage::{sign_request, verify_request, RequestToSign, SignedHeaders, VerifyError};
-pub use keys::{KeyError, PublicKeyInfo, SigningKey};
+pub use keys::{KeyError, PublicKeyInfo, Signers, SigningKey};
+pub use standard_webhooks::Ed25519Key;

@@ -64,7 +64,8 @@ pub fn published_keys(
                 key_id: r.key_id.clone(),
                 algorithm: "rsa-sha256",
                 public_key_pem: r.public_key_pem.clone(),
-                dns_txt: r.dns_txt.clone(),
+                dns_txt: Some(r.dns_txt.clone()),
+                standard_webhooks: None,
                 expires_at: Some(r.expires_at.clone()),
             });
         }
@@ -96,7 +97,7 @@ pub fn rotate(
     ring.push(RetiredKey {
         key_id: info.key_id.clone(),
         public_key_pem: info.public_key_pem,
-        dns_txt: info.dns_txt,
+        dns_txt: current.dns_txt(),
         expires_at: expires
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
