@@ -284,6 +284,7 @@ impl Handover {
 /// The consumer's context: hands partitions over at rebalances through [`Handover`].
 struct SenderContext {
     handover: Arc<Handover>,
+    shared: Arc<Shared>,
 }
 
 impl ClientContext for SenderContext {}
@@ -309,6 +310,11 @@ impl ConsumerContext for SenderContext {
             let parts = partitions_of(tpl, &self.handover.topic);
             tracing::info!(topic = %self.handover.topic, partitions = ?parts, "partitions assigned");
             self.handover.assigned(&parts);
+            // Another instance may have held some of these subscriptions meanwhile and moved
+            // their breakers on: forget the breakers in memory, so each starts again from the
+            // last record on `endpoint-health` (which every instance follows). Only the rolling
+            // window of recent results is lost, never an open circuit or a failing-since time.
+            self.shared.breakers.lock().expect("breakers lock").clear();
         }
     }
 }
@@ -361,6 +367,7 @@ pub async fn run_loop(
         .group_consumer(&group)
         .create_with_context(SenderContext {
             handover: handover.clone(),
+            shared: shared.clone(),
         })?;
     consumer.subscribe(&[topic.as_str()])?;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
