@@ -11,11 +11,10 @@
 
 use clap::Parser;
 use hookline_config::{CommonArgs, JoinStageArgs};
-use hookline_kafka::KafkaSettings;
 use hookline_model::{ProfileChange, SourcePosition};
 use hookline_schemas::SchemaKind;
 use hookline_stream::{
-    BatchContext, Processor, ProfileStore, StageConfig, StageError, SubscriptionsView, TableMode,
+    BatchContext, JoinStage, Processor, StageError, SubscriptionsView, TableMode,
 };
 use hookline_telemetry::{Metrics, Readiness};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -38,33 +37,15 @@ pub async fn run(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), StageError> {
-    let topics = args.common.topics();
-    let settings = KafkaSettings::new(args.common.brokers.clone(), args.common.kafka_settings());
-    let subscriptions = SubscriptionsView::start(
-        &settings,
-        &topics.subscriptions,
-        args.stage.require_https,
-        metrics.clone(),
-    )
-    .await?;
-    let cfg = StageConfig {
-        name: "profiles",
-        group_id: args
-            .stage
-            .group_id
-            .clone()
-            .unwrap_or_else(|| format!("{}profiles", args.common.topic_prefix)),
-        input_topic: topics.profile_changes.clone(),
-        table_mode: TableMode::Own,
-        topics,
-        settings,
-        max_batch: args.stage.max_batch.max(1),
-        max_record_bytes: args.stage.max_record_bytes,
-    };
-    hookline_stream::run_stage(
-        cfg,
-        ProfilesProcessor { subscriptions },
-        ProfileStore::open(&args.stage.state_dir.join("profiles"))?,
+    hookline_stream::run_join_stage(
+        JoinStage {
+            name: "profiles",
+            input_topic: |t| t.profile_changes.clone(),
+            table_mode: TableMode::Own,
+        },
+        &args.common,
+        &args.stage,
+        |subscriptions| ProfilesProcessor { subscriptions },
         metrics,
         readiness,
         shutdown,

@@ -6,6 +6,8 @@
 //! - [`validate`]: input checks (size, UTF-8, JSON, schema, key) that decide quarantine.
 //! - [`runner`]: the consume → process → produce → await acks → store offsets loop, with
 //!   rebalance handling and graceful shutdown.
+//! - [`run_join_stage`]: the start-up both stages share (subscriptions, state store, group),
+//!   given what sets the stage apart ([`JoinStage`]) and its processor.
 
 pub mod runner;
 pub mod store;
@@ -15,3 +17,60 @@ pub mod validate;
 pub use runner::{run_stage, BatchContext, Processor, StageConfig, StageError};
 pub use store::{ProfileStore, TableMode};
 pub use subscriptions::SubscriptionsView;
+
+/// What sets one join stage apart from the other; everything else about starting one is
+/// [`run_join_stage`].
+pub struct JoinStage {
+    /// `tracking` or `profiles`: metric label, default group suffix, state sub-folder.
+    pub name: &'static str,
+    /// The topic the stage consumes.
+    pub input_topic: fn(&hookline_config::Topics) -> String,
+    /// Whether the stage follows the table (tracking) or writes it (profiles).
+    pub table_mode: TableMode,
+}
+
+/// Starts a join stage: loads the subscription table, opens the stage's state store under
+/// `--state-dir`, and runs [`run_stage`] with the processor `make` builds, until `shutdown`.
+pub async fn run_join_stage<P: Processor>(
+    stage: JoinStage,
+    common: &hookline_config::CommonArgs,
+    args: &hookline_config::JoinStageArgs,
+    make: impl FnOnce(SubscriptionsView) -> P,
+    metrics: hookline_telemetry::Metrics,
+    readiness: hookline_telemetry::Readiness,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<(), StageError> {
+    let topics = common.topics();
+    let settings =
+        hookline_kafka::KafkaSettings::new(common.brokers.clone(), common.kafka_settings());
+    let subscriptions = SubscriptionsView::start(
+        &settings,
+        &topics.subscriptions,
+        args.require_https,
+        metrics.clone(),
+    )
+    .await?;
+    let cfg = StageConfig {
+        name: stage.name,
+        group_id: args
+            .group_id
+            .clone()
+            .unwrap_or_else(|| format!("{}{}", common.topic_prefix, stage.name)),
+        input_topic: (stage.input_topic)(&topics),
+        table_mode: stage.table_mode,
+        topics,
+        settings,
+        max_batch: args.max_batch.max(1),
+        max_record_bytes: args.max_record_bytes,
+    };
+    let store = ProfileStore::open(&args.state_dir.join(stage.name))?;
+    run_stage(
+        cfg,
+        make(subscriptions),
+        store,
+        metrics,
+        readiness,
+        shutdown,
+    )
+    .await
+}

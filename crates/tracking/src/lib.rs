@@ -11,11 +11,10 @@
 
 use clap::Parser;
 use hookline_config::{CommonArgs, JoinStageArgs};
-use hookline_kafka::KafkaSettings;
 use hookline_model::{SourcePosition, TrackingEvent};
 use hookline_schemas::SchemaKind;
 use hookline_stream::{
-    BatchContext, Processor, ProfileStore, StageConfig, StageError, SubscriptionsView, TableMode,
+    BatchContext, JoinStage, Processor, StageError, SubscriptionsView, TableMode,
 };
 use hookline_telemetry::{Metrics, Readiness};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -38,37 +37,18 @@ pub async fn run(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), StageError> {
-    let topics = args.common.topics();
-    let settings = KafkaSettings::new(args.common.brokers.clone(), args.common.kafka_settings());
-    let subscriptions = SubscriptionsView::start(
-        &settings,
-        &topics.subscriptions,
-        args.stage.require_https,
-        metrics.clone(),
-    )
-    .await?;
-    let cfg = StageConfig {
-        name: "tracking",
-        group_id: args
-            .stage
-            .group_id
-            .clone()
-            .unwrap_or_else(|| format!("{}tracking", args.common.topic_prefix)),
-        input_topic: topics.tracking.clone(),
-        table_mode: TableMode::Follow,
-        topics,
-        settings,
-        max_batch: args.stage.max_batch.max(1),
-        max_record_bytes: args.stage.max_record_bytes,
-    };
-    let processor = TrackingProcessor {
-        subscriptions,
-        email_field: args.stage.email_field.clone(),
-    };
-    hookline_stream::run_stage(
-        cfg,
-        processor,
-        ProfileStore::open(&args.stage.state_dir.join("tracking"))?,
+    hookline_stream::run_join_stage(
+        JoinStage {
+            name: "tracking",
+            input_topic: |t| t.tracking.clone(),
+            table_mode: TableMode::Follow,
+        },
+        &args.common,
+        &args.stage,
+        |subscriptions| TrackingProcessor {
+            subscriptions,
+            email_field: args.stage.email_field.clone(),
+        },
         metrics,
         readiness,
         shutdown,
