@@ -94,7 +94,7 @@ pub struct Shared {
     pub copernica_id: String,
     pub settings: KafkaSettings,
     pub topics: Topics,
-    pub metrics: Option<Metrics>,
+    pub metrics: Metrics,
 }
 
 /// The handlers' state: cheap to clone.
@@ -174,10 +174,44 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/operator/metrics", m(get(operator::metrics)))
         .route("/healthz", m(get(|| async { "ok\n" })))
         .fallback(error::no_route)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_request,
+        ))
         .with_state(state)
 }
 
+/// Counts every request by its route *template* (bounded: never the ids in the path) and
+/// status, and times it.
+async fn count_request(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let method = req.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    state
+        .metrics
+        .api_latency
+        .with_label_values(&[&route])
+        .observe(started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .api_requests
+        .with_label_values(&[&route, &method, resp.status().as_str()])
+        .inc();
+    resp
+}
+
 /// Loads the tables, binds the API and serves it until `shutdown`; returns the bound address.
+/// `metrics`: the process's registry (request counts land there); `None` gives the API one of
+/// its own, still served at `/v1/operator/metrics`.
 pub async fn serve(
     args: &AdminArgs,
     metrics: Option<Metrics>,
@@ -227,7 +261,7 @@ pub async fn serve(
         copernica_id: args.copernica_id.clone(),
         settings,
         topics,
-        metrics,
+        metrics: metrics.unwrap_or_default(),
     }));
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(addr)

@@ -36,6 +36,10 @@ pub struct Metrics {
     pub subscriptions: IntGauge,
     /// Consumer lag per partition of the stage's input topic.
     pub lag: IntGaugeVec,
+    /// Admin API requests by route template, method and status.
+    pub api_requests: IntCounterVec,
+    /// Admin API request latency by route template.
+    pub api_latency: HistogramVec,
 }
 
 pub const CONSUMED: &str = "hookline_stage_consumed_records_total";
@@ -50,6 +54,8 @@ pub const CIRCUIT_TRANSITIONS: &str = "hookline_sender_circuit_transitions_total
 pub const TABLE_RECORDS: &str = "hookline_table_records_read_total";
 pub const SUBSCRIPTIONS: &str = "hookline_routing_subscriptions";
 pub const LAG: &str = "hookline_stage_consumer_lag_records";
+pub const API_REQUESTS: &str = "hookline_admin_requests_total";
+pub const API_LATENCY: &str = "hookline_admin_request_duration_seconds";
 
 impl Metrics {
     pub fn new() -> Self {
@@ -109,6 +115,21 @@ impl Metrics {
         registry
             .register(Box::new(lag.clone()))
             .expect("unique metric");
+        let api_requests = counter(
+            API_REQUESTS,
+            "Admin API requests by route template, method and status.",
+            &["route", "method", "status"],
+        );
+        let api_latency = HistogramVec::new(
+            HistogramOpts::new(API_LATENCY, "Duration of one admin API request.").buckets(vec![
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0,
+            ]),
+            &["route"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(api_latency.clone()))
+            .expect("unique metric");
         Self {
             registry,
             consumed,
@@ -123,6 +144,8 @@ impl Metrics {
             table_records,
             subscriptions,
             lag,
+            api_requests,
+            api_latency,
         }
     }
 
