@@ -217,6 +217,18 @@ pub async fn serve(
     metrics: Option<Metrics>,
     shutdown: CancellationToken,
 ) -> Result<SocketAddr, AdminError> {
+    serve_until_stopped(args, metrics, shutdown)
+        .await
+        .map(|(addr, _)| addr)
+}
+
+/// Like [`serve`], also returning the server task: it ends once `shutdown` is cancelled and the
+/// requests in flight have been answered (`main` waits for it, so SIGTERM drains).
+pub async fn serve_until_stopped(
+    args: &AdminArgs,
+    metrics: Option<Metrics>,
+    shutdown: CancellationToken,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), AdminError> {
     let addr = parse_listen_addr("HOOKLINE_ADMIN_ADDR / --admin-addr", &args.admin_addr)?;
     let allow = parse_networks(&args.allow_networks)?;
     let timeout = hookline_sender::policy::parse_duration(&args.request_timeout)
@@ -271,12 +283,15 @@ pub async fn serve(
         .local_addr()
         .map_err(|source| AdminError::Listen { addr, source })?;
     tracing::info!(%bound, %key_id, "admin API listening");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
+            .await
+        {
+            tracing::error!(error = %e, "admin API server failed");
+        }
     });
-    Ok(bound)
+    Ok((bound, server))
 }
 
 /// `GET /v1/keys` (no token: public keys are public). The current RSA key and the retired RSA

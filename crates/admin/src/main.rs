@@ -1,13 +1,25 @@
+use std::time::Duration;
+
 use clap::Parser;
-use hookline_admin::{serve, AdminArgs};
+use hookline_admin::{serve_until_stopped, AdminArgs};
+
+/// How long requests in flight may take to finish after SIGTERM (a replay can take a while).
+const DRAIN: Duration = Duration::from_secs(20);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = AdminArgs::parse();
     let (metrics, readiness, shutdown) =
         hookline_telemetry::start(&args.common, "127.0.0.1:9464").await?;
-    serve(&args, Some(metrics), shutdown.clone()).await?;
+    let (_, server) = serve_until_stopped(&args, Some(metrics), shutdown.clone()).await?;
     readiness.set(true);
     shutdown.cancelled().await;
+    readiness.set(false);
+    if tokio::time::timeout(DRAIN, server).await.is_err() {
+        tracing::warn!(
+            "requests still in flight {} s after the stop signal were cut off",
+            DRAIN.as_secs()
+        );
+    }
     Ok(())
 }
