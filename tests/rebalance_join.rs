@@ -24,7 +24,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
 use hookline_integration_tests::{count, produce};
 use hookline_kafka::producer::Acks;
 use hookline_kafka::Producer;
@@ -92,21 +91,7 @@ async fn a_join_stage_is_ready_only_once_its_table_is_restored() {
 
     let state =
         std::env::temp_dir().join(format!("hookline-ready-{}", t.prefix.trim_end_matches('.')));
-    let args = hookline_tracking::TrackingArgs::parse_from([
-        "hookline-tracking",
-        "--brokers",
-        &t.settings.brokers,
-        "--topic-prefix",
-        &t.prefix,
-        "--metrics-addr",
-        "off",
-        "--kafka",
-        "session.timeout.ms=6000",
-        "--require-https",
-        "false",
-        "--state-dir",
-        state.to_str().unwrap(),
-    ]);
+    let args = hookline_integration_tests::tracking_args(&t, &state, &[]);
     let (metrics, readiness, shutdown) = (
         Metrics::new(),
         Readiness::default(),

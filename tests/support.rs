@@ -288,3 +288,29 @@ pub async fn start_admin(
     .await
     .expect("admin starts")
 }
+
+/// Flags of an in-process `hookline-tracking` over the test's topics with its table in `state`
+/// (loopback test settings); `extra` flags are appended.
+pub fn tracking_args(
+    t: &TestTopics,
+    state: &Path,
+    extra: &[&str],
+) -> hookline_tracking::TrackingArgs {
+    let mut args = vec![
+        "hookline-tracking",
+        "--brokers",
+        &t.settings.brokers,
+        "--topic-prefix",
+        &t.prefix,
+        "--metrics-addr",
+        "off",
+        "--kafka",
+        "session.timeout.ms=6000",
+        "--require-https",
+        "false",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    hookline_tracking::TrackingArgs::parse_from(args)
+}

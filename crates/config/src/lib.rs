@@ -105,6 +105,38 @@ pub struct JoinStageArgs {
     /// restarts, so only the table's tail is read again).
     #[arg(long, env = "HOOKLINE_STATE_DIR", default_value = "hookline-state")]
     pub state_dir: std::path::PathBuf,
+
+    /// How long the `profiles` topic keeps tombstones (e.g. `24h`, `7d`). A partition whose local
+    /// table last caught up longer ago may have missed deletions, and is read again from the
+    /// beginning. Default: the topic's `delete.retention.ms`, or 24 h when the broker does not
+    /// report it.
+    #[arg(long, env = "HOOKLINE_TABLE_RETENTION", value_parser = parse_duration)]
+    pub table_retention: Option<std::time::Duration>,
+}
+
+/// `500ms`, `5s`, `1m`, `10m`, `1h`, `1d`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number and a unit, like 5s, 10m, 1h, 1d"))?;
+    let secs = |factor: u64| {
+        n.checked_mul(factor)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("{s:?}: too long"))
+    };
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => secs(1),
+        "m" => secs(60),
+        "h" => secs(3_600),
+        "d" => secs(86_400),
+        _ => Err(format!(
+            "{s:?}: unknown unit {unit:?}; use ms, s, m, h or d"
+        )),
+    }
 }
 
 /// A configuration value that cannot be used, with what to fix.
@@ -184,6 +216,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "HOOKLINE_PARTITIONS",
     "HOOKLINE_MAX_RECORD_BYTES",
     "HOOKLINE_STATE_DIR",
+    "HOOKLINE_TABLE_RETENTION",
     "HOOKLINE_TANSU_BIN",
     "HOOKLINE_TEST_BROKERS",
     "HOOKLINE_EMAIL_FIELD",
@@ -351,6 +384,37 @@ mod tests {
             .to_string()
             .contains("IP:PORT"));
         assert!(parse_kafka_setting("session.timeout.ms").is_err());
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("1w").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("h")
+            .unwrap_err()
+            .contains("expected a number"));
+    }
+
+    #[test]
+    fn the_join_stages_take_a_table_retention() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            join: JoinStageArgs,
+        }
+        let cli = Cli::parse_from(["x", "--table-retention", "2h"]);
+        assert_eq!(
+            cli.join.table_retention,
+            Some(std::time::Duration::from_secs(7_200))
+        );
+        assert!(KNOWN_ENV.contains(&"HOOKLINE_TABLE_RETENTION"));
+        assert!(Cli::try_parse_from(["x", "--table-retention", "soon"]).is_err());
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! Creating the design's topics.
+//! Creating the design's topics, and reading a topic's configuration.
 
 use std::time::Duration;
 
 use hookline_config::Topics;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -47,4 +47,28 @@ pub async fn ensure_topics(
         }
     }
     Ok(created)
+}
+
+/// The value of the configuration entry `key` of `topic` (e.g. `delete.retention.ms`), as the
+/// broker reports it through the admin API's DescribeConfigs; `None` when the broker does not
+/// list the entry or gives it no value. An error when the broker does not answer within 5 s or
+/// refuses the request (a broker that does not implement DescribeConfigs); callers fall back to
+/// a default.
+pub async fn topic_config(
+    settings: &KafkaSettings,
+    topic: &str,
+    key: &str,
+) -> Result<Option<String>, KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = settings.admin().create()?;
+    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(5)));
+    let results = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &opts)
+        .await?;
+    for result in results {
+        let resource = result.map_err(rdkafka::error::KafkaError::AdminOp)?;
+        if let Some(entry) = resource.get(key) {
+            return Ok(entry.value.clone());
+        }
+    }
+    Ok(None)
 }

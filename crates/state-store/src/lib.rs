@@ -14,6 +14,7 @@
 //! |---|---|
 //! | `r` · partition · row key (e.g. `12:4711`) | the row (raw JSON, as read from the topic) |
 //! | `c` · partition | the checkpoint: the next table offset to read, `i64` big-endian |
+//! | `t` · partition | when the store last caught up with the partition: unix ms, `i64` big-endian |
 //! | `d` · partition | marker of a `drop_partition` that has not finished yet (empty) |
 //!
 //! Why so:
@@ -31,6 +32,12 @@
 //!   partition's checkpoint at *n* also sees every row of the offsets below *n*.
 //! - **LZ4 at every level.** fjall compresses only from level 2 on by default; compressing all
 //!   levels made 1M JSON rows 3.5× smaller on disk at the same write and read rates.
+//! - **The catch-up time is a key of its own.** A checkpoint says how far the store has read; the
+//!   `t` key says when it last had read the partition *to its end* ([`StateStore::mark_caught_up`]).
+//!   A stage compares its age with the topic's tombstone retention: a store away for longer may
+//!   have missed tombstones that compaction has removed since. Record applies do not touch it
+//!   (reading a record is not being caught up), and stores written before it existed have
+//!   checkpoints without one, which [`Checkpoint::caught_up_ms`] reports as `None`: unknown age.
 //! - **Interrupted drops are finished on open.** A drop removes the checkpoint and sets the `d`
 //!   marker in one batch before it deletes the rows, and [`StateStore::open`] completes any drop
 //!   it finds marked. A partition therefore never has a checkpoint next to partly deleted rows.
@@ -59,6 +66,7 @@ use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistM
 const TAG_ROW: u8 = b'r';
 const TAG_CHECKPOINT: u8 = b'c';
 const TAG_DROPPING: u8 = b'd';
+const TAG_CAUGHT_UP: u8 = b't';
 const KEYSPACE: &str = "table";
 /// Deletions per write batch while dropping a partition.
 const DROP_CHUNK: usize = 10_000;
@@ -113,8 +121,8 @@ pub enum StoreError {
         source: fjall::Error,
     },
     #[error(
-        "state store {path}: the checkpoint of partition {partition} is corrupt \
-         ({len} bytes, expected 8)"
+        "state store {path}: the checkpoint or catch-up time of partition {partition} is \
+         corrupt ({len} bytes, expected 8)"
     )]
     CorruptCheckpoint {
         path: PathBuf,
@@ -125,6 +133,16 @@ pub enum StoreError {
 
 /// One record of the table topic: `(offset, key, value)`, `None` being a tombstone.
 pub type TableRecord = (i64, Vec<u8>, Option<Vec<u8>>);
+
+/// A partition's checkpoint together with when the store last caught up with the partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The next table offset to read.
+    pub next_offset: i64,
+    /// When the store had last read the partition up to its end (unix ms); `None` when unknown,
+    /// as for checkpoints written before catch-up times were kept.
+    pub caught_up_ms: Option<i64>,
+}
 
 struct Inner {
     path: PathBuf,
@@ -294,11 +312,69 @@ impl StateStore {
 
     /// The next table offset to read for `partition`, if a checkpoint exists.
     pub fn checkpoint(&self, partition: i32) -> Result<Option<i64>, StoreError> {
+        self.read_i64(TAG_CHECKPOINT, partition, "reading a checkpoint")
+    }
+
+    /// The checkpoint of `partition` with its catch-up time, if a checkpoint exists. A catch-up
+    /// time without a checkpoint (left by an older version's drop) is ignored.
+    pub fn checkpoint_with_age(&self, partition: i32) -> Result<Option<Checkpoint>, StoreError> {
+        let Some(next_offset) = self.checkpoint(partition)? else {
+            return Ok(None);
+        };
+        let caught_up_ms = self.read_i64(TAG_CAUGHT_UP, partition, "reading a catch-up time")?;
+        Ok(Some(Checkpoint {
+            next_offset,
+            caught_up_ms,
+        }))
+    }
+
+    /// Records that the store had read `partition` up to `high_watermark` (its end as seen at
+    /// `at_ms`, unix ms, taken *before* the watermark was fetched), so every record written
+    /// before `at_ms` has been applied. Moves the checkpoint up to `high_watermark` when it is
+    /// lower (no record was read, or the last ones were compacted away), in the same batch.
+    ///
+    /// Call it from the thread that asked the table reader whether it is caught up. If the reader
+    /// applies a newer record at the same moment, the checkpoint may end up a few offsets lower
+    /// than that record: those records are read once more after a restart, with the same result.
+    pub fn mark_caught_up(
+        &self,
+        partition: i32,
+        high_watermark: i64,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let t = &self.inner.table;
+        let mut batch = self.inner.db.batch();
+        if self
+            .checkpoint(partition)?
+            .is_none_or(|next| next < high_watermark)
+        {
+            batch.insert(
+                t,
+                partition_key(TAG_CHECKPOINT, partition),
+                high_watermark.to_be_bytes(),
+            );
+        }
+        batch.insert(
+            t,
+            partition_key(TAG_CAUGHT_UP, partition),
+            at_ms.to_be_bytes(),
+        );
+        batch
+            .commit()
+            .map_err(self.err("recording a catch-up time"))
+    }
+
+    fn read_i64(
+        &self,
+        tag: u8,
+        partition: i32,
+        op: &'static str,
+    ) -> Result<Option<i64>, StoreError> {
         let Some(raw) = self
             .inner
             .table
-            .get(partition_key(TAG_CHECKPOINT, partition))
-            .map_err(self.err("reading a checkpoint"))?
+            .get(partition_key(tag, partition))
+            .map_err(self.err(op))?
         else {
             return Ok(None);
         };
@@ -324,12 +400,14 @@ impl StateStore {
             .map_err(self.err("writing a checkpoint"))
     }
 
-    /// Drops everything of a partition (revoked and given to another instance), including its
-    /// checkpoint. Costs one deletion per row; see the crate docs for crash safety.
+    /// Drops everything of a partition (revoked and given to another instance, or to be read
+    /// again from the beginning), including its checkpoint and catch-up time. Costs one deletion
+    /// per row; see the crate docs for crash safety.
     pub fn drop_partition(&self, partition: i32) -> Result<(), StoreError> {
         let t = &self.inner.table;
         let mut batch = self.inner.db.batch();
         batch.remove(t, partition_key(TAG_CHECKPOINT, partition));
+        batch.remove(t, partition_key(TAG_CAUGHT_UP, partition));
         batch.insert(t, partition_key(TAG_DROPPING, partition), []);
         batch
             .commit()
@@ -374,7 +452,7 @@ impl StateStore {
         Ok(())
     }
 
-    /// Roughly the number of rows and checkpoints: deletions not yet compacted away may still be
+    /// Roughly the number of rows, checkpoints and catch-up times: deletions not yet compacted away may still be
     /// counted.
     pub fn len_approx(&self) -> u64 {
         self.inner.table.approximate_len() as u64

@@ -516,3 +516,69 @@ fn errors_name_the_path_and_keep_their_source() {
     );
     assert!(err.source().is_some());
 }
+
+#[test]
+fn catch_up_times_are_kept_beside_checkpoints() {
+    let dir = TempDir::new("caught-up");
+    {
+        let store = StateStore::open(dir.path()).unwrap();
+        store
+            .apply_table_batch(0, &[rec(0, "12:1", Some("a")), rec(1, "12:2", Some("b"))])
+            .unwrap();
+        let cp = store.checkpoint_with_age(0).unwrap().unwrap();
+        assert_eq!(
+            (cp.next_offset, cp.caught_up_ms),
+            (2, None),
+            "reading records is not catching up: a checkpoint alone has an unknown age"
+        );
+        assert_eq!(store.checkpoint_with_age(1).unwrap(), None);
+
+        store.mark_caught_up(0, 2, 1_000).unwrap();
+        assert_eq!(
+            store.checkpoint_with_age(0).unwrap().unwrap().caught_up_ms,
+            Some(1_000)
+        );
+        store.apply_table_record(0, 2, b"12:3", Some(b"c")).unwrap();
+        assert_eq!(
+            store.checkpoint_with_age(0).unwrap().unwrap(),
+            hookline_state_store::Checkpoint {
+                next_offset: 3,
+                caught_up_ms: Some(1_000)
+            },
+            "applying a record moves the checkpoint and keeps the catch-up time"
+        );
+        store.mark_caught_up(0, 2, 2_000).unwrap();
+        assert_eq!(
+            store.checkpoint(0).unwrap(),
+            Some(3),
+            "a lower watermark never moves the checkpoint back"
+        );
+        // A partition whose records were all compacted away, or that is empty: catching up
+        // moves the checkpoint to the end, so the next start does not read it again.
+        store.mark_caught_up(5, 40, 3_000).unwrap();
+        assert_eq!(store.checkpoint(5).unwrap(), Some(40));
+        store.flush().unwrap();
+    }
+    let store = StateStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.checkpoint_with_age(0).unwrap().unwrap(),
+        hookline_state_store::Checkpoint {
+            next_offset: 3,
+            caught_up_ms: Some(2_000)
+        },
+        "the catch-up time survives a reopen"
+    );
+    store.drop_partition(0).unwrap();
+    assert_eq!(store.checkpoint_with_age(0).unwrap(), None);
+    store.apply_table_record(0, 0, b"12:1", Some(b"a")).unwrap();
+    assert_eq!(
+        store.checkpoint_with_age(0).unwrap().unwrap().caught_up_ms,
+        None,
+        "a drop removes the catch-up time with the checkpoint"
+    );
+    assert_eq!(
+        store.checkpoint_with_age(5).unwrap().unwrap().caught_up_ms,
+        Some(3_000),
+        "other partitions keep theirs"
+    );
+}

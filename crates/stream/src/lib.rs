@@ -62,6 +62,7 @@ pub async fn run_join_stage<P: Processor>(
         settings,
         max_batch: args.max_batch.max(1),
         max_record_bytes: args.max_record_bytes,
+        table_retention: args.table_retention,
     };
     let store = ProfileStore::open(&args.state_dir.join(stage.name))?;
     run_stage(

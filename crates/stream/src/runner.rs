@@ -21,11 +21,19 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::ClientContext;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{ProfileStore, TableMode};
+use crate::store::{unix_ms_now, ProfileStore, RestoreFrom, TableMode};
 use crate::validate::reason_class;
 
 /// How long an idle stage waits for a record before it looks at rebalances again.
 const IDLE_TICK: Duration = Duration::from_millis(250);
+
+/// Kafka's default `delete.retention.ms`, assumed when the broker does not report the table
+/// topic's own.
+const DEFAULT_TABLE_RETENTION: Duration = Duration::from_secs(24 * 3_600);
+
+/// At most this long between two records of "caught up" per held partition. The catch-up time
+/// only has to be well within the tombstone retention; a quarter of it, within 1 s..1 min.
+const MAX_CATCH_UP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Why a stage stopped. All of these end the process; the orchestrator restarts it and it
 /// resumes from its committed offsets.
@@ -53,6 +61,9 @@ pub struct StageConfig {
     pub max_batch: usize,
     /// Records larger than this are quarantined.
     pub max_record_bytes: usize,
+    /// How long the table topic keeps tombstones (`--table-retention`). `None`: ask the broker
+    /// for the topic's `delete.retention.ms`, else 24 h.
+    pub table_retention: Option<Duration>,
 }
 
 /// The outputs side of one batch, handed to the processor for each record.
@@ -257,6 +268,9 @@ pub async fn run_stage<P: Processor>(
         &cfg.topics.profiles,
         store.sink(metrics.clone(), "profiles"),
     )?;
+    let retention = table_retention(&cfg).await;
+    let catch_up_interval = (retention / 4).clamp(Duration::from_secs(1), MAX_CATCH_UP_INTERVAL);
+    let mut last_catch_up = std::time::Instant::now();
     tracing::info!(stage = cfg.name, topic = %cfg.input_topic, group = %cfg.group_id, "stage started");
 
     // Partitions whose table is held, and those restored to the end and safe to process.
@@ -289,8 +303,10 @@ pub async fn run_stage<P: Processor>(
                     Err(_) => break,
                 }
             }
-            let (revoked, assigned) =
-                apply_rebalances(&store, &events, &table, &mut held, &mut ready);
+            let (revoked, assigned) = apply_rebalances(
+                cfg.name, &store, &events, &table, &mut held, &mut ready, retention,
+            )
+            .await?;
             assigned_once |= assigned;
             // Restore every newly held partition before processing anything, so that readiness
             // means "assigned and caught up", also for partitions that have no records yet.
@@ -344,6 +360,13 @@ pub async fn run_stage<P: Processor>(
             }
             acks.wait().await?;
             offsets.store(&consumer, &cfg.input_topic)?;
+            // Keep the catch-up times of held tables recent, so that a restart (or a partition
+            // coming back) within the tombstone retention reads only the tail.
+            if last_catch_up.elapsed() >= catch_up_interval {
+                let parts: Vec<i32> = ready.difference(&revoked).copied().collect();
+                record_caught_up(&cfg, &table, &store, &parts).await?;
+                last_catch_up = std::time::Instant::now();
+            }
         }
         Ok(())
     }
@@ -366,16 +389,19 @@ pub async fn run_stage<P: Processor>(
 
 /// Applies queued rebalances to the table; returns the partitions revoked and not re-assigned,
 /// and whether an assignment (possibly empty) was among the rebalances.
-fn apply_rebalances(
+async fn apply_rebalances(
+    stage: &'static str,
     store: &ProfileStore,
     events: &Mutex<Vec<RebalanceEvent>>,
     table: &TableTail,
     held: &mut HashSet<i32>,
     ready: &mut HashSet<i32>,
-) -> (HashSet<i32>, bool) {
+    retention: Duration,
+) -> Result<(HashSet<i32>, bool), StageError> {
     let mut revoked = HashSet::new();
     let mut assigned = false;
-    for ev in std::mem::take(&mut *events.lock().expect("events lock")) {
+    let queued = std::mem::take(&mut *events.lock().expect("events lock"));
+    for ev in queued {
         match ev {
             RebalanceEvent::Revoked(ps) => revoked.extend(ps),
             RebalanceEvent::Assigned(ps) => {
@@ -383,19 +409,13 @@ fn apply_rebalances(
                 let now: HashSet<i32> = ps.iter().copied().collect();
                 // Eager rebalances revoke everything and assign again: keep the tables of
                 // partitions that come straight back instead of restoring them anew.
-                // The store keeps what it read before: start after its checkpoint.
-                let new: Vec<(i32, StartAt)> = now
-                    .difference(held)
-                    .map(|p| match store.checkpoint(*p) {
-                        Ok(Some(next)) => (*p, StartAt::Offset(next)),
-                        _ => (*p, StartAt::Beginning),
-                    })
-                    .collect();
                 let gone: Vec<i32> = held.difference(&now).copied().collect();
                 table.revoke(gone.clone());
                 for p in &gone {
                     ready.remove(p);
                 }
+                let added: Vec<i32> = now.difference(held).copied().collect();
+                let new = restore_starts(stage, store, added, retention).await?;
                 table.assign(new);
                 revoked.retain(|p| !now.contains(p));
                 *held = now;
@@ -409,7 +429,112 @@ fn apply_rebalances(
             ready.remove(p);
         }
     }
-    (revoked, assigned)
+    Ok((revoked, assigned))
+}
+
+/// How long the table topic keeps tombstones: `--table-retention`, else the topic's
+/// `delete.retention.ms`, else Kafka's default of 24 h.
+async fn table_retention(cfg: &StageConfig) -> Duration {
+    let topic = cfg.topics.profiles.as_str();
+    if let Some(r) = cfg.table_retention {
+        tracing::info!(
+            stage = cfg.name,
+            topic,
+            retention_s = r.as_secs_f64(),
+            "tombstone retention of the table from --table-retention"
+        );
+        return r;
+    }
+    let fallback = DEFAULT_TABLE_RETENTION;
+    match hookline_kafka::topics::topic_config(&cfg.settings, topic, "delete.retention.ms").await {
+        Ok(Some(raw)) => match raw.trim().parse::<u64>() {
+            Ok(ms) => {
+                let r = Duration::from_millis(ms);
+                tracing::info!(
+                    stage = cfg.name,
+                    topic,
+                    retention_s = r.as_secs_f64(),
+                    "tombstone retention of the table from the topic's delete.retention.ms"
+                );
+                r
+            }
+            Err(_) => {
+                tracing::warn!(stage = cfg.name, topic, value = %raw, fallback_s = fallback.as_secs(), "the topic's delete.retention.ms is not a number; assuming 24 h (set --table-retention)");
+                fallback
+            }
+        },
+        Ok(None) => {
+            tracing::warn!(stage = cfg.name, topic, fallback_s = fallback.as_secs(), "the broker does not report the topic's delete.retention.ms; assuming 24 h (set --table-retention)");
+            fallback
+        }
+        Err(e) => {
+            // Tansu 0.6, for one, does not implement DescribeConfigs.
+            tracing::warn!(stage = cfg.name, topic, error = %e, fallback_s = fallback.as_secs(), "the broker did not describe the topic's config; assuming a tombstone retention of 24 h (set --table-retention)");
+            fallback
+        }
+    }
+}
+
+/// Where each newly held partition's table is read from: after its checkpoint if the store
+/// caught up with it within the tombstone retention, else from the beginning, its rows dropped
+/// first (off the async workers: a drop costs one deletion per row).
+async fn restore_starts(
+    stage: &'static str,
+    store: &ProfileStore,
+    partitions: Vec<i32>,
+    retention: Duration,
+) -> Result<Vec<(i32, StartAt)>, StageError> {
+    if partitions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let s = store.clone();
+    let plans = tokio::task::spawn_blocking(move || {
+        partitions
+            .into_iter()
+            .map(|p| s.prepare_restore(p, retention).map(|from| (p, from)))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .expect("planning a table restore does not panic")?;
+    let retention_s = retention.as_secs_f64();
+    Ok(plans
+        .into_iter()
+        .map(|(p, from)| match from {
+            RestoreFrom::Checkpoint { next_offset, age } => {
+                tracing::info!(stage, partition = p, next_offset, age_s = age.as_secs_f64(), retention_s, "table partition: reading the tail after the checkpoint");
+                (p, StartAt::Offset(next_offset))
+            }
+            RestoreFrom::Beginning(why) => {
+                let age_s = match why {
+                    crate::store::FullRestore::Stale { age } => Some(age.as_secs_f64()),
+                    _ => None,
+                };
+                tracing::info!(stage, partition = p, age_s, retention_s, reason = %why, "table partition: reading it from the beginning (local rows dropped)");
+                (p, StartAt::Beginning)
+            }
+        })
+        .collect())
+}
+
+/// Asks the table reader whether each partition is read to its end, and records for each when
+/// that was (the time before the end was looked up), so a later restore can tell whether it
+/// may have missed tombstones. A partition revoked meanwhile is skipped.
+async fn record_caught_up(
+    cfg: &StageConfig,
+    table: &TableTail,
+    store: &ProfileStore,
+    partitions: &[i32],
+) -> Result<(), StageError> {
+    for &p in partitions {
+        let at = unix_ms_now();
+        match table.caught_up(p).await {
+            Ok(high) => store.mark_caught_up(p, high, at)?,
+            Err(e) => {
+                tracing::debug!(stage = cfg.name, partition = p, error = %e, "catch-up time not recorded")
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads the table of newly held partitions up to the high watermark seen now.
@@ -423,7 +548,9 @@ async fn restore(
     // The table thread reads all assigned partitions at once; awaiting them in turn costs no
     // more than the slowest.
     for &p in partitions {
+        let at = unix_ms_now();
         let high = table.caught_up(p).await?;
+        store.mark_caught_up(p, high, at)?;
         if cfg.table_mode == TableMode::Own {
             store.mark_owned(p);
         }

@@ -3,10 +3,17 @@
 //! Disk-backed (`hookline-state-store`, fjall), partitioned like the topic, with the next table
 //! offset to read kept per partition, so the table can be far larger than memory and a restart
 //! reads only the tail it missed. Rows are raw JSON, parsed only when an event needs one.
+//!
+//! The tail is enough only while the topic still holds every tombstone written since the store
+//! last caught up: compaction removes tombstones after the topic's `delete.retention.ms`. So the
+//! store keeps, per partition, when it last caught up ([`ProfileStore::mark_caught_up`]), and
+//! [`ProfileStore::prepare_restore`] drops a partition whose catch-up is older than that (or
+//! unknown) and has it read from the beginning.
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hookline_kafka::table::TableSink;
 use hookline_model::ProfileState;
@@ -22,6 +29,50 @@ pub enum TableMode {
     /// (`hookline-profiles`); echoes of its own writes are ignored so an older echo can never
     /// overwrite a newer local state.
     Own,
+}
+
+/// Where a newly assigned partition's table is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreFrom {
+    /// The store caught up with the partition `age` ago, within the tombstone retention: read
+    /// only the tail after the checkpoint.
+    Checkpoint { next_offset: i64, age: Duration },
+    /// Read the partition from its beginning. Its rows were dropped first.
+    Beginning(FullRestore),
+}
+
+/// Why a partition is read from the beginning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FullRestore {
+    /// The store has not read the partition before (or dropped it).
+    NoCheckpoint,
+    /// The checkpoint has no catch-up time (an older version wrote it), so its age is unknown.
+    UnknownAge,
+    /// The store last caught up `age` ago, longer than the topic keeps tombstones: deletions
+    /// may have been compacted away unseen.
+    Stale { age: Duration },
+}
+
+impl std::fmt::Display for FullRestore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoCheckpoint => f.write_str("no checkpoint"),
+            Self::UnknownAge => {
+                f.write_str("the checkpoint has no catch-up time, so its age is unknown")
+            }
+            Self::Stale { .. } => f.write_str(
+                "the store last caught up longer ago than the topic keeps tombstones; \
+                 deletions may have been compacted away unseen",
+            ),
+        }
+    }
+}
+
+/// Now, in unix milliseconds.
+pub fn unix_ms_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Shared handle to the table. Cheap to clone.
@@ -65,6 +116,57 @@ impl ProfileStore {
     /// The next table offset to read for `partition`, when the store has read it before.
     pub fn checkpoint(&self, partition: i32) -> Result<Option<i64>, StoreError> {
         self.disk.checkpoint(partition)
+    }
+
+    /// Decides where to restore `partition` from, given how long the table topic keeps
+    /// tombstones, and drops the partition's rows when it must be read from the beginning. Runs
+    /// before the partition is assigned to the table reader. Blocking: a drop costs one deletion
+    /// per row.
+    pub fn prepare_restore(
+        &self,
+        partition: i32,
+        tombstone_retention: Duration,
+    ) -> Result<RestoreFrom, StoreError> {
+        self.prepare_restore_at(partition, tombstone_retention, unix_ms_now())
+    }
+
+    fn prepare_restore_at(
+        &self,
+        partition: i32,
+        tombstone_retention: Duration,
+        now_ms: i64,
+    ) -> Result<RestoreFrom, StoreError> {
+        let why = match self.disk.checkpoint_with_age(partition)? {
+            None => FullRestore::NoCheckpoint,
+            Some(cp) => match cp.caught_up_ms {
+                None => FullRestore::UnknownAge,
+                Some(at) => {
+                    // A clock that went back makes the age negative; count that as just now.
+                    let age = Duration::from_millis(now_ms.saturating_sub(at).max(0) as u64);
+                    if age < tombstone_retention {
+                        return Ok(RestoreFrom::Checkpoint {
+                            next_offset: cp.next_offset,
+                            age,
+                        });
+                    }
+                    FullRestore::Stale { age }
+                }
+            },
+        };
+        // Also without a checkpoint: rows may be left from the stage's own writes.
+        self.disk.drop_partition(partition)?;
+        Ok(RestoreFrom::Beginning(why))
+    }
+
+    /// Records that the table of `partition` was read up to `high_watermark`, the end seen at
+    /// `at_ms` (unix ms, taken before the watermark was fetched).
+    pub fn mark_caught_up(
+        &self,
+        partition: i32,
+        high_watermark: i64,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.disk.mark_caught_up(partition, high_watermark, at_ms)
     }
 
     /// Rows held (approximate).
@@ -177,6 +279,102 @@ mod tests {
         );
         assert_eq!(reopened.checkpoint(1).unwrap(), Some(2));
         drop(reopened);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn profile(id: &str) -> Vec<u8> {
+        format!(r#"{{"account":"1","database":"12","profile":"{id}","fields":{{"name":"P{id}"}}}}"#)
+            .into_bytes()
+    }
+
+    /// The compacted topic the store comes back to: `12:1` and its tombstone are gone, offsets
+    /// are kept, and one record was written after the store's checkpoint.
+    fn read_compacted(sink: &mut StoreSink, from: i64) {
+        for (offset, key, id) in [(1, "12:2", "2"), (2, "12:3", "3")] {
+            if offset >= from {
+                sink.apply(0, offset, Some(key.as_bytes()), Some(&profile(id)));
+            }
+        }
+    }
+
+    #[test]
+    fn a_stale_checkpoint_restores_the_partition_from_the_beginning() {
+        let dir = std::env::temp_dir().join(format!("hookline-store-stale-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = ProfileStore::open(&dir).unwrap();
+        let metrics = Metrics::new();
+        let mut sink = store.sink(metrics.clone(), "profiles");
+        let retention = Duration::from_secs(24 * 3_600);
+        let now = unix_ms_now();
+        let seed = |sink: &mut StoreSink| {
+            sink.apply(0, 0, Some(b"12:1"), Some(&profile("1")));
+            sink.apply(0, 1, Some(b"12:2"), Some(&profile("2")));
+        };
+        let read = || metrics.table_records.with_label_values(&["profiles"]).get();
+
+        // Away for less than the retention: only the tail is read, and the row whose deletion
+        // is no longer in the topic stays (the topic would still hold its tombstone then).
+        seed(&mut sink);
+        store.mark_caught_up(0, 2, now - 3_600_000).unwrap();
+        let from = store.prepare_restore_at(0, retention, now).unwrap();
+        assert_eq!(
+            from,
+            RestoreFrom::Checkpoint {
+                next_offset: 2,
+                age: Duration::from_secs(3_600)
+            }
+        );
+        let before = read();
+        read_compacted(&mut sink, 2);
+        assert_eq!(
+            read() - before,
+            1,
+            "only the tail after the checkpoint is read"
+        );
+        assert!(store.get(0, "12:1").unwrap().is_some());
+
+        // Away for longer than the retention: dropped and read from the beginning, so the
+        // profile whose tombstone was compacted away is gone.
+        store.mark_caught_up(0, 3, now - 25 * 3_600_000).unwrap();
+        let from = store.prepare_restore_at(0, retention, now).unwrap();
+        assert_eq!(
+            from,
+            RestoreFrom::Beginning(FullRestore::Stale {
+                age: Duration::from_secs(25 * 3_600)
+            })
+        );
+        assert_eq!(
+            store.checkpoint(0).unwrap(),
+            None,
+            "the partition was dropped"
+        );
+        let before = read();
+        read_compacted(&mut sink, 0);
+        assert_eq!(read() - before, 2, "the whole partition is read");
+        assert!(
+            store.get(0, "12:1").unwrap().is_none(),
+            "the deleted profile is gone"
+        );
+        assert_eq!(store.get(0, "12:2").unwrap().unwrap().fields["name"], "P2");
+        assert_eq!(store.get(0, "12:3").unwrap().unwrap().fields["name"], "P3");
+
+        // A checkpoint from before catch-up times were kept: age unknown, so read it all.
+        store.disk.drop_partition(1).unwrap();
+        sink.apply(1, 0, Some(b"12:5"), Some(&profile("5")));
+        assert_eq!(
+            store.prepare_restore_at(1, retention, now).unwrap(),
+            RestoreFrom::Beginning(FullRestore::UnknownAge)
+        );
+        assert!(store.get(1, "12:5").unwrap().is_none());
+        // No checkpoint at all, but rows of the stage's own writes: dropped too.
+        store.put(2, "12:6", &profile("6")).unwrap();
+        assert_eq!(
+            store.prepare_restore_at(2, retention, now).unwrap(),
+            RestoreFrom::Beginning(FullRestore::NoCheckpoint)
+        );
+        assert!(store.get(2, "12:6").unwrap().is_none());
+        drop(sink);
+        drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
