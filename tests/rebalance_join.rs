@@ -302,9 +302,8 @@ async fn a_third_instance_joining_and_leaving_mid_stream_loses_nothing() {
         "the stream ran through every phase"
     );
 
-    // The survivors take over the killed instance's partitions after the session timeout
-    // (6 s). Wait until the group has committed the whole stream, so every re-processing is
-    // done, then read every delivery written.
+    // Wait until the group has committed the whole stream, so every re-processing is done,
+    // then read every delivery written.
     let settled = eventually(Duration::from_secs(120), || {
         let (committed, end) =
             committed_and_end(&t, &format!("{}tracking", t.prefix), &t.topics.tracking);

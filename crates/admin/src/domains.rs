@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::auth::AccountCaller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::subscriptions::{covering_domain, mark_verified, parse_body};
+use crate::subscriptions::{covering_domain, mark_verified_by_domain, parse_body};
 use crate::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -186,11 +186,7 @@ pub async fn validate(
         s.account == caller.account && s.status == SubscriptionStatus::Unverified
     }) {
         if let Some(by) = covering_domain(&state, &caller.account, &sub.url) {
-            sub.verification
-                .insert("method".into(), Value::String("domain".into()));
-            sub.verification
-                .insert("domain".into(), Value::String(by.clone()));
-            mark_verified(&mut sub, format!("domain:{by}"));
+            mark_verified_by_domain(&mut sub, &by);
             sub.updated = Some(hookline_model::timefmt::now_rfc3339());
             state
                 .tables

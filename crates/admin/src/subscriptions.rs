@@ -168,16 +168,19 @@ pub fn mark_verified(sub: &mut Subscription, by: String) {
     }
 }
 
+/// Marks `sub` verified by the validated `domain` that covers its URL.
+pub fn mark_verified_by_domain(sub: &mut Subscription, domain: &str) {
+    sub.verification.insert("method".into(), json!("domain"));
+    sub.verification.insert("domain".into(), json!(domain));
+    mark_verified(sub, format!("domain:{domain}"));
+}
+
 /// Sets the verification state for a new or changed URL: covered by a validated domain means
 /// verified; otherwise a new file challenge and `unverified`.
 fn reverify(state: &AppState, sub: &mut Subscription) {
     sub.verification = Map::new();
     match covering_domain(state, &sub.account, &sub.url) {
-        Some(domain) => {
-            sub.verification.insert("method".into(), json!("domain"));
-            sub.verification.insert("domain".into(), json!(domain));
-            mark_verified(sub, format!("domain:{domain}"));
-        }
+        Some(domain) => mark_verified_by_domain(sub, &domain),
         None => {
             sub.verification = file_challenge(&sub.url);
             sub.status = SubscriptionStatus::Unverified;
@@ -398,9 +401,7 @@ pub async fn verify(
         return Ok(Json(sub));
     }
     if let Some(domain) = covering_domain(&state, &sub.account, &sub.url) {
-        sub.verification.insert("method".into(), json!("domain"));
-        sub.verification.insert("domain".into(), json!(domain));
-        mark_verified(&mut sub, format!("domain:{domain}"));
+        mark_verified_by_domain(&mut sub, &domain);
     } else {
         let token = sub
             .verification

@@ -270,21 +270,31 @@ impl Tables {
         key: &str,
         value: Option<&[u8]>,
     ) -> Result<(), WriteError> {
-        let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).key(key);
-        if let Some(v) = value {
-            record = record.payload(v);
-        }
-        let delivered = self
-            .producer
-            .send(record, WRITE_TIMEOUT)
-            .await
-            .map_err(|(e, _)| WriteError::Produce {
-                topic: topic.to_owned(),
-                reason: e.to_string(),
-            })?;
-        tail.caught_up(delivered.partition).await?;
+        let partition = produce_one(&self.producer, topic, key, value).await?;
+        tail.caught_up(partition).await?;
         Ok(())
     }
+}
+
+/// Produces one record and waits for the broker's acknowledgement; returns its partition.
+async fn produce_one(
+    producer: &FutureProducer,
+    topic: &str,
+    key: &str,
+    value: Option<&[u8]>,
+) -> Result<i32, WriteError> {
+    let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).key(key);
+    if let Some(v) = value {
+        record = record.payload(v);
+    }
+    let delivered = producer
+        .send(record, WRITE_TIMEOUT)
+        .await
+        .map_err(|(e, _)| WriteError::Produce {
+            topic: topic.to_owned(),
+            reason: e.to_string(),
+        })?;
+    Ok(delivered.partition)
 }
 
 /// Operator tooling writes tokens without an API (there is no token yet to call it with).
@@ -313,17 +323,7 @@ async fn write_once<T: Serialize>(
 ) -> Result<(), WriteError> {
     let producer: FutureProducer = settings.producer().create().map_err(KafkaError::from)?;
     let bytes = value.map(serde_json::to_vec).transpose()?;
-    let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).key(key);
-    if let Some(v) = &bytes {
-        record = record.payload(v);
-    }
-    producer
-        .send(record, WRITE_TIMEOUT)
-        .await
-        .map_err(|(e, _)| WriteError::Produce {
-            topic: topic.to_owned(),
-            reason: e.to_string(),
-        })?;
+    produce_one(&producer, topic, key, bytes.as_deref()).await?;
     Ok(())
 }
 

@@ -24,6 +24,32 @@ pub use receiver::{Received, Receiver};
 pub use static_site::StaticSite;
 pub use topics::{read_until, unique_prefix, TestTopics};
 
+/// Serves `app` on `bind`, which must be a loopback address (tests talk to loopback only).
+/// Returns the bound address and a handle that stops the server when the last clone is dropped.
+pub(crate) async fn serve_on_loopback(
+    bind: &str,
+    app: axum::Router,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<tokio::sync::oneshot::Sender<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    assert!(
+        addr.ip().is_loopback(),
+        "test servers listen on loopback only"
+    );
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    (addr, std::sync::Arc::new(tx))
+}
+
 /// Polls `cond` every 50 ms until it holds or `timeout` passes; returns whether it held.
 pub async fn eventually(timeout: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;

@@ -74,25 +74,8 @@ impl Receiver {
             ..Inner::default()
         }));
         let app = Router::new().fallback(record).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
-        assert!(
-            listener.local_addr().unwrap().ip().is_loopback(),
-            "test receivers listen on loopback only"
-        );
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        Self {
-            addr,
-            inner,
-            _stop: Arc::new(tx),
-        }
+        let (addr, _stop) = crate::serve_on_loopback(bind, app).await;
+        Self { addr, inner, _stop }
     }
 
     /// The URL of `path` on this receiver.

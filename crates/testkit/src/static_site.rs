@@ -49,25 +49,8 @@ impl StaticSite {
     pub async fn start_on(bind: &str) -> Self {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new().fallback(serve).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        assert!(
-            addr.ip().is_loopback(),
-            "test servers listen on loopback only"
-        );
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        Self {
-            addr,
-            inner,
-            _stop: Arc::new(tx),
-        }
+        let (addr, _stop) = crate::serve_on_loopback(bind, app).await;
+        Self { addr, inner, _stop }
     }
 
     /// The URL of `path` (starting with `/`) on this site.
