@@ -276,6 +276,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// The delay tiers of the retry path after `retries` itself: topic suffix and delay in seconds.
+pub const RETRY_TIERS: [(&str, u64); 5] = [
+    ("5s", 5),
+    ("1m", 60),
+    ("10m", 600),
+    ("1h", 3_600),
+    ("6h", 21_600),
+];
+
 /// Topic names, all derived from one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
@@ -316,9 +325,23 @@ impl Topics {
         }
     }
 
+    /// The retry topics with the delay each holds its records for, shortest first. The first is
+    /// `retries` itself (no delay: every record waits for its own `not_before`); the others are
+    /// delay tiers whose records are in due order (`<retries>.5s`, `.1m`, `.10m`, `.1h`, `.6h`).
+    pub fn retry_tiers(&self) -> Vec<(String, std::time::Duration)> {
+        std::iter::once((self.retries.clone(), std::time::Duration::ZERO))
+            .chain(RETRY_TIERS.iter().map(|(suffix, secs)| {
+                (
+                    format!("{}.{suffix}", self.retries),
+                    std::time::Duration::from_secs(*secs),
+                )
+            }))
+            .collect()
+    }
+
     /// Every topic with whether it is compacted.
-    pub fn all(&self) -> [(&str, bool); 12] {
-        [
+    pub fn all(&self) -> Vec<(String, bool)> {
+        let mut all: Vec<(String, bool)> = [
             (&self.tracking, false),
             (&self.profile_changes, false),
             (&self.profiles, true),
@@ -332,6 +355,16 @@ impl Topics {
             (&self.domains, true),
             (&self.endpoint_health, true),
         ]
+        .into_iter()
+        .map(|(t, c)| (t.clone(), c))
+        .collect();
+        all.extend(
+            self.retry_tiers()
+                .into_iter()
+                .skip(1)
+                .map(|(t, _)| (t, false)),
+        );
+        all
     }
 }
 

@@ -31,7 +31,7 @@ pub struct Delivery {
     pub collection: Option<CollectionId>,
     pub url: String,
     pub format: Format,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
     /// The encoded body, exactly the bytes to POST.
     pub body: String,
@@ -40,7 +40,7 @@ pub struct Delivery {
     #[serde(default)]
     pub signature: SignatureProfile,
     pub created_at: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourcePosition>,
 }
 
@@ -54,6 +54,14 @@ pub struct RetryRecord {
     pub first_attempt_at: String,
     pub last_error: Option<String>,
     pub last_status: Option<u16>,
+    /// Records this delivery has had on the retry path so far (retries, deferrals and moves
+    /// between delay tiers); bounded by the sender, so no delivery cycles forever.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hops: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A delivery that exhausted its retries, on the `dead-letter` topic; `hookline replay` sends
@@ -66,6 +74,38 @@ pub struct DeadLetter {
     pub dead_lettered_at: String,
     pub last_error: Option<String>,
     pub last_status: Option<u16>,
+    /// Why it was dead-lettered (see [`DeadReason`]); absent on records written before it
+    /// existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<DeadReason>,
+}
+
+/// Why a delivery went to `dead-letter`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeadReason {
+    /// The retry schedule ran out: `--max-attempts` attempts made.
+    Exhausted,
+    /// The next attempt would come after `--max-age`.
+    Expired,
+    /// Trying again cannot help (invalid URL, refused by the network guard).
+    Permanent,
+    /// The delivery (or the record carrying it on) is larger than the producer may write.
+    TooLarge,
+    /// The delivery moved along the retry path more often than the sender allows.
+    TooManyHops,
+}
+
+impl DeadReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exhausted => "exhausted",
+            Self::Expired => "expired",
+            Self::Permanent => "permanent",
+            Self::TooLarge => "too-large",
+            Self::TooManyHops => "too-many-hops",
+        }
+    }
 }
 
 /// What became of one attempt.
@@ -81,6 +121,7 @@ pub enum OutcomeResult {
     SkippedDisabled,
     SkippedPaused,
     CircuitOpen,
+
     /// The subscription was disabled as a result of this attempt.
     Disabled,
 }
@@ -95,6 +136,7 @@ impl OutcomeResult {
             Self::SkippedDisabled => "skipped-disabled",
             Self::SkippedPaused => "skipped-paused",
             Self::CircuitOpen => "circuit-open",
+
             Self::Disabled => "disabled",
         }
     }

@@ -22,7 +22,8 @@ pub mod timefmt;
 
 pub use access::{DomainRecord, DomainStatus, TokenRecord, TokenRole};
 pub use delivery::{
-    DeadLetter, Delivery, ErrorClass, Outcome, OutcomeResult, RetryRecord, SourcePosition,
+    DeadLetter, DeadReason, Delivery, ErrorClass, Outcome, OutcomeResult, RetryRecord,
+    SourcePosition,
 };
 pub use events::{
     ProfileAction, ProfileChange, ProfileState, SubprofileState, TrackingEvent, TrackingKind,

@@ -150,8 +150,9 @@ impl Breaker {
                 self.state = State::HalfOpen { probing: true };
                 (Admit::Yes, None)
             }
-            // One probe at a time; others wait a short while.
-            State::HalfOpen { probing: true } => (Admit::No(now + Duration::from_secs(1)), None),
+            // One probe at a time; the others wait as long as the circuit was open, by when the
+            // probe has long decided (a short wait here turned a backlog into a hot loop).
+            State::HalfOpen { probing: true } => (Admit::No(now + self.cool_down), None),
         }
     }
 

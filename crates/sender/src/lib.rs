@@ -7,20 +7,35 @@
 //! Input offsets are stored only after those records are acknowledged.
 //!
 //! - [`SenderArgs`] / [`run`]: configuration and entry point.
+//! - [`worker`]: the loops over `deliveries` and the retry topics: read, offer, commit.
+//! - [`endpoint`]: per-endpoint queues (bounded in bytes), slots and rates, shared by the loops;
+//!   what an endpoint will not take moves to the retry path instead of blocking a partition.
+//! - [`tiers`]: the retry path's delay tiers (`retries`, `retries.5s` … `retries.6h`).
+//! - [`hold`]: ordered subscriptions that block only themselves.
+//! - [`jobs`]: one delivery's way: wait, attempt, write what follows.
 //! - [`attempt`]: sign, POST, judge one attempt.
+//! - [`decide`]: what follows an attempt, as a pure function.
+//! - [`outputs`]: the records an attempt causes, checked against the producer's size limit.
 //! - [`policy`]: the retry schedule.
 //! - [`breaker`]: circuit breaking per endpoint.
 //! - [`health`]: the breakers' state persisted on `endpoint-health`, so restarts keep it.
+//! - [`handover`]: rebalances without loss: commit points, attempts in flight.
 //! - [`finalizer`]: which offsets may be committed when records finish out of order.
-//! - [`rate`]: per-endpoint rate limits.
-//! - [`worker`]: the consume → send → report → commit loops.
+//! - [`rate`]: the token bucket of `limits.per_second`.
 
 pub mod attempt;
 pub mod breaker;
+pub mod decide;
+pub mod endpoint;
 pub mod finalizer;
+pub mod handover;
 pub mod health;
+pub mod hold;
+pub mod jobs;
+pub mod outputs;
 pub mod policy;
 pub mod rate;
+pub mod tiers;
 pub mod worker;
 
 use std::sync::Arc;
@@ -94,6 +109,24 @@ pub struct SenderArgs {
     )]
     pub copernica_id: String,
 
+    /// Bytes of delivery bodies one endpoint may hold in memory; more moves to the retry path.
+    #[arg(long, env = "HOOKLINE_ENDPOINT_QUEUE_BYTES", default_value_t = 1 << 20)]
+    pub endpoint_queue_bytes: usize,
+
+    /// Deliveries one endpoint may hold in memory; more moves to the retry path.
+    #[arg(long, env = "HOOKLINE_ENDPOINT_QUEUE_RECORDS", default_value_t = 500)]
+    pub endpoint_queue_records: usize,
+
+    /// The longest a delivery may be expected to wait in memory for its endpoint (its rate
+    /// or its slow answers); a longer wait moves it to the retry path.
+    #[arg(long, env = "HOOKLINE_ENDPOINT_MAX_WAIT", default_value = "10s")]
+    pub endpoint_max_wait: String,
+
+    /// Records one delivery may have on the retry path (retries, deferrals, moves between
+    /// delay tiers) before it is dead-lettered with reason `too-many-hops`.
+    #[arg(long, env = "HOOKLINE_MAX_HOPS", default_value_t = 1000)]
+    pub max_hops: u32,
+
     /// Refuse plain http:// subscriptions (must match the routing stages' setting).
     #[arg(long, env = "HOOKLINE_REQUIRE_HTTPS", default_value_t = true, action = clap::ArgAction::Set)]
     pub require_https: bool,
@@ -110,6 +143,8 @@ pub enum SenderError {
     Kafka(#[from] hookline_kafka::KafkaError),
     #[error("kafka: {0}")]
     Client(#[from] rdkafka::error::KafkaError),
+    #[error("producing: {0}")]
+    Produce(String),
 }
 
 /// Everything the workers share.
@@ -117,7 +152,10 @@ pub struct Shared {
     pub client: HttpClient,
     /// The RSA key (`copernica` profile) and the Ed25519 key (`standard-webhooks` profile).
     pub signers: Signers,
-    pub policy: RetryPolicy,
+    /// The retry schedule and the other bounds of what follows an attempt.
+    pub bounds: decide::Bounds,
+    /// Every endpoint's queue, slots and rate, shared by the loops.
+    pub endpoints: endpoint::Endpoints,
     pub subscriptions: SubscriptionsView,
     pub metrics: Metrics,
     pub copernica_id: String,
@@ -125,7 +163,6 @@ pub struct Shared {
         std::collections::HashMap<hookline_model::SubscriptionId, breaker::Breaker>,
     >,
     pub breaker_cfg: breaker::BreakerConfig,
-    pub disable_after: std::time::Duration,
     /// The persisted endpoint health new breakers start from.
     pub health: health::HealthView,
 }
@@ -151,6 +188,8 @@ pub async fn run(
         .map_err(|e| cfg_err(format!("--disable-after: {e}")))?;
     let cool_down = policy::parse_duration(&args.breaker_cool_down)
         .map_err(|e| cfg_err(format!("--breaker-cool-down: {e}")))?;
+    let max_wait = policy::parse_duration(&args.endpoint_max_wait)
+        .map_err(|e| cfg_err(format!("--endpoint-max-wait: {e}")))?;
     let signers = Signers::load_or_generate(
         &args.signing.signing_key,
         args.signing.signing_key_id.as_deref(),
@@ -184,11 +223,20 @@ pub async fn run(
     let shared = Arc::new(Shared {
         client,
         signers,
-        policy: RetryPolicy {
-            steps,
-            max_attempts: args.max_attempts.max(1),
-            max_age,
+        bounds: decide::Bounds {
+            policy: RetryPolicy {
+                steps,
+                max_attempts: args.max_attempts.max(1),
+                max_age,
+            },
+            disable_after,
+            max_hops: args.max_hops.max(1),
         },
+        endpoints: endpoint::Endpoints::new(endpoint::QueueBounds {
+            bytes: args.endpoint_queue_bytes.max(1),
+            records: args.endpoint_queue_records.max(1),
+            max_wait,
+        }),
         subscriptions,
         metrics,
         copernica_id: args.copernica_id.clone(),
@@ -197,49 +245,44 @@ pub async fn run(
             cool_down,
             ..Default::default()
         },
-        disable_after,
         health,
     });
     let group = args
         .group_id
         .clone()
         .unwrap_or_else(|| format!("{}sender", args.common.topic_prefix));
+    let tiers = Arc::new(tiers::Tiers::new(topics.retry_tiers()));
+    let mut loops = vec![(group.clone(), worker::Input::Deliveries)];
+    for tier in tiers.all() {
+        // `<group>-retries`, `<group>-retries.5s`, …: one group per retry topic.
+        let suffix = tier.topic.get(topics.retries.len()..).unwrap_or_default();
+        loops.push((
+            format!("{group}-retries{suffix}"),
+            worker::Input::Tier(tier.clone()),
+        ));
+    }
     readiness.set(true);
-    let fresh = worker::run_loop(
-        shared.clone(),
-        settings.clone(),
-        topics.clone(),
-        group.clone(),
-        worker::Input::Deliveries,
-        shutdown.clone(),
-    );
-    let retries = worker::run_loop(
-        shared,
-        settings,
-        topics,
-        format!("{group}-retries"),
-        worker::Input::Retries,
-        shutdown.clone(),
-    );
-    // The first loop to fail stops the other: one cancellation tree.
-    let (a, b) = tokio::join!(
-        async {
-            let r = fresh.await;
-            if r.is_err() {
-                shutdown.cancel();
-            }
-            r
-        },
-        async {
-            let r = retries.await;
+    let runs = loops.into_iter().map(|(group, input)| {
+        let run = worker::run_loop(
+            shared.clone(),
+            settings.clone(),
+            topics.clone(),
+            tiers.clone(),
+            group,
+            input,
+            shutdown.clone(),
+        );
+        let shutdown = shutdown.clone();
+        // The first loop to fail stops the others: one cancellation tree.
+        async move {
+            let r = run.await;
             if r.is_err() {
                 shutdown.cancel();
             }
             r
         }
-    );
+    });
+    let results = futures::future::join_all(runs).await;
     readiness.set(false);
-    a?;
-    b?;
-    Ok(())
+    results.into_iter().collect()
 }

@@ -26,7 +26,10 @@ impl RateLimiter {
 
     /// Takes one token, returning how long the caller must wait before using it.
     pub fn reserve(&self, now: Instant) -> Duration {
-        let mut g = self.state.lock().expect("rate lock");
+        let mut g = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let burst = self.per_second.max(1.0);
         let (tokens, last) = *g;
         let refilled = (tokens
@@ -42,6 +45,24 @@ impl RateLimiter {
     }
 
     /// Waits for a token.
+    /// How long a reservation made now would wait, without making it.
+    pub fn peek(&self, now: Instant) -> Duration {
+        let g = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (tokens, last) = *g;
+        let refilled = (tokens
+            + now.saturating_duration_since(last).as_secs_f64() * self.per_second)
+            .min(self.per_second.max(1.0));
+        let after = refilled - 1.0;
+        if after >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-after / self.per_second)
+        }
+    }
+
     pub async fn acquire(&self) {
         let wait = self.reserve(Instant::now());
         if !wait.is_zero() {

@@ -30,6 +30,11 @@ pub struct Metrics {
     pub attempt_latency: HistogramVec,
     /// Circuit breaker transitions by the state entered (open, half-open, closed).
     pub circuit_transitions: IntCounterVec,
+    /// Deliveries moved to the retry path without an attempt, by reason (`queue-full`,
+    /// `rate-limited`, `slow-endpoint`) — one endpoint's backlog never holds up the partition.
+    pub deferred: IntCounterVec,
+    /// Deliveries written to `dead-letter`, by reason.
+    pub dead_letters: IntCounterVec,
     /// Records read into a table (profiles, subscriptions).
     pub table_records: IntCounterVec,
     /// Subscriptions currently held by the routing table.
@@ -51,6 +56,8 @@ pub const FILTERED: &str = "hookline_stage_filtered_records_total";
 pub const ATTEMPTS: &str = "hookline_sender_attempts_total";
 pub const ATTEMPT_LATENCY: &str = "hookline_sender_attempt_duration_seconds";
 pub const CIRCUIT_TRANSITIONS: &str = "hookline_sender_circuit_transitions_total";
+pub const DEFERRED: &str = "hookline_sender_deferred_total";
+pub const DEAD_LETTERS: &str = "hookline_sender_dead_letters_total";
 pub const TABLE_RECORDS: &str = "hookline_table_records_read_total";
 pub const SUBSCRIPTIONS: &str = "hookline_routing_subscriptions";
 pub const LAG: &str = "hookline_stage_consumer_lag_records";
@@ -85,6 +92,16 @@ impl Metrics {
             CIRCUIT_TRANSITIONS,
             "Circuit breaker transitions by state entered.",
             &["to"],
+        );
+        let deferred = counter(
+            DEFERRED,
+            "Deliveries moved to the retry path without an attempt, by reason.",
+            &["reason"],
+        );
+        let dead_letters = counter(
+            DEAD_LETTERS,
+            "Deliveries written to dead-letter, by reason.",
+            &["reason"],
         );
         let attempts = counter(ATTEMPTS, "Delivery attempts by result.", &["result"]);
         let table_records = counter(
@@ -141,6 +158,8 @@ impl Metrics {
             attempts,
             attempt_latency,
             circuit_transitions,
+            deferred,
+            dead_letters,
             table_records,
             subscriptions,
             lag,

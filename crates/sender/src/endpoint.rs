@@ -1,0 +1,363 @@
+//! Per-endpoint admission, shared by every loop of an instance (`deliveries` and the retry
+//! tiers), so an endpoint's limits hold across them.
+//!
+//! Each endpoint (one subscription) has a queue of deliveries in hand, bounded in bytes and in
+//! records, its `limits.max_in_flight` request slots and its `limits.per_second` token bucket.
+//! A delivery offered to an endpoint is either taken — it waits in memory for its rate token
+//! and a slot, for at most `max_wait` as far as can be told — or deferred: the queue is full,
+//! the next token is not due soon enough, or the endpoint answers so slowly that the queue
+//! would take longer than `max_wait` to drain. A deferred delivery goes to the retry path
+//! (see [`crate::tiers`]) with the estimated wait, and the partition it came from moves on: one
+//! endpoint's backlog never holds up another's deliveries.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use hookline_model::SubscriptionId;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::rate::RateLimiter;
+
+/// Bounds of every endpoint's queue.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueBounds {
+    /// Bytes of delivery bodies in hand per endpoint.
+    pub bytes: usize,
+    /// Deliveries in hand per endpoint.
+    pub records: usize,
+    /// The longest a delivery may be expected to wait in memory before it is sent.
+    pub max_wait: Duration,
+}
+
+impl Default for QueueBounds {
+    fn default() -> Self {
+        Self {
+            bytes: 1 << 20,
+            records: 500,
+            max_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// An endpoint's limits as its subscription states them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub max_in_flight: u32,
+    pub per_second: f64,
+}
+
+/// Why a delivery was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeferReason {
+    QueueFull,
+    RateLimited,
+    SlowEndpoint,
+}
+
+impl DeferReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::QueueFull => "queue-full",
+            Self::RateLimited => "rate-limited",
+            Self::SlowEndpoint => "slow-endpoint",
+        }
+    }
+}
+
+/// The answer to an offer.
+#[derive(Debug)]
+pub enum Admission {
+    /// Taken: wait `ticket.rate_wait`, then take a slot.
+    Take(Ticket),
+    /// Not taken: try again after about `wait`.
+    Defer { wait: Duration, reason: DeferReason },
+}
+
+struct Limiters {
+    limits: Limits,
+    slots: Arc<Semaphore>,
+    rate: Arc<RateLimiter>,
+}
+
+/// One endpoint's queue and limits.
+pub struct Endpoint {
+    limiters: Mutex<Limiters>,
+    queued: AtomicUsize,
+    queued_bytes: AtomicUsize,
+    /// Moving average of request durations, in microseconds (0: none seen yet).
+    latency_us: AtomicU64,
+}
+
+impl Endpoint {
+    fn new(limits: Limits) -> Self {
+        Self {
+            limiters: Mutex::new(Limiters::new(limits)),
+            queued: AtomicUsize::new(0),
+            queued_bytes: AtomicUsize::new(0),
+            latency_us: AtomicU64::new(0),
+        }
+    }
+
+    /// Records how long a request took, for estimating how fast the queue drains.
+    pub fn observe_latency(&self, d: Duration) {
+        let new = d.as_micros().min(u64::MAX as u128) as u64;
+        let old = self.latency_us.load(Ordering::Relaxed);
+        let avg = if old == 0 { new } else { (old * 7 + new) / 8 };
+        self.latency_us.store(avg, Ordering::Relaxed);
+    }
+
+    fn drain_estimate(&self, queued: usize, max_in_flight: u32) -> Duration {
+        let lat = Duration::from_micros(self.latency_us.load(Ordering::Relaxed));
+        lat.mul_f64(queued as f64 / f64::from(max_in_flight.max(1)))
+    }
+}
+
+impl Limiters {
+    fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            slots: Arc::new(Semaphore::new(limits.max_in_flight.max(1) as usize)),
+            rate: Arc::new(RateLimiter::new(limits.per_second)),
+        }
+    }
+}
+
+/// A taken delivery's place in its endpoint's queue; leaves the queue when dropped.
+pub struct Ticket {
+    endpoint: Arc<Endpoint>,
+    bytes: usize,
+    slots: Arc<Semaphore>,
+    /// How long to wait for the rate token reserved at admission.
+    pub rate_wait: Duration,
+}
+
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ticket({} bytes, {:?})", self.bytes, self.rate_wait)
+    }
+}
+
+impl Ticket {
+    /// Waits for one of the endpoint's request slots.
+    pub async fn slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.slots.clone().acquire_owned().await.ok()
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.endpoint.queued.fetch_sub(1, Ordering::AcqRel);
+        self.endpoint
+            .queued_bytes
+            .fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// Every endpoint of an instance.
+pub struct Endpoints {
+    bounds: QueueBounds,
+    map: Mutex<HashMap<SubscriptionId, Arc<Endpoint>>>,
+}
+
+impl Endpoints {
+    pub fn new(bounds: QueueBounds) -> Self {
+        Self {
+            bounds,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn bounds(&self) -> QueueBounds {
+        self.bounds
+    }
+
+    fn get(&self, id: &SubscriptionId, limits: Limits) -> (Arc<Endpoint>, Limits) {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let ep = map
+            .entry(id.clone())
+            .or_insert_with(|| Arc::new(Endpoint::new(limits)))
+            .clone();
+        drop(map);
+        let mut l = ep.limiters.lock().unwrap_or_else(PoisonError::into_inner);
+        if l.limits != limits {
+            // Changed limits take effect for what is admitted from now on.
+            *l = Limiters::new(limits);
+        }
+        (ep.clone(), l.limits)
+    }
+
+    /// Whether the endpoint has drained to half its bounds (a held subscription may go on).
+    pub fn has_room(&self, id: &SubscriptionId) -> bool {
+        let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(ep) = map.get(id).cloned() else {
+            return true;
+        };
+        drop(map);
+        let l = ep.limiters.lock().unwrap_or_else(PoisonError::into_inner);
+        let queued = ep.queued.load(Ordering::Acquire);
+        queued < self.bounds.records / 2
+            && ep.queued_bytes.load(Ordering::Acquire) < self.bounds.bytes / 2
+            && l.rate.peek(Instant::now()) < self.bounds.max_wait / 2
+            && ep.drain_estimate(queued, l.limits.max_in_flight) < self.bounds.max_wait / 2
+    }
+
+    /// Offers a delivery of `bytes` to the subscription's endpoint.
+    pub fn offer(&self, id: &SubscriptionId, limits: Limits, bytes: usize) -> Admission {
+        let (ep, limits) = self.get(id, limits);
+        let now = Instant::now();
+        let l = ep.limiters.lock().unwrap_or_else(PoisonError::into_inner);
+        let queued = ep.queued.load(Ordering::Acquire);
+        let queued_bytes = ep.queued_bytes.load(Ordering::Acquire);
+        let rate_wait = l.rate.peek(now);
+        let drain = ep.drain_estimate(queued, limits.max_in_flight);
+        let estimate = rate_wait.max(drain);
+        let full = queued > 0
+            && (queued >= self.bounds.records || queued_bytes + bytes > self.bounds.bytes);
+        let reason = if full {
+            Some(DeferReason::QueueFull)
+        } else if rate_wait > self.bounds.max_wait {
+            Some(DeferReason::RateLimited)
+        } else if drain > self.bounds.max_wait {
+            Some(DeferReason::SlowEndpoint)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Admission::Defer {
+                wait: estimate.max(Duration::from_secs(1)),
+                reason,
+            };
+        }
+        let rate_wait = l.rate.reserve(now);
+        ep.queued.fetch_add(1, Ordering::AcqRel);
+        ep.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+        let slots = l.slots.clone();
+        drop(l);
+        Admission::Take(Ticket {
+            endpoint: ep,
+            bytes,
+            slots,
+            rate_wait,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> SubscriptionId {
+        SubscriptionId(s.into())
+    }
+
+    fn bounds() -> QueueBounds {
+        QueueBounds {
+            bytes: 1000,
+            records: 10,
+            max_wait: Duration::from_secs(10),
+        }
+    }
+
+    const FAST: Limits = Limits {
+        max_in_flight: 4,
+        per_second: 1000.0,
+    };
+
+    #[test]
+    fn a_full_queue_defers_and_frees_its_room_when_tickets_go() {
+        let e = Endpoints::new(bounds());
+        let a = e.offer(&id("a"), FAST, 600);
+        assert!(matches!(a, Admission::Take(_)));
+        let b = e.offer(&id("a"), FAST, 600);
+        assert!(
+            matches!(
+                b,
+                Admission::Defer {
+                    reason: DeferReason::QueueFull,
+                    ..
+                }
+            ),
+            "{b:?}"
+        );
+        // Another endpoint is not affected.
+        assert!(matches!(e.offer(&id("b"), FAST, 600), Admission::Take(_)));
+        drop(a);
+        assert!(matches!(e.offer(&id("a"), FAST, 600), Admission::Take(_)));
+    }
+
+    #[test]
+    fn a_single_oversized_delivery_is_still_taken_into_an_empty_queue() {
+        let e = Endpoints::new(bounds());
+        assert!(matches!(e.offer(&id("a"), FAST, 5000), Admission::Take(_)));
+    }
+
+    #[test]
+    fn a_slow_rate_defers_what_would_wait_longer_than_the_bound() {
+        let e = Endpoints::new(QueueBounds {
+            records: 100,
+            ..bounds()
+        });
+        let slow = Limits {
+            max_in_flight: 1,
+            per_second: 1.0,
+        };
+        let mut taken = Vec::new();
+        let mut deferred = None;
+        for _ in 0..20 {
+            match e.offer(&id("a"), slow, 1) {
+                Admission::Take(t) => taken.push(t),
+                Admission::Defer { wait, reason } => {
+                    deferred = Some((wait, reason));
+                    break;
+                }
+            }
+        }
+        // A burst of one, then one a second: ten seconds' worth is taken, no more.
+        assert!(
+            (10..=11).contains(&taken.len()),
+            "{} taken before the first deferral",
+            taken.len()
+        );
+        let (wait, reason) = deferred.expect("deferred");
+        assert_eq!(reason, DeferReason::RateLimited);
+        assert!(wait > Duration::from_secs(9), "{wait:?}");
+        let waits: Vec<Duration> = taken.iter().map(|t| t.rate_wait).collect();
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+    }
+
+    #[test]
+    fn a_slow_endpoint_defers_by_its_drain_time() {
+        let e = Endpoints::new(bounds());
+        let one = Limits {
+            max_in_flight: 1,
+            per_second: 1000.0,
+        };
+        let first = match e.offer(&id("a"), one, 1) {
+            Admission::Take(t) => t,
+            other => panic!("{other:?}"),
+        };
+        first.endpoint().observe_latency(Duration::from_secs(6));
+        let second = e.offer(&id("a"), one, 1);
+        assert!(
+            matches!(second, Admission::Take(_)),
+            "6 s of drain is within 10 s"
+        );
+        let third = e.offer(&id("a"), one, 1);
+        assert!(
+            matches!(
+                third,
+                Admission::Defer {
+                    reason: DeferReason::SlowEndpoint,
+                    ..
+                }
+            ),
+            "{third:?}"
+        );
+    }
+}

@@ -1,0 +1,489 @@
+//! What happens to one delivery once its loop has read it: taken by its endpoint (an unordered
+//! job, or the ordered worker of its subscription), or moved to the retry path.
+//!
+//! An attempt checks the subscription and its circuit, signs and POSTs, and [`decide`]s what
+//! follows; the records that causes are written before the input record counts as finished.
+
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+
+use hookline_config::Topics;
+use hookline_kafka::Producer;
+use hookline_model::{
+    DeadReason, Delivery, OutcomeResult, RetryRecord, Subscription, SubscriptionId,
+    SubscriptionStatus,
+};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio_util::sync::CancellationToken;
+
+use crate::attempt::{attempt, Verdict};
+use crate::breaker::{Admit, Breaker, Transition};
+use crate::decide::{decide, Decision, Facts, Seen};
+use crate::endpoint::{DeferReason, Ticket};
+use crate::handover::Handover;
+use crate::outputs::{dead, outcome, write, Output};
+use crate::tiers::Tiers;
+use crate::Shared;
+
+/// One delivery in hand, and the attempt to make.
+#[derive(Debug)]
+pub struct Job {
+    pub delivery: Delivery,
+    pub attempt: u32,
+    /// When the first attempt started (or, before any, when the delivery was created).
+    pub first_attempt_at: Option<String>,
+    pub hops: u32,
+    /// How long to wait before the attempt (the rest of a retry's delay, at most a few seconds).
+    pub wait: Duration,
+    pub partition: i32,
+    pub offset: i64,
+    /// Cancelled when the job's partition is revoked or the loop stops: work not yet started
+    /// is then dropped, and read again by whoever owns the partition next.
+    pub cancel: CancellationToken,
+    /// The delivery's place in its endpoint's queue.
+    pub ticket: Option<Ticket>,
+    pub taken_at: Instant,
+    /// Its share of the loop's memory budget.
+    pub _budget: Option<OwnedSemaphorePermit>,
+}
+
+/// Everything a job needs.
+#[derive(Clone)]
+pub struct Ctx {
+    pub shared: Arc<Shared>,
+    pub producer: Producer,
+    pub topics: Topics,
+    pub tiers: Arc<Tiers>,
+    pub handover: Arc<Handover>,
+    /// The producer's `message.max.bytes`.
+    pub max_bytes: usize,
+    /// Set when producing fails: the loop stops without committing past it.
+    pub fatal: CancellationToken,
+    /// Cancels waits at shutdown; every partition's token is a child of it.
+    pub stop: CancellationToken,
+}
+
+impl Ctx {
+    /// Writes the outputs; on failure flags the loop to stop. Counts dead letters by reason.
+    pub async fn publish(&self, outputs: Vec<Output>) -> bool {
+        match write(&self.producer, &self.topics, self.max_bytes, outputs).await {
+            Ok(reasons) => {
+                for r in reasons {
+                    self.shared
+                        .metrics
+                        .dead_letters
+                        .with_label_values(&[r.as_str()])
+                        .inc();
+                }
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a sender record was not written");
+                self.fatal.cancel();
+                false
+            }
+        }
+    }
+
+    /// A retry record of `job` (with `delivery`, its current form) for attempt `attempt` after
+    /// `wait`, on the tier for that wait.
+    fn retry(
+        &self,
+        job: &Job,
+        delivery: &Delivery,
+        attempt: u32,
+        wait: Duration,
+        last: Last,
+    ) -> Output {
+        let tier = self.tiers.for_wait(wait);
+        Output::Retry(
+            Box::new(RetryRecord {
+                delivery: delivery.clone(),
+                attempt,
+                not_before: hookline_model::timefmt::rfc3339(OffsetDateTime::now_utc() + wait),
+                first_attempt_at: last.first_attempt_at,
+                last_error: last.error,
+                last_status: last.status,
+                hops: job.hops + 1,
+            }),
+            tier.topic.clone(),
+        )
+    }
+
+    /// Moves `job` to the retry path unchanged (no attempt counted) to be looked at again after
+    /// `wait`; dead-letters it instead once it has moved too often. Finishes the input record.
+    pub async fn defer(&self, job: Job, wait: Duration, why: &str) {
+        let out = if job.hops >= self.shared.bounds.max_hops {
+            dead(
+                &job.delivery,
+                job.attempt.saturating_sub(1),
+                &first_attempt_at(&job),
+                DeadReason::TooManyHops,
+                Some(format!("moved along the retry path {} times", job.hops)),
+                None,
+            )
+        } else {
+            let last = Last {
+                first_attempt_at: first_attempt_at(&job),
+                error: Some(why.to_owned()),
+                status: None,
+            };
+            self.retry(&job, &job.delivery, job.attempt, wait, last)
+        };
+        if self.publish(vec![out]).await {
+            self.handover.end(job.partition, job.offset);
+        }
+    }
+
+    /// Defers because the endpoint did not take the job.
+    pub async fn defer_for(&self, job: Job, wait: Duration, reason: DeferReason) {
+        self.shared
+            .metrics
+            .deferred
+            .with_label_values(&[reason.as_str()])
+            .inc();
+        let why = format!("deferred: endpoint {}", reason.as_str());
+        self.defer(job, wait, &why).await;
+    }
+}
+
+/// What a retry record says of the attempts so far.
+struct Last {
+    first_attempt_at: String,
+    error: Option<String>,
+    status: Option<u16>,
+}
+
+fn first_attempt_at(job: &Job) -> String {
+    job.first_attempt_at
+        .clone()
+        .unwrap_or_else(|| job.delivery.created_at.clone())
+}
+
+/// Waits for `f` unless `cancel` fires first; `None` when cancelled.
+async fn unless<T>(
+    cancel: &CancellationToken,
+    f: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => None,
+        v = f => Some(v),
+    }
+}
+
+/// Waits until the job may go: its own wait and its rate token.
+async fn ready(job: &Job) -> Option<()> {
+    let rate = job.ticket.as_ref().map_or(Duration::ZERO, |t| t.rate_wait);
+    let at = job.taken_at + rate.max(job.wait);
+    unless(&job.cancel, tokio::time::sleep_until(at.into())).await
+}
+
+/// An unordered delivery: waits for its time and a slot of its endpoint, attempts once, and
+/// writes what follows (a retry goes to the retry path).
+pub async fn unordered(ctx: Ctx, job: Job) {
+    if ready(&job).await.is_none() {
+        return;
+    }
+    let step = {
+        let Some(ticket) = job.ticket.as_ref() else {
+            return;
+        };
+        let Some(Some(_slot)) = unless(&job.cancel, ticket.slot()).await else {
+            return;
+        };
+        if !ctx.handover.attempt_started(job.partition, &job.cancel) {
+            return;
+        }
+        attempt_step(&ctx, &job, false).await
+    };
+    if ctx.publish(step.outputs).await {
+        ctx.handover.end(job.partition, job.offset);
+    }
+    ctx.handover.attempt_ended(job.partition);
+}
+
+/// An ordered subscription's deliveries, one at a time; a failure is retried in place, so
+/// nothing overtakes it. A delivery whose partition was revoked is dropped with everything
+/// after it: the next owner sends them, in order.
+pub async fn ordered(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<Job>) {
+    'jobs: while let Some(mut job) = rx.recv().await {
+        loop {
+            if ctx.stop.is_cancelled() || ready(&job).await.is_none() {
+                continue 'jobs;
+            }
+            if !ctx.handover.attempt_started(job.partition, &job.cancel) {
+                continue 'jobs;
+            }
+            let step = attempt_step(&ctx, &job, true).await;
+            let published = ctx.publish(step.outputs).await;
+            ctx.handover.attempt_ended(job.partition);
+            if !published {
+                return;
+            }
+            match step.retry_in {
+                Some((delay, next_attempt)) => {
+                    job.attempt = next_attempt;
+                    job.first_attempt_at = step.first_attempt_at.or(job.first_attempt_at);
+                    job.wait = delay;
+                    job.taken_at = Instant::now();
+                    if let Some(t) = job.ticket.as_mut() {
+                        t.rate_wait = Duration::ZERO;
+                    }
+                }
+                None => break,
+            }
+        }
+        ctx.handover.end(job.partition, job.offset);
+    }
+}
+
+/// The records one attempt causes, and for ordered subscriptions when to try again.
+pub struct Step {
+    pub outputs: Vec<Output>,
+    /// `inline` mode: retry after this delay with this attempt number.
+    pub retry_in: Option<(Duration, u32)>,
+    pub first_attempt_at: Option<String>,
+}
+
+/// The subscription to send for, or the outcome that says why not.
+fn current_subscription(
+    shared: &Shared,
+    d: &Delivery,
+) -> Result<Subscription, (OutcomeResult, &'static str)> {
+    let sub = shared
+        .subscriptions
+        .read()
+        .get(&d.subscription_id)
+        .map(|s| s.sub.clone());
+    match sub {
+        None => Err((
+            OutcomeResult::SkippedDisabled,
+            "the subscription no longer exists",
+        )),
+        Some(s) => match s.status {
+            SubscriptionStatus::Active => Ok(s),
+            SubscriptionStatus::Paused => {
+                Err((OutcomeResult::SkippedPaused, "the subscription is paused"))
+            }
+            SubscriptionStatus::Disabled => Err((
+                OutcomeResult::SkippedDisabled,
+                "the subscription is disabled",
+            )),
+            SubscriptionStatus::Unverified => Err((
+                OutcomeResult::SkippedDisabled,
+                "the subscription's URL is not verified",
+            )),
+        },
+    }
+}
+
+/// Checks the subscription and its circuit, attempts, and decides what follows. `inline`:
+/// failures are retried by the caller (ordered mode) instead of through the retry path.
+pub async fn attempt_step(ctx: &Ctx, job: &Job, inline: bool) -> Step {
+    let shared = &ctx.shared;
+    let d = &job.delivery;
+    let count = |result: OutcomeResult| {
+        shared
+            .metrics
+            .attempts
+            .with_label_values(&[result.as_str()])
+            .inc();
+    };
+    let sub = match current_subscription(shared, d) {
+        Ok(s) => s,
+        Err((result, why)) => {
+            count(result);
+            return Step {
+                outputs: vec![Output::Outcome(Box::new(outcome(
+                    d,
+                    job.attempt,
+                    result,
+                    Some(why.to_owned()),
+                )))],
+                retry_in: None,
+                first_attempt_at: None,
+            };
+        }
+    };
+    let (admit, transition) = shared.breaker(&sub.id, |b| b.admit(Instant::now()));
+    note_transition(shared, &sub.id, transition);
+    let mut delivery = d.clone();
+    // The URL may have changed since the delivery was built: send to the current one.
+    delivery.url = sub.url.clone();
+    let mut outputs = Vec::with_capacity(4);
+    let (seen, mut o, failing_for) = match admit {
+        Admit::No(until) => {
+            let open_for = until.saturating_duration_since(Instant::now());
+            let error = format!(
+                "circuit open: the endpoint failed most recent requests; next try in {} s",
+                open_for.as_secs()
+            );
+            let o = outcome(
+                &delivery,
+                job.attempt,
+                OutcomeResult::CircuitOpen,
+                Some(error),
+            );
+            (Seen::CircuitOpen { open_for }, o, None)
+        }
+        Admit::Yes => send_once(ctx, &sub, &delivery, job, &mut outputs).await,
+    };
+    let first = job
+        .first_attempt_at
+        .clone()
+        .unwrap_or_else(|| o.started_at.clone());
+    let age = hookline_model::timefmt::parse(&first).map_or(Duration::ZERO, |t| {
+        Duration::from_secs_f64((OffsetDateTime::now_utc() - t).as_seconds_f64().max(0.0))
+    });
+    let facts = Facts {
+        seen,
+        attempt: job.attempt,
+        age,
+        failing_for,
+        hops: job.hops,
+    };
+    let mut retry_in = None;
+    let result = match decide(&shared.bounds, facts) {
+        Decision::Delivered => OutcomeResult::Delivered,
+        Decision::Disable(why) => disable(&sub, &mut outputs, why),
+        Decision::Dead(reason) => {
+            let (e, s) = (o.error.clone(), o.http_status);
+            outputs.push(dead(&delivery, job.attempt, &first, reason, e, s));
+            OutcomeResult::DeadLettered
+        }
+        Decision::Retry {
+            delay,
+            next_attempt,
+        } => {
+            if inline {
+                retry_in = Some((delay, next_attempt));
+            } else {
+                let last = Last {
+                    first_attempt_at: first.clone(),
+                    error: o.error.clone(),
+                    status: o.http_status,
+                };
+                outputs.push(ctx.retry(job, &delivery, next_attempt, delay, last));
+            }
+            if matches!(seen, Seen::CircuitOpen { .. }) {
+                OutcomeResult::CircuitOpen
+            } else {
+                OutcomeResult::Retrying
+            }
+        }
+    };
+    count(result);
+    if !matches!(seen, Seen::CircuitOpen { .. }) {
+        shared
+            .metrics
+            .attempt_latency
+            .with_label_values(&[result.as_str()])
+            .observe(o.latency_ms / 1000.0);
+    }
+    o.result = result;
+    outputs.insert(0, Output::Outcome(Box::new(o)));
+    Step {
+        outputs,
+        retry_in,
+        first_attempt_at: Some(first),
+    }
+}
+
+/// Signs and POSTs once, feeds the breaker, and returns what was seen, the outcome so far and
+/// how long the endpoint has been failing.
+async fn send_once(
+    ctx: &Ctx,
+    sub: &Subscription,
+    delivery: &Delivery,
+    job: &Job,
+    outputs: &mut Vec<Output>,
+) -> (Seen, hookline_model::Outcome, Option<Duration>) {
+    let shared = &ctx.shared;
+    let copernica_id = shared
+        .copernica_id
+        .replace("{account}", delivery.account.as_str());
+    let report = attempt(
+        &shared.client,
+        &shared.signers,
+        delivery,
+        job.attempt,
+        copernica_id,
+    )
+    .await;
+    if let Some(t) = job.ticket.as_ref() {
+        t.endpoint().observe_latency(report.latency);
+    }
+    let ok = report.verdict == Verdict::Delivered;
+    let (transition, failing_for, health) = shared.breaker(&sub.id, |b| {
+        let was_failing = b.failing_since.is_some();
+        let now = Instant::now();
+        let t = b.record(ok, now, &shared.breaker_cfg);
+        let failing_for = b.failing_since.map(|s| {
+            Duration::from_secs_f64((OffsetDateTime::now_utc() - s).as_seconds_f64().max(0.0))
+        });
+        // Persisted on a change only, not per attempt.
+        let changed = t.is_some() || was_failing != b.failing_since.is_some();
+        (t, failing_for, changed.then(|| b.snapshot(&sub.id, now)))
+    });
+    note_transition(shared, &sub.id, transition);
+    if let Some(h) = health {
+        outputs.push(Output::Health(Box::new(h)));
+    }
+    let seen = match &report.verdict {
+        Verdict::Delivered => Seen::Delivered,
+        Verdict::Gone => Seen::Gone,
+        Verdict::Permanent => Seen::Permanent,
+        Verdict::Retry { retry_after } => Seen::Failed {
+            retry_after: *retry_after,
+        },
+    };
+    let mut o = outcome(
+        delivery,
+        job.attempt,
+        OutcomeResult::Failed,
+        report.error.clone(),
+    );
+    o.http_status = report.http_status;
+    o.error_class = report.error_class;
+    o.response_excerpt = report.response_excerpt.clone();
+    o.latency_ms = report.latency.as_secs_f64() * 1000.0;
+    o.started_at = report.started_at.clone();
+    o.finished_at = report.finished_at.clone();
+    (seen, o, failing_for)
+}
+
+fn disable(sub: &Subscription, outputs: &mut Vec<Output>, why: &str) -> OutcomeResult {
+    let mut disabled = sub.clone();
+    disabled.status = SubscriptionStatus::Disabled;
+    disabled.updated = Some(hookline_model::timefmt::now_rfc3339());
+    tracing::warn!(subscription = %sub.id, why, "subscription disabled");
+    outputs.push(Output::Disable(Box::new(disabled)));
+    OutcomeResult::Disabled
+}
+
+fn note_transition(shared: &Shared, id: &SubscriptionId, t: Option<Transition>) {
+    if let Some(t) = t {
+        shared
+            .metrics
+            .circuit_transitions
+            .with_label_values(&[t.as_str()])
+            .inc();
+        tracing::info!(subscription = %id, state = t.as_str(), "circuit breaker");
+    }
+}
+
+/// Breakers live in [`Shared`]; this keeps the lock scope to one closure.
+impl Shared {
+    pub(crate) fn breaker<R>(&self, id: &SubscriptionId, f: impl FnOnce(&mut Breaker) -> R) -> R {
+        let mut map = self.breakers.lock().unwrap_or_else(PoisonError::into_inner);
+        let b = map
+            .entry(id.clone())
+            .or_insert_with(|| match self.health.get(id) {
+                Some(h) => Breaker::restore(&self.breaker_cfg, &h, Instant::now()),
+                None => Breaker::new(&self.breaker_cfg),
+            });
+        f(b)
+    }
+}
