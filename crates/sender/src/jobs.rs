@@ -23,7 +23,7 @@ use crate::decide::{decide, Decision, Facts, Seen};
 use crate::endpoint::{DeferReason, Ticket};
 use crate::handover::Handover;
 use crate::outputs::{dead, outcome, write, Output};
-use crate::tiers::Tiers;
+use crate::tiers::{Link, Recent, Tiers};
 use crate::Shared;
 
 /// One delivery in hand, and the attempt to make.
@@ -48,6 +48,13 @@ pub struct Job {
     pub _budget: Option<OwnedSemaphorePermit>,
 }
 
+impl Job {
+    /// Which link of its chain on the retry path this job is.
+    pub fn link(&self) -> Link {
+        (self.delivery.delivery_id.0.clone(), self.attempt, self.hops)
+    }
+}
+
 /// Everything a job needs.
 #[derive(Clone)]
 pub struct Ctx {
@@ -58,6 +65,8 @@ pub struct Ctx {
     pub handover: Arc<Handover>,
     /// The producer's `message.max.bytes`.
     pub max_bytes: usize,
+    /// Links of the retry path this loop finished (tier loops only), to drop a second chain.
+    pub recent: Option<Arc<Recent>>,
     /// Set when producing fails: the loop stops without committing past it.
     pub fatal: CancellationToken,
     /// Cancels waits at shutdown; every partition's token is a child of it.
@@ -65,6 +74,14 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The job's input record is done with (its records written).
+    pub fn finished(&self, job: &Job) {
+        self.handover.end(job.partition, job.offset);
+        if let Some(r) = &self.recent {
+            r.finished(job.link());
+        }
+    }
+
     /// Writes the outputs; on failure flags the loop to stop. Counts dead letters by reason.
     pub async fn publish(&self, outputs: Vec<Output>) -> bool {
         match write(&self.producer, &self.topics, self.max_bytes, outputs).await {
@@ -132,7 +149,7 @@ impl Ctx {
             self.retry(&job, &job.delivery, job.attempt, wait, last)
         };
         if self.publish(vec![out]).await {
-            self.handover.end(job.partition, job.offset);
+            self.finished(&job);
         }
     }
 
@@ -199,7 +216,7 @@ pub async fn unordered(ctx: Ctx, job: Job) {
         attempt_step(&ctx, &job, false).await
     };
     if ctx.publish(step.outputs).await {
-        ctx.handover.end(job.partition, job.offset);
+        ctx.finished(&job);
     }
     ctx.handover.attempt_ended(job.partition);
 }
@@ -235,7 +252,7 @@ pub async fn ordered(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<Job>) {
                 None => break,
             }
         }
-        ctx.handover.end(job.partition, job.offset);
+        ctx.finished(&job);
     }
 }
 

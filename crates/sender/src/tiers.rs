@@ -11,6 +11,8 @@
 //! [`IN_MEMORY_WAIT`] it goes to its endpoint (which sleeps the rest); further off, it moves on
 //! to the tier for what is left. Each move is one more record, and `hops` bounds them.
 
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 /// Waits up to this long are slept by the delivery's job, off the partition; longer waits go
@@ -87,6 +89,49 @@ pub fn head_action(
     }
 }
 
+/// One link of a delivery's chain on the retry path: which delivery, which attempt is next,
+/// and how many records it had on the path.
+pub type Link = (String, u32, u32);
+
+/// The links a loop finished recently. A crash between writing a record's successor and
+/// committing the record makes the record be read and moved again, starting a second chain of
+/// the same delivery; both chains' records are the same links, so the loop that finished one
+/// drops the other when it meets it. Bounded: the oldest links are forgotten first.
+#[derive(Debug)]
+pub struct Recent {
+    capacity: usize,
+    inner: Mutex<(HashSet<Link>, VecDeque<Link>)>,
+}
+
+impl Recent {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            inner: Mutex::new((HashSet::new(), VecDeque::new())),
+        }
+    }
+
+    /// Remembers a finished link.
+    pub fn finished(&self, link: Link) {
+        let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let (set, order) = &mut *g;
+        if set.insert(link.clone()) {
+            order.push_back(link);
+            while order.len() > self.capacity {
+                if let Some(old) = order.pop_front() {
+                    set.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Whether the link was finished already (this record is a second chain's).
+    pub fn contains(&self, link: &Link) -> bool {
+        let g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        g.0.contains(link)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +144,20 @@ mod tests {
             ("r.5s".into(), s(5)),
             ("r.1h".into(), s(3600)),
         ])
+    }
+
+    #[test]
+    fn recent_links_are_remembered_up_to_the_capacity() {
+        let r = Recent::new(2);
+        let link = |n: u32| ("dlv_1".to_owned(), 2, n);
+        r.finished(link(1));
+        r.finished(link(1));
+        r.finished(link(2));
+        assert!(r.contains(&link(1)) && r.contains(&link(2)));
+        r.finished(link(3));
+        assert!(!r.contains(&link(1)), "the oldest goes first");
+        assert!(r.contains(&link(3)));
+        assert!(!r.contains(&("dlv_2".to_owned(), 2, 3)));
     }
 
     #[test]

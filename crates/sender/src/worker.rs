@@ -34,13 +34,15 @@ use crate::endpoint::{Admission, Limits};
 use crate::handover::{Handover, SenderContext};
 use crate::hold::{Holds, Offer, Read};
 use crate::jobs::{self, Ctx, Job};
-use crate::tiers::{head_action, HeadAction, Tier, Tiers};
+use crate::tiers::{head_action, HeadAction, Recent, Tier, Tiers};
 use crate::{SenderError, Shared};
 
 /// Kibibytes of delivery bodies in hand per loop; beyond it the loop waits for room.
 pub const MEMORY_BUDGET_KIB: u32 = 256 * 1024;
 /// How long shutdown waits for attempts in flight before giving up on them (they are re-read).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+/// Links of the retry path a tier loop remembers, to drop a chain duplicated by a crash.
+const RECENT_LINKS: usize = 100_000;
 /// How often a loop stores offsets, resumes paused partitions and releases held subscriptions.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -105,6 +107,7 @@ pub async fn run_loop(
         tiers,
         handover,
         max_bytes,
+        recent: matches!(input, Input::Tier(_)).then(|| Arc::new(Recent::new(RECENT_LINKS))),
         fatal: CancellationToken::new(),
         stop,
     };
@@ -182,6 +185,16 @@ impl Loop {
             Err(reason) => return self.quarantine(msg, &reason).await,
         };
         if let Input::Tier(tier) = &self.input {
+            if self
+                .ctx
+                .recent
+                .as_ref()
+                .is_some_and(|r| r.contains(&job.link()))
+            {
+                tracing::info!(delivery = %job.delivery.delivery_id, attempt = job.attempt, hops = job.hops, "dropped a second chain of a delivery on the retry path");
+                self.ctx.handover.end(p, o);
+                return Ok(());
+            }
             let until_due = not_before.map_or(Duration::ZERO, until);
             match head_action(tier.delay, written_ago(msg), until_due) {
                 HeadAction::Pause(d) => {
