@@ -94,6 +94,14 @@ pub enum DeadReason {
     TooLarge,
     /// The delivery moved along the retry path more often than the sender allows.
     TooManyHops,
+    /// Its subscription does not exist (deleted, or never known to the sender).
+    SubscriptionUnknown,
+    /// Its subscription is paused: parked here, for replay after the resume.
+    SubscriptionPaused,
+    /// Its subscription is disabled (410, or failing for too long).
+    SubscriptionDisabled,
+    /// Its subscription's URL is not verified.
+    SubscriptionUnverified,
 }
 
 impl DeadReason {
@@ -104,6 +112,10 @@ impl DeadReason {
             Self::Permanent => "permanent",
             Self::TooLarge => "too-large",
             Self::TooManyHops => "too-many-hops",
+            Self::SubscriptionUnknown => "subscription-unknown",
+            Self::SubscriptionPaused => "subscription-paused",
+            Self::SubscriptionDisabled => "subscription-disabled",
+            Self::SubscriptionUnverified => "subscription-unverified",
         }
     }
 }

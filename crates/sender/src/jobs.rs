@@ -264,35 +264,126 @@ pub struct Step {
     pub first_attempt_at: Option<String>,
 }
 
-/// The subscription to send for, or the outcome that says why not.
-fn current_subscription(
-    shared: &Shared,
-    d: &Delivery,
-) -> Result<Subscription, (OutcomeResult, &'static str)> {
+/// Why a delivery cannot be sent to its subscription now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unsendable {
+    Unknown,
+    Paused,
+    Disabled,
+    Unverified,
+}
+
+impl Unsendable {
+    fn outcome(self) -> (OutcomeResult, DeadReason, &'static str) {
+        match self {
+            Self::Unknown => (
+                OutcomeResult::SkippedDisabled,
+                DeadReason::SubscriptionUnknown,
+                "the subscription does not exist (here)",
+            ),
+            Self::Paused => (
+                OutcomeResult::SkippedPaused,
+                DeadReason::SubscriptionPaused,
+                "the subscription is paused",
+            ),
+            Self::Disabled => (
+                OutcomeResult::SkippedDisabled,
+                DeadReason::SubscriptionDisabled,
+                "the subscription is disabled",
+            ),
+            Self::Unverified => (
+                OutcomeResult::SkippedDisabled,
+                DeadReason::SubscriptionUnverified,
+                "the subscription's URL is not verified",
+            ),
+        }
+    }
+}
+
+/// How long after its creation a delivery whose subscription this instance does not know (or
+/// knows only in a version older than the delivery) is looked at again instead of dead-lettered:
+/// the routing stage that built it saw a newer version, which is on its way here.
+const VIEW_LAG_GRACE: Duration = Duration::from_secs(60);
+/// How long such a delivery waits before it is looked at again.
+const VIEW_LAG_WAIT: Duration = Duration::from_secs(2);
+
+/// The subscription to send for, or why not, and whether this instance's view may lag the
+/// routing stage that built the delivery.
+fn current_subscription(shared: &Shared, d: &Delivery) -> Result<Subscription, (Unsendable, bool)> {
     let sub = shared
         .subscriptions
         .read()
         .get(&d.subscription_id)
         .map(|s| s.sub.clone());
-    match sub {
-        None => Err((
-            OutcomeResult::SkippedDisabled,
-            "the subscription no longer exists",
-        )),
-        Some(s) => match s.status {
-            SubscriptionStatus::Active => Ok(s),
-            SubscriptionStatus::Paused => {
-                Err((OutcomeResult::SkippedPaused, "the subscription is paused"))
-            }
-            SubscriptionStatus::Disabled => Err((
-                OutcomeResult::SkippedDisabled,
-                "the subscription is disabled",
-            )),
-            SubscriptionStatus::Unverified => Err((
-                OutcomeResult::SkippedDisabled,
-                "the subscription's URL is not verified",
-            )),
-        },
+    let Some(s) = sub else {
+        return Err((Unsendable::Unknown, true));
+    };
+    // The delivery is newer than the version known here: the routing stage saw a later one.
+    let stale = match (&s.updated, hookline_model::timefmt::parse(&d.created_at)) {
+        (Some(u), Some(created)) => hookline_model::timefmt::parse(u).is_some_and(|u| u < created),
+        _ => false,
+    };
+    match s.status {
+        SubscriptionStatus::Active => Ok(s),
+        SubscriptionStatus::Paused => Err((Unsendable::Paused, stale)),
+        SubscriptionStatus::Disabled => Err((Unsendable::Disabled, stale)),
+        SubscriptionStatus::Unverified => Err((Unsendable::Unverified, stale)),
+    }
+}
+
+fn age_of(t: &str) -> Duration {
+    hookline_model::timefmt::parse(t).map_or(Duration::ZERO, |t| {
+        Duration::from_secs_f64((OffsetDateTime::now_utc() - t).as_seconds_f64().max(0.0))
+    })
+}
+
+/// A delivery that cannot be sent now: looked at again shortly while this instance's view of
+/// the subscription may lag, dead-lettered (with the reason) otherwise — never dropped.
+fn unsendable(ctx: &Ctx, job: &Job, why: Unsendable, may_lag: bool, inline: bool) -> Step {
+    let d = &job.delivery;
+    if may_lag && age_of(&d.created_at) < VIEW_LAG_GRACE {
+        let outputs = if inline {
+            Vec::new()
+        } else {
+            let last = Last {
+                first_attempt_at: first_attempt_at(job),
+                error: Some(format!("waiting for the subscription: {}", why.outcome().2)),
+                status: None,
+            };
+            vec![ctx.retry(job, d, job.attempt, VIEW_LAG_WAIT, last)]
+        };
+        return Step {
+            outputs,
+            retry_in: inline.then_some((VIEW_LAG_WAIT, job.attempt)),
+            first_attempt_at: None,
+        };
+    }
+    let (result, reason, text) = why.outcome();
+    ctx.shared
+        .metrics
+        .attempts
+        .with_label_values(&[result.as_str()])
+        .inc();
+    let first = first_attempt_at(job);
+    Step {
+        outputs: vec![
+            Output::Outcome(Box::new(outcome(
+                d,
+                job.attempt,
+                result,
+                Some(text.to_owned()),
+            ))),
+            dead(
+                d,
+                job.attempt.saturating_sub(1),
+                &first,
+                reason,
+                Some(text.to_owned()),
+                None,
+            ),
+        ],
+        retry_in: None,
+        first_attempt_at: None,
     }
 }
 
@@ -300,37 +391,17 @@ fn current_subscription(
 /// failures are retried by the caller (ordered mode) instead of through the retry path.
 pub async fn attempt_step(ctx: &Ctx, job: &Job, inline: bool) -> Step {
     let shared = &ctx.shared;
-    let d = &job.delivery;
-    let count = |result: OutcomeResult| {
-        shared
-            .metrics
-            .attempts
-            .with_label_values(&[result.as_str()])
-            .inc();
-    };
-    let sub = match current_subscription(shared, d) {
+    let sub = match current_subscription(shared, &job.delivery) {
         Ok(s) => s,
-        Err((result, why)) => {
-            count(result);
-            return Step {
-                outputs: vec![Output::Outcome(Box::new(outcome(
-                    d,
-                    job.attempt,
-                    result,
-                    Some(why.to_owned()),
-                )))],
-                retry_in: None,
-                first_attempt_at: None,
-            };
-        }
+        Err((why, may_lag)) => return unsendable(ctx, job, why, may_lag, inline),
     };
     let (admit, transition) = shared.breaker(&sub.id, |b| b.admit(Instant::now()));
     note_transition(shared, &sub.id, transition);
-    let mut delivery = d.clone();
+    let mut delivery = job.delivery.clone();
     // The URL may have changed since the delivery was built: send to the current one.
     delivery.url = sub.url.clone();
     let mut outputs = Vec::with_capacity(4);
-    let (seen, mut o, failing_for) = match admit {
+    let tried = match admit {
         Admit::No(until) => {
             let open_for = until.saturating_duration_since(Instant::now());
             let error = format!(
@@ -343,31 +414,58 @@ pub async fn attempt_step(ctx: &Ctx, job: &Job, inline: bool) -> Step {
                 OutcomeResult::CircuitOpen,
                 Some(error),
             );
-            (Seen::CircuitOpen { open_for }, o, None)
+            Tried {
+                seen: Seen::CircuitOpen { open_for },
+                outcome: o,
+                failing_for: None,
+            }
         }
         Admit::Yes => send_once(ctx, &sub, &delivery, job, &mut outputs).await,
     };
+    follow(ctx, job, &sub, &delivery, tried, outputs, inline)
+}
+
+/// What an attempt (or the circuit's refusal) saw, its outcome so far, and how long the
+/// endpoint has been failing.
+struct Tried {
+    seen: Seen,
+    outcome: hookline_model::Outcome,
+    failing_for: Option<Duration>,
+}
+
+/// Decides what follows an attempt and adds the records that says to `outputs`.
+fn follow(
+    ctx: &Ctx,
+    job: &Job,
+    sub: &Subscription,
+    delivery: &Delivery,
+    tried: Tried,
+    mut outputs: Vec<Output>,
+    inline: bool,
+) -> Step {
+    let Tried {
+        seen,
+        outcome: mut o,
+        failing_for,
+    } = tried;
     let first = job
         .first_attempt_at
         .clone()
         .unwrap_or_else(|| o.started_at.clone());
-    let age = hookline_model::timefmt::parse(&first).map_or(Duration::ZERO, |t| {
-        Duration::from_secs_f64((OffsetDateTime::now_utc() - t).as_seconds_f64().max(0.0))
-    });
     let facts = Facts {
         seen,
         attempt: job.attempt,
-        age,
+        age: age_of(&first),
         failing_for,
         hops: job.hops,
     };
     let mut retry_in = None;
-    let result = match decide(&shared.bounds, facts) {
+    let result = match decide(&ctx.shared.bounds, facts) {
         Decision::Delivered => OutcomeResult::Delivered,
-        Decision::Disable(why) => disable(&sub, &mut outputs, why),
+        Decision::Disable(why) => disable(sub, &mut outputs, why),
         Decision::Dead(reason) => {
             let (e, s) = (o.error.clone(), o.http_status);
-            outputs.push(dead(&delivery, job.attempt, &first, reason, e, s));
+            outputs.push(dead(delivery, job.attempt, &first, reason, e, s));
             OutcomeResult::DeadLettered
         }
         Decision::Retry {
@@ -382,7 +480,7 @@ pub async fn attempt_step(ctx: &Ctx, job: &Job, inline: bool) -> Step {
                     error: o.error.clone(),
                     status: o.http_status,
                 };
-                outputs.push(ctx.retry(job, &delivery, next_attempt, delay, last));
+                outputs.push(ctx.retry(job, delivery, next_attempt, delay, last));
             }
             if matches!(seen, Seen::CircuitOpen { .. }) {
                 OutcomeResult::CircuitOpen
@@ -391,11 +489,10 @@ pub async fn attempt_step(ctx: &Ctx, job: &Job, inline: bool) -> Step {
             }
         }
     };
-    count(result);
+    let m = &ctx.shared.metrics;
+    m.attempts.with_label_values(&[result.as_str()]).inc();
     if !matches!(seen, Seen::CircuitOpen { .. }) {
-        shared
-            .metrics
-            .attempt_latency
+        m.attempt_latency
             .with_label_values(&[result.as_str()])
             .observe(o.latency_ms / 1000.0);
     }
@@ -416,7 +513,7 @@ async fn send_once(
     delivery: &Delivery,
     job: &Job,
     outputs: &mut Vec<Output>,
-) -> (Seen, hookline_model::Outcome, Option<Duration>) {
+) -> Tried {
     let shared = &ctx.shared;
     let copernica_id = shared
         .copernica_id
@@ -468,7 +565,11 @@ async fn send_once(
     o.latency_ms = report.latency.as_secs_f64() * 1000.0;
     o.started_at = report.started_at.clone();
     o.finished_at = report.finished_at.clone();
-    (seen, o, failing_for)
+    Tried {
+        seen,
+        outcome: o,
+        failing_for,
+    }
 }
 
 fn disable(sub: &Subscription, outputs: &mut Vec<Output>, why: &str) -> OutcomeResult {
