@@ -6,6 +6,10 @@
 //! partition), and routes the change's event (with previous values for updates) to
 //! `deliveries`: all in one consume → produce → commit cycle.
 //!
+//! A change whose stored row (for a subprofile: the parent's) belongs to another account is
+//! quarantined with reason `account-mismatch`: the row stays as it is, in the store and in the
+//! topic, and nothing is delivered.
+//!
 //! The stage owns its table partitions: it restores them from `profiles` on assignment and from
 //! then on keeps them current itself (see `TableMode::Own`).
 
@@ -75,8 +79,15 @@ impl Processor for ProfilesProcessor {
         let key = change.key().to_string();
         let p = msg.partition();
         let before = ctx.store.get(p, &key)?;
+        let applied = match hookline_enrich::profile::join(&change, before.as_ref()) {
+            Ok(applied) => applied,
+            Err(mismatch) => {
+                // Another account's row: left as it is, in the store and in the topic, and the
+                // change is delivered to nobody.
+                return ctx.quarantine(msg, &mismatch.to_string()).await;
+            }
+        };
         ctx.count_join(before.is_some());
-        let applied = hookline_enrich::profile::apply(&change, before.as_ref());
         match &applied.new_state {
             Some(state) => {
                 let bytes = serde_json::to_vec(state).expect("profile state serializes");
