@@ -7,6 +7,8 @@
 //!
 //! - [`account`]: no join crosses accounts: a record of one account is refused the stored row of
 //!   another ([`tracking::join`], [`profile::join`]); the stages quarantine it.
+//! - [`bound`]: a profile's table row keeps a bounded number of subprofiles and must fit in one
+//!   record; a row that cannot is refused (`too-large`).
 //!
 //! Policy for unknown profiles (documented in `docs/architecture.md`, "The join"): a tracking event whose profile is
 //! not in the table is delivered with what the event itself carries, `fields` and `interests`
@@ -14,6 +16,7 @@
 //! and bounces for time-critical actions, and a late webhook is worse than a thinner one.
 
 pub mod account;
+pub mod bound;
 pub mod profile;
 pub mod tracking;
 

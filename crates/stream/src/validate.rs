@@ -43,6 +43,8 @@ pub fn decode_input<T: DeserializeOwned>(
 pub fn reason_class(reason: &str) -> &'static str {
     if reason.starts_with("account-mismatch") {
         "account-mismatch"
+    } else if reason.starts_with("too-large") {
+        "too-large"
     } else if reason.starts_with("null value") {
         "null"
     } else if reason.contains("exceeds the limit") {
@@ -99,5 +101,7 @@ mod tests {
         let mismatch = "account-mismatch: input of account 2002 for profile 4711 of database 12, \
                         but the stored row belongs to account 1001";
         assert_eq!(reason_class(mismatch), "account-mismatch");
+        let row = "too-large: the new row of profile 12:4711 takes 1200000 bytes, more than ...";
+        assert_eq!(reason_class(row), "too-large");
     }
 }
