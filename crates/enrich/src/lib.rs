@@ -5,11 +5,18 @@
 //! - [`profile`]: a profile change + the state before it → the new table state, the webhook body
 //!   (with previous values of changed fields for updates) and the facts.
 //!
-//! Policy for unknown profiles (documented in `docs/join.md`): a tracking event whose profile is
+//! - [`account`]: no join crosses accounts: a record of one account is refused the stored row of
+//!   another ([`tracking::join`], [`profile::join`]); the stages quarantine it.
+//! - [`bound`]: a profile's table row keeps a bounded number of subprofiles and must fit in one
+//!   record; a row that cannot is refused (`too-large`).
+//!
+//! Policy for unknown profiles (documented in `docs/architecture.md`, "The join"): a tracking event whose profile is
 //! not in the table is delivered with what the event itself carries, `fields` and `interests`
 //! empty and `"profile_known": false`, rather than held back: Copernica's customers use clicks
 //! and bounces for time-critical actions, and a late webhook is worse than a thinner one.
 
+pub mod account;
+pub mod bound;
 pub mod profile;
 pub mod tracking;
 

@@ -3,6 +3,7 @@
 use hookline_model::{EventKind, ProfileAction, ProfileChange, ProfileState};
 use serde_json::{Map, Value};
 
+use crate::account::{self, AccountMismatch};
 use crate::{times, Enriched};
 
 /// What one change does: the table's new state for the key (`None`: a tombstone) and the event
@@ -13,7 +14,22 @@ pub struct Applied {
     pub enriched: Enriched,
 }
 
+/// Applies `change` to `before` (the table's stored row for the key, if any), refusing a row of
+/// another account: the change must then neither read nor replace it (the stage quarantines the
+/// change and writes nothing; see [`crate::account`]). A subprofile change is checked against
+/// its parent's row, which holds it.
+pub fn join(
+    change: &ProfileChange,
+    before: Option<&ProfileState>,
+) -> Result<Applied, AccountMismatch> {
+    let before = account::check(&change.account, before)?;
+    Ok(apply(change, before))
+}
+
 /// Applies `change` to `before` (the table's current state for the key, if any).
+///
+/// A `before` of another account is never read: it counts as no state. The stage calls
+/// [`join`], which refuses such a change instead, so that the other account's row stays.
 ///
 /// - profile create/update: the change's `fields` are the full new state; interests are the
 ///   change's when given, else kept; subprofiles are kept.
@@ -21,6 +37,7 @@ pub struct Applied {
 /// - subprofile create/update/delete: the subprofile entry inside the parent's state changes; a
 ///   parent not yet in the table is created with empty fields (it may arrive later).
 pub fn apply(change: &ProfileChange, before: Option<&ProfileState>) -> Applied {
+    let before = before.filter(|b| b.account == change.account);
     let sub_key = change.subprofile_key();
     let now_ts = change.timestamp.clone();
     let mut state = before.cloned().unwrap_or_else(|| ProfileState {
@@ -259,6 +276,62 @@ mod tests {
             upd.enriched.previous_interests.as_deref(),
             Some(&["vip".to_owned()][..])
         );
+    }
+
+    #[test]
+    fn a_change_of_another_account_is_refused_for_profiles_and_subprofiles() {
+        let s1 = apply(&change(json!({})), None).new_state.unwrap();
+        let foreign = |v: Value| {
+            let mut c = change(v);
+            c.account = hookline_model::AccountId::new("2002").unwrap();
+            c
+        };
+        for (what, v) in [
+            ("create", json!({"id": "x-1"})),
+            (
+                "update",
+                json!({"id": "x-2", "action": "update", "fields": {"name": "Mallory"}}),
+            ),
+            ("delete", json!({"id": "x-3", "action": "delete"})),
+            (
+                "subprofile create",
+                json!({"id": "x-4", "collection": "3", "subprofile": "9"}),
+            ),
+            (
+                "subprofile delete",
+                json!({"id": "x-5", "action": "delete", "collection": "3", "subprofile": "9"}),
+            ),
+        ] {
+            let err = join(&foreign(v), Some(&s1)).unwrap_err();
+            assert_eq!(
+                (err.input.as_str(), err.stored.as_str()),
+                ("2002", "1001"),
+                "{what}"
+            );
+        }
+        // The same account joins; no row at all is the other account's to create.
+        assert!(join(&change(json!({"id": "y-1", "action": "update"})), Some(&s1)).is_ok());
+        let fresh = join(&foreign(json!({"id": "y-2"})), None).unwrap();
+        assert_eq!(fresh.new_state.unwrap().account.as_str(), "2002");
+
+        // Called directly, `apply` never reads the foreign row: no previous values, no parent
+        // fields, none of its interests.
+        let upd = apply(
+            &foreign(
+                json!({"id": "z-1", "action": "update", "fields": {"name": "Mallory"}, "interests": null}),
+            ),
+            Some(&s1),
+        );
+        let text = serde_json::to_string(&upd.enriched.body).unwrap();
+        for secret in ["mike@example.com", "Mike", "vip"] {
+            assert!(!text.contains(secret), "{secret} leaked into {text}");
+        }
+        let sub = apply(
+            &foreign(json!({"id": "z-2", "collection": "3", "subprofile": "9"})),
+            Some(&s1),
+        );
+        assert_eq!(sub.enriched.body["profile_fields"], json!({}));
+        assert!(sub.enriched.profile_fields.is_empty());
     }
 
     #[test]

@@ -3,12 +3,28 @@
 use hookline_model::{ProfileState, TrackingEvent};
 use serde_json::{Map, Value};
 
+use crate::account::{self, AccountMismatch};
 use crate::{times, Enriched};
+
+/// Joins a tracking event with its stored profile row, refusing a row of another account (the
+/// stage quarantines the event then; see [`crate::account`]).
+pub fn join(
+    ev: &TrackingEvent,
+    profile: Option<&ProfileState>,
+    email_field: &str,
+) -> Result<Enriched, AccountMismatch> {
+    let profile = account::check(&ev.account, profile)?;
+    Ok(enrich(ev, profile, email_field))
+}
 
 /// Builds the webhook body of a tracking event. `email_field` names the profile field holding
 /// the e-mail address (Copernica: per database, default `email`); it fills `recipient` when the
 /// event has none.
+///
+/// A row of another account is never read: it counts as no row. The stages call [`join`],
+/// which refuses such an event instead of delivering it thin.
 pub fn enrich(ev: &TrackingEvent, profile: Option<&ProfileState>, email_field: &str) -> Enriched {
+    let profile = profile.filter(|p| p.account == ev.account);
     let (timestamp, time) = times(&ev.timestamp);
     let mut body = Map::with_capacity(ev.rest.len() + 12);
     body.insert("id".into(), Value::String(ev.id.0.clone()));
@@ -143,6 +159,28 @@ mod tests {
         assert_eq!(e.body["profile_known"], false);
         assert_eq!(e.body["fields"], serde_json::json!({}));
         assert_eq!(e.body["recipient"], Value::Null);
+    }
+
+    #[test]
+    fn another_accounts_row_is_refused_and_never_read() {
+        let mut ev = click();
+        ev.account = hookline_model::AccountId::new("2002").unwrap();
+        let err = join(&ev, Some(&jane()), "email").unwrap_err();
+        assert_eq!(err.stored.as_str(), "1001");
+        assert_eq!(err.input.as_str(), "2002");
+
+        // Called directly, the body builder treats the foreign row as no row at all.
+        let e = enrich(&ev, Some(&jane()), "email");
+        assert!(!e.joined);
+        let text = serde_json::to_string(&e.body).unwrap();
+        for secret in ["jane@example.com", "Jane", "vip", "A-1"] {
+            assert!(!text.contains(secret), "{secret} leaked into {text}");
+        }
+        assert!(e.profile_fields.is_empty() && e.interests.is_empty());
+
+        let own = join(&click(), Some(&jane()), "email").unwrap();
+        assert!(own.joined);
+        assert_eq!(own.body["recipient"], "jane@example.com");
     }
 
     #[test]

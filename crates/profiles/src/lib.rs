@@ -6,12 +6,22 @@
 //! partition), and routes the change's event (with previous values for updates) to
 //! `deliveries`: all in one consume → produce → commit cycle.
 //!
+//! A change whose stored row (for a subprofile: the parent's) belongs to another account is
+//! quarantined with reason `account-mismatch`: the row stays as it is, in the store and in the
+//! topic, and nothing is delivered.
+//!
+//! Rows are bounded (`hookline_enrich::bound`): at most `--max-subprofiles` per collection, and
+//! one record of `--max-table-record-bytes` at most, the least recently modified subprofiles
+//! leaving first. A change whose row does not fit even so is quarantined (`too-large`), and the
+//! stage goes on.
+//!
 //! The stage owns its table partitions: it restores them from `profiles` on assignment and from
 //! then on keeps them current itself (see `TableMode::Own`).
 
 use clap::Parser;
 use hookline_config::{CommonArgs, JoinStageArgs};
-use hookline_model::{ProfileChange, SourcePosition};
+use hookline_enrich::bound::{bound_subprofiles, encode_row, RowError, RowLimits};
+use hookline_model::{ProfileChange, ProfileState, SourcePosition};
 use hookline_schemas::SchemaKind;
 use hookline_stream::{
     BatchContext, JoinStage, Processor, StageError, SubscriptionsView, TableMode,
@@ -28,6 +38,43 @@ pub struct ProfilesArgs {
     pub common: CommonArgs,
     #[command(flatten)]
     pub stage: JoinStageArgs,
+
+    /// Subprofiles kept per collection in a profile's table row (at least 1). Beyond it the
+    /// least recently modified ones leave the row: their events are then joined without
+    /// subprofile fields.
+    #[arg(long, env = "HOOKLINE_MAX_SUBPROFILES", default_value_t = hookline_enrich::bound::DEFAULT_MAX_SUBPROFILES_PER_COLLECTION)]
+    pub max_subprofiles: usize,
+
+    /// The largest `profiles` record (key + value + framing) this stage writes; a change whose
+    /// row would not fit even after dropping old subprofiles is quarantined (`too-large`).
+    /// Default: the producer's `message.max.bytes` (`--kafka` / `HOOKLINE_KAFKA_MESSAGE_MAX_BYTES`),
+    /// else 1000000. It is never set above the producer's limit.
+    #[arg(long, env = "HOOKLINE_MAX_TABLE_RECORD_BYTES")]
+    pub max_table_record_bytes: Option<usize>,
+}
+
+impl ProfilesArgs {
+    /// The bounds of a profile's table row, from the flags and the producer's
+    /// `message.max.bytes`.
+    pub fn row_limits(&self) -> RowLimits {
+        let producer = self
+            .common
+            .kafka_settings()
+            .into_iter()
+            .rev()
+            .find(|(k, _)| k == "message.max.bytes")
+            .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+        let max_record_bytes = match (self.max_table_record_bytes, producer) {
+            (Some(flag), Some(producer)) => flag.min(producer),
+            (Some(flag), None) => flag,
+            (None, Some(producer)) => producer,
+            (None, None) => hookline_enrich::bound::DEFAULT_MAX_RECORD_BYTES,
+        };
+        RowLimits {
+            max_subprofiles_per_collection: self.max_subprofiles.max(1),
+            max_record_bytes,
+        }
+    }
 }
 
 /// Runs the stage until `shutdown`.
@@ -37,6 +84,12 @@ pub async fn run(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), StageError> {
+    let limits = args.row_limits();
+    tracing::info!(
+        max_subprofiles_per_collection = limits.max_subprofiles_per_collection,
+        max_table_record_bytes = limits.max_record_bytes,
+        "profile rows bounded"
+    );
     hookline_stream::run_join_stage(
         JoinStage {
             name: "profiles",
@@ -45,7 +98,10 @@ pub async fn run(
         },
         &args.common,
         &args.stage,
-        |subscriptions| ProfilesProcessor { subscriptions },
+        |subscriptions| ProfilesProcessor {
+            subscriptions,
+            limits,
+        },
         metrics,
         readiness,
         shutdown,
@@ -56,6 +112,29 @@ pub async fn run(
 /// Validate → apply to the table → route → queue the table write and the deliveries.
 pub struct ProfilesProcessor {
     pub subscriptions: SubscriptionsView,
+    pub limits: RowLimits,
+}
+
+impl ProfilesProcessor {
+    /// The new row's bytes, its subprofiles bounded; refused when it does not fit in a record.
+    fn bounded_row(
+        &self,
+        key: &str,
+        change: &ProfileChange,
+        state: &mut ProfileState,
+    ) -> Result<Vec<u8>, RowError> {
+        let keep = change.subprofile_key();
+        let evicted = bound_subprofiles(state, key, keep.as_deref(), &self.limits);
+        if !evicted.is_empty() {
+            tracing::debug!(
+                key,
+                by_count = evicted.by_count.len(),
+                by_size = evicted.by_size.len(),
+                "least recently modified subprofiles left the row"
+            );
+        }
+        encode_row(key, state, &self.limits)
+    }
 }
 
 impl Processor for ProfilesProcessor {
@@ -75,11 +154,22 @@ impl Processor for ProfilesProcessor {
         let key = change.key().to_string();
         let p = msg.partition();
         let before = ctx.store.get(p, &key)?;
+        let mut applied = match hookline_enrich::profile::join(&change, before.as_ref()) {
+            Ok(applied) => applied,
+            Err(mismatch) => {
+                // Another account's row: left as it is, in the store and in the topic, and the
+                // change is delivered to nobody.
+                return ctx.quarantine(msg, &mismatch.to_string()).await;
+            }
+        };
         ctx.count_join(before.is_some());
-        let applied = hookline_enrich::profile::apply(&change, before.as_ref());
-        match &applied.new_state {
+        match &mut applied.new_state {
             Some(state) => {
-                let bytes = serde_json::to_vec(state).expect("profile state serializes");
+                let bytes = match self.bounded_row(&key, &change, state) {
+                    Ok(bytes) => bytes,
+                    // The previous row stays; the change is delivered to nobody.
+                    Err(e) => return ctx.quarantine(msg, &e.to_string()).await,
+                };
                 ctx.store.put(p, &key, &bytes)?;
                 ctx.producer
                     .send(
@@ -104,5 +194,35 @@ impl Processor for ProfilesProcessor {
             offset: msg.offset(),
         };
         ctx.route(&self.subscriptions, &enriched, source).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(args: &[&str]) -> RowLimits {
+        let mut all = vec!["hookline-profiles"];
+        all.extend_from_slice(args);
+        ProfilesArgs::parse_from(all).row_limits()
+    }
+
+    #[test]
+    fn row_limits_follow_the_flags_and_never_exceed_the_producers_message_max_bytes() {
+        let d = limits(&[]);
+        assert_eq!(
+            (d.max_subprofiles_per_collection, d.max_record_bytes),
+            (1_000, 1_000_000)
+        );
+        let producer = ["--kafka", "message.max.bytes=2000000"];
+        assert_eq!(limits(&producer).max_record_bytes, 2_000_000);
+        let both = ["--kafka", "message.max.bytes=500000"];
+        let l = limits(&[&both[..], &["--max-table-record-bytes", "800000"]].concat());
+        assert_eq!(l.max_record_bytes, 500_000, "the producer's limit wins");
+        let l = limits(&["--max-table-record-bytes", "8000", "--max-subprofiles", "0"]);
+        assert_eq!(
+            (l.max_record_bytes, l.max_subprofiles_per_collection),
+            (8_000, 1)
+        );
     }
 }

@@ -92,6 +92,10 @@ impl ProfileStore {
     }
 
     /// The profile state under `key`, if the table holds a well-formed one.
+    ///
+    /// A row that does not parse, such as one without an `account` (so it cannot be told whose
+    /// it is), reads as absent: no join uses anything of it, and the profiles stage replaces it
+    /// on the key's next create or update (`hookline_enrich::account`).
     pub fn get(&self, partition: i32, key: &str) -> Result<Option<ProfileState>, StoreError> {
         Ok(self
             .disk
@@ -279,6 +283,18 @@ mod tests {
         );
         assert_eq!(reopened.checkpoint(1).unwrap(), Some(2));
         drop(reopened);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_row_without_an_account_reads_as_absent() {
+        let dir = std::env::temp_dir().join(format!("hookline-store-acct-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = ProfileStore::open(&dir).unwrap();
+        let old = br#"{"database":"12","profile":"3","fields":{"email":"a@example.com"}}"#;
+        store.put(0, "12:3", old).unwrap();
+        assert!(store.get(0, "12:3").unwrap().is_none());
+        drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

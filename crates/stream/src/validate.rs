@@ -41,7 +41,11 @@ pub fn decode_input<T: DeserializeOwned>(
 
 /// A short class of a reason, for the `reason` label of the quarantine metric (bounded).
 pub fn reason_class(reason: &str) -> &'static str {
-    if reason.starts_with("null value") {
+    if reason.starts_with("account-mismatch") {
+        "account-mismatch"
+    } else if reason.starts_with("too-large") {
+        "too-large"
+    } else if reason.starts_with("null value") {
         "null"
     } else if reason.contains("exceeds the limit") {
         "oversized"
@@ -93,5 +97,11 @@ mod tests {
             let reason = decode(k, v).unwrap_err();
             assert_eq!(reason_class(&reason), class, "{reason}");
         }
+        // Refusals of the join stages themselves, not of the input's form.
+        let mismatch = "account-mismatch: input of account 2002 for profile 4711 of database 12, \
+                        but the stored row belongs to account 1001";
+        assert_eq!(reason_class(mismatch), "account-mismatch");
+        let row = "too-large: the new row of profile 12:4711 takes 1200000 bytes, more than ...";
+        assert_eq!(reason_class(row), "too-large");
     }
 }

@@ -3,7 +3,8 @@
 //! Consumes `tracking` (key `<database>:<profile>`), joins each event with partition *p* of the
 //! co-partitioned `profiles` table, offers it to the subscriptions of its database and writes
 //! one delivery per match to `deliveries` (key: subscription id). Malformed input goes to
-//! `quarantine`. Every input record ends as routed (≥1 delivery), filtered (no match) or
+//! `quarantine`, and so does an event whose stored profile row belongs to another account
+//! (reason `account-mismatch`): no event is joined with another account's profile. Every input record ends as routed (≥1 delivery), filtered (no match) or
 //! quarantined, and the counters add up (`hookline_stage_*_total{stage="tracking"}`).
 //!
 //! - [`TrackingArgs`] / [`run`]: configuration and the entry point `main` and tests share.
@@ -78,12 +79,20 @@ impl Processor for TrackingProcessor {
         };
         let key = event.key().to_string();
         let profile = ctx.store.get(msg.partition(), &key)?;
-        ctx.count_join(profile.is_some());
-        if profile.is_none() {
+        let enriched =
+            match hookline_enrich::tracking::join(&event, profile.as_ref(), &self.email_field) {
+                Ok(enriched) => enriched,
+                Err(mismatch) => {
+                    // The row is another account's: nothing of it may reach this event's
+                    // subscriptions, and a thin delivery could hand this account an event that
+                    // concerns the other one's recipient.
+                    return ctx.quarantine(msg, &mismatch.to_string()).await;
+                }
+            };
+        ctx.count_join(enriched.joined);
+        if !enriched.joined {
             tracing::debug!(key, event = %event.id, "profile not in the table; delivering without profile data");
         }
-        let enriched =
-            hookline_enrich::tracking::enrich(&event, profile.as_ref(), &self.email_field);
         let source = SourcePosition {
             topic: msg.topic().to_owned(),
             partition: msg.partition(),
