@@ -29,6 +29,8 @@ pub struct QueueBounds {
     pub records: usize,
     /// The longest a delivery may be expected to wait in memory before it is sent.
     pub max_wait: Duration,
+    /// Most requests per second to one endpoint, whatever its subscription asks for.
+    pub rate_cap: Option<f64>,
 }
 
 impl Default for QueueBounds {
@@ -37,6 +39,7 @@ impl Default for QueueBounds {
             bytes: 1 << 20,
             records: 500,
             max_wait: Duration::from_secs(10),
+            rate_cap: Some(1000.0),
         }
     }
 }
@@ -177,7 +180,10 @@ impl Endpoints {
         self.bounds
     }
 
-    fn get(&self, id: &SubscriptionId, limits: Limits) -> (Arc<Endpoint>, Limits) {
+    fn get(&self, id: &SubscriptionId, mut limits: Limits) -> (Arc<Endpoint>, Limits) {
+        if let Some(cap) = self.bounds.rate_cap {
+            limits.per_second = limits.per_second.min(cap);
+        }
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         let ep = map
             .entry(id.clone())
@@ -261,6 +267,7 @@ mod tests {
             bytes: 1000,
             records: 10,
             max_wait: Duration::from_secs(10),
+            rate_cap: None,
         }
     }
 
@@ -289,6 +296,25 @@ mod tests {
         assert!(matches!(e.offer(&id("b"), FAST, 600), Admission::Take(_)));
         drop(a);
         assert!(matches!(e.offer(&id("a"), FAST, 600), Admission::Take(_)));
+    }
+
+    #[test]
+    fn the_rate_cap_holds_whatever_the_subscription_asks() {
+        let e = Endpoints::new(QueueBounds {
+            records: 1000,
+            bytes: 1 << 20,
+            max_wait: Duration::from_secs(1),
+            rate_cap: Some(10.0),
+        });
+        let asks = Limits {
+            max_in_flight: 100,
+            per_second: 1e6,
+        };
+        let taken = (0..100)
+            .take_while(|_| matches!(e.offer(&id("a"), asks, 1), Admission::Take(_)))
+            .count();
+        // A burst of 10, then 10 a second for the one second of allowed wait.
+        assert!((19..=21).contains(&taken), "{taken} taken at a cap of 10/s");
     }
 
     #[test]

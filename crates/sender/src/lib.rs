@@ -122,6 +122,12 @@ pub struct SenderArgs {
     #[arg(long, env = "HOOKLINE_ENDPOINT_MAX_WAIT", default_value = "10s")]
     pub endpoint_max_wait: String,
 
+    /// Most requests per second to any one endpoint, whatever its subscription asks for
+    /// (`limits.per_second` above it is held to it); 0: no cap. A validated domain proves who
+    /// owns a name, not a right to aim bulk traffic at it.
+    #[arg(long, env = "HOOKLINE_ENDPOINT_RATE_CAP", default_value_t = 1000.0)]
+    pub endpoint_rate_cap: f64,
+
     /// Records one delivery may have on the retry path (retries, deferrals, moves between
     /// delay tiers) before it is dead-lettered with reason `too-many-hops`.
     #[arg(long, env = "HOOKLINE_MAX_HOPS", default_value_t = 1000)]
@@ -236,6 +242,7 @@ pub async fn run(
             bytes: args.endpoint_queue_bytes.max(1),
             records: args.endpoint_queue_records.max(1),
             max_wait,
+            rate_cap: (args.endpoint_rate_cap > 0.0).then_some(args.endpoint_rate_cap),
         }),
         subscriptions,
         metrics,
