@@ -44,6 +44,10 @@ impl Default for QueueBounds {
     }
 }
 
+/// The shortest wait of a deferred delivery: a full queue of a fast endpoint has room again
+/// soon, but not at once.
+const MIN_DEFER: Duration = Duration::from_millis(100);
+
 /// An endpoint's limits as its subscription states them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
@@ -91,6 +95,9 @@ pub struct Endpoint {
     queued_bytes: AtomicUsize,
     /// Moving average of request durations, in microseconds (0: none seen yet).
     latency_us: AtomicU64,
+    /// When the next deferred delivery is due back: deferrals are spread over the endpoint's
+    /// pace, so a backlog comes back as fast as the endpoint can take it, not all at once.
+    next_slot: Mutex<Option<Instant>>,
 }
 
 impl Endpoint {
@@ -100,7 +107,20 @@ impl Endpoint {
             queued: AtomicUsize::new(0),
             queued_bytes: AtomicUsize::new(0),
             latency_us: AtomicU64::new(0),
+            next_slot: Mutex::new(None),
         }
+    }
+
+    /// A deferred delivery's wait: the endpoint's next free slot after `estimate`, one
+    /// `interval` after the previous deferral's.
+    fn defer_slot(&self, now: Instant, estimate: Duration, interval: Duration) -> Duration {
+        let mut next = self
+            .next_slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let at = next.map_or(now + estimate, |n| n.max(now + estimate));
+        *next = Some(at + interval);
+        at - now
     }
 
     /// Records how long a request took, for estimating how fast the queue drains.
@@ -235,10 +255,11 @@ impl Endpoints {
             None
         };
         if let Some(reason) = reason {
-            return Admission::Defer {
-                wait: estimate.max(Duration::from_secs(1)),
-                reason,
-            };
+            let per_record = Duration::from_secs_f64(1.0 / l.rate.per_second())
+                .max(ep.drain_estimate(1, limits.max_in_flight));
+            drop(l);
+            let wait = ep.defer_slot(now, estimate.max(MIN_DEFER), per_record);
+            return Admission::Defer { wait, reason };
         }
         let rate_wait = l.rate.reserve(now);
         ep.queued.fetch_add(1, Ordering::AcqRel);
@@ -355,6 +376,32 @@ mod tests {
         assert!(wait > Duration::from_secs(9), "{wait:?}");
         let waits: Vec<Duration> = taken.iter().map(|t| t.rate_wait).collect();
         assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+    }
+
+    #[test]
+    fn deferrals_are_spread_over_the_endpoints_pace() {
+        let e = Endpoints::new(QueueBounds {
+            records: 100,
+            ..bounds()
+        });
+        let slow = Limits {
+            max_in_flight: 1,
+            per_second: 2.0,
+        };
+        let mut waits = Vec::new();
+        for _ in 0..40 {
+            // Taken tickets are dropped at once: only the rate (its reservations stay) defers.
+            if let Admission::Defer { wait, .. } = e.offer(&id("a"), slow, 1) {
+                waits.push(wait);
+            }
+        }
+        assert!(waits.len() >= 15, "{} deferred", waits.len());
+        // One every half second (the rate), after the queue's own ten seconds.
+        for w in waits.windows(2) {
+            let gap = w[1].saturating_sub(w[0]).as_secs_f64();
+            assert!((0.45..=0.55).contains(&gap), "{waits:?}");
+        }
+        assert!(waits[0] >= Duration::from_secs(9), "{waits:?}");
     }
 
     #[test]
