@@ -42,6 +42,15 @@ pub enum KafkaError {
         partition: i32,
         source: rdkafka::error::KafkaError,
     },
+    /// A record larger than the producer may send (`message.max.bytes`), found before
+    /// producing or reported by librdkafka. Not retriable: the same record is as large next time,
+    /// so a stage quarantines the input that caused it instead of stopping.
+    #[error("a record of {size} bytes for {topic} exceeds the producer's limit of {max} bytes (message.max.bytes less framing)")]
+    TooLarge {
+        topic: String,
+        size: usize,
+        max: usize,
+    },
     #[error("serializing a record for {topic}: {source}")]
     Serialize {
         topic: String,

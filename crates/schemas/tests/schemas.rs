@@ -1042,6 +1042,41 @@ fn quarantine_accepts_samples() {
     v["key"] = Value::Null;
     v["value_base64"] = json!("");
     assert_valid(k, &v);
+    let mut v = quarantine();
+    v["truncated"] = json!(true);
+    v["key_size"] = json!(7);
+    v["value_size"] = json!(800_000);
+    assert_valid(k, &v);
+}
+
+#[test]
+fn quarantine_records_built_by_the_model_validate_whole_and_truncated() {
+    let k = SchemaKind::Quarantine;
+    let value = vec![b'x'; 50_000];
+    let mut whole = hookline_model::QuarantineRecord::new(
+        "tracking",
+        "hookline.tracking",
+        0,
+        3,
+        Some(b"12:3"),
+        Some(&value),
+        "value is not JSON",
+    );
+    let json = whole.to_json_within(1_000_000).expect("fits");
+    assert_valid(k, &serde_json::from_slice(&json).unwrap());
+    let mut cut = hookline_model::QuarantineRecord::new(
+        "tracking",
+        "hookline.tracking",
+        0,
+        3,
+        None,
+        Some(&value),
+        "value is not JSON",
+    );
+    let json = cut.to_json_within(10_000).expect("fits");
+    let v: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(v["truncated"], json!(true));
+    assert_valid(k, &v);
 }
 
 #[test]
@@ -1095,6 +1130,18 @@ fn quarantine_rejects_bad_values() {
         &with(&ok, "value", Some(json!("raw"))),
         "/",
         "unknown field \"value\"",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "truncated", Some(json!("yes"))),
+        "/truncated",
+        "must be a boolean",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "value_size", Some(json!(-1))),
+        "/value_size",
+        "\"value_size\" must be at least 0",
     );
 }
 

@@ -22,10 +22,15 @@ use rdkafka::ClientContext;
 use tokio_util::sync::CancellationToken;
 
 use crate::store::{unix_ms_now, ProfileStore, RestoreFrom, TableMode};
-use crate::validate::reason_class;
+use crate::validate::{reason_class, too_large_reason};
 
 /// How long an idle stage waits for a record before it looks at rebalances again.
 const IDLE_TICK: Duration = Duration::from_millis(250);
+
+/// Room a delivery leaves below the producer's record limit, so that the sender can wrap it
+/// into a retry or dead-letter record (the delivery plus attempt counts, times and the last
+/// error) and still produce that.
+const DELIVERY_HEADROOM: usize = 16 * 1024;
 
 /// Kafka's default `delete.retention.ms`, assumed when the broker does not report the table
 /// topic's own.
@@ -45,6 +50,15 @@ pub enum StageError {
     Client(#[from] rdkafka::error::KafkaError),
     #[error(transparent)]
     Store(#[from] hookline_state_store::StoreError),
+    /// An output of one input record is larger than the producer may send (for a delivery:
+    /// less room for the sender's retry envelope). The runner quarantines the input (reason
+    /// `too-large`) instead of stopping.
+    #[error("{output} would be {size} bytes, over the limit of {max} bytes")]
+    OutputTooLarge {
+        output: String,
+        size: usize,
+        max: usize,
+    },
 }
 
 /// What a stage is.
@@ -129,14 +143,36 @@ impl BatchContext<'_> {
         if deliveries.is_empty() {
             self.metrics.filtered.with_label_values(&[self.stage]).inc();
         }
+        // Encode and size-check every delivery before queuing any, so an event is either routed
+        // whole or (too large) quarantined, never half delivered.
+        let topic = &self.topics.deliveries;
+        let mut encoded = Vec::with_capacity(deliveries.len());
         for d in &deliveries {
+            let key = d.subscription_id.0.as_bytes();
+            let bytes = serde_json::to_vec(d).map_err(|source| KafkaError::Serialize {
+                topic: topic.clone(),
+                source,
+            })?;
+            let size = key.len() + bytes.len();
+            let max = self
+                .producer
+                .max_record_bytes()
+                .saturating_sub(DELIVERY_HEADROOM);
+            if size > max {
+                return Err(StageError::OutputTooLarge {
+                    output: format!(
+                        "the delivery to {topic} for subscription {}",
+                        d.subscription_id.0
+                    ),
+                    size,
+                    max,
+                });
+            }
+            encoded.push((key, bytes));
+        }
+        for (key, bytes) in encoded {
             self.producer
-                .send_json(
-                    self.acks,
-                    &self.topics.deliveries,
-                    d.subscription_id.0.as_bytes(),
-                    d,
-                )
+                .send(self.acks, topic, Some(key), Some(&bytes))
                 .await?;
             self.metrics.routed.with_label_values(&[self.stage]).inc();
         }
@@ -151,7 +187,7 @@ impl BatchContext<'_> {
     ) -> Result<(), StageError> {
         self.metrics
             .quarantined
-            .with_label_values(&[self.stage, reason_class(reason)])
+            .with_label_values(&[self.stage, reason_class(reason).as_str()])
             .inc();
         quarantine(
             self.producer,
@@ -355,7 +391,14 @@ pub async fn run_stage<P: Processor>(
                     store: &store,
                     max_record_bytes: cfg.max_record_bytes,
                 };
-                processor.process(&mut bctx, msg).await?;
+                if let Err(e) = processor.process(&mut bctx, msg).await {
+                    // An output too large to produce would be as large after a restart:
+                    // quarantine the input and go on. Anything else stops the stage.
+                    let Some(reason) = too_large_reason(&e) else {
+                        return Err(e);
+                    };
+                    bctx.quarantine(msg, &reason).await?;
+                }
                 offsets.done(p, msg.offset());
             }
             acks.wait().await?;
