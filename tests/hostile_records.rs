@@ -6,15 +6,23 @@
 //!   the next ordinary click is delivered and the tracking stage keeps running and ready. Before,
 //!   the base64 quarantine copy of either was refused by librdkafka (`MessageSizeTooLarge`) and
 //!   the stage exited, to meet the same record again after its restart.
+//! - Hostile subscriptions: records written straight to the `subscriptions` topic (a condition
+//!   `"5日"` for `before`, which panicked the table thread, a value that is not JSON, a key that
+//!   is not UTF-8) are skipped by every follower (tracking, sender, admin), before and after the
+//!   stages start, and a valid click is still routed and delivered.
+//! - A table sink that panics on a record: the follower skips the record and keeps following.
 //!
 //! Tansu 0.6 sets no record size limit of its own (it has no `max.message.bytes` and reads
 //! frames of any length), so the inputs are produced to topics created as usual; the limit that
 //! matters is the producer's, librdkafka's default `message.max.bytes` of 1,000,000.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
 use hookline_integration_tests::{count, key_path, produce, produce_raw, tracking_args, Sender};
+use hookline_kafka::table::{StartAt, TableSink, TableTail};
 use hookline_telemetry::{Metrics, Readiness};
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
@@ -188,4 +196,162 @@ async fn oversized_records_are_quarantined_truncated_and_the_stage_goes_on() {
 
     sender.stop(Duration::from_secs(30)).await;
     tracking.stop().await;
+}
+
+/// A subscription whose condition has a multibyte date operand (`before "5日"`), which
+/// panicked the subscriptions table thread of every stage.
+fn with_bad_date(mut sub: Value, op: &str, value: &str) -> Value {
+    sub["conditions"] = json!({"field": "signup", "op": op, "value": value});
+    sub
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_subscription_records_are_skipped_by_every_follower() {
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 1).await;
+    let receiver = Receiver::start(200).await;
+    let url = receiver.url("/in");
+    // Straight to the topic, not through the admin API (which would refuse them).
+    let good = subscription("sub-ok", &url, "json");
+    let bad_date = with_bad_date(subscription("sub-bad-date", &url, "json"), "before", "5日");
+    let mut wrong_key = subscription("sub-wrong-key", &url, "json");
+    wrong_key["id"] = json!("sub-other");
+    let good_bytes = serde_json::to_vec(&good).unwrap();
+    let bad_date_bytes = serde_json::to_vec(&bad_date).unwrap();
+    let wrong_key_bytes = serde_json::to_vec(&wrong_key).unwrap();
+    produce_raw(
+        &t,
+        &t.topics.subscriptions,
+        &[
+            (Some(b"sub-ok"), Some(&good_bytes)),
+            (Some(b"sub-bad-date"), Some(&bad_date_bytes)),
+            (Some(b"sub-garbage"), Some(b"\xff{not json")),
+            (Some(b"\xff\xfe"), Some(&wrong_key_bytes)),
+            (Some(b"sub-wrong-key"), Some(&wrong_key_bytes)),
+        ],
+    )
+    .await;
+
+    let tracking = Tracking::start(&t, "subscriptions").await;
+    let key = key_path("hostile-subscriptions");
+    let sender = Sender::start(&t, &key, &[]);
+    let admin = hookline_admin::Tables::start(&t.settings, &t.topics)
+        .await
+        .expect("the admin's tables load");
+
+    // While every follower runs: a new hostile subscription, and a hostile version of the good
+    // one (the previous version must stay in force), then a valid marker.
+    let late_bad = with_bad_date(subscription("sub-late-bad", &url, "json"), "after", "日");
+    let bad_version = with_bad_date(good.clone(), "before", "+5日");
+    let marker = subscription("sub-marker", &receiver.url("/marker"), "json");
+    produce(
+        &t,
+        &t.topics.subscriptions,
+        &[
+            ("sub-late-bad".into(), late_bad),
+            ("sub-ok".into(), bad_version),
+            ("sub-marker".into(), marker),
+        ],
+    )
+    .await;
+    // Refused as invalid: sub-bad-date, sub-late-bad and the bad version of sub-ok.
+    let sender_metrics = sender.metrics.clone();
+    let refused = |m: &Metrics| count(&m.quarantined, &["subscriptions", "schema"]);
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            refused(&tracking.metrics) == 3 && refused(&sender_metrics) == 3
+        })
+        .await,
+        "tracking refused {}, sender {}",
+        refused(&tracking.metrics),
+        refused(&sender_metrics)
+    );
+    for m in [&tracking.metrics, &sender_metrics] {
+        assert_eq!(count(&m.quarantined, &["subscriptions", "json"]), 1);
+        assert_eq!(count(&m.quarantined, &["subscriptions", "key"]), 2);
+    }
+    assert!(
+        eventually(Duration::from_secs(30), || admin
+            .subscription("sub-marker")
+            .is_some())
+        .await,
+        "the admin follows the topic past the hostile records"
+    );
+    for id in ["sub-bad-date", "sub-late-bad", "sub-garbage"] {
+        assert!(admin.subscription(id).is_none(), "the admin skipped {id}");
+    }
+    let in_force = admin
+        .subscription("sub-ok")
+        .expect("sub-ok is known to the admin");
+    assert!(
+        in_force.conditions.is_null(),
+        "the admin keeps the valid version of sub-ok"
+    );
+
+    produce(
+        &t,
+        &t.topics.tracking,
+        &[("12:1".into(), click("evt-after"))],
+    )
+    .await;
+    assert!(
+        eventually(Duration::from_secs(60), || receiver.count() >= 2).await,
+        "the click is delivered to sub-ok (its valid version) and sub-marker"
+    );
+    let mut paths: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.path_and_query.clone())
+        .collect();
+    paths.sort();
+    assert_eq!(paths, vec!["/in", "/marker"]);
+    sender.stop(Duration::from_secs(30)).await;
+    tracking.stop().await;
+}
+
+/// Counts what it applies and panics on the value `boom`: a bug in a sink.
+struct PanickingSink {
+    applied: Arc<AtomicUsize>,
+}
+
+impl TableSink for PanickingSink {
+    fn apply(&mut self, _partition: i32, _offset: i64, _key: Option<&[u8]>, value: Option<&[u8]>) {
+        assert_ne!(value, Some(&b"boom"[..]), "a sink bug");
+        self.applied.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn forget_partition(&mut self, _partition: i32) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_follower_survives_a_record_its_sink_panics_on() {
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 1).await;
+    let topic = t.topics.domains.clone();
+    produce_raw(
+        &t,
+        &topic,
+        &[
+            (Some(b"a"), Some(b"1")),
+            (Some(b"b"), Some(b"boom")),
+            (Some(b"c"), Some(b"3")),
+        ],
+    )
+    .await;
+    let applied = Arc::new(AtomicUsize::new(0));
+    let sink = PanickingSink {
+        applied: applied.clone(),
+    };
+    let tail = TableTail::spawn(&t.settings, "hostile-sink", &topic, sink).unwrap();
+    tail.assign(vec![(0, StartAt::Beginning)]);
+    let high = tail
+        .caught_up(0)
+        .await
+        .expect("the follower survives the panic");
+    assert_eq!(high, 3);
+    assert_eq!(applied.load(Ordering::SeqCst), 2);
+    // And it keeps following.
+    produce_raw(&t, &topic, &[(Some(b"d"), Some(b"4"))]).await;
+    assert_eq!(tail.caught_up(0).await.expect("still following"), 4);
+    assert_eq!(applied.load(Ordering::SeqCst), 3);
 }

@@ -5,6 +5,9 @@
 //! owns ([`TableTail::assign`]/[`TableTail::revoke`], driven by its group's rebalances) and asks
 //! [`TableTail::caught_up`] before it processes a partition's stream, which resolves once the
 //! table partition has been read up to the high watermark observed at the time of asking.
+//!
+//! Whatever a record holds, the thread goes on: a sink that panics on a record has that record
+//! skipped and logged (see [`TableSink`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc;
@@ -20,6 +23,10 @@ use tokio::sync::oneshot;
 use crate::{KafkaError, KafkaSettings};
 
 /// Receives the table's records. Runs on the table thread.
+///
+/// A sink must skip (and log) a record it cannot use rather than panic, and do its parsing
+/// before it takes any lock readers share. Should `apply` panic anyway, the record is skipped
+/// and the thread goes on.
 pub trait TableSink: Send + 'static {
     /// One record; `value` is `None` for a tombstone.
     fn apply(&mut self, partition: i32, offset: i64, key: Option<&[u8]>, value: Option<&[u8]>);
@@ -132,6 +139,24 @@ pub fn partition_count(settings: &KafkaSettings, topic: &str) -> Result<i32, Kaf
     Ok(n as i32)
 }
 
+/// Hands one record to the sink. Sinks skip what they cannot use, but should one still panic
+/// on a record (a bug), the record is logged and skipped: a table follower must survive
+/// anything a producer can write, and a dead table thread would stop every stage relying on it.
+fn apply_guarded<S: TableSink>(sink: &mut S, topic: &str, partition: i32, m: &impl Message) {
+    let offset = m.offset();
+    let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sink.apply(partition, offset, m.key(), m.payload())
+    }));
+    if applied.is_err() {
+        tracing::error!(
+            topic,
+            partition,
+            offset,
+            "the table sink panicked on this record; skipped (a bug: please report it)"
+        );
+    }
+}
+
 struct Waiter {
     partition: i32,
     high: i64,
@@ -238,7 +263,7 @@ fn run<S: TableSink>(
                 Ok(m) => {
                     let p = m.partition();
                     if assigned.contains(&p) {
-                        sink.apply(p, m.offset(), m.key(), m.payload());
+                        apply_guarded(&mut sink, &topic, p, &m);
                         position.insert(p, m.offset() + 1);
                     }
                 }
