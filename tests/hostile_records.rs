@@ -23,6 +23,7 @@ use std::time::Duration;
 use base64::Engine;
 use hookline_integration_tests::{count, key_path, produce, produce_raw, tracking_args, Sender};
 use hookline_kafka::table::{StartAt, TableSink, TableTail};
+use hookline_kafka::KafkaError;
 use hookline_telemetry::{Metrics, Readiness};
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
@@ -354,4 +355,62 @@ async fn a_table_follower_survives_a_record_its_sink_panics_on() {
     produce_raw(&t, &topic, &[(Some(b"d"), Some(b"4"))]).await;
     assert_eq!(tail.caught_up(0).await.expect("still following"), 4);
     assert_eq!(applied.load(Ordering::SeqCst), 3);
+}
+
+/// Takes `delay` per record: a table that cannot be read to its end within a short bound.
+struct SlowSink {
+    applied: Arc<AtomicUsize>,
+    delay: Duration,
+}
+
+impl TableSink for SlowSink {
+    fn apply(&mut self, _: i32, _: i64, _: Option<&[u8]>, _: Option<&[u8]>) {
+        std::thread::sleep(self.delay);
+        self.applied.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn forget_partition(&mut self, _partition: i32) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_catch_up_is_bounded_and_says_what_is_missing() {
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 1).await;
+    let topic = t.topics.profiles.clone();
+    let records: Vec<(String, Value)> = (0..40).map(|i| (format!("12:{i}"), json!({}))).collect();
+    produce(&t, &topic, &records).await;
+    let applied = Arc::new(AtomicUsize::new(0));
+    let sink = SlowSink {
+        applied: applied.clone(),
+        delay: Duration::from_millis(50),
+    };
+    let tail = TableTail::spawn(&t.settings, "hostile-slow", &topic, sink)
+        .unwrap()
+        .with_catch_up_timeout(Duration::from_millis(500));
+    tail.assign(vec![(0, StartAt::Beginning)]);
+    let started = std::time::Instant::now();
+    match tail.caught_up(0).await {
+        Err(KafkaError::CatchUpTimeout {
+            partition,
+            position,
+            high,
+            ..
+        }) => {
+            assert_eq!((partition, high), (0, 40));
+            assert!((0..40).contains(&position), "read up to {position}");
+        }
+        other => panic!("expected a catch-up timeout, got {other:?}"),
+    }
+    // The bound is kept even while the sink is busy (the thread looks up every 100 ms).
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // A reader that must not go on keeps waiting, and gets there.
+    assert_eq!(
+        tail.wait_caught_up(0).await.expect("caught up in the end"),
+        40
+    );
+    assert_eq!(applied.load(Ordering::SeqCst), 40);
 }

@@ -141,9 +141,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Followed<T> {
         let tail = TableTail::spawn(settings, "hookline-admin", topic, sink)?;
         let partitions = partition_count(settings, topic)?;
         tail.assign((0..partitions).map(|p| (p, StartAt::Beginning)).collect());
-        for p in 0..partitions {
-            tail.caught_up(p).await?;
-        }
+        tail.catch_up_all(0..partitions).await?;
         Ok(Self { rows, tail })
     }
 }

@@ -60,9 +60,7 @@ impl HealthView {
             },
         )?;
         tail.assign((0..partitions).map(|p| (p, StartAt::Beginning)).collect());
-        for p in 0..partitions {
-            tail.caught_up(p).await?;
-        }
+        tail.catch_up_all(0..partitions).await?;
         tracing::info!(
             topic,
             endpoints = table.read().unwrap_or_else(PoisonError::into_inner).len(),

@@ -371,7 +371,15 @@ pub async fn run_stage<P: Processor>(
                 let parts: HashSet<i32> = batch.iter().map(|m| m.partition()).collect();
                 for p in parts {
                     if ready.contains(&p) && !revoked.contains(&p) {
-                        table.caught_up(p).await?;
+                        match table.caught_up(p).await {
+                            // Joining with a table a little behind beats not joining at all.
+                            Err(e @ KafkaError::CatchUpTimeout { .. }) => {
+                                tracing::warn!(stage = cfg.name, partition = p, error = %e, "table not read to its end before this batch; joining with what is read");
+                            }
+                            r => {
+                                r?;
+                            }
+                        }
                     }
                 }
             }
@@ -580,7 +588,9 @@ async fn record_caught_up(
     Ok(())
 }
 
-/// Reads the table of newly held partitions up to the high watermark seen now.
+/// Reads the table of newly held partitions up to the high watermark seen now. A partition not
+/// read to its end within the table's bound is logged (what is missing) and waited for again:
+/// its records must not be processed before, and the stage is not ready until then.
 async fn restore(
     cfg: &StageConfig,
     table: &TableTail,
@@ -592,7 +602,7 @@ async fn restore(
     // more than the slowest.
     for &p in partitions {
         let at = unix_ms_now();
-        let high = table.caught_up(p).await?;
+        let high = table.wait_caught_up(p).await?;
         store.mark_caught_up(p, high, at)?;
         if cfg.table_mode == TableMode::Own {
             store.mark_owned(p);

@@ -41,9 +41,7 @@ impl SubscriptionsView {
         };
         let tail = TableTail::spawn(settings, "hookline-subscriptions-view", topic, sink)?;
         tail.assign((0..partitions).map(|p| (p, StartAt::Beginning)).collect());
-        for p in 0..partitions {
-            tail.caught_up(p).await?;
-        }
+        tail.catch_up_all(0..partitions).await?;
         tracing::info!(
             topic,
             subscriptions = read(&table).len(),
