@@ -387,8 +387,10 @@ impl<S: TableSink> Reader<S> {
         }
     }
 
-    /// The consumer's position in `p` (the next offset it will fetch past what it handed out,
-    /// control records included), if it has one.
+    /// The consumer's position in `p` (the offset after the last message librdkafka handed
+    /// out, control records included), if it has one. librdkafka resets it when a partition is
+    /// unassigned, so a position from an earlier assignment does not carry over (the stages
+    /// re-assign a revoked table partition only after a rebalance, long after that reset).
     fn consumer_position(&self, p: i32) -> Option<i64> {
         let tpl = self.consumer.position().ok()?;
         match tpl.find_partition(&self.topic, p)?.offset() {
