@@ -5,9 +5,15 @@
 //! the tail (up to the high watermark seen after the acknowledgement), so a read after a write
 //! — on this instance — sees it. Recent `outcomes` are tailed into a bounded per-subscription
 //! history for `GET /v1/subscriptions/{id}/attempts`.
+//!
+//! The topics are writable by more than this API, so the followers take nothing on trust: a
+//! record whose key is not UTF-8, whose value does not parse, or (for `subscriptions`) that
+//! fails validation is logged and skipped, the previous value staying. Parsing and validation
+//! happen before a table's lock is taken, and a poisoned lock is taken over rather than
+//! propagated as a panic.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use hookline_config::Topics;
@@ -27,10 +33,23 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 
 type Rows<T> = Arc<RwLock<HashMap<String, T>>>;
 
+/// A table for reading; see the module docs on poisoning.
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Checks a parsed row against its key before it is taken in; `Err` says why it is skipped.
+type Check<T> = fn(&str, &T) -> Result<(), String>;
+
 /// Reads a compacted topic of JSON values into a map by key.
 struct JsonSink<T> {
     rows: Rows<T>,
     topic: String,
+    check: Check<T>,
 }
 
 impl<T: DeserializeOwned + Send + Sync + 'static> TableSink for JsonSink<T> {
@@ -39,23 +58,45 @@ impl<T: DeserializeOwned + Send + Sync + 'static> TableSink for JsonSink<T> {
             tracing::warn!(topic = %self.topic, partition, offset, "record without a UTF-8 key ignored");
             return;
         };
-        let mut rows = self.rows.write().expect("table lock");
-        match value {
-            None => {
-                rows.remove(key);
-            }
-            Some(bytes) => match serde_json::from_slice::<T>(bytes) {
-                Ok(v) => {
-                    rows.insert(key.to_owned(), v);
-                }
-                Err(e) => {
-                    tracing::warn!(topic = %self.topic, partition, offset, error = %e, "malformed record ignored; the previous value stays");
+        let row = match value.map(serde_json::from_slice::<T>) {
+            None => None,
+            Some(Ok(v)) => match (self.check)(key, &v) {
+                Ok(()) => Some(v),
+                Err(reason) => {
+                    tracing::warn!(topic = %self.topic, partition, offset, key, reason, "invalid record ignored; the previous value stays");
+                    return;
                 }
             },
-        }
+            Some(Err(e)) => {
+                tracing::warn!(topic = %self.topic, partition, offset, error = %e, "malformed record ignored; the previous value stays");
+                return;
+            }
+        };
+        let mut rows = write(&self.rows);
+        match row {
+            None => rows.remove(key),
+            Some(v) => rows.insert(key.to_owned(), v),
+        };
     }
 
     fn forget_partition(&mut self, _partition: i32) {}
+}
+
+/// Any row that parses.
+fn any_row<T>(_key: &str, _row: &T) -> Result<(), String> {
+    Ok(())
+}
+
+/// A subscription as the stages take it: keyed by its id, and valid (the URL scheme aside:
+/// whether http:// is allowed is each stage's `--require-https`), so the API shows the version
+/// the stages route with and a hostile record never reaches a handler.
+fn valid_subscription(key: &str, sub: &Subscription) -> Result<(), String> {
+    if sub.id.0 != key {
+        return Err(format!("key {key:?} does not match the id {:?}", sub.id.0));
+    }
+    hookline_routing::validate_subscription(sub, false)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// Keeps the last [`ATTEMPTS_KEPT`] outcomes of every subscription.
@@ -68,7 +109,7 @@ impl TableSink for OutcomesSink {
         let Some(outcome) = value.and_then(|v| serde_json::from_slice::<Outcome>(v).ok()) else {
             return;
         };
-        let mut rows = self.rows.write().expect("outcomes lock");
+        let mut rows = write(&self.rows);
         let list = rows.entry(outcome.subscription_id.clone()).or_default();
         if list.len() == ATTEMPTS_KEPT {
             list.pop_front();
@@ -86,18 +127,21 @@ struct Followed<T> {
 }
 
 impl<T: DeserializeOwned + Send + Sync + 'static> Followed<T> {
-    async fn start(settings: &KafkaSettings, topic: &str) -> Result<Self, KafkaError> {
+    async fn start(
+        settings: &KafkaSettings,
+        topic: &str,
+        check: Check<T>,
+    ) -> Result<Self, KafkaError> {
         let rows: Rows<T> = Arc::default();
         let sink = JsonSink {
             rows: rows.clone(),
             topic: topic.to_owned(),
+            check,
         };
         let tail = TableTail::spawn(settings, "hookline-admin", topic, sink)?;
         let partitions = partition_count(settings, topic)?;
         tail.assign((0..partitions).map(|p| (p, StartAt::Beginning)).collect());
-        for p in 0..partitions {
-            tail.caught_up(p).await?;
-        }
+        tail.catch_up_all(0..partitions).await?;
         Ok(Self { rows, tail })
     }
 }
@@ -129,9 +173,10 @@ impl Tables {
     /// half-read table.
     pub async fn start(settings: &KafkaSettings, topics: &Topics) -> Result<Self, KafkaError> {
         let producer: FutureProducer = settings.producer().create()?;
-        let subscriptions = Followed::start(settings, &topics.subscriptions).await?;
-        let tokens = Followed::start(settings, &topics.tokens).await?;
-        let domains = Followed::start(settings, &topics.domains).await?;
+        let subscriptions =
+            Followed::start(settings, &topics.subscriptions, valid_subscription).await?;
+        let tokens = Followed::start(settings, &topics.tokens, any_row).await?;
+        let domains = Followed::start(settings, &topics.domains, any_row).await?;
         let attempts = Arc::default();
         let outcomes = TableTail::spawn(
             settings,
@@ -157,9 +202,9 @@ impl Tables {
         }
         outcomes.assign(starts);
         tracing::info!(
-            subscriptions = subscriptions.rows.read().expect("lock").len(),
-            tokens = tokens.rows.read().expect("lock").len(),
-            domains = domains.rows.read().expect("lock").len(),
+            subscriptions = read(&subscriptions.rows).len(),
+            tokens = read(&tokens.rows).len(),
+            domains = read(&domains.rows).len(),
             "admin tables loaded"
         );
         Ok(Self {
@@ -174,25 +219,16 @@ impl Tables {
     }
 
     pub fn token(&self, id: &str) -> Option<TokenRecord> {
-        self.tokens.rows.read().expect("lock").get(id).cloned()
+        read(&self.tokens.rows).get(id).cloned()
     }
 
     pub fn subscription(&self, id: &str) -> Option<Subscription> {
-        self.subscriptions
-            .rows
-            .read()
-            .expect("lock")
-            .get(id)
-            .cloned()
+        read(&self.subscriptions.rows).get(id).cloned()
     }
 
     /// Every subscription for which `keep` is true, ordered by id.
     pub fn subscriptions_where(&self, keep: impl Fn(&Subscription) -> bool) -> Vec<Subscription> {
-        let mut out: Vec<Subscription> = self
-            .subscriptions
-            .rows
-            .read()
-            .expect("lock")
+        let mut out: Vec<Subscription> = read(&self.subscriptions.rows)
             .values()
             .filter(|s| keep(s))
             .cloned()
@@ -202,15 +238,11 @@ impl Tables {
     }
 
     pub fn domain(&self, key: &str) -> Option<DomainRecord> {
-        self.domains.rows.read().expect("lock").get(key).cloned()
+        read(&self.domains.rows).get(key).cloned()
     }
 
     pub fn domains_where(&self, keep: impl Fn(&DomainRecord) -> bool) -> Vec<DomainRecord> {
-        let mut out: Vec<DomainRecord> = self
-            .domains
-            .rows
-            .read()
-            .expect("lock")
+        let mut out: Vec<DomainRecord> = read(&self.domains.rows)
             .values()
             .filter(|d| keep(d))
             .cloned()
@@ -221,9 +253,7 @@ impl Tables {
 
     /// The most recent attempts of a subscription, newest first.
     pub fn attempts(&self, id: &SubscriptionId, limit: usize) -> Vec<Outcome> {
-        self.attempts
-            .read()
-            .expect("lock")
+        read(&self.attempts)
             .get(id)
             .map(|l| l.iter().rev().take(limit).cloned().collect())
             .unwrap_or_default()
@@ -332,14 +362,57 @@ pub async fn read_tokens(
     settings: &KafkaSettings,
     topics: &Topics,
 ) -> Result<Vec<TokenRecord>, KafkaError> {
-    let followed = Followed::<TokenRecord>::start(settings, &topics.tokens).await?;
-    let mut out: Vec<TokenRecord> = followed
-        .rows
-        .read()
-        .expect("lock")
-        .values()
-        .cloned()
-        .collect();
+    let followed = Followed::<TokenRecord>::start(settings, &topics.tokens, any_row).await?;
+    let mut out: Vec<TokenRecord> = read(&followed.rows).values().cloned().collect();
     out.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(id: &str, conditions: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(
+            &serde_json::json!({"id": id, "account": "1001", "database": "12",
+            "events": ["click"], "url": "https://hooks.example/in", "status": "active",
+            "conditions": conditions}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_subscription_follower_skips_hostile_records_and_survives_a_poisoned_lock() {
+        let rows: Rows<Subscription> = Arc::default();
+        let mut sink = JsonSink {
+            rows: rows.clone(),
+            topic: "subscriptions".into(),
+            check: valid_subscription,
+        };
+        sink.apply(0, 0, Some(b"s1"), Some(&sub("s1", serde_json::Value::Null)));
+        let bad_date = serde_json::json!({"field": "signup", "op": "before", "value": "5日"});
+        sink.apply(0, 1, Some(b"s1"), Some(&sub("s1", bad_date.clone())));
+        sink.apply(0, 2, Some(b"s2"), Some(&sub("s2", bad_date)));
+        sink.apply(0, 3, Some(b"s3"), Some(b"\xff{not json"));
+        sink.apply(
+            0,
+            4,
+            Some(b"\xff"),
+            Some(&sub("s4", serde_json::Value::Null)),
+        );
+        sink.apply(0, 5, Some(b"s5"), Some(&sub("s6", serde_json::Value::Null)));
+        let poison = rows.clone();
+        assert!(std::thread::spawn(move || {
+            let _guard = poison.write().unwrap();
+            panic!("poisoning the table lock on purpose");
+        })
+        .join()
+        .is_err());
+        sink.apply(0, 6, Some(b"s7"), Some(&sub("s7", serde_json::Value::Null)));
+        let rows = read(&rows);
+        let mut ids: Vec<&str> = rows.keys().map(String::as_str).collect();
+        ids.sort();
+        assert_eq!(ids, vec!["s1", "s7"]);
+        assert!(rows["s1"].conditions.is_null(), "the valid version stays");
+    }
 }

@@ -139,9 +139,13 @@ pub(crate) fn parse_date_literal(s: &str) -> Result<DateLiteral, String> {
     if let Some(t) = parse_absolute(t) {
         return Ok(DateLiteral::Absolute(t));
     }
-    let unsigned_relative = t.len() > 1
-        && t[..t.len() - 1].bytes().all(|b| b.is_ascii_digit())
-        && t.chars().next_back().and_then(Unit::from_char).is_some();
+    // Split off the last character, not the last byte: the operand may be any text ("5日").
+    let mut chars = t.chars();
+    let last = chars.next_back();
+    let head = chars.as_str();
+    let unsigned_relative = !head.is_empty()
+        && head.bytes().all(|b| b.is_ascii_digit())
+        && last.and_then(Unit::from_char).is_some();
     if unsigned_relative {
         return Err(format!(
             "invalid date {s:?}: a relative time needs a sign, \"+{t}\" (future) or \"-{t}\" (past)"
@@ -265,13 +269,14 @@ impl Cursor<'_> {
 }
 
 /// Orders two moments by month, day and time of day (in UTC), ignoring the year: birthdays and
-/// anniversaries.
-pub(crate) fn cmp_ignoring_year(a: OffsetDateTime, b: OffsetDateTime) -> Ordering {
+/// anniversaries. `None` when either moment has no UTC form `time` can represent (a date at the
+/// edge of year 9999 with a negative offset); the comparison is then false.
+pub(crate) fn cmp_ignoring_year(a: OffsetDateTime, b: OffsetDateTime) -> Option<Ordering> {
     let key = |t: OffsetDateTime| {
-        let t = t.to_offset(UtcOffset::UTC);
-        (u8::from(t.month()), t.day(), t.time())
+        let t = t.checked_to_offset(UtcOffset::UTC)?;
+        Some((u8::from(t.month()), t.day(), t.time()))
     };
-    key(a).cmp(&key(b))
+    Some(key(a)?.cmp(&key(b)?))
 }
 
 #[cfg(test)]
@@ -391,19 +396,24 @@ mod tests {
         let birthday = abs("1990-05-01");
         assert_eq!(
             cmp_ignoring_year(birthday, abs("2026-05-01")),
-            Ordering::Equal
+            Some(Ordering::Equal)
         );
         assert_eq!(
             cmp_ignoring_year(birthday, abs("2026-05-01 10:00:00")),
-            Ordering::Less
+            Some(Ordering::Less)
         );
         assert_eq!(
             cmp_ignoring_year(birthday, abs("2026-04-30")),
-            Ordering::Greater
+            Some(Ordering::Greater)
         );
         assert_eq!(
             cmp_ignoring_year(abs("2000-12-31"), abs("1999-01-01")),
-            Ordering::Greater
+            Some(Ordering::Greater)
+        );
+        // No UTC form: the comparison is false rather than a panic.
+        assert_eq!(
+            cmp_ignoring_year(abs("9999-12-31T23:59:59-23:59"), birthday),
+            None
         );
     }
 }

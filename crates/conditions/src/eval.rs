@@ -145,9 +145,9 @@ impl ScalarLeaf {
                         let ord = if *ignore_year {
                             cmp_ignoring_year(d, reference)
                         } else {
-                            d.cmp(&reference)
+                            Some(d.cmp(&reference))
                         };
-                        ord == wanted
+                        ord == Some(wanted)
                     })
                 })
             }

@@ -28,6 +28,8 @@ mod text;
 mod tree;
 
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 mod tests;
 
 pub use error::ConditionError;

@@ -7,7 +7,7 @@
 //! - [`producer`]: [`producer::Producer`], which hands back delivery futures so that a stage
 //!   stores an input offset only after every output it caused is acknowledged.
 //! - [`table`]: [`table::TableTail`], a thread that reads chosen partitions of a (compacted)
-//!   topic into a sink and answers "am I caught up to the end?".
+//!   topic into a sink and answers "am I caught up to the end?" (by position, within a bound).
 //! - [`quarantine`]: writes malformed input to the quarantine topic.
 //! - [`offsets`]: per-partition bookkeeping of what may be committed.
 
@@ -36,11 +36,34 @@ pub enum KafkaError {
     CreateTopic { topic: String, reason: String },
     #[error("table reader for {topic} stopped")]
     TableStopped { topic: String },
+    /// A table partition was not read to its end within the bound (`TableTail`'s catch-up
+    /// timeout): what was read and where the end is say what is missing.
+    #[error("table {topic} partition {partition} not read to its end within {waited:?}: read up to offset {position}, the end (high watermark) is {high}; is the broker reachable and the partition readable?")]
+    CatchUpTimeout {
+        topic: String,
+        partition: i32,
+        position: i64,
+        high: i64,
+        waited: std::time::Duration,
+    },
+    /// A table partition could not be caught up: not assigned, revoked meanwhile, or its
+    /// watermarks could not be read.
+    #[error("catching up table {topic}: {reason}")]
+    CatchUp { topic: String, reason: String },
     #[error("table {topic} partition {partition}: {source}")]
     Watermarks {
         topic: String,
         partition: i32,
         source: rdkafka::error::KafkaError,
+    },
+    /// A record larger than the producer may send (`message.max.bytes`), found before
+    /// producing or reported by librdkafka. Not retriable: the same record is as large next time,
+    /// so a stage quarantines the input that caused it instead of stopping.
+    #[error("a record of {size} bytes for {topic} exceeds the producer's limit of {max} bytes (message.max.bytes less framing)")]
+    TooLarge {
+        topic: String,
+        size: usize,
+        max: usize,
     },
     #[error("serializing a record for {topic}: {source}")]
     Serialize {

@@ -8,11 +8,23 @@ use serde::Serialize;
 
 use crate::{KafkaError, KafkaSettings};
 
+/// librdkafka's default `message.max.bytes`.
+pub const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
+/// Bytes a record needs beyond its key and value on the wire: librdkafka counts at most 36 for
+/// a v2 record's own framing, the batch header takes 61; rounded up generously.
+pub const RECORD_OVERHEAD: usize = 256;
+
 /// An idempotent producer. Each `send_*` returns a [`Pending`] acknowledgement; a stage awaits
 /// all of them (see [`Acks`]) before it stores the offsets of the inputs that caused them.
+///
+/// Every send checks the record's size first: a record librdkafka would refuse
+/// (`message.max.bytes`) is reported as [`KafkaError::TooLarge`] without being queued, so the
+/// caller can quarantine its input instead of stopping.
 #[derive(Clone)]
 pub struct Producer {
     inner: FutureProducer,
+    max_message_bytes: usize,
 }
 
 /// The broker's acknowledgement of one record, not yet awaited.
@@ -23,9 +35,42 @@ pub struct Pending {
 
 impl Producer {
     pub fn new(settings: &KafkaSettings) -> Result<Self, KafkaError> {
+        let config = settings.producer();
         Ok(Self {
-            inner: settings.producer().create()?,
+            max_message_bytes: message_max_bytes(config.get("message.max.bytes")),
+            inner: config.create()?,
         })
+    }
+
+    /// The `message.max.bytes` this producer was built with (librdkafka's default 1,000,000
+    /// unless an operator override sets it).
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
+    }
+
+    /// The most bytes of key plus value one record may have: `message.max.bytes` less
+    /// [`RECORD_OVERHEAD`].
+    pub fn max_record_bytes(&self) -> usize {
+        self.max_message_bytes.saturating_sub(RECORD_OVERHEAD)
+    }
+
+    /// [`KafkaError::TooLarge`] when a record with this key and value could not be produced.
+    pub fn check_size(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> Result<(), KafkaError> {
+        let size = key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len);
+        let max = self.max_record_bytes();
+        if size > max {
+            return Err(KafkaError::TooLarge {
+                topic: topic.to_owned(),
+                size,
+                max,
+            });
+        }
+        Ok(())
     }
 
     /// Queues one record. When librdkafka's local queue is full, waits for the acknowledgements
@@ -37,6 +82,7 @@ impl Producer {
         key: Option<&[u8]>,
         value: Option<&[u8]>,
     ) -> Result<(), KafkaError> {
+        self.check_size(topic, key, value)?;
         loop {
             let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
             if let Some(k) = key {
@@ -61,6 +107,14 @@ impl Producer {
                     } else {
                         acks.wait().await?;
                     }
+                }
+                Err((RdError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _)) => {
+                    // librdkafka counts more framing than RECORD_OVERHEAD allows for.
+                    return Err(KafkaError::TooLarge {
+                        topic: topic.to_owned(),
+                        size: key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len),
+                        max: self.max_record_bytes(),
+                    });
                 }
                 Err((source, _)) => {
                     return Err(KafkaError::Produce {
@@ -95,6 +149,14 @@ impl Producer {
     pub fn inner(&self) -> &FutureProducer {
         &self.inner
     }
+}
+
+/// `message.max.bytes` as configured, else librdkafka's default. librdkafka itself refuses a
+/// value it cannot parse when the producer is created, so a bad one never gets this far.
+fn message_max_bytes(configured: Option<&str>) -> usize {
+    configured
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES)
 }
 
 /// A set of outstanding acknowledgements.
@@ -138,5 +200,51 @@ impl Acks {
             }
         }
         first_err.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_comes_from_the_settings_or_the_default() {
+        assert_eq!(message_max_bytes(None), DEFAULT_MESSAGE_MAX_BYTES);
+        assert_eq!(message_max_bytes(Some("2000000")), 2_000_000);
+        let overridden = KafkaSettings::new(
+            "127.0.0.1:1",
+            vec![("message.max.bytes".into(), "5000".into())],
+        );
+        let p = Producer::new(&overridden).expect("a producer needs no broker to be built");
+        assert_eq!(p.max_message_bytes(), 5_000);
+        assert_eq!(p.max_record_bytes(), 5_000 - RECORD_OVERHEAD);
+        let default = Producer::new(&KafkaSettings::new("127.0.0.1:1", vec![])).unwrap();
+        assert_eq!(default.max_message_bytes(), DEFAULT_MESSAGE_MAX_BYTES);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_record_is_refused_before_it_is_queued() {
+        let settings = KafkaSettings::new(
+            "127.0.0.1:1",
+            vec![("message.max.bytes".into(), "5000".into())],
+        );
+        let p = Producer::new(&settings).unwrap();
+        let mut acks = Acks::new();
+        let value = vec![b'x'; 5_000];
+        let err = p
+            .send(&mut acks, "t", Some(b"key"), Some(&value))
+            .await
+            .expect_err("too large");
+        match err {
+            KafkaError::TooLarge { topic, size, max } => {
+                assert_eq!(
+                    (topic.as_str(), size, max),
+                    ("t", 5_003, 5_000 - RECORD_OVERHEAD)
+                );
+            }
+            other => panic!("expected TooLarge, got {other}"),
+        }
+        assert!(acks.is_empty());
+        assert!(p.check_size("t", None, Some(&value[..4_000])).is_ok());
     }
 }

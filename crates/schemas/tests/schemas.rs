@@ -974,6 +974,10 @@ fn dead_letter_accepts_samples() {
     v["last_status"] = json!(500);
     v["last_error"] = Value::Null;
     assert_valid(k, &v);
+    // Parked before any attempt, with its reason.
+    v["attempts"] = json!(0);
+    v["reason"] = json!("subscription-paused");
+    assert_valid(k, &v);
 }
 
 #[test]
@@ -982,10 +986,11 @@ fn dead_letter_rejects_bad_values() {
     let ok = dead_letter();
     assert_invalid(
         k,
-        &with(&ok, "attempts", Some(json!(0))),
+        &with(&ok, "attempts", Some(json!(-1))),
         "/attempts",
-        "must be at least 1",
+        "must be at least 0",
     );
+    assert_invalid(k, &with(&ok, "reason", Some(json!("bored"))), "/reason", "");
     assert_invalid(
         k,
         &with(&ok, "attempts", Some(json!("8"))),
@@ -1042,6 +1047,41 @@ fn quarantine_accepts_samples() {
     v["key"] = Value::Null;
     v["value_base64"] = json!("");
     assert_valid(k, &v);
+    let mut v = quarantine();
+    v["truncated"] = json!(true);
+    v["key_size"] = json!(7);
+    v["value_size"] = json!(800_000);
+    assert_valid(k, &v);
+}
+
+#[test]
+fn quarantine_records_built_by_the_model_validate_whole_and_truncated() {
+    let k = SchemaKind::Quarantine;
+    let value = vec![b'x'; 50_000];
+    let mut whole = hookline_model::QuarantineRecord::new(
+        "tracking",
+        "hookline.tracking",
+        0,
+        3,
+        Some(b"12:3"),
+        Some(&value),
+        "value is not JSON",
+    );
+    let json = whole.to_json_within(1_000_000).expect("fits");
+    assert_valid(k, &serde_json::from_slice(&json).unwrap());
+    let mut cut = hookline_model::QuarantineRecord::new(
+        "tracking",
+        "hookline.tracking",
+        0,
+        3,
+        None,
+        Some(&value),
+        "value is not JSON",
+    );
+    let json = cut.to_json_within(10_000).expect("fits");
+    let v: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(v["truncated"], json!(true));
+    assert_valid(k, &v);
 }
 
 #[test]
@@ -1095,6 +1135,18 @@ fn quarantine_rejects_bad_values() {
         &with(&ok, "value", Some(json!("raw"))),
         "/",
         "unknown field \"value\"",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "truncated", Some(json!("yes"))),
+        "/truncated",
+        "must be a boolean",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "value_size", Some(json!(-1))),
+        "/value_size",
+        "\"value_size\" must be at least 0",
     );
 }
 

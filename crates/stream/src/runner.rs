@@ -22,10 +22,15 @@ use rdkafka::ClientContext;
 use tokio_util::sync::CancellationToken;
 
 use crate::store::{unix_ms_now, ProfileStore, RestoreFrom, TableMode};
-use crate::validate::reason_class;
+use crate::validate::{reason_class, too_large_reason};
 
 /// How long an idle stage waits for a record before it looks at rebalances again.
 const IDLE_TICK: Duration = Duration::from_millis(250);
+
+/// Room a delivery leaves below the producer's record limit, so that the sender can wrap it
+/// into a retry or dead-letter record (the delivery plus attempt counts, times and the last
+/// error) and still produce that.
+const DELIVERY_HEADROOM: usize = 16 * 1024;
 
 /// Kafka's default `delete.retention.ms`, assumed when the broker does not report the table
 /// topic's own.
@@ -45,6 +50,15 @@ pub enum StageError {
     Client(#[from] rdkafka::error::KafkaError),
     #[error(transparent)]
     Store(#[from] hookline_state_store::StoreError),
+    /// An output of one input record is larger than the producer may send (for a delivery:
+    /// less room for the sender's retry envelope). The runner quarantines the input (reason
+    /// `too-large`) instead of stopping.
+    #[error("{output} would be {size} bytes, over the limit of {max} bytes")]
+    OutputTooLarge {
+        output: String,
+        size: usize,
+        max: usize,
+    },
 }
 
 /// What a stage is.
@@ -129,14 +143,36 @@ impl BatchContext<'_> {
         if deliveries.is_empty() {
             self.metrics.filtered.with_label_values(&[self.stage]).inc();
         }
+        // Encode and size-check every delivery before queuing any, so an event is either routed
+        // whole or (too large) quarantined, never half delivered.
+        let topic = &self.topics.deliveries;
+        let mut encoded = Vec::with_capacity(deliveries.len());
         for d in &deliveries {
+            let key = d.subscription_id.0.as_bytes();
+            let bytes = serde_json::to_vec(d).map_err(|source| KafkaError::Serialize {
+                topic: topic.clone(),
+                source,
+            })?;
+            let size = key.len() + bytes.len();
+            let max = self
+                .producer
+                .max_record_bytes()
+                .saturating_sub(DELIVERY_HEADROOM);
+            if size > max {
+                return Err(StageError::OutputTooLarge {
+                    output: format!(
+                        "the delivery to {topic} for subscription {}",
+                        d.subscription_id.0
+                    ),
+                    size,
+                    max,
+                });
+            }
+            encoded.push((key, bytes));
+        }
+        for (key, bytes) in encoded {
             self.producer
-                .send_json(
-                    self.acks,
-                    &self.topics.deliveries,
-                    d.subscription_id.0.as_bytes(),
-                    d,
-                )
+                .send(self.acks, topic, Some(key), Some(&bytes))
                 .await?;
             self.metrics.routed.with_label_values(&[self.stage]).inc();
         }
@@ -151,7 +187,7 @@ impl BatchContext<'_> {
     ) -> Result<(), StageError> {
         self.metrics
             .quarantined
-            .with_label_values(&[self.stage, reason_class(reason)])
+            .with_label_values(&[self.stage, reason_class(reason).as_str()])
             .inc();
         quarantine(
             self.producer,
@@ -335,7 +371,15 @@ pub async fn run_stage<P: Processor>(
                 let parts: HashSet<i32> = batch.iter().map(|m| m.partition()).collect();
                 for p in parts {
                     if ready.contains(&p) && !revoked.contains(&p) {
-                        table.caught_up(p).await?;
+                        match table.caught_up(p).await {
+                            // Joining with a table a little behind beats not joining at all.
+                            Err(e @ KafkaError::CatchUpTimeout { .. }) => {
+                                tracing::warn!(stage = cfg.name, partition = p, error = %e, "table not read to its end before this batch; joining with what is read");
+                            }
+                            r => {
+                                r?;
+                            }
+                        }
                     }
                 }
             }
@@ -355,7 +399,14 @@ pub async fn run_stage<P: Processor>(
                     store: &store,
                     max_record_bytes: cfg.max_record_bytes,
                 };
-                processor.process(&mut bctx, msg).await?;
+                if let Err(e) = processor.process(&mut bctx, msg).await {
+                    // An output too large to produce would be as large after a restart:
+                    // quarantine the input and go on. Anything else stops the stage.
+                    let Some(reason) = too_large_reason(&e) else {
+                        return Err(e);
+                    };
+                    bctx.quarantine(msg, &reason).await?;
+                }
                 offsets.done(p, msg.offset());
             }
             acks.wait().await?;
@@ -537,7 +588,9 @@ async fn record_caught_up(
     Ok(())
 }
 
-/// Reads the table of newly held partitions up to the high watermark seen now.
+/// Reads the table of newly held partitions up to the high watermark seen now. A partition not
+/// read to its end within the table's bound is logged (what is missing) and waited for again:
+/// its records must not be processed before, and the stage is not ready until then.
 async fn restore(
     cfg: &StageConfig,
     table: &TableTail,
@@ -549,7 +602,7 @@ async fn restore(
     // more than the slowest.
     for &p in partitions {
         let at = unix_ms_now();
-        let high = table.caught_up(p).await?;
+        let high = table.wait_caught_up(p).await?;
         store.mark_caught_up(p, high, at)?;
         if cfg.table_mode == TableMode::Own {
             store.mark_owned(p);
