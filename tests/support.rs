@@ -135,6 +135,15 @@ impl Pipeline {
         }
     }
 
+    /// The stages whose task has ended (they should run until [`Pipeline::stop`]).
+    pub fn ended(&self) -> Vec<&'static str> {
+        self.tasks
+            .iter()
+            .filter(|(_, t)| t.is_finished())
+            .map(|(n, _)| *n)
+            .collect()
+    }
+
     /// Stops every stage and checks that each stopped cleanly.
     pub async fn stop(self) {
         self.shutdown.cancel();

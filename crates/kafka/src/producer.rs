@@ -1,5 +1,6 @@
 //! Producing with acknowledgements the caller awaits before it stores input offsets.
 
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
@@ -23,23 +24,128 @@ pub const RECORD_OVERHEAD: usize = 256;
 /// caller can quarantine its input instead of stopping.
 #[derive(Clone)]
 pub struct Producer {
-    inner: FutureProducer,
+    client: Arc<Client>,
     max_message_bytes: usize,
 }
 
-/// The broker's acknowledgement of one record, not yet awaited.
+/// The librdkafka client, replaced by a new one (a new idempotent producer id) when the broker
+/// keeps refusing the old one's records, as Tansu does after an outage that made librdkafka bump
+/// the producer epoch.
+struct Client {
+    config: rdkafka::ClientConfig,
+    current: RwLock<(u64, FutureProducer)>,
+}
+
+/// The broker's acknowledgement of one record, not yet awaited, and what it takes to send the
+/// record again if the broker is away for longer than `message.timeout.ms`.
 pub struct Pending {
     topic: String,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    producer: Producer,
+    /// The client generation the record was last sent with.
+    generation: u64,
     fut: DeliveryFuture,
+}
+
+/// Records of this process waiting for the broker to come back (see [`Acks::wait`]).
+static WAITING_FOR_BROKER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether the broker takes this process's records: no record is waiting for it to come back.
+/// Stages make `/readyz` depend on it, so they report not-ready during a broker outage.
+pub fn broker_takes_records() -> bool {
+    WAITING_FOR_BROKER.load(std::sync::atomic::Ordering::Relaxed) == 0
+}
+
+/// Counts a record as waiting for the broker while it lives.
+struct Waiting;
+
+impl Waiting {
+    fn new() -> Self {
+        WAITING_FOR_BROKER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING_FOR_BROKER.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Re-sends of a record the broker answered with "unknown server error" before giving up.
+const UNKNOWN_ERROR_RESENDS: u32 = 30;
+
+/// The longest pause between two re-sends of a record while the broker is away.
+const RESEND_MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Whether a failed acknowledgement means "the broker is (for now) unreachable or not ready",
+/// so that sending the record again later can succeed.
+pub fn is_transient(e: &RdError) -> bool {
+    use RDKafkaErrorCode as C;
+    match e {
+        RdError::MessageProduction(code) => matches!(
+            code,
+            C::MessageTimedOut
+                | C::AllBrokersDown
+                | C::BrokerTransportFailure
+                | C::OperationTimedOut
+                | C::RequestTimedOut
+                | C::NetworkException
+                | C::LeaderNotAvailable
+                | C::NotLeaderForPartition
+                | C::NotEnoughReplicas
+                | C::NotEnoughReplicasAfterAppend
+        ),
+        _ => false,
+    }
 }
 
 impl Producer {
     pub fn new(settings: &KafkaSettings) -> Result<Self, KafkaError> {
         let config = settings.producer();
+        let inner: FutureProducer = config.create()?;
         Ok(Self {
             max_message_bytes: message_max_bytes(config.get("message.max.bytes")),
-            inner: config.create()?,
+            client: Arc::new(Client {
+                config,
+                current: RwLock::new((0, inner)),
+            }),
         })
+    }
+
+    /// The current client and its generation.
+    fn current(&self) -> (u64, FutureProducer) {
+        let g = self
+            .client
+            .current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        (g.0, g.1.clone())
+    }
+
+    /// Replaces the client if it is still `generation` (another record may have done so).
+    fn renew(&self, generation: u64) {
+        let mut g = self
+            .client
+            .current
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if g.0 != generation {
+            return;
+        }
+        match self.client.config.create::<FutureProducer>() {
+            Ok(p) => {
+                tracing::warn!(
+                    generation = generation + 1,
+                    "the broker keeps refusing this producer's records: starting a new producer"
+                );
+                *g = (generation + 1, p);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "creating a new producer failed; trying again later")
+            }
+        }
     }
 
     /// The `message.max.bytes` this producer was built with (librdkafka's default 1,000,000
@@ -91,10 +197,15 @@ impl Producer {
             if let Some(v) = value {
                 record = record.payload(v);
             }
-            match self.inner.send_result(record) {
+            let (generation, inner) = self.current();
+            match inner.send_result(record) {
                 Ok(fut) => {
                     acks.pending.push(Pending {
                         topic: topic.to_owned(),
+                        key: key.map(<[u8]>::to_vec),
+                        value: value.map(<[u8]>::to_vec),
+                        producer: self.clone(),
+                        generation,
                         fut,
                     });
                     return Ok(());
@@ -143,11 +254,7 @@ impl Producer {
 
     /// Waits until everything queued is delivered or `timeout` passes.
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
-        Ok(self.inner.flush(timeout)?)
-    }
-
-    pub fn inner(&self) -> &FutureProducer {
-        &self.inner
+        Ok(self.current().1.flush(timeout)?)
     }
 }
 
@@ -179,23 +286,14 @@ impl Acks {
     }
 
     /// Awaits every outstanding acknowledgement; the first failure is returned (after all have
-    /// settled, so nothing is left dangling).
+    /// settled, so nothing is left dangling). A record the broker could not take because it is
+    /// away (see [`is_transient`]) is sent again, with a growing pause, until it is taken: a
+    /// stage rides out a broker outage of any length instead of exiting and repeating its work.
     pub async fn wait(&mut self) -> Result<(), KafkaError> {
         let pending = std::mem::take(&mut self.pending);
         let mut first_err = None;
         for p in pending {
-            let res = match p.fut.await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err((source, _))) => Err(KafkaError::Produce {
-                    topic: p.topic,
-                    source,
-                }),
-                Err(_canceled) => Err(KafkaError::Produce {
-                    topic: p.topic,
-                    source: RdError::Canceled,
-                }),
-            };
-            if let Err(e) = res {
+            if let Err(e) = p.settle().await {
                 first_err.get_or_insert(e);
             }
         }
@@ -203,9 +301,116 @@ impl Acks {
     }
 }
 
+impl Pending {
+    async fn settle(mut self) -> Result<(), KafkaError> {
+        let mut backoff = Duration::from_millis(250);
+        let mut resends = 0u32;
+        let mut waiting = None;
+        loop {
+            let source = match (&mut self.fut).await {
+                Ok(Ok(_)) => {
+                    if resends > 0 {
+                        tracing::info!(topic = %self.topic, resends, "the broker took a record again after an outage");
+                    }
+                    return Ok(());
+                }
+                Ok(Err((source, _))) => source,
+                Err(_canceled) => RdError::Canceled,
+            };
+            // A broker that just came back may answer "unknown server error" for a while (Tansu
+            // does, until it knows the idempotent producer again): worth a bounded number of
+            // further tries, not an exit.
+            let unknown = matches!(
+                source,
+                RdError::MessageProduction(RDKafkaErrorCode::Unknown)
+            );
+            // A record of a client that was replaced meanwhile was purged with it.
+            let replaced = self.producer.current().0 != self.generation;
+            if unknown {
+                self.producer.renew(self.generation);
+            }
+            if !(replaced || is_transient(&source) || unknown && resends < UNKNOWN_ERROR_RESENDS) {
+                return Err(KafkaError::Produce {
+                    topic: self.topic,
+                    source,
+                });
+            }
+            waiting.get_or_insert_with(Waiting::new);
+            if resends.is_multiple_of(10) {
+                tracing::warn!(topic = %self.topic, error = %source, resends, "the broker did not take a record; sending it again until it does");
+            }
+            resends += 1;
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(RESEND_MAX_BACKOFF);
+            self.fut = self.resend().await?;
+        }
+    }
+
+    async fn resend(&mut self) -> Result<DeliveryFuture, KafkaError> {
+        loop {
+            let (generation, inner) = self.producer.current();
+            self.generation = generation;
+            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic);
+            if let Some(k) = &self.key {
+                record = record.key(k.as_slice());
+            }
+            if let Some(v) = &self.value {
+                record = record.payload(v.as_slice());
+            }
+            match inner.send_result(record) {
+                Ok(fut) => return Ok(fut),
+                Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err((source, _)) => {
+                    return Err(KafkaError::Produce {
+                        topic: self.topic.clone(),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unreachable_or_not_ready_brokers_are_transient_refusals_are_not() {
+        use RDKafkaErrorCode as C;
+        for c in [C::MessageTimedOut, C::AllBrokersDown, C::NotEnoughReplicas] {
+            assert!(is_transient(&RdError::MessageProduction(c)), "{c:?}");
+        }
+        for c in [
+            C::MessageSizeTooLarge,
+            C::TopicAuthorizationFailed,
+            C::InvalidRecord,
+        ] {
+            assert!(!is_transient(&RdError::MessageProduction(c)), "{c:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_record_the_broker_never_took_is_sent_again_not_given_up() {
+        // No broker at all, and a message timeout of 300 ms: the acknowledgement fails with
+        // MessageTimedOut again and again, and `wait` keeps the record instead of failing.
+        let settings = KafkaSettings::new(
+            "127.0.0.1:1",
+            vec![("message.timeout.ms".into(), "300".into())],
+        );
+        let p = Producer::new(&settings).unwrap();
+        let mut acks = Acks::new();
+        p.send(&mut acks, "t", Some(b"k"), Some(b"v"))
+            .await
+            .unwrap();
+        let waited = tokio::time::timeout(Duration::from_millis(2_500), acks.wait()).await;
+        assert!(
+            waited.is_err(),
+            "still waiting for the broker after several timeouts, not failed: {waited:?}"
+        );
+    }
 
     #[test]
     fn the_limit_comes_from_the_settings_or_the_default() {

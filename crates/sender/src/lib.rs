@@ -268,6 +268,8 @@ pub async fn run(
             worker::Input::Tier(tier.clone()),
         ));
     }
+    // Not ready while the broker does not take the sender's records (an outage).
+    readiness.also_require(hookline_kafka::producer::broker_takes_records);
     readiness.set(true);
     let runs = loops.into_iter().map(|(group, input)| {
         let run = worker::run_loop(

@@ -40,6 +40,8 @@ pub async fn run_join_stage<P: Processor>(
     readiness: hookline_telemetry::Readiness,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<(), StageError> {
+    // Not ready while the broker does not take the stage's records (an outage).
+    readiness.also_require(hookline_kafka::producer::broker_takes_records);
     let topics = common.topics();
     let settings =
         hookline_kafka::KafkaSettings::new(common.brokers.clone(), common.kafka_settings());

@@ -361,7 +361,7 @@ pub async fn run_stage<P: Processor>(
             }
             // Once ready, a stage stays ready through later rebalances: readiness gates rollouts,
             // and one instance's restore after a rebalance should not hold up another's.
-            if assigned_once && !readiness.is_ready() && held.is_subset(&ready) {
+            if assigned_once && !readiness.is_set() && held.is_subset(&ready) {
                 readiness.set(true);
                 tracing::info!(stage = cfg.name, partitions = ?held, "ready");
             }

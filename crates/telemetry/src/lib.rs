@@ -37,15 +37,44 @@ pub fn init_logging(format: &str) {
 /// Readiness of a stage, served as `/readyz`. The join stages set it once their consumer group
 /// has assigned them partitions and those partitions' tables are restored (and keep it through
 /// later rebalances); every stage clears it when it stops.
+///
+/// A stage may also name conditions outside its own state that must hold, such as "the broker
+/// takes our records" ([`Readiness::also_require`]); `/readyz` answers 200 only while all do.
+/// A condition readiness requires besides the stage's own flag.
+pub type Check = fn() -> bool;
+
 #[derive(Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness {
+    ready: Arc<AtomicBool>,
+    checks: Arc<std::sync::Mutex<Vec<Check>>>,
+}
 
 impl Readiness {
     pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::Relaxed);
+        self.ready.store(ready, Ordering::Relaxed);
     }
+
+    /// Adds a condition `/readyz` requires besides the stage's own flag.
+    pub fn also_require(&self, check: Check) {
+        self.checks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(check);
+    }
+
+    /// The stage's own flag, whatever the other conditions say.
+    pub fn is_set(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
     pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.ready.load(Ordering::Relaxed)
+            && self
+                .checks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .all(|c| c())
     }
 }
 
@@ -137,4 +166,29 @@ pub fn shutdown_signal() -> CancellationToken {
         });
     });
     token
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static BROKER_OK: AtomicBool = AtomicBool::new(true);
+
+    fn broker_ok() -> bool {
+        BROKER_OK.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn readiness_needs_the_stage_and_every_extra_condition() {
+        let r = Readiness::default();
+        r.also_require(broker_ok);
+        assert!(!r.is_ready(), "not set yet");
+        r.set(true);
+        assert!(r.is_ready());
+        BROKER_OK.store(false, Ordering::Relaxed);
+        assert!(!r.is_ready(), "the broker does not take records");
+        assert!(r.is_set(), "the stage's own flag stays");
+        BROKER_OK.store(true, Ordering::Relaxed);
+        assert!(r.clone().is_ready(), "clones share the conditions");
+    }
 }

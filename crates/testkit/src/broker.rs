@@ -5,11 +5,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::Link;
+
 /// A running Tansu broker; killed and its data removed on drop.
 pub struct Broker {
     pub bootstrap: String,
     child: Child,
     dir: PathBuf,
+    port: u16,
 }
 
 /// Where the broker binary is: `HOOKLINE_TANSU_BIN`, else the cache `make broker` fills.
@@ -24,6 +27,22 @@ pub fn tansu_bin() -> PathBuf {
 impl Broker {
     /// Starts a broker on a free loopback port and waits until it accepts connections.
     pub fn start() -> Self {
+        Self::start_advertising(None)
+    }
+
+    /// Starts a broker behind a [`Link`] that the test can cut and restore: the broker
+    /// advertises the link's address, so every client connection goes through it.
+    pub fn start_behind_link() -> (Self, Link) {
+        let relay = TcpListener::bind("127.0.0.1:0").unwrap();
+        let advertised = relay.local_addr().unwrap().port();
+        let mut broker = Self::start_advertising(Some(advertised));
+        let direct: std::net::SocketAddr = format!("127.0.0.1:{}", broker.port).parse().unwrap();
+        let link = Link::start(relay, direct);
+        broker.bootstrap = link.addr.to_string();
+        (broker, link)
+    }
+
+    fn start_advertising(advertised: Option<u16>) -> Self {
         let bin = tansu_bin();
         assert!(
             bin.exists(),
@@ -40,37 +59,14 @@ impl Broker {
             std::process::id()
         ));
         std::fs::create_dir_all(dir.join("data")).unwrap();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let log = std::fs::File::create(dir.join("broker.log")).unwrap();
-        let child = Command::new(&bin)
-            .current_dir(&dir)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "sqlite://data/tansu.db"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let child = spawn(&bin, &dir, port, advertised.unwrap_or(port));
         let bootstrap = format!("127.0.0.1:{port}");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(&bootstrap).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "broker did not start; see {}",
-                dir.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for(&bootstrap, &dir);
         Self {
             bootstrap,
             child,
             dir,
+            port,
         }
     }
 
@@ -78,6 +74,43 @@ impl Broker {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+fn spawn(bin: &std::path::Path, dir: &std::path::Path, port: u16, advertised: u16) -> Child {
+    let url = format!("tcp://127.0.0.1:{port}");
+    let advertised = format!("tcp://127.0.0.1:{advertised}");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("broker.log"))
+        .unwrap();
+    Command::new(bin)
+        .current_dir(dir)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &advertised,
+        ])
+        .args(["--storage-engine", "sqlite://data/tansu.db"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()))
+}
+
+fn wait_for(bootstrap: &str, dir: &std::path::Path) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(bootstrap).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "broker did not start; see {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -3,6 +3,8 @@
 //!
 //! - [`broker`]: starts a Tansu broker with SQLite storage on a free port in a temp folder, one
 //!   per test, killed on drop.
+//! - [`link`]: a loopback TCP relay in front of a broker that a test cuts and restores (a network
+//!   outage while the broker keeps its state).
 //! - [`receiver`]: an HTTP endpoint on 127.0.0.1:0 that records every request and answers
 //!   with scripted statuses.
 //! - [`static_site`]: an HTTP server on 127.0.0.1:0 that serves a fixed status and body per
@@ -14,12 +16,14 @@
 
 pub mod broker;
 pub mod dns;
+pub mod link;
 pub mod receiver;
 pub mod static_site;
 pub mod topics;
 
 pub use broker::Broker;
 pub use dns::{DnsQuery, DnsServer};
+pub use link::Link;
 pub use receiver::{Received, Receiver};
 pub use static_site::StaticSite;
 pub use topics::{read_until, unique_prefix, TestTopics};

@@ -1,0 +1,112 @@
+//! The stages ride out a broker outage longer than the producer's `message.timeout.ms`: no stage
+//! exits, what was in hand is written once the broker is back, and the pipeline goes on.
+//!
+//! The stages reach the broker through a relay ([`hookline_testkit::Link`]) that the test cuts
+//! while the sender has attempts in flight, so their outcome records are produced into the
+//! outage, and restores after more than the message timeout (shortened to 2 s here through
+//! `HOOKLINE_KAFKA_*`, which every stage of this test binary reads; this file holds one test).
+//! The broker itself keeps running, as it would behind a network outage. (Restarting Tansu 0.6
+//! instead loses its idempotent-producer and group state: see `docs/reliability.md`.)
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hookline_integration_tests::{key_path, produce, Pipeline};
+use hookline_testkit::{eventually, Broker, Receiver, TestTopics};
+use serde_json::json;
+
+fn click(n: usize) -> (String, serde_json::Value) {
+    (
+        "12:4711".into(),
+        json!({"id": format!("evt-outage-{n}"), "type": "click", "account": "1001",
+               "database": "12", "profile": "4711", "timestamp": "2026-11-25T10:15:00Z",
+               "ip": "203.0.113.7", "useragent": "Mozilla/5.0", "referer": "https://mail.example/",
+               "headers": {}, "original": "https://shop.example/offer", "tags": []}),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "passes 1 run in 3 on Tansu 0.6: after an outage longer than the group session, its \
+            coordinator keeps timing sessions out, so the stages' groups may not recover within \
+            the test (the stages stay up; see docs/reliability.md); run with --ignored"]
+async fn stages_ride_out_a_broker_outage_longer_than_the_message_timeout() {
+    // SAFETY of the process-wide setting: this test binary holds this one test.
+    std::env::set_var("HOOKLINE_KAFKA_MESSAGE_TIMEOUT_MS", "2000");
+    let (broker, link) = Broker::start_behind_link();
+    let t = TestTopics::create(&broker.bootstrap, 1).await;
+    // Slow answers keep attempts in flight when the broker goes.
+    let receiver = Receiver::start_delayed(200, Duration::from_millis(1500)).await;
+    produce(
+        &t,
+        &t.topics.subscriptions,
+        &[(
+            "sub-outage".into(),
+            json!({"id": "sub-outage", "account": "1001", "database": "12", "events": ["click"],
+                   "url": receiver.url("/hook"), "format": "json", "status": "active",
+                   "limits": {"max_in_flight": 10}}),
+        )],
+    )
+    .await;
+    let pipeline = Pipeline::start(&t, &key_path("outage"), &[]).await;
+    produce(
+        &t,
+        &t.topics.tracking,
+        &(0..5).map(click).collect::<Vec<_>>(),
+    )
+    .await;
+    assert!(
+        eventually(Duration::from_secs(60), || receiver.count() >= 1).await,
+        "the first POSTs are on their way"
+    );
+
+    // The broker goes away for longer than the message timeout, while outcomes are pending.
+    // The broker is out of reach for longer than the message timeout (and the consumers'
+    // session timeout, 6 s in tests), while outcomes are pending.
+    link.cut();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(
+        pipeline.ended(),
+        Vec::<&str>::new(),
+        "no stage stops while the broker is away"
+    );
+    link.restore();
+
+    produce(
+        &t,
+        &t.topics.tracking,
+        &(5..10).map(click).collect::<Vec<_>>(),
+    )
+    .await;
+    let distinct = || {
+        let mut ids: HashMap<String, usize> = HashMap::new();
+        for r in receiver.received() {
+            let id = r
+                .header("x-hookline-delivery")
+                .unwrap_or_default()
+                .to_owned();
+            *ids.entry(id).or_default() += 1;
+        }
+        ids
+    };
+    assert!(
+        eventually(Duration::from_secs(90), || distinct().len() >= 10).await,
+        "every click is delivered after the outage: {} of 10",
+        distinct().len()
+    );
+    assert_eq!(
+        pipeline.ended(),
+        Vec::<&str>::new(),
+        "every stage still runs"
+    );
+    // At least once: the sender could not commit while the broker was away, and its group
+    // session ended, so what it had finished since its last commit may be sent again once
+    // (receivers drop repeats by delivery id) — never more than once per delivery here.
+    let ids = distinct();
+    let repeats: usize = ids.values().map(|n| n - 1).sum();
+    eprintln!("{repeats} repeated POSTs of {} deliveries", ids.len());
+    assert!(
+        ids.values().all(|n| *n <= 2),
+        "a delivery repeated more than once: {ids:?}"
+    );
+    pipeline.stop().await;
+}
