@@ -16,6 +16,7 @@
 //! | `c` · partition | the checkpoint: the next table offset to read, `i64` big-endian |
 //! | `t` · partition | when the store last caught up with the partition: unix ms, `i64` big-endian |
 //! | `d` · partition | marker of a `drop_partition` that has not finished yet (empty) |
+//! | `a` · partition · input offset | a change the stage applied to its own rows, with the row before it ([`changes`]) |
 //!
 //! Why so:
 //!
@@ -55,6 +56,10 @@
 //! (fjall holds a lock file).
 
 #![forbid(unsafe_code)]
+
+pub mod changes;
+
+pub use changes::{AppliedChange, RowWrite};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

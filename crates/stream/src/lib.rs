@@ -4,18 +4,22 @@
 //!   owns, restored from the compacted topic on assignment.
 //! - [`subscriptions`]: the whole `subscriptions` table, tailed continuously.
 //! - [`validate`]: input checks (size, UTF-8, JSON, schema, key) that decide quarantine.
+//! - [`commits`]: the group's commits as librdkafka reports them, for a stage that writes its
+//!   own table to forget the applied changes they passed.
 //! - [`runner`]: the consume → process → produce → await acks → store offsets loop, with
 //!   rebalance handling and graceful shutdown.
 //! - [`run_join_stage`]: the start-up both stages share (subscriptions, state store, group),
 //!   given what sets the stage apart ([`JoinStage`]) and its processor.
 
+pub mod commits;
 pub mod runner;
 pub mod store;
 pub mod subscriptions;
 pub mod validate;
 
+pub use hookline_state_store::RowWrite;
 pub use runner::{run_stage, BatchContext, Processor, StageConfig, StageError};
-pub use store::{ProfileStore, TableMode};
+pub use store::{Before, ProfileStore, TableMode};
 pub use subscriptions::SubscriptionsView;
 
 /// What sets one join stage apart from the other; everything else about starting one is
