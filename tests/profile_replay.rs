@@ -10,8 +10,13 @@
 //! The crash is placed deterministically with the stage's test-only fault-injection hook
 //! (`HOOKLINE_TEST_CRASH_AFTER_STORE_WRITE=<change id>`): the process aborts right after the
 //! store write of that change, before its table record, its deliveries and its offset.
+//!
+//! The same local table lets go of a partition that went to another instance once it has not
+//! come back within `--revoked-partition-grace`, so instances do not drift toward a full copy of
+//! the table; when the partition does come back later, it is read from the beginning.
 //! (`make test` builds the binaries before the tests.)
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -23,13 +28,8 @@ use serde_json::{json, Value};
 
 const CRASH_ENV: &str = "HOOKLINE_TEST_CRASH_AFTER_STORE_WRITE";
 
-/// The real `hookline-profiles` binary, its log in the temp folder.
-fn start_stage(
-    t: &TestTopics,
-    state: &std::path::Path,
-    log: &str,
-    crash_at: Option<&str>,
-) -> Child {
+/// The real `hookline-profiles` binary with `env` set, its log (JSON lines) in the temp folder.
+fn start_stage(t: &TestTopics, state: &Path, log: &str, env: &[(&str, &str)]) -> Child {
     let log = std::fs::File::create(std::env::temp_dir().join(log)).unwrap();
     let mut cmd = Command::new(binary("hookline-profiles"));
     cmd.env("HOOKLINE_BROKERS", &t.settings.brokers)
@@ -38,46 +38,80 @@ fn start_stage(
         .env("HOOKLINE_STATE_DIR", state)
         .env("HOOKLINE_REQUIRE_HTTPS", "false")
         .env("HOOKLINE_KAFKA_SESSION_TIMEOUT_MS", "6000")
+        .env("HOOKLINE_LOG_FORMAT", "json")
         .env_remove(CRASH_ENV)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log);
-    if let Some(id) = crash_at {
-        cmd.env(CRASH_ENV, id);
-    }
     cmd.spawn().unwrap()
 }
 
-/// The profiles group's committed offset on `profile-changes` and the topic's end (one
-/// partition).
+/// The fields of the log events in `log` whose message starts with `message`.
+fn log_events(log: &str, message: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(std::env::temp_dir().join(log)).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|e| e["fields"].clone())
+        .filter(|f| {
+            f["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(message))
+        })
+        .collect()
+}
+
+/// The profiles group's committed offsets on `profile-changes` and the topic's end offsets,
+/// each summed over the partitions.
 fn committed_and_end(t: &TestTopics) -> (i64, i64) {
     let group = format!("{}profiles", t.prefix);
     let consumer: BaseConsumer = t.settings.table_consumer(&group).create().unwrap();
     let topic = &t.topics.profile_changes;
-    let end = consumer
-        .fetch_watermarks(topic, 0, Duration::from_secs(5))
-        .map_or(-1, |(_, high)| high);
+    let partitions = hookline_kafka::table::partition_count(&t.settings, topic).unwrap();
     let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition(topic, 0);
+    let mut end = 0;
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+        end += consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(5))
+            .map_or(0, |(_, high)| high);
+    }
     let committed = consumer
         .committed_offsets(tpl, Duration::from_secs(5))
-        .ok()
-        .and_then(|c| c.elements().first().and_then(|e| e.offset().to_raw()))
-        .unwrap_or(-1);
+        .map_or(-1, |c| {
+            c.elements()
+                .iter()
+                .map(|e| e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0))
+                .sum()
+        });
     (committed, end)
 }
 
-/// Every record of `topic` (one partition), read up to its current end offset.
+/// Every record of `topic`, read up to its current end offsets.
 fn read_to_end(t: &TestTopics, topic: &str) -> Vec<Value> {
     let consumer: BaseConsumer = t.settings.table_consumer("end-reader").create().unwrap();
-    let (_, end) = consumer
-        .fetch_watermarks(topic, 0, Duration::from_secs(5))
-        .unwrap();
+    let partitions = hookline_kafka::table::partition_count(&t.settings, topic).unwrap();
+    let end: i64 = (0..partitions)
+        .map(|p| {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(5))
+                .unwrap();
+            high - low
+        })
+        .sum();
     let records = read_until(&t.settings, topic, Duration::from_secs(60), |ms| {
         ms.len() as i64 >= end
     });
     assert_eq!(records.len() as i64, end, "{topic} read to its end");
     records.iter().map(json).collect()
+}
+
+/// Stops a stage with SIGTERM, as an orchestrator does.
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().unwrap()
 }
 
 fn change(id: &str, action: &str, minute: u32, name: &str) -> (String, Value) {
@@ -116,7 +150,11 @@ async fn an_update_replayed_after_a_crash_between_store_write_and_commit_is_deli
     let sender = Sender::start(&t, &key, &[]);
 
     // The create is processed and committed by the first process.
-    let mut stage = start_stage(&t, &state, "replay-1.log", Some("chg-update"));
+    let (log1, log2) = (
+        format!("{}replay-1.log", t.prefix),
+        format!("{}replay-2.log", t.prefix),
+    );
+    let mut stage = start_stage(&t, &state, &log1, &[(CRASH_ENV, "chg-update")]);
     produce(
         &t,
         &t.topics.profile_changes,
@@ -139,7 +177,7 @@ async fn an_update_replayed_after_a_crash_between_store_write_and_commit_is_deli
     .await;
     assert!(died, "the fault injection ended the first process");
     assert!(!stage.wait().unwrap().success());
-    let log1 = std::fs::read_to_string(std::env::temp_dir().join("replay-1.log")).unwrap();
+    let log1 = std::fs::read_to_string(std::env::temp_dir().join(&log1)).unwrap();
     assert!(
         log1.contains("aborting after the store write of change chg-update"),
         "the process died where the test put the crash"
@@ -147,7 +185,7 @@ async fn an_update_replayed_after_a_crash_between_store_write_and_commit_is_deli
     assert_eq!(committed_and_end(&t), (1, 2), "the update is not committed");
 
     // The restarted process reads the update again.
-    let mut stage = start_stage(&t, &state, "replay-2.log", None);
+    let mut stage = start_stage(&t, &state, &log2, &[]);
     let done = eventually(Duration::from_secs(60), || committed_and_end(&t) == (2, 2)).await;
     assert!(done, "the restarted stage commits the update");
 
@@ -184,4 +222,95 @@ async fn an_update_replayed_after_a_crash_between_store_write_and_commit_is_deli
     let _ = stage.wait();
     sender.stop(Duration::from_secs(30)).await;
     let _ = std::fs::remove_dir_all(&state);
+}
+
+fn create(i: usize, name: &str) -> (String, Value) {
+    let (_, mut c) = change(&format!("chg-{name}-{i}"), "create", 0, name);
+    c["profile"] = json!(i.to_string());
+    (format!("12:{i}"), c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_that_stays_away_longer_than_the_grace_period_is_dropped_and_later_read_from_the_beginning(
+) {
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 2).await;
+    let base =
+        std::env::temp_dir().join(format!("hookline-evict-{}", t.prefix.trim_end_matches('.')));
+    let (log_a, log_b) = (
+        format!("{}evict-a.log", t.prefix),
+        format!("{}evict-b.log", t.prefix),
+    );
+    let grace = [("HOOKLINE_REVOKED_PARTITION_GRACE", "3s")];
+    let mut a = start_stage(&t, &base.join("a"), &log_a, &grace);
+    let creates: Vec<_> = (0..10).map(|i| create(i, "First")).collect();
+    produce(&t, &t.topics.profile_changes, &creates).await;
+    let done = eventually(Duration::from_secs(60), || {
+        committed_and_end(&t) == (10, 10)
+    })
+    .await;
+    assert!(done, "instance a processed every create (both partitions)");
+
+    // b joins: a keeps one partition and lets go of the other's rows 3 s later.
+    let mut b = start_stage(&t, &base.join("b"), &log_b, &[]);
+    const DROPPED: &str = "table partition dropped";
+    let dropped = eventually(Duration::from_secs(60), || {
+        !log_events(&log_a, DROPPED).is_empty()
+    })
+    .await;
+    assert!(dropped, "a dropped the partition it lost");
+    let gone = log_events(&log_a, DROPPED);
+    assert_eq!(gone.len(), 1, "only the partition that went to b");
+    let x = gone[0]["partition"].as_i64().unwrap();
+    let b_holds = log_events(&log_b, "partitions assigned")
+        .iter()
+        .any(|e| e["partitions"].as_str() == Some(&format!("[{x}]")));
+    assert!(b_holds, "b holds partition {x}");
+
+    // b leaves: a gets the partition back and, its rows gone, reads it from the beginning.
+    assert!(terminate(&mut b).success(), "b stops cleanly on SIGTERM");
+    const FULL: &str = "table partition: reading it from the beginning";
+    let restored = eventually(Duration::from_secs(60), || {
+        log_events(&log_a, FULL)
+            .iter()
+            .filter(|e| e["partition"].as_i64() == Some(x) && e["reason"] == "no checkpoint")
+            .count()
+            == 2
+    })
+    .await;
+    assert!(
+        restored,
+        "a read partition {x} from the beginning again (its first start was the other time)"
+    );
+
+    // Its profiles are known again: updates apply to the restored state.
+    let updates: Vec<_> = (0..10)
+        .map(|i| {
+            let (k, mut c) = create(i, "Second");
+            c["action"] = json!("update");
+            c["timestamp"] = json!("2026-11-25T10:30:00Z");
+            (k, c)
+        })
+        .collect();
+    produce(&t, &t.topics.profile_changes, &updates).await;
+    let done = eventually(Duration::from_secs(60), || {
+        committed_and_end(&t) == (20, 20)
+    })
+    .await;
+    assert!(done, "a processed every update");
+    let mut latest = std::collections::HashMap::new();
+    for row in read_to_end(&t, &t.topics.profiles) {
+        latest.insert(format!("12:{}", row["profile"].as_str().unwrap()), row);
+    }
+    for i in 0..10 {
+        let row = &latest[&format!("12:{i}")];
+        assert_eq!(row["fields"]["name"], "Second");
+        assert_eq!(
+            row["created"], "2026-11-25T10:00:00Z",
+            "12:{i}: the update was applied to the restored row"
+        );
+    }
+    let _ = a.kill();
+    let _ = a.wait();
+    let _ = std::fs::remove_dir_all(&base);
 }

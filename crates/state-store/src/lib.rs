@@ -394,6 +394,18 @@ impl StateStore {
         Ok(Some(i64::from_be_bytes(bytes)))
     }
 
+    /// The partitions the store has a checkpoint of, in ascending order.
+    pub fn partitions(&self) -> Result<Vec<i32>, StoreError> {
+        let mut out = Vec::new();
+        for guard in self.inner.table.prefix([TAG_CHECKPOINT]) {
+            let key = guard.key().map_err(self.err("listing partitions"))?;
+            if let Ok(p) = <[u8; 4]>::try_from(&key[1..]) {
+                out.push(i32::from_be_bytes(p));
+            }
+        }
+        Ok(out)
+    }
+
     /// Sets the next table offset to read for `partition`.
     pub fn set_checkpoint(&self, partition: i32, next_offset: i64) -> Result<(), StoreError> {
         self.inner

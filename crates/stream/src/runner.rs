@@ -26,6 +26,7 @@ use rdkafka::ClientContext;
 use tokio_util::sync::CancellationToken;
 
 use crate::commits::CommittedOffsets;
+use crate::eviction::Evictions;
 use crate::store::{unix_ms_now, ProfileStore, RestoreFrom, TableMode};
 use crate::validate::reason_class;
 
@@ -69,6 +70,9 @@ pub struct StageConfig {
     /// How long the table topic keeps tombstones (`--table-retention`). `None`: ask the broker
     /// for the topic's `delete.retention.ms`, else 24 h.
     pub table_retention: Option<Duration>,
+    /// How long the store keeps the rows of a partition the stage no longer holds
+    /// (`--revoked-partition-grace`; see [`crate::eviction`]).
+    pub revoked_partition_grace: Duration,
 }
 
 /// The outputs side of one batch, handed to the processor for each record.
@@ -295,6 +299,7 @@ pub async fn run_stage<P: Processor>(
     let mut ready: HashSet<i32> = HashSet::new();
     // Readiness waits for the group's first assignment, whose tables must be restored first.
     let mut assigned_once = false;
+    let mut evictions = Evictions::new(cfg.revoked_partition_grace);
     let mut offsets = ProcessedOffsets::default();
     let mut acks = Acks::new();
     let result: Result<(), StageError> = async {
@@ -325,6 +330,9 @@ pub async fn run_stage<P: Processor>(
             )
             .await?;
             assigned_once |= assigned;
+            evictions
+                .step(cfg.name, &store, &held, assigned || !revoked.is_empty())
+                .await?;
             // Restore every newly held partition before processing anything, so that readiness
             // means "assigned and caught up", also for partitions that have no records yet.
             let pending: Vec<i32> = held.difference(&ready).copied().collect();

@@ -228,6 +228,21 @@ impl ProfileStore {
         self.disk.mark_caught_up(partition, high_watermark, at_ms)
     }
 
+    /// The partitions the store has a table checkpoint of.
+    pub fn partitions(&self) -> Result<Vec<i32>, StoreError> {
+        self.disk.partitions()
+    }
+
+    /// Deletes everything the store has of `partition`: rows, checkpoint, catch-up time and
+    /// applied changes (the partition went to another instance for good; see
+    /// [`crate::eviction`]). A later assignment reads it from the beginning. Blocking: one
+    /// deletion per row.
+    pub fn evict(&self, partition: i32) -> Result<(), StoreError> {
+        self.disk.drop_partition(partition)?;
+        self.disk.forget_changes_below(partition, i64::MAX)?;
+        Ok(())
+    }
+
     /// Rows held (approximate).
     pub fn len(&self) -> u64 {
         self.disk.len_approx()
@@ -313,8 +328,8 @@ impl TableSink for StoreSink {
             .inc();
     }
 
-    /// The partition's rows and checkpoint stay: if it comes back, only the tail written while
-    /// another instance owned it is read.
+    /// The partition's rows and checkpoint stay for the grace period ([`crate::eviction`]): if
+    /// it comes back within it, only the tail written while another instance owned it is read.
     fn forget_partition(&mut self, partition: i32) {
         self.store
             .owned
@@ -411,6 +426,43 @@ mod tests {
         let after = store.before_change(0, 8, "chg-b", "12:1").unwrap();
         assert!(!after.replayed);
         assert_eq!(name(&after), Some("P2".into()));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_evicted_partition_is_restored_from_the_beginning() {
+        let dir = std::env::temp_dir().join(format!("hookline-store-evict-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = ProfileStore::open(&dir).unwrap();
+        let mut sink = store.sink(Metrics::new(), "profiles");
+        let now = unix_ms_now();
+        for p in [0, 1] {
+            sink.apply(p, 0, Some(b"12:1"), Some(&profile("1")));
+            store.mark_caught_up(p, 1, now).unwrap();
+            let before = store.before_change(p, 4, "chg", "12:1").unwrap();
+            store
+                .apply_change(p, 4, "chg", "12:1", &before, RowWrite::Keep)
+                .unwrap();
+        }
+        assert_eq!(store.partitions().unwrap(), vec![0, 1]);
+        store.evict(1).unwrap();
+        assert_eq!(store.partitions().unwrap(), vec![0]);
+        assert!(store.get(1, "12:1").unwrap().is_none());
+        assert!(!store.before_change(1, 4, "chg", "12:1").unwrap().replayed);
+        let day = Duration::from_secs(86_400);
+        assert_eq!(
+            store.prepare_restore_at(1, day, now).unwrap(),
+            RestoreFrom::Beginning(FullRestore::NoCheckpoint)
+        );
+        // The partition it still holds is untouched.
+        assert!(store.get(0, "12:1").unwrap().is_some());
+        assert!(store.before_change(0, 4, "chg", "12:1").unwrap().replayed);
+        assert!(matches!(
+            store.prepare_restore_at(0, day, now).unwrap(),
+            RestoreFrom::Checkpoint { next_offset: 1, .. }
+        ));
+        drop(sink);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
