@@ -17,6 +17,13 @@
 //!
 //! The stage owns its table partitions: it restores them from `profiles` on assignment and from
 //! then on keeps them current itself (see `TableMode::Own`).
+//!
+//! Each change's row write goes to the store together with the row as the change found it,
+//! under the change's input offset (`ProfileStore::apply_change`). A change read again after a
+//! crash that came between the store write and the offset commit is joined with that row, not
+//! with its own result, so an update keeps its `previous` values and its `changed`, `gained`
+//! and `lost` conditions. For tests, [`CRASH_AFTER_STORE_WRITE_ENV`] makes the process abort
+//! right after the store write of a given change; it is inert unless set.
 
 use clap::Parser;
 use hookline_config::{CommonArgs, JoinStageArgs};
