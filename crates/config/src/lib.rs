@@ -112,6 +112,12 @@ pub struct JoinStageArgs {
     /// report it.
     #[arg(long, env = "HOOKLINE_TABLE_RETENTION", value_parser = parse_duration)]
     pub table_retention: Option<std::time::Duration>,
+
+    /// How long the local table keeps the rows of a partition this instance no longer holds
+    /// (e.g. `10m`). A partition that comes back within it reads only its tail; after it the
+    /// rows and the checkpoint are deleted, and a later assignment reads it from the beginning.
+    #[arg(long, env = "HOOKLINE_REVOKED_PARTITION_GRACE", value_parser = parse_duration, default_value = "10m")]
+    pub revoked_partition_grace: std::time::Duration,
 }
 
 /// `500ms`, `5s`, `1m`, `10m`, `1h`, `1d`; a bare number is seconds.
@@ -217,6 +223,9 @@ pub const KNOWN_ENV: &[&str] = &[
     "HOOKLINE_MAX_RECORD_BYTES",
     "HOOKLINE_STATE_DIR",
     "HOOKLINE_TABLE_RETENTION",
+    "HOOKLINE_REVOKED_PARTITION_GRACE",
+    // Fault injection for tests (hookline-profiles); inert unless set.
+    "HOOKLINE_TEST_CRASH_AFTER_STORE_WRITE",
     "HOOKLINE_MAX_SUBPROFILES",
     "HOOKLINE_MAX_TABLE_RECORD_BYTES",
     "HOOKLINE_TANSU_BIN",
@@ -441,7 +450,7 @@ mod tests {
     }
 
     #[test]
-    fn the_join_stages_take_a_table_retention() {
+    fn the_join_stages_take_a_table_retention_and_a_revoked_partition_grace() {
         use clap::Parser;
         #[derive(Parser)]
         struct Cli {
@@ -455,6 +464,17 @@ mod tests {
         );
         assert!(KNOWN_ENV.contains(&"HOOKLINE_TABLE_RETENTION"));
         assert!(Cli::try_parse_from(["x", "--table-retention", "soon"]).is_err());
+        assert_eq!(
+            cli.join.revoked_partition_grace,
+            std::time::Duration::from_secs(600),
+            "default"
+        );
+        let cli = Cli::parse_from(["x", "--revoked-partition-grace", "30s"]);
+        assert_eq!(
+            cli.join.revoked_partition_grace,
+            std::time::Duration::from_secs(30)
+        );
+        assert!(KNOWN_ENV.contains(&"HOOKLINE_REVOKED_PARTITION_GRACE"));
     }
 
     #[test]

@@ -17,6 +17,13 @@
 //!
 //! The stage owns its table partitions: it restores them from `profiles` on assignment and from
 //! then on keeps them current itself (see `TableMode::Own`).
+//!
+//! Each change's row write goes to the store together with the row as the change found it,
+//! under the change's input offset (`ProfileStore::apply_change`). A change read again after a
+//! crash that came between the store write and the offset commit is joined with that row, not
+//! with its own result, so an update keeps its `previous` values and its `changed`, `gained`
+//! and `lost` conditions. For tests, [`CRASH_AFTER_STORE_WRITE_ENV`] makes the process abort
+//! right after the store write of a given change; it is inert unless set.
 
 use clap::Parser;
 use hookline_config::{CommonArgs, JoinStageArgs};
@@ -24,7 +31,7 @@ use hookline_enrich::bound::{bound_subprofiles, encode_row, RowError, RowLimits}
 use hookline_model::{ProfileChange, ProfileState, SourcePosition};
 use hookline_schemas::SchemaKind;
 use hookline_stream::{
-    BatchContext, JoinStage, Processor, StageError, SubscriptionsView, TableMode,
+    BatchContext, JoinStage, Processor, RowWrite, StageError, SubscriptionsView, TableMode,
 };
 use hookline_telemetry::{Metrics, Readiness};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -101,6 +108,7 @@ pub async fn run(
         |subscriptions| ProfilesProcessor {
             subscriptions,
             limits,
+            crash_after_store_write: crash_after_store_write(),
         },
         metrics,
         readiness,
@@ -109,10 +117,29 @@ pub async fn run(
     .await
 }
 
+/// Fault injection for tests: the environment variable naming a change id after whose store
+/// write the process aborts (before the table record, the deliveries and the input offset).
+pub const CRASH_AFTER_STORE_WRITE_ENV: &str = "HOOKLINE_TEST_CRASH_AFTER_STORE_WRITE";
+
+/// The change id of [`CRASH_AFTER_STORE_WRITE_ENV`], when set and not empty. Inert otherwise.
+fn crash_after_store_write() -> Option<String> {
+    let id = std::env::var(CRASH_AFTER_STORE_WRITE_ENV).ok()?;
+    if id.is_empty() {
+        return None;
+    }
+    tracing::warn!(
+        change = %id,
+        "fault injection is on ({CRASH_AFTER_STORE_WRITE_ENV}): the process aborts after writing this change to its store; never set this outside tests"
+    );
+    Some(id)
+}
+
 /// Validate → apply to the table → route → queue the table write and the deliveries.
 pub struct ProfilesProcessor {
     pub subscriptions: SubscriptionsView,
     pub limits: RowLimits,
+    /// Test-only fault injection ([`CRASH_AFTER_STORE_WRITE_ENV`]); `None` in production.
+    pub crash_after_store_write: Option<String>,
 }
 
 impl ProfilesProcessor {
@@ -135,6 +162,18 @@ impl ProfilesProcessor {
         }
         encode_row(key, state, &self.limits)
     }
+
+    /// Fault injection for tests: dies like a SIGKILL (no unwinding, no commit, no flush) right
+    /// after `change` reached the store, when [`CRASH_AFTER_STORE_WRITE_ENV`] names it.
+    fn maybe_crash(&self, change: &ProfileChange) {
+        if self.crash_after_store_write.as_deref() == Some(change.id.0.as_str()) {
+            eprintln!(
+                "fault injection: aborting after the store write of change {}",
+                change.id.0
+            );
+            std::process::abort();
+        }
+    }
 }
 
 impl Processor for ProfilesProcessor {
@@ -152,25 +191,43 @@ impl Processor for ProfilesProcessor {
             return Ok(());
         };
         let key = change.key().to_string();
-        let p = msg.partition();
-        let before = ctx.store.get(p, &key)?;
-        let mut applied = match hookline_enrich::profile::join(&change, before.as_ref()) {
+        let (p, offset, id) = (msg.partition(), msg.offset(), change.id.0.as_str());
+        // A change read again after a crash finds the row as it was before it, not its own
+        // result (`ProfileStore::before_change`).
+        let before = ctx.store.before_change(p, offset, id, &key)?;
+        if before.replayed {
+            tracing::debug!(
+                partition = p,
+                offset,
+                change = id,
+                "change read again after a restart; joined with the row it found the first time"
+            );
+        }
+        let mut applied = match hookline_enrich::profile::join(&change, before.state.as_ref()) {
             Ok(applied) => applied,
             Err(mismatch) => {
                 // Another account's row: left as it is, in the store and in the topic, and the
                 // change is delivered to nobody.
+                ctx.store
+                    .apply_change(p, offset, id, &key, &before, RowWrite::Keep)?;
                 return ctx.quarantine(msg, &mismatch.to_string()).await;
             }
         };
-        ctx.count_join(before.is_some());
+        ctx.count_join(before.state.is_some());
         match &mut applied.new_state {
             Some(state) => {
                 let bytes = match self.bounded_row(&key, &change, state) {
                     Ok(bytes) => bytes,
                     // The previous row stays; the change is delivered to nobody.
-                    Err(e) => return ctx.quarantine(msg, &e.to_string()).await,
+                    Err(e) => {
+                        ctx.store
+                            .apply_change(p, offset, id, &key, &before, RowWrite::Keep)?;
+                        return ctx.quarantine(msg, &e.to_string()).await;
+                    }
                 };
-                ctx.store.put(p, &key, &bytes)?;
+                ctx.store
+                    .apply_change(p, offset, id, &key, &before, RowWrite::Put(&bytes))?;
+                self.maybe_crash(&change);
                 ctx.producer
                     .send(
                         ctx.acks,
@@ -181,7 +238,9 @@ impl Processor for ProfilesProcessor {
                     .await?;
             }
             None => {
-                ctx.store.delete(p, &key)?;
+                ctx.store
+                    .apply_change(p, offset, id, &key, &before, RowWrite::Delete)?;
+                self.maybe_crash(&change);
                 ctx.producer
                     .send(ctx.acks, &ctx.topics.profiles, Some(key.as_bytes()), None)
                     .await?;
@@ -191,7 +250,7 @@ impl Processor for ProfilesProcessor {
         let source = SourcePosition {
             topic: msg.topic().to_owned(),
             partition: p,
-            offset: msg.offset(),
+            offset,
         };
         ctx.route(&self.subscriptions, &enriched, source).await
     }

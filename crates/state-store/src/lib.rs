@@ -16,6 +16,7 @@
 //! | `c` · partition | the checkpoint: the next table offset to read, `i64` big-endian |
 //! | `t` · partition | when the store last caught up with the partition: unix ms, `i64` big-endian |
 //! | `d` · partition | marker of a `drop_partition` that has not finished yet (empty) |
+//! | `a` · partition · input offset | a change the stage applied to its own rows, with the row before it ([`changes`]) |
 //!
 //! Why so:
 //!
@@ -55,6 +56,10 @@
 //! (fjall holds a lock file).
 
 #![forbid(unsafe_code)]
+
+pub mod changes;
+
+pub use changes::{AppliedChange, RowWrite};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -387,6 +392,18 @@ impl StateStore {
                     len: raw.len(),
                 })?;
         Ok(Some(i64::from_be_bytes(bytes)))
+    }
+
+    /// The partitions the store has a checkpoint of, in ascending order.
+    pub fn partitions(&self) -> Result<Vec<i32>, StoreError> {
+        let mut out = Vec::new();
+        for guard in self.inner.table.prefix([TAG_CHECKPOINT]) {
+            let key = guard.key().map_err(self.err("listing partitions"))?;
+            if let Ok(p) = <[u8; 4]>::try_from(&key[1..]) {
+                out.push(i32::from_be_bytes(p));
+            }
+        }
+        Ok(out)
     }
 
     /// Sets the next table offset to read for `partition`.

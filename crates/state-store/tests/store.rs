@@ -359,7 +359,9 @@ fn drop_partition_removes_only_that_partition() {
     }
     store.put(1, b"own", Some(b"row")).unwrap();
 
+    assert_eq!(store.partitions().unwrap(), vec![0, 1, 2]);
     store.drop_partition(1).unwrap();
+    assert_eq!(store.partitions().unwrap(), vec![0, 2]);
     assert_eq!(store.checkpoint(1).unwrap(), None);
     assert_eq!(store.get(1, b"own").unwrap(), None);
     for o in 0..2_500 {

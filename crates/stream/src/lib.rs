@@ -4,18 +4,25 @@
 //!   owns, restored from the compacted topic on assignment.
 //! - [`subscriptions`]: the whole `subscriptions` table, tailed continuously.
 //! - [`validate`]: input checks (size, UTF-8, JSON, schema, key) that decide quarantine.
+//! - [`commits`]: the group's commits as librdkafka reports them, for a stage that writes its
+//!   own table to forget the applied changes they passed.
+//! - [`eviction`]: the rows of partitions this instance no longer holds are deleted after a
+//!   grace period (`--revoked-partition-grace`).
 //! - [`runner`]: the consume → process → produce → await acks → store offsets loop, with
 //!   rebalance handling and graceful shutdown.
 //! - [`run_join_stage`]: the start-up both stages share (subscriptions, state store, group),
 //!   given what sets the stage apart ([`JoinStage`]) and its processor.
 
+pub mod commits;
+pub mod eviction;
 pub mod runner;
 pub mod store;
 pub mod subscriptions;
 pub mod validate;
 
+pub use hookline_state_store::RowWrite;
 pub use runner::{run_stage, BatchContext, Processor, StageConfig, StageError};
-pub use store::{ProfileStore, TableMode};
+pub use store::{Before, ProfileStore, TableMode};
 pub use subscriptions::SubscriptionsView;
 
 /// What sets one join stage apart from the other; everything else about starting one is
@@ -65,6 +72,7 @@ pub async fn run_join_stage<P: Processor>(
         max_batch: args.max_batch.max(1),
         max_record_bytes: args.max_record_bytes,
         table_retention: args.table_retention,
+        revoked_partition_grace: args.revoked_partition_grace,
     };
     let store = ProfileStore::open(&args.state_dir.join(stage.name))?;
     run_stage(

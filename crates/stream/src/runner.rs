@@ -2,6 +2,10 @@
 //! acknowledgement, then store the batch's offsets. librdkafka commits stored offsets every
 //! second, on revocation and at shutdown, so a crash re-processes at most the uncommitted tail
 //! (at-least-once; deliveries carry deterministic ids for receivers to drop duplicates).
+//!
+//! A stage that writes its own table (`TableMode::Own`) keeps each change's previous row until
+//! the group has committed its offset (`ProfileStore::apply_change`); the loop learns of
+//! commits from librdkafka's commit callback and has the store forget what they passed.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -21,6 +25,8 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::ClientContext;
 use tokio_util::sync::CancellationToken;
 
+use crate::commits::CommittedOffsets;
+use crate::eviction::Evictions;
 use crate::store::{unix_ms_now, ProfileStore, RestoreFrom, TableMode};
 use crate::validate::{reason_class, too_large_reason};
 
@@ -78,6 +84,9 @@ pub struct StageConfig {
     /// How long the table topic keeps tombstones (`--table-retention`). `None`: ask the broker
     /// for the topic's `delete.retention.ms`, else 24 h.
     pub table_retention: Option<Duration>,
+    /// How long the store keeps the rows of a partition the stage no longer holds
+    /// (`--revoked-partition-grace`; see [`crate::eviction`]).
+    pub revoked_partition_grace: Duration,
 }
 
 /// The outputs side of one batch, handed to the processor for each record.
@@ -219,10 +228,12 @@ enum RebalanceEvent {
     Revoked(Vec<i32>),
 }
 
-/// Collects rebalances for the loop, which acts on them between records.
+/// Collects rebalances and commits for the loop, which acts on them between records.
 struct StageContext {
     topic: String,
     events: Arc<Mutex<Vec<RebalanceEvent>>>,
+    /// Input offsets committed since the loop last looked.
+    committed: CommittedOffsets,
     metrics: Metrics,
 }
 
@@ -244,6 +255,14 @@ impl ClientContext for StageContext {
 }
 
 impl ConsumerContext for StageContext {
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        offsets: &rdkafka::TopicPartitionList,
+    ) {
+        self.committed.record(&self.topic, result, offsets);
+    }
+
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             let parts: Vec<i32> = tpl
@@ -286,9 +305,11 @@ pub async fn run_stage<P: Processor>(
     shutdown: CancellationToken,
 ) -> Result<(), StageError> {
     let events = Arc::new(Mutex::new(Vec::new()));
+    let committed = CommittedOffsets::default();
     let ctx = StageContext {
         topic: cfg.input_topic.clone(),
         events: events.clone(),
+        committed: committed.clone(),
         metrics: metrics.clone(),
     };
     let mut consumer_config = cfg.settings.group_consumer(&cfg.group_id);
@@ -314,6 +335,7 @@ pub async fn run_stage<P: Processor>(
     let mut ready: HashSet<i32> = HashSet::new();
     // Readiness waits for the group's first assignment, whose tables must be restored first.
     let mut assigned_once = false;
+    let mut evictions = Evictions::new(cfg.revoked_partition_grace);
     let mut offsets = ProcessedOffsets::default();
     let mut acks = Acks::new();
     let result: Result<(), StageError> = async {
@@ -344,6 +366,9 @@ pub async fn run_stage<P: Processor>(
             )
             .await?;
             assigned_once |= assigned;
+            evictions
+                .step(cfg.name, &store, &held, assigned || !revoked.is_empty())
+                .await?;
             // Restore every newly held partition before processing anything, so that readiness
             // means "assigned and caught up", also for partitions that have no records yet.
             let pending: Vec<i32> = held.difference(&ready).copied().collect();
@@ -417,6 +442,9 @@ pub async fn run_stage<P: Processor>(
                 let parts: Vec<i32> = ready.difference(&revoked).copied().collect();
                 record_caught_up(&cfg, &table, &store, &parts).await?;
                 last_catch_up = std::time::Instant::now();
+            }
+            if cfg.table_mode == TableMode::Own {
+                committed.forget_passed(&store).await?;
             }
         }
         Ok(())

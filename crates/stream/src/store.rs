@@ -9,6 +9,13 @@
 //! store keeps, per partition, when it last caught up ([`ProfileStore::mark_caught_up`]), and
 //! [`ProfileStore::prepare_restore`] drops a partition whose catch-up is older than that (or
 //! unknown) and has it read from the beginning.
+//!
+//! A stage that writes its own rows (`hookline-profiles`) applies each change with
+//! [`ProfileStore::apply_change`]: the row write and the row as the change found it go in one
+//! atomic batch, under the change's input offset. A change read again after a crash (its row
+//! written, its offset not yet committed) finds that entry in [`ProfileStore::before_change`]
+//! and is joined with the row as it was before it, not with its own result; the entries are
+//! forgotten once the group's commit passes them ([`ProfileStore::forget_committed`]).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -17,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hookline_kafka::table::TableSink;
 use hookline_model::ProfileState;
-use hookline_state_store::{StateStore, StoreError};
+use hookline_state_store::{RowWrite, StateStore, StoreError};
 use hookline_telemetry::Metrics;
 
 /// How a stage uses the table.
@@ -103,13 +110,61 @@ impl ProfileStore {
             .and_then(|raw| serde_json::from_slice(&raw).ok()))
     }
 
-    /// A write by the stage itself (it also produces the record to the table topic).
+    /// A write by the stage itself, outside any change (it also produces the record to the
+    /// table topic). A stage applying input changes uses [`ProfileStore::apply_change`].
     pub fn put(&self, partition: i32, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.disk.put(partition, key.as_bytes(), Some(value))
     }
 
-    pub fn delete(&self, partition: i32, key: &str) -> Result<(), StoreError> {
-        self.disk.put(partition, key.as_bytes(), None)
+    /// The row under `key` as the change `change_id`, read at `input_offset` of `partition`,
+    /// finds it. That is the current row, unless the store already applied this very change
+    /// (same offset, id and key): it was read again after a crash that came before its offset
+    /// was committed, and the current row is its own result. Then it is the row as it was before
+    /// the change, kept by [`ProfileStore::apply_change`].
+    pub fn before_change(
+        &self,
+        partition: i32,
+        input_offset: i64,
+        change_id: &str,
+        key: &str,
+    ) -> Result<Before, StoreError> {
+        if let Some(applied) = self.disk.applied_change(partition, input_offset)? {
+            if applied.change_id == change_id.as_bytes() && applied.key == key.as_bytes() {
+                return Ok(Before::new(applied.previous, true));
+            }
+        }
+        Ok(Before::new(
+            self.disk.get(partition, key.as_bytes())?,
+            false,
+        ))
+    }
+
+    /// Applies a change to the row under `key` (`row`; [`RowWrite::Keep`] for a refused
+    /// change) and keeps `before`, the row as the change found it, under the change's input
+    /// offset: one atomic write, so a crash leaves either neither or both.
+    pub fn apply_change(
+        &self,
+        partition: i32,
+        input_offset: i64,
+        change_id: &str,
+        key: &str,
+        before: &Before,
+        row: RowWrite<'_>,
+    ) -> Result<(), StoreError> {
+        self.disk.apply_change(
+            partition,
+            input_offset,
+            change_id.as_bytes(),
+            key.as_bytes(),
+            before.raw.as_deref(),
+            row,
+        )
+    }
+
+    /// Forgets the applied changes of `partition` below `committed`, the group's committed
+    /// input offset: they are not read again. Blocking (a range scan).
+    pub fn forget_committed(&self, partition: i32, committed: i64) -> Result<usize, StoreError> {
+        self.disk.forget_changes_below(partition, committed)
     }
 
     /// From now on the stage writes this partition itself (see [`TableMode::Own`]).
@@ -173,6 +228,21 @@ impl ProfileStore {
         self.disk.mark_caught_up(partition, high_watermark, at_ms)
     }
 
+    /// The partitions the store has a table checkpoint of.
+    pub fn partitions(&self) -> Result<Vec<i32>, StoreError> {
+        self.disk.partitions()
+    }
+
+    /// Deletes everything the store has of `partition`: rows, checkpoint, catch-up time and
+    /// applied changes (the partition went to another instance for good; see
+    /// [`crate::eviction`]). A later assignment reads it from the beginning. Blocking: one
+    /// deletion per row.
+    pub fn evict(&self, partition: i32) -> Result<(), StoreError> {
+        self.disk.drop_partition(partition)?;
+        self.disk.forget_changes_below(partition, i64::MAX)?;
+        Ok(())
+    }
+
     /// Rows held (approximate).
     pub fn len(&self) -> u64 {
         self.disk.len_approx()
@@ -193,6 +263,28 @@ impl ProfileStore {
             store: self.clone(),
             metrics,
             table: table.to_owned(),
+        }
+    }
+}
+
+/// The row a change found ([`ProfileStore::before_change`]).
+#[derive(Debug, Clone)]
+pub struct Before {
+    raw: Option<Vec<u8>>,
+    /// The row as a profile state; `None` when there is none or it is not well-formed (see
+    /// [`ProfileStore::get`]).
+    pub state: Option<ProfileState>,
+    /// The change was applied before and is read again: `state` is the row it found then.
+    pub replayed: bool,
+}
+
+impl Before {
+    fn new(raw: Option<Vec<u8>>, replayed: bool) -> Self {
+        let state = raw.as_deref().and_then(|r| serde_json::from_slice(r).ok());
+        Self {
+            raw,
+            state,
+            replayed,
         }
     }
 }
@@ -236,8 +328,8 @@ impl TableSink for StoreSink {
             .inc();
     }
 
-    /// The partition's rows and checkpoint stay: if it comes back, only the tail written while
-    /// another instance owned it is read.
+    /// The partition's rows and checkpoint stay for the grace period ([`crate::eviction`]): if
+    /// it comes back within it, only the tail written while another instance owned it is read.
     fn forget_partition(&mut self, partition: i32) {
         self.store
             .owned
@@ -294,6 +386,83 @@ mod tests {
         let old = br#"{"database":"12","profile":"3","fields":{"email":"a@example.com"}}"#;
         store.put(0, "12:3", old).unwrap();
         assert!(store.get(0, "12:3").unwrap().is_none());
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_change_read_again_finds_the_row_it_found_the_first_time() {
+        let dir =
+            std::env::temp_dir().join(format!("hookline-store-replay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = ProfileStore::open(&dir).unwrap();
+        let (v1, v2) = (profile("1"), profile("2"));
+        let name = |b: &Before| b.state.as_ref().map(|s| s.fields["name"].clone());
+
+        let first = store.before_change(0, 7, "chg-a", "12:1").unwrap();
+        assert!(!first.replayed && first.state.is_none());
+        store
+            .apply_change(0, 7, "chg-a", "12:1", &first, RowWrite::Put(&v1))
+            .unwrap();
+        let update = store.before_change(0, 8, "chg-b", "12:1").unwrap();
+        assert_eq!(name(&update), Some("P1".into()));
+        store
+            .apply_change(0, 8, "chg-b", "12:1", &update, RowWrite::Put(&v2))
+            .unwrap();
+
+        // After a crash before the commit, both are read again: each finds what it found.
+        let again = store.before_change(0, 7, "chg-a", "12:1").unwrap();
+        assert!(again.replayed && again.state.is_none());
+        let again = store.before_change(0, 8, "chg-b", "12:1").unwrap();
+        assert!(again.replayed);
+        assert_eq!(name(&again), Some("P1".into()));
+        // Another change at that offset (the topic was recreated) is not taken for it.
+        let other = store.before_change(0, 8, "chg-x", "12:1").unwrap();
+        assert!(!other.replayed);
+        assert_eq!(name(&other), Some("P2".into()));
+
+        // Once the group commits past them, they are new changes again (never read again).
+        assert_eq!(store.forget_committed(0, 9).unwrap(), 2);
+        let after = store.before_change(0, 8, "chg-b", "12:1").unwrap();
+        assert!(!after.replayed);
+        assert_eq!(name(&after), Some("P2".into()));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_evicted_partition_is_restored_from_the_beginning() {
+        let dir = std::env::temp_dir().join(format!("hookline-store-evict-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = ProfileStore::open(&dir).unwrap();
+        let mut sink = store.sink(Metrics::new(), "profiles");
+        let now = unix_ms_now();
+        for p in [0, 1] {
+            sink.apply(p, 0, Some(b"12:1"), Some(&profile("1")));
+            store.mark_caught_up(p, 1, now).unwrap();
+            let before = store.before_change(p, 4, "chg", "12:1").unwrap();
+            store
+                .apply_change(p, 4, "chg", "12:1", &before, RowWrite::Keep)
+                .unwrap();
+        }
+        assert_eq!(store.partitions().unwrap(), vec![0, 1]);
+        store.evict(1).unwrap();
+        assert_eq!(store.partitions().unwrap(), vec![0]);
+        assert!(store.get(1, "12:1").unwrap().is_none());
+        assert!(!store.before_change(1, 4, "chg", "12:1").unwrap().replayed);
+        let day = Duration::from_secs(86_400);
+        assert_eq!(
+            store.prepare_restore_at(1, day, now).unwrap(),
+            RestoreFrom::Beginning(FullRestore::NoCheckpoint)
+        );
+        // The partition it still holds is untouched.
+        assert!(store.get(0, "12:1").unwrap().is_some());
+        assert!(store.before_change(0, 4, "chg", "12:1").unwrap().replayed);
+        assert!(matches!(
+            store.prepare_restore_at(0, day, now).unwrap(),
+            RestoreFrom::Checkpoint { next_offset: 1, .. }
+        ));
+        drop(sink);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
