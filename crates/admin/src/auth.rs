@@ -85,6 +85,11 @@ pub struct AccountCaller {
 #[derive(Debug, Clone)]
 pub struct OperatorCaller;
 
+/// The caller of an endpoint open to everyone: `None` without an `Authorization` header; a
+/// header that is sent must hold a valid token (else 401).
+#[derive(Debug, Clone)]
+pub struct OptionalCaller(pub Option<Caller>);
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -135,6 +140,20 @@ impl FromRequestParts<AppState> for AccountCaller {
                  only reach /v1/operator/...)",
             )),
         }
+    }
+}
+
+impl FromRequestParts<AppState> for OptionalCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if !parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            return Ok(Self(None));
+        }
+        Ok(Self(Some(Caller::from_request_parts(parts, state).await?)))
     }
 }
 

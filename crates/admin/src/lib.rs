@@ -6,6 +6,7 @@
 //! - [`subscriptions`]: CRUD, list by database/collection, pause/resume, URL verification.
 //! - [`domains`]: DNS TXT validation of domains.
 //! - [`delivery`]: test webhook, check now, attempt history, replay.
+//! - [`keys`]: `GET /v1/keys`, the public keys (a Standard Webhooks key per account).
 //! - [`operator`]: endpoints across accounts, for operator tokens.
 //! - [`error`]: the JSON error answer every endpoint uses.
 //!
@@ -17,6 +18,7 @@ pub mod delivery;
 pub mod domains;
 pub mod error;
 pub mod extract;
+pub mod keys;
 pub mod operator;
 pub mod subscriptions;
 pub mod tables;
@@ -27,12 +29,12 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use clap::Parser;
 use hookline_config::{parse_listen_addr, parse_networks, CommonArgs, Topics};
 use hookline_kafka::KafkaSettings;
 use hookline_outbound::{HttpClient, HttpOptions, NetworkGuard};
-use hookline_signing::{PublicKeyInfo, Signers};
+use hookline_signing::Signers;
 use hookline_telemetry::Metrics;
 use hookline_verification::DnsResolver;
 use tokio_util::sync::CancellationToken;
@@ -131,7 +133,7 @@ pub fn router(state: AppState) -> Router {
     use axum::routing::MethodRouter;
     let m = |r: MethodRouter<AppState>| r.fallback(error::wrong_method);
     Router::new()
-        .route("/v1/keys", m(get(keys)))
+        .route("/v1/keys", m(get(keys::list)))
         .route(
             "/v1/subscriptions",
             m(get(subscriptions::list).post(subscriptions::create)),
@@ -244,6 +246,15 @@ pub async fn serve_until_stopped(
             })
         })
         .transpose()?;
+    if !args.copernica_id.contains("{account}") {
+        // Without the account in the signed X-Copernica-ID, a copernica-profile request signed
+        // for one account would verify at another account's receiver.
+        return Err(AdminError::Setting(format!(
+            "HOOKLINE_COPERNICA_ID / --copernica-id {:?} must contain {{account}}: receivers \
+             tell accounts apart by it (default account_{{account}})",
+            args.copernica_id
+        )));
+    }
     let signers = Signers::load_or_generate(
         &args.signing.signing_key,
         args.signing.signing_key_id.as_deref(),
@@ -292,17 +303,4 @@ pub async fn serve_until_stopped(
         }
     });
     Ok((bound, server))
-}
-
-/// `GET /v1/keys` (no token: public keys are public). The current RSA key and the retired RSA
-/// keys still within their overlap, checked per request so an expired key disappears without a
-/// restart, then the Ed25519 key of the `standard-webhooks` profile (with its `whpk_` form).
-/// The answer is a bare array, as receivers written against earlier releases expect; they pick
-/// keys by `key_id` and `algorithm`.
-async fn keys(State(state): State<AppState>) -> Json<Vec<PublicKeyInfo>> {
-    Json(
-        state
-            .signers
-            .published(&state.retired, time::OffsetDateTime::now_utc()),
-    )
 }

@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::Serialize;
 
+use crate::account_keys::AccountKeys;
 use crate::standard_webhooks::Ed25519Key;
 
 /// Why a key cannot be used. Messages name the file but never include key material.
@@ -69,6 +70,9 @@ pub struct PublicKeyInfo {
     /// published.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// A per-account Ed25519 key: the account whose webhooks it verifies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 impl SigningKey {
@@ -180,39 +184,74 @@ impl SigningKey {
             dns_txt: Some(self.dns_txt()),
             standard_webhooks: None,
             expires_at: None,
+            account: None,
         }
     }
 }
 
-/// The keys a stage signs with: the RSA key of the `copernica` profile and the Ed25519 key of
-/// the `standard-webhooks` profile. Cheap to clone.
+/// The keys a stage signs with: the RSA key of the `copernica` profile, and the Ed25519 keys of
+/// the `standard-webhooks` profile: one per account, derived from the instance's Ed25519 key
+/// ([`crate::account_keys`]). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Signers {
     pub rsa: Arc<SigningKey>,
+    /// The instance's Ed25519 key, the *master*: it signs no webhook itself; every account's key
+    /// is derived from it ([`Signers::ed25519_for`]).
     pub ed25519: Arc<Ed25519Key>,
+    account_keys: Arc<AccountKeys>,
 }
 
 impl Signers {
     /// Loads (or generates, on first run) the RSA key at `rsa_path` and the Ed25519 key at
     /// `rsa_path` + `.ed25519.pem`.
     pub fn load_or_generate(rsa_path: &Path, key_id: Option<&str>) -> Result<Self, KeyError> {
+        let ed25519 = Arc::new(Ed25519Key::load_or_generate(
+            &crate::standard_webhooks::key_path(rsa_path),
+        )?);
         Ok(Self {
             rsa: Arc::new(SigningKey::load_or_generate(rsa_path, key_id)?),
-            ed25519: Arc::new(Ed25519Key::load_or_generate(
-                &crate::standard_webhooks::key_path(rsa_path),
-            )?),
+            account_keys: Arc::new(AccountKeys::new(ed25519.clone())),
+            ed25519,
         })
     }
 
-    /// What `GET /v1/keys` publishes: the current RSA key, the retired RSA keys not yet
-    /// expired at `now`, then the Ed25519 key. Receivers pick the key they need by `key_id` (or
-    /// `algorithm`), never by position.
+    /// The Ed25519 key that signs `account`'s Standard Webhooks deliveries (and test webhooks):
+    /// derived from the master key, cached.
+    pub fn ed25519_for(&self, account: &str) -> Result<Arc<Ed25519Key>, KeyError> {
+        self.account_keys.get(account)
+    }
+
+    /// The current RSA key, then the retired RSA keys not yet expired at `now`.
+    pub fn published_rsa(
+        &self,
+        retired: &[crate::rotation::RetiredKey],
+        now: time::OffsetDateTime,
+    ) -> Vec<PublicKeyInfo> {
+        crate::rotation::published_keys(&self.rsa, retired, now)
+    }
+
+    /// What `GET /v1/keys` publishes for `account`: the RSA keys ([`Signers::published_rsa`]),
+    /// then `account`'s Ed25519 key (with `account` set). Receivers pick the key they need by
+    /// `key_id` (or `algorithm`), never by position.
+    pub fn published_for_account(
+        &self,
+        account: &str,
+        retired: &[crate::rotation::RetiredKey],
+        now: time::OffsetDateTime,
+    ) -> Result<Vec<PublicKeyInfo>, KeyError> {
+        let mut out = self.published_rsa(retired, now);
+        out.push(self.ed25519_for(account)?.public_info());
+        Ok(out)
+    }
+
+    /// The operator's view: the RSA keys, then the master Ed25519 key (which verifies no
+    /// webhook; it identifies the key material every account key is derived from).
     pub fn published(
         &self,
         retired: &[crate::rotation::RetiredKey],
         now: time::OffsetDateTime,
     ) -> Vec<PublicKeyInfo> {
-        let mut out = crate::rotation::published_keys(&self.rsa, retired, now);
+        let mut out = self.published_rsa(retired, now);
         out.push(self.ed25519.public_info());
         out
     }
@@ -336,6 +375,27 @@ mod tests {
                 ("k-rsa", "rsa-sha256", true, false),
                 (s.ed25519.key_id(), "ed25519", false, true)
             ]
+        );
+        let for_1001 = s
+            .published_for_account("1001", &[], time::OffsetDateTime::now_utc())
+            .unwrap();
+        assert_eq!(for_1001.len(), 2);
+        assert_eq!(
+            for_1001[0], published[0],
+            "the same RSA key for every account"
+        );
+        let ed = &for_1001[1];
+        assert_eq!(ed.account.as_deref(), Some("1001"));
+        assert_eq!(ed.key_id, format!("{}:account:1001", s.ed25519.key_id()));
+        assert_eq!(
+            ed.standard_webhooks,
+            Some(s.ed25519_for("1001").unwrap().whpk())
+        );
+        assert_ne!(ed.standard_webhooks, published[1].standard_webhooks);
+        assert_eq!(
+            again.ed25519_for("1001").unwrap().public_key_raw(),
+            s.ed25519_for("1001").unwrap().public_key_raw(),
+            "a second instance derives the same account key"
         );
         let _ = std::fs::remove_dir_all(&dir);
     }

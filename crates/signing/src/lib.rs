@@ -10,12 +10,16 @@
 //! - [`standard_webhooks`]: the Standard Webhooks profile a subscription may choose instead:
 //!   `webhook-id`, `webhook-timestamp`, `webhook-signature: v1a,<Ed25519>`; the Ed25519 key
 //!   (`<signing key>.ed25519.pem`), published as `whpk_…`; and a verifier.
+//! - [`account_keys`]: the per-account Ed25519 keys of that profile, derived from that key
+//!   (HKDF-SHA256 keyed by the account id), so a signature made for one account never verifies
+//!   with another account's key.
 //!
 //! Why aws-lc-rs: RSA-2048 signing is the cost that bounds the pipeline. aws-lc-rs is
 //! constant-time, is rustls' default provider (one crypto library for TLS and signing), and
 //! signs several times faster than the pure-Rust `rsa` crate (see `docs/benchmarks.md`); `rsa`
 //! remains as an independent reference verifier in tests.
 
+pub mod account_keys;
 pub mod cavage;
 pub mod keys;
 pub mod rotation;

@@ -67,6 +67,7 @@ pub fn published_keys(
                 dns_txt: Some(r.dns_txt.clone()),
                 standard_webhooks: None,
                 expires_at: Some(r.expires_at.clone()),
+                account: None,
             });
         }
     }

@@ -52,6 +52,8 @@ pub struct Ed25519Key {
     key_id: String,
     pair: Ed25519KeyPair,
     spki_der: Vec<u8>,
+    /// Set on a key derived for one account ([`crate::account_keys`]).
+    account: Option<String>,
 }
 
 impl std::fmt::Debug for Ed25519Key {
@@ -136,7 +138,29 @@ impl Ed25519Key {
             key_id: format!("hookline-ed25519-{hex}"),
             pair,
             spki_der,
+            account: None,
         })
+    }
+
+    /// The 32-byte private seed: the input of the per-account derivation. Never leaves the crate.
+    pub(crate) fn seed(&self) -> Result<Vec<u8>, KeyError> {
+        use aws_lc_rs::encoding::AsBigEndian;
+        let seed = self.pair.seed().map_err(|_| KeyError::Generate)?;
+        let bin: aws_lc_rs::encoding::Curve25519SeedBin<'static> =
+            seed.as_be_bytes().map_err(|_| KeyError::Generate)?;
+        Ok(bin.as_ref().to_vec())
+    }
+
+    /// Marks this key as `account`'s, under the id `key_id`.
+    pub(crate) fn for_account(mut self, key_id: String, account: &str) -> Self {
+        self.key_id = key_id;
+        self.account = Some(account.to_owned());
+        self
+    }
+
+    /// The account this key signs for, when it is a derived per-account key.
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
     }
 
     /// `hookline-ed25519-` + a fingerprint of the public key. Standard Webhooks signatures do
@@ -178,6 +202,7 @@ impl Ed25519Key {
             dns_txt: None,
             standard_webhooks: Some(self.whpk()),
             expires_at: None,
+            account: self.account.clone(),
         }
     }
 }
