@@ -33,7 +33,7 @@ use axum::Router;
 use clap::Parser;
 use hookline_config::{parse_listen_addr, parse_networks, CommonArgs, Topics};
 use hookline_kafka::KafkaSettings;
-use hookline_outbound::{HttpClient, HttpOptions, NetworkGuard};
+use hookline_outbound::{HttpClient, HttpOptions, NetworkGuard, PortPolicy};
 use hookline_signing::Signers;
 use hookline_telemetry::Metrics;
 use hookline_verification::DnsResolver;
@@ -59,6 +59,11 @@ pub struct AdminArgs {
     /// guard, e.g. 127.0.0.0/8 (the sender has the same setting).
     #[arg(long, env = "HOOKLINE_ALLOW_NETWORKS", default_value = "")]
     pub allow_networks: String,
+
+    /// Destination ports verification fetches and test webhooks may use: ports and ranges,
+    /// comma-separated (the sender has the same setting).
+    #[arg(long, env = "HOOKLINE_ALLOW_PORTS", default_value = hookline_outbound::guard::DEFAULT_ALLOWED_PORTS)]
+    pub allow_ports: String,
 
     /// Refuse plain http:// callback URLs (must match the routing stages' setting).
     #[arg(long, env = "HOOKLINE_REQUIRE_HTTPS", default_value_t = true, action = clap::ArgAction::Set)]
@@ -233,6 +238,8 @@ pub async fn serve_until_stopped(
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), AdminError> {
     let addr = parse_listen_addr("HOOKLINE_ADMIN_ADDR / --admin-addr", &args.admin_addr)?;
     let allow = parse_networks(&args.allow_networks)?;
+    let ports =
+        PortPolicy::parse(&args.allow_ports).map_err(|e| AdminError::Setting(e.to_string()))?;
     let timeout = hookline_sender::policy::parse_duration(&args.request_timeout)
         .map_err(|e| AdminError::Setting(format!("--request-timeout: {e}")))?;
     let nameserver = args
@@ -264,7 +271,7 @@ pub async fn serve_until_stopped(
     let settings = KafkaSettings::new(args.common.brokers.clone(), args.common.kafka_settings());
     let tables = Tables::start(&settings, &topics).await?;
     let client = HttpClient::new(
-        NetworkGuard::new(allow),
+        NetworkGuard::new(allow).with_ports(ports),
         HttpOptions {
             connect_timeout: timeout.min(std::time::Duration::from_secs(5)),
             total_timeout: timeout,
