@@ -77,7 +77,10 @@ pub struct PublicKeyInfo {
 
 impl SigningKey {
     /// Reads the key at `path`, or generates a 2048-bit key there (mode 0600) when the file does
-    /// not exist. `key_id` defaults to `hookline-` + a fingerprint of the public key.
+    /// not exist. `key_id` (`HOOKLINE_SIGNING_KEY_ID`) defaults to `hookline-` + a fingerprint
+    /// of the public key; a rotated key's file records its own id (`<key_id>-<suffix>`), which
+    /// then wins (see [`crate::keyfile::effective_key_id`]). A file its group or everyone may
+    /// read is warned about, once.
     pub fn load_or_generate(path: &Path, key_id: Option<&str>) -> Result<Self, KeyError> {
         let shown = path.display().to_string();
         if !path.exists() {
@@ -88,9 +91,10 @@ impl SigningKey {
                     source,
                 })?;
             }
-            match write_private(path, &pem) {
-                Ok(()) => tracing_free_note(&shown),
-                // Another process (sender and admin start together) wrote it first: use theirs.
+            // Whole or not at all: an admin API and a sender started together never read half
+            // a file, and whoever comes second uses the first one's key.
+            match crate::keyfile::write_new(path, &pem) {
+                Ok(()) => tracing::info!(path = %shown, "generated a new RSA-2048 signing key"),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(source) => {
                     return Err(KeyError::Write {
@@ -100,11 +104,14 @@ impl SigningKey {
                 }
             }
         }
+        crate::keyfile::warn_if_readable_by_others(path);
         let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
             path: shown.clone(),
             source,
         })?;
-        Self::from_pem(&pem, key_id, &shown)
+        let key_id =
+            crate::keyfile::effective_key_id(key_id, crate::keyfile::recorded_key_id(&pem));
+        Self::from_pem(&pem, key_id.as_deref(), &shown)
     }
 
     /// Parses a PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`) PEM. `origin` names the
@@ -266,27 +273,13 @@ pub fn generate_pem() -> Result<String, KeyError> {
 }
 
 fn default_key_id(spki: &[u8]) -> String {
+    format!("hookline-{}", fingerprint(spki))
+}
+
+/// 12 hex digits of SHA-256 over the public key (SubjectPublicKeyInfo).
+pub(crate) fn fingerprint(spki: &[u8]) -> String {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki);
-    let hex: String = d.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
-    format!("hookline-{hex}")
-}
-
-fn write_private(path: &Path, pem: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(path)?.write_all(pem.as_bytes())
-}
-
-fn tracing_free_note(path: &str) {
-    // The library does not depend on `tracing`; one line on stderr tells the operator a new key
-    // exists (the path only, never the key).
-    eprintln!("hookline: generated a new RSA-2048 signing key at {path}");
+    d.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// PEM encoding with 64-column lines.
@@ -428,5 +421,38 @@ mod tests {
             err.contains("y.pem") && err.contains("not a usable RSA"),
             "{err}"
         );
+    }
+
+    /// A stage starting while another writes the first key reads nothing or a whole key, never
+    /// part of one (the file is written elsewhere, then linked into place).
+    #[test]
+    fn a_starting_stage_never_reads_half_a_key() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = std::env::temp_dir().join(format!("hookline-rsa-half-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut partial = 0;
+        for round in 0..15 {
+            let path = dir.join(format!("k{round}.pem"));
+            let stop = AtomicBool::new(false);
+            std::thread::scope(|s| {
+                let reader = s.spawn(|| {
+                    let mut seen = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        if let Ok(text) = std::fs::read_to_string(&path) {
+                            if !text.trim_end().ends_with("-----END PRIVATE KEY-----") {
+                                seen += 1;
+                            }
+                        }
+                    }
+                    seen
+                });
+                SigningKey::load_or_generate(&path, None).unwrap();
+                stop.store(true, Ordering::Relaxed);
+                partial += reader.join().unwrap();
+            });
+        }
+        assert_eq!(partial, 0, "reads of an incomplete key file");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -3,6 +3,8 @@
 //! - [`keys`]: RSA signing keys: load PEM (PKCS#8 or PKCS#1), generate on first run, publish
 //!   the public half (PEM, and the DKIM-style DNS TXT value Copernica's PHP verifier reads);
 //!   [`Signers`], the RSA and Ed25519 keys a stage loads together.
+//! - [`keyfile`]: private key files written whole (temporary file, then link or rename), the
+//!   key id a rotated key's file records, and a warning for files others can read.
 //! - [`rotation`]: key rotation with overlap: a retired key stays published until it expires.
 //! - [`cavage`]: the draft-cavage HTTP Signature Copernica sends: rsa-sha256 over
 //!   `(request-target) host date x-copernica-id digest x-nonce`, plus `Digest` and `X-Nonce`;
@@ -21,6 +23,7 @@
 
 pub mod account_keys;
 pub mod cavage;
+pub mod keyfile;
 pub mod keys;
 pub mod rotation;
 pub mod standard_webhooks;

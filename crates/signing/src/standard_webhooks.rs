@@ -78,8 +78,8 @@ impl Ed25519Key {
                     source,
                 })?;
             }
-            match publish_private(path, &pem) {
-                Ok(()) => eprintln!("hookline: generated a new Ed25519 signing key at {shown}"),
+            match crate::keyfile::write_new(path, &pem) {
+                Ok(()) => tracing::info!(path = %shown, "generated a new Ed25519 signing key"),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(source) => {
                     return Err(KeyError::Write {
@@ -89,6 +89,7 @@ impl Ed25519Key {
                 }
             }
         }
+        crate::keyfile::warn_if_readable_by_others(path);
         let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
             path: shown.clone(),
             source,
@@ -212,33 +213,6 @@ pub fn generate_pem() -> Result<String, KeyError> {
     let pair = Ed25519KeyPair::generate().map_err(|_| KeyError::Generate)?;
     let der = pair.to_pkcs8v1().map_err(|_| KeyError::Generate)?;
     Ok(encode_pem("PRIVATE KEY", der.as_ref()))
-}
-
-/// Writes `pem` to `path` (mode 0600) all at once: to a temporary file first, then linked into
-/// place, which fails with `AlreadyExists` when another process got there first.
-fn publish_private(path: &Path, pem: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        crate::cavage::new_nonce()
-    ));
-    let tmp = PathBuf::from(tmp);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let written = opts.open(&tmp).and_then(|mut f| {
-        f.write_all(pem.as_bytes())?;
-        f.sync_all()
-    });
-    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
-    let _ = std::fs::remove_file(&tmp);
-    linked
 }
 
 /// The signed content: `{id}.{timestamp}.{body}`.
