@@ -192,6 +192,7 @@ pub async fn test(
     let sub = owned(&state, &caller.account, &id)?;
     let req: TestRequest = optional_body(&body)?;
     refuse_unverified(&sub)?;
+    crate::limits::charge(&state.limits.test, &caller.account, "test webhooks")?;
     Ok(Json(send_test(&state, &sub, req).await?))
 }
 
@@ -201,7 +202,8 @@ pub struct CheckLine {
     pub subscription: String,
     pub url: String,
     pub status: SubscriptionStatus,
-    /// Why nothing was sent (an unverified URL).
+    /// Why nothing was sent: an unverified URL, a paused or disabled subscription, or the
+    /// fan-out limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -220,16 +222,43 @@ pub struct CheckReport {
 /// How many endpoints "check now" calls at once.
 const CHECK_CONCURRENCY: usize = 8;
 
-/// `POST /v1/check`: a test webhook to every subscription of the account.
+/// Why "check now" sends nothing to `sub`, if it does not.
+fn check_skips(sub: &Subscription) -> Option<&'static str> {
+    match sub.status {
+        SubscriptionStatus::Unverified => {
+            Some("unverified: nothing is sent until the URL is verified")
+        }
+        SubscriptionStatus::Paused => Some("paused: resume it to have it checked"),
+        SubscriptionStatus::Disabled => Some("disabled: nothing is sent to it"),
+        _ => None,
+    }
+}
+
+/// `POST /v1/check`: a test webhook to every active subscription of the account, at most
+/// `--max-check-fanout` of them (the rest are listed as skipped).
 pub async fn check(
     State(state): State<AppState>,
     caller: AccountCaller,
 ) -> Result<Json<CheckReport>, ApiError> {
+    crate::limits::charge(&state.limits.check, &caller.account, "checks")?;
     let subs = state
         .tables
         .subscriptions_where(|s| s.account == caller.account);
-    let lines: Vec<CheckLine> = futures::stream::iter(subs)
+    let fanout = state.limits.max_check_fanout;
+    let mut called = 0;
+    let planned: Vec<(Subscription, Option<String>)> = subs
+        .into_iter()
         .map(|sub| {
+            let skip = check_skips(&sub).map(str::to_owned).or_else(|| {
+                called += 1;
+                (called > fanout)
+                    .then(|| format!("not called: one check calls at most {fanout} endpoints"))
+            });
+            (sub, skip)
+        })
+        .collect();
+    let lines: Vec<CheckLine> = futures::stream::iter(planned)
+        .map(|(sub, skip)| {
             let state = state.clone();
             async move {
                 let mut line = CheckLine {
@@ -239,9 +268,8 @@ pub async fn check(
                     skipped: None,
                     result: None,
                 };
-                if sub.status == SubscriptionStatus::Unverified {
-                    line.skipped =
-                        Some("unverified: nothing is sent until the URL is verified".into());
+                if let Some(reason) = skip {
+                    line.skipped = Some(reason);
                 } else {
                     match send_test(&state, &sub, TestRequest::default()).await {
                         Ok(r) => line.result = Some(r),
@@ -331,6 +359,7 @@ pub async fn replay(
 ) -> Result<Json<ReplayReport>, ApiError> {
     let sub = owned(&state, &caller.account, &id)?;
     let req: ReplayRequest = optional_body(&body)?;
+    crate::limits::charge(&state.limits.replay, &caller.account, "replays")?;
     let time = |field: &str, raw: &Option<String>| {
         raw.as_deref()
             .map(|s| {

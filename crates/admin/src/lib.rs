@@ -6,6 +6,7 @@
 //! - [`subscriptions`]: CRUD, list by database/collection, pause/resume, URL verification.
 //! - [`domains`]: DNS TXT validation of domains.
 //! - [`delivery`]: test webhook, check now, attempt history, replay.
+//! - [`limits`]: per-account quotas and rate limits, and the limit on failed authentications.
 //! - [`keys`]: `GET /v1/keys`, the public keys (a Standard Webhooks key per account).
 //! - [`operator`]: endpoints across accounts, for operator tokens.
 //! - [`error`]: the JSON error answer every endpoint uses.
@@ -19,6 +20,7 @@ pub mod domains;
 pub mod error;
 pub mod extract;
 pub mod keys;
+pub mod limits;
 pub mod operator;
 pub mod subscriptions;
 pub mod tables;
@@ -85,6 +87,9 @@ pub struct AdminArgs {
     /// Timeout of a verification fetch or test webhook, response included.
     #[arg(long, default_value = "10s")]
     pub request_timeout: String,
+
+    #[command(flatten)]
+    pub limits: limits::LimitArgs,
 }
 
 /// What every handler shares.
@@ -102,6 +107,7 @@ pub struct Shared {
     pub settings: KafkaSettings,
     pub topics: Topics,
     pub metrics: Metrics,
+    pub limits: limits::Limits,
 }
 
 /// The handlers' state: cheap to clone.
@@ -262,6 +268,7 @@ pub async fn serve_until_stopped(
             args.copernica_id
         )));
     }
+    let limits = limits::Limits::from_args(&args.limits).map_err(AdminError::Setting)?;
     let signers = Signers::load_or_generate(
         &args.signing.signing_key,
         args.signing.signing_key_id.as_deref(),
@@ -292,6 +299,7 @@ pub async fn serve_until_stopped(
         settings,
         topics,
         metrics: metrics.unwrap_or_default(),
+        limits,
     }));
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -302,6 +310,8 @@ pub async fn serve_until_stopped(
         .map_err(|source| AdminError::Listen { addr, source })?;
     tracing::info!(%bound, %key_id, "admin API listening");
     let server = tokio::spawn(async move {
+        // The peer address feeds the limit on failed authentications.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
