@@ -5,14 +5,21 @@
 //!   the fan-out of a check (only active subscriptions, at most `--max-check-fanout`), and
 //!   failed authentications per source address. Each limit is per account: another account is
 //!   unaffected. The 429 answers are documented in `schemas/openapi.json`.
+//! - `replays_do_not_block_the_api_are_bounded_and_idempotent`: replays of three accounts read
+//!   a dead-letter topic of many records at once while a fourth account lists its
+//!   subscriptions, which answers within a bound every time; a fourth replay finds the
+//!   instance busy, a second one of the same account finds its account busy (both 429); a
+//!   repeated `replay_id` returns the first report and puts nothing on `deliveries` twice.
 
 #[path = "admin_quotas/support.rs"]
 mod support;
 
+use std::time::{Duration, Instant};
+
 use hookline_integration_tests::{produce, start_admin};
 use hookline_testkit::{Broker, DnsServer, Receiver, TestTopics};
 use serde_json::{json, Value};
-use support::{assert_429, posts, subscription, token, until_known, Api};
+use support::{assert_429, dead_letters, posts, subscription, token, topic_size, until_known, Api};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -260,5 +267,185 @@ async fn quotas_and_rate_limits_answer_429_with_retry_after() {
             "{method} {path} documents 429"
         );
     }
+    shutdown.cancel();
+}
+
+/// Dead letters each of the three long replays reads.
+const LONG: usize = 20_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_do_not_block_the_api_are_bounded_and_idempotent() {
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 3).await;
+    let key = hookline_integration_tests::key_path("replays");
+    let url = "http://127.0.0.1:9/hook";
+    let accounts = ["2001", "2002", "2003", "2004", "2005"];
+    let subs: Vec<(String, Value)> = accounts
+        .iter()
+        .map(|a| subscription(&format!("sub-{a}"), a, url, "active"))
+        .collect();
+    produce(&t, &t.topics.subscriptions, &subs).await;
+    let at = "2026-11-25T10:00:00Z";
+    let mut dead = dead_letters("sub-2004", "2004", 1, at);
+    for a in &accounts[..3] {
+        dead.extend(dead_letters(&format!("sub-{a}"), a, LONG, at));
+    }
+    produce(&t, &t.topics.dead_letter, &dead).await;
+    let mut tokens = Vec::new();
+    for a in accounts {
+        tokens.push(token(&t, a).await);
+    }
+    let shutdown = CancellationToken::new();
+    let addr = start_admin(
+        &t,
+        &key,
+        &["--max-concurrent-replays", "3", "--replay-rate", "off"],
+        None,
+        &shutdown,
+    )
+    .await;
+    let api = Api::new(addr);
+    for (a, tok) in accounts.iter().zip(&tokens) {
+        until_known(&api, &format!("/v1/subscriptions/sub-{a}"), tok).await;
+    }
+
+    // Three long replays at once, while account 2005 lists its subscriptions.
+    let started = Instant::now();
+    let long: Vec<_> = (0..3)
+        .map(|i| {
+            let (api, tok, a) = (api.clone(), tokens[i].clone(), accounts[i]);
+            tokio::spawn(async move {
+                let path = format!("/v1/subscriptions/sub-{a}/replay");
+                let r = api
+                    .call("POST", &path, Some(&tok), Some(json!({"dry_run": true})))
+                    .await;
+                (r, started.elapsed())
+            })
+        })
+        .collect();
+    let running = || long.iter().any(|h| !h.is_finished());
+    let mut listed_while_running = 0;
+    let mut slowest = Duration::ZERO;
+    let (mut busy, mut account_busy) = (None, None);
+    // A list every 50 ms (the pace of a busy dashboard, not a wait for anything).
+    let mut pace = tokio::time::interval(Duration::from_millis(50));
+    while running() {
+        pace.tick().await;
+        let t0 = Instant::now();
+        let l = api
+            .call("GET", "/v1/subscriptions", Some(&tokens[4]), None)
+            .await;
+        let took = t0.elapsed();
+        assert_eq!(l.status, 200, "{l:?}");
+        slowest = slowest.max(took);
+        if running() {
+            listed_while_running += 1;
+        }
+        // Half a second after the three were sent (each takes seconds), they hold the slots.
+        if busy.is_none() && listed_while_running >= 10 {
+            let r = api
+                .call(
+                    "POST",
+                    "/v1/subscriptions/sub-2004/replay",
+                    Some(&tokens[3]),
+                    Some(json!({"dry_run": true})),
+                )
+                .await;
+            busy = Some((r, running()));
+            let r = api
+                .call(
+                    "POST",
+                    "/v1/subscriptions/sub-2001/replay",
+                    Some(&tokens[0]),
+                    Some(json!({"dry_run": true})),
+                )
+                .await;
+            account_busy = Some((r, running()));
+        }
+    }
+    for h in long {
+        let (r, took) = h.await.unwrap();
+        assert_eq!(
+            (r.status, r.body["matched"].as_u64()),
+            (200, Some(LONG as u64)),
+            "{r:?}"
+        );
+        eprintln!("a replay of {LONG} dead letters took {took:?}");
+    }
+    eprintln!("listed {listed_while_running} times while replays ran; slowest {slowest:?}");
+    assert!(
+        listed_while_running >= 3,
+        "the API answered other accounts while replays ran ({listed_while_running} lists)"
+    );
+    assert!(
+        slowest < Duration::from_secs(2),
+        "GET /v1/subscriptions took {slowest:?}"
+    );
+    let (busy, during) = busy.unwrap();
+    assert!(during, "the fourth replay was asked while three ran");
+    assert_429(&busy, "replays_busy", true);
+    let (account_busy, during) = account_busy.unwrap();
+    assert!(
+        during,
+        "the second replay of 2001 was asked while its first ran"
+    );
+    assert_429(&account_busy, "replay_running", true);
+
+    // Idempotent: the same replay_id twice replays once and answers the same report.
+    let once = json!({"replay_id": "nightly-2026-11-25"});
+    let first = api
+        .call(
+            "POST",
+            "/v1/subscriptions/sub-2004/replay",
+            Some(&tokens[3]),
+            Some(once.clone()),
+        )
+        .await;
+    assert_eq!(
+        (first.status, first.body["matched"].as_u64()),
+        (200, Some(1)),
+        "{first:?}"
+    );
+    assert_eq!(first.body["replay_id"], "nightly-2026-11-25");
+    let again = api
+        .call(
+            "POST",
+            "/v1/subscriptions/sub-2004/replay",
+            Some(&tokens[3]),
+            Some(once),
+        )
+        .await;
+    assert_eq!(
+        (again.status, &again.body),
+        (200, &first.body),
+        "the first report, again"
+    );
+    let other = api
+        .call(
+            "POST",
+            "/v1/subscriptions/sub-2004/replay",
+            Some(&tokens[3]),
+            Some(json!({"replay_id": "nightly-2026-11-25", "dry_run": true})),
+        )
+        .await;
+    assert_eq!(
+        (other.status, other.code()),
+        (409, "replay_id_reused"),
+        "{other:?}"
+    );
+    let generated = api
+        .call(
+            "POST",
+            "/v1/subscriptions/sub-2004/replay",
+            Some(&tokens[3]),
+            Some(json!({"dry_run": true})),
+        )
+        .await;
+    assert!(generated.body["replay_id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("rpl_")));
+
+    // Nothing was put on deliveries twice: only sub-2004's one dead letter, once.
+    assert_eq!(topic_size(&t, &t.topics.deliveries), 1);
     shutdown.cancel();
 }

@@ -1,5 +1,5 @@
 //! What both tests of `admin_quotas.rs` share: a client of the admin API that keeps status,
-//! `Retry-After` and body, and tokens and subscriptions written to Kafka.
+//! `Retry-After` and body, tokens and subscriptions written to Kafka, and dead letters.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -136,4 +136,44 @@ pub fn assert_429(a: &Answer, code: &str, retry_after: bool) {
         retry_after,
         "Retry-After: {a:?}"
     );
+}
+
+/// `count` dead letters of `subscription` (of `account`), dead-lettered at `at`.
+pub fn dead_letters(
+    subscription: &str,
+    account: &str,
+    count: usize,
+    at: &str,
+) -> Vec<(String, Value)> {
+    (0..count)
+        .map(|i| {
+            let delivery = json!({
+                "delivery_id": format!("dlv_{subscription}_{i:06}"), "event_id": format!("evt-{i}"),
+                "event_type": "click", "subscription_id": subscription, "account": account,
+                "database": "12", "url": "http://127.0.0.1:9/hook", "format": "json",
+                "body": format!("{{\"id\":\"evt-{i}\",\"pad\":\"{}\"}}", "x".repeat(400)),
+                "signature": "copernica", "created_at": at
+            });
+            (
+                subscription.to_owned(),
+                json!({"delivery": delivery, "attempts": 10, "first_attempt_at": at,
+                       "dead_lettered_at": at, "last_error": "HTTP 500", "last_status": 500}),
+            )
+        })
+        .collect()
+}
+
+/// How many records `topic` holds (the sum of its partitions' end offsets).
+pub fn topic_size(t: &TestTopics, topic: &str) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = t.settings.table_consumer("quota-size").create().unwrap();
+    let partitions = hookline_kafka::table::partition_count(&t.settings, topic).unwrap();
+    (0..partitions)
+        .map(|p| {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .unwrap();
+            high - low
+        })
+        .sum()
 }

@@ -1,7 +1,5 @@
-//! Sending now and looking back: the test webhook, "check now", the attempt history and the
-//! replay of dead letters.
-
-use std::time::Duration;
+//! Sending now and looking back: the test webhook, "check now" and the attempt history (the
+//! replay of dead letters is [`crate::replay`]).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -157,7 +155,9 @@ pub async fn send_test(
 }
 
 /// A JSON body that may be left out entirely (then: the defaults).
-fn optional_body<T: Default + serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+pub(crate) fn optional_body<T: Default + serde::de::DeserializeOwned>(
+    body: &Bytes,
+) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
@@ -324,70 +324,5 @@ pub async fn attempts(
     }
     Ok(Json(AttemptList {
         attempts: state.tables.attempts(&sub.id, limit),
-    }))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReplayRequest {
-    /// RFC 3339; dead letters from this time on.
-    pub since: Option<String>,
-    /// RFC 3339; dead letters before this time.
-    pub until: Option<String>,
-    /// Count what would be replayed without sending anything.
-    #[serde(default)]
-    pub dry_run: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ReplayReport {
-    pub subscription: String,
-    pub matched: usize,
-    pub dry_run: bool,
-}
-
-/// How long a replay may take before the API gives up waiting (the CLI has no such limit).
-const REPLAY_LIMIT: Duration = Duration::from_secs(150);
-
-/// `POST /v1/subscriptions/{id}/replay`: the subscription's dead letters back onto
-/// `deliveries`, keeping their delivery ids.
-pub async fn replay(
-    State(state): State<AppState>,
-    caller: AccountCaller,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Json<ReplayReport>, ApiError> {
-    let sub = owned(&state, &caller.account, &id)?;
-    let req: ReplayRequest = optional_body(&body)?;
-    crate::limits::charge(&state.limits.replay, &caller.account, "replays")?;
-    let time = |field: &str, raw: &Option<String>| {
-        raw.as_deref()
-            .map(|s| {
-                hookline_model::timefmt::parse(s).ok_or_else(|| {
-                    ApiError::invalid(
-                        field,
-                        format!("{s:?} is not an RFC 3339 time such as 2026-11-25T10:00:00Z"),
-                    )
-                })
-            })
-            .transpose()
-    };
-    let filter = hookline_replay::Filter {
-        subscription: Some(sub.id.0.clone()),
-        since: time("since", &req.since)?,
-        until: time("until", &req.until)?,
-    };
-    let matched = tokio::time::timeout(
-        REPLAY_LIMIT,
-        hookline_replay::replay(&state.settings, &state.topics, &filter, req.dry_run),
-    )
-    .await
-    .map_err(|_| ApiError::unavailable("reading the dead-letter topic took too long"))?
-    .map_err(|e| ApiError::unavailable(e.to_string()))?;
-    tracing::info!(subscription = %sub.id, matched, dry_run = req.dry_run, "dead letters replayed");
-    Ok(Json(ReplayReport {
-        subscription: sub.id.0,
-        matched,
-        dry_run: req.dry_run,
     }))
 }

@@ -5,7 +5,8 @@
 //! - [`auth`]: bearer tokens bound to one account (or operator tokens), stored hashed.
 //! - [`subscriptions`]: CRUD, list by database/collection, pause/resume, URL verification.
 //! - [`domains`]: DNS TXT validation of domains.
-//! - [`delivery`]: test webhook, check now, attempt history, replay.
+//! - [`delivery`]: test webhook, check now, attempt history.
+//! - [`replay`]: replay of dead letters: off the runtime, bounded, idempotent by replay id.
 //! - [`limits`]: per-account quotas and rate limits, and the limit on failed authentications.
 //! - [`keys`]: `GET /v1/keys`, the public keys (a Standard Webhooks key per account).
 //! - [`operator`]: endpoints across accounts, for operator tokens.
@@ -22,6 +23,7 @@ pub mod extract;
 pub mod keys;
 pub mod limits;
 pub mod operator;
+pub mod replay;
 pub mod subscriptions;
 pub mod tables;
 
@@ -108,6 +110,7 @@ pub struct Shared {
     pub topics: Topics,
     pub metrics: Metrics,
     pub limits: limits::Limits,
+    pub replays: replay::Replays,
 }
 
 /// The handlers' state: cheap to clone.
@@ -172,7 +175,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/subscriptions/{id}/attempts",
             m(get(delivery::attempts)),
         )
-        .route("/v1/subscriptions/{id}/replay", m(post(delivery::replay)))
+        .route("/v1/subscriptions/{id}/replay", m(post(replay::replay)))
         .route("/v1/check", m(post(delivery::check)))
         .route("/v1/domains", m(get(domains::list).post(domains::create)))
         .route(
@@ -269,6 +272,10 @@ pub async fn serve_until_stopped(
         )));
     }
     let limits = limits::Limits::from_args(&args.limits).map_err(AdminError::Setting)?;
+    let replay_deadline = hookline_sender::policy::parse_duration(&args.limits.replay_deadline)
+        .map_err(|e| {
+            AdminError::Setting(format!("HOOKLINE_REPLAY_DEADLINE / --replay-deadline: {e}"))
+        })?;
     let signers = Signers::load_or_generate(
         &args.signing.signing_key,
         args.signing.signing_key_id.as_deref(),
@@ -300,6 +307,7 @@ pub async fn serve_until_stopped(
         topics,
         metrics: metrics.unwrap_or_default(),
         limits,
+        replays: replay::Replays::new(args.limits.max_concurrent_replays, replay_deadline),
     }));
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(addr)

@@ -60,6 +60,14 @@ pub struct LimitArgs {
     /// there that carries a token is refused until the bucket refills.
     #[arg(long, env = "HOOKLINE_AUTH_FAILURE_RATE", default_value = "20/m")]
     pub auth_failure_rate: String,
+
+    /// Replays running at once on this instance (each account runs one at a time).
+    #[arg(long, env = "HOOKLINE_MAX_CONCURRENT_REPLAYS", default_value_t = 2)]
+    pub max_concurrent_replays: usize,
+
+    /// How long a replay may read the dead-letter topic; past it nothing is replayed.
+    #[arg(long, env = "HOOKLINE_REPLAY_DEADLINE", default_value = "120s")]
+    pub replay_deadline: String,
 }
 
 /// A rate: `count` per `period`.
