@@ -143,7 +143,8 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
             let per_second = rate.per_second();
             buckets.retain(|_, b| {
-                b.tokens + now.duration_since(b.updated).as_secs_f64() * per_second < capacity
+                b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() * per_second
+                    < capacity
             });
             if buckets.len() >= MAX_KEYS {
                 let oldest = buckets
