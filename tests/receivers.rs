@@ -10,264 +10,32 @@
 //! (500, then 200) of a second one, captured and then replayed to it: same `webhook-id`, fresh
 //! timestamp and signature, both verified; a changed body and a stale timestamp are rejected.
 //!
+//! `receivers/isolation.rs`: a test webhook made by one account, captured and replayed to a
+//! receiver of another account, verifies for neither profile there (and does for its own).
+//!
 //! A language whose runtime is missing here is skipped with "skipped: <lang> not available"
 //! on stderr: `php` with the openssl extension, `node`, `python3` with `cryptography`.
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+#[path = "receivers/example.rs"]
+mod example;
+#[path = "receivers/isolation.rs"]
+mod isolation;
+
+use std::time::{Duration, SystemTime};
+
+use example::{free_port, temp_dir, Example, Lang};
 
 use hookline_integration_tests::{produce, Pipeline};
 use hookline_signing::cavage::{digest_header, new_nonce, sign_request_at};
 use hookline_signing::standard_webhooks;
 use hookline_signing::{RequestToSign, SigningKey};
 use hookline_testkit::topics::json;
-use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
+use hookline_testkit::{read_until, Broker, Receiver, TestTopics};
 use http::{HeaderName, HeaderValue};
 use rdkafka::message::Message;
 use serde_json::{json, Value};
 
 const CLICK_ID: &str = "evt-receiver-click";
-
-fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/receivers")
-}
-
-/// A fresh folder per test (the tests of this file run at the same time).
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hookline-it-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Whether `program args` exits with success within 30 s (a runtime probe).
-fn succeeds(program: &str, args: &[&str]) -> bool {
-    let Ok(mut child) = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    else {
-        return false;
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return status.success(),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return false;
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lang {
-    Php,
-    Node,
-    Python,
-}
-
-impl Lang {
-    fn name(self) -> &'static str {
-        match self {
-            Lang::Php => "php",
-            Lang::Node => "node",
-            Lang::Python => "python",
-        }
-    }
-
-    /// The command that runs this language's example, or `None` (with the reason printed)
-    /// when the runtime is not installed here.
-    fn runtime(self) -> Option<Vec<&'static str>> {
-        let found = match self {
-            Lang::Php => {
-                let probe = "exit(function_exists('openssl_verify') ? 0 : 1);";
-                // `-n`: no php.ini, so the test does not depend on the machine's settings;
-                // fall back to the ini files where openssl is a shared extension they load.
-                if succeeds("php", &["-n", "-r", probe]) {
-                    Some(vec!["php", "-n"])
-                } else if succeeds("php", &["-r", probe]) {
-                    Some(vec!["php"])
-                } else {
-                    if succeeds("php", &["-v"]) {
-                        eprintln!(
-                            "skipped: php not available (found, but without the openssl extension)"
-                        );
-                        return None;
-                    }
-                    None
-                }
-            }
-            Lang::Node => succeeds("node", &["-e", "process.exit(0)"]).then(|| vec!["node"]),
-            Lang::Python => {
-                if succeeds("python3", &["-c", "import cryptography"]) {
-                    Some(vec!["python3"])
-                } else {
-                    eprintln!("skipped: python3 not available (with the cryptography package)");
-                    return None;
-                }
-            }
-        };
-        if found.is_none() {
-            eprintln!("skipped: {} not available", self.name());
-        }
-        found
-    }
-}
-
-/// A receiver example running as a child process; killed on drop.
-struct Example {
-    lang: Lang,
-    port: u16,
-    child: Child,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-/// Collects the lines of a child's pipe (and echoes them, for the test's captured output).
-fn collect(pipe: impl std::io::Read + Send + 'static, tag: String) -> Arc<Mutex<Vec<String>>> {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            eprintln!("[{tag}] {line}");
-            sink.lock().unwrap().push(line);
-        }
-    });
-    lines
-}
-
-impl Example {
-    /// Starts the example for `lang` on `127.0.0.1:port`, verifying with the keys of `admin`,
-    /// and waits until it accepts connections.
-    async fn start(lang: Lang, runtime: &[&str], port: u16, admin: SocketAddr, tmp: &Path) -> Self {
-        let script = match lang {
-            Lang::Php => "verify.php",
-            Lang::Node => "verify.mjs",
-            Lang::Python => "verify.py",
-        };
-        Self::start_script(lang, runtime, script, port, admin, tmp).await
-    }
-
-    /// Like [`Example::start`], with the example `script` of `docs/receivers/`.
-    async fn start_script(
-        lang: Lang,
-        runtime: &[&str],
-        script: &str,
-        port: u16,
-        admin: SocketAddr,
-        tmp: &Path,
-    ) -> Self {
-        let listen = format!("127.0.0.1:{port}");
-        let admin_url = format!("http://{admin}");
-        let mut args: Vec<String> = runtime[1..].iter().map(|s| s.to_string()).collect();
-        match lang {
-            Lang::Php => args.extend(["-S".into(), listen, script.into()]),
-            Lang::Node | Lang::Python => args.extend([script.into(), listen, admin_url.clone()]),
-        }
-        let mut child = Command::new(runtime[0])
-            .args(&args)
-            .current_dir(examples_dir())
-            .env("HOOKLINE_ADMIN_URL", &admin_url)
-            // The PHP example caches the keys in the temp folder: keep that in the test's.
-            .env("TMPDIR", tmp)
-            .env_remove("PUBLIC_KEY_FILE")
-            .env_remove("WEBHOOK_PUBLIC_KEY")
-            .env_remove("TOLERANCE")
-            .env_remove("MAX_DATE_SKEW")
-            .env_remove("LISTEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {} {args:?}: {e}", runtime[0]));
-        let stdout = collect(child.stdout.take().unwrap(), lang.name().into());
-        let stderr = collect(
-            child.stderr.take().unwrap(),
-            format!("{} stderr", lang.name()),
-        );
-        let example = Self {
-            lang,
-            port,
-            child,
-            stdout,
-            stderr,
-        };
-        example.wait_ready().await;
-        example
-    }
-
-    async fn wait_ready(&self) {
-        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the {} example did not listen on {addr} within 30 s; stderr: {:#?}",
-                self.lang.name(),
-                self.stderr()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn stderr(&self) -> Vec<String> {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// The JSON line the example printed for `delivery`, waiting up to `timeout` for it.
-    async fn printed(&self, delivery: &str, timeout: Duration) -> Option<Value> {
-        self.printed_where(|v| v["delivery"] == delivery, timeout)
-            .await
-    }
-
-    /// The first JSON line the example printed that matches `wanted`, waiting up to `timeout`.
-    async fn printed_where(
-        &self,
-        wanted: impl Fn(&Value) -> bool,
-        timeout: Duration,
-    ) -> Option<Value> {
-        let find = || {
-            self.stdout
-                .lock()
-                .unwrap()
-                .iter()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find(|v| wanted(v))
-        };
-        eventually(timeout, || find().is_some()).await;
-        find()
-    }
-}
-
-impl Drop for Example {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn subscription(id: &str, url: &str, format: &str) -> Value {
     json!({"id": id, "account": "1001", "database": "12", "events": ["click"], "url": url,
@@ -426,7 +194,7 @@ async fn receiver_examples_verify_real_deliveries_and_reject_forgeries() {
 
     let mut examples = Vec::new();
     for (i, (lang, runtime)) in langs.iter().enumerate() {
-        examples.push(Example::start(*lang, runtime, ports[i], pipeline.admin, &tmp).await);
+        examples.push(Example::start(*lang, runtime, ports[i], pipeline.admin, &tmp, "1001").await);
     }
 
     let profile = read_until(
@@ -636,6 +404,7 @@ async fn standard_webhooks_deliveries_verify_with_the_python_example_across_retr
         port,
         pipeline.admin,
         &tmp,
+        "1001",
     )
     .await;
 
@@ -782,9 +551,10 @@ async fn standard_webhooks_deliveries_verify_with_the_python_example_across_retr
     .await;
     assert_eq!(status, 401, "a changed body is rejected: {text}");
     assert!(text.contains("signature"), "{text}");
-    let key =
-        hookline_signing::Ed25519Key::load_or_generate(&standard_webhooks::key_path(&key_path))
-            .unwrap();
+    let key = hookline_signing::Signers::load_or_generate(&key_path, None)
+        .unwrap()
+        .ed25519_for("1001")
+        .unwrap();
     let stale = standard_webhooks::sign_at(
         &key,
         "dlv-stale",

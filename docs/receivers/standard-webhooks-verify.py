@@ -10,10 +10,12 @@ Standard Webhooks (https://www.standardwebhooks.com), asymmetric variant: every 
     webhook-timestamp: 1764065700  (unix seconds of this attempt)
     webhook-signature: v1a,<base64 Ed25519 signature of "{webhook-id}.{webhook-timestamp}.{body}">
 
-and is checked against Hookline's Ed25519 public key, which needs no shared secret: the
+and is checked against your account's Ed25519 public key, which needs no shared secret: the
 `standard_webhooks` value ("whpk_<base64 of the 32-byte key>") of the entry with algorithm
-"ed25519" in <ADMIN_URL>/v1/keys (env HOOKLINE_ADMIN_URL, default http://127.0.0.1:9400), or
-given directly (argument or env WEBHOOK_PUBLIC_KEY). LISTEN is host:port (env LISTEN, default
+"ed25519" in <ADMIN_URL>/v1/keys?account=<EXPECTED_ACCOUNT> (env HOOKLINE_ADMIN_URL, default
+http://127.0.0.1:9400; EXPECTED_ACCOUNT is your Hookline account id), or given directly
+(argument or env WEBHOOK_PUBLIC_KEY). Every account has its own key, so a request Hookline
+signed for another account does not verify here. LISTEN is host:port (env LISTEN, default
 127.0.0.1:8080). TOLERANCE (seconds, default 300, as the specification's libraries use) bounds
 how far webhook-timestamp may be from now.
 
@@ -29,6 +31,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -56,8 +59,9 @@ def parse_whpk(value):
 class Keys:
     """The trusted Ed25519 public keys: from the admin API, or one whpk_ value."""
 
-    def __init__(self, source):
+    def __init__(self, source, account=None):
         self.source = source
+        self.account = account
         self.keys = []
         self.fetched_at = 0.0
         self.lock = threading.Lock()
@@ -67,15 +71,20 @@ class Keys:
             self.keys = [parse_whpk(source)]
 
     def fetch(self):
-        url = self.source.rstrip("/") + "/v1/keys"
+        if not self.account:
+            raise SystemExit("set EXPECTED_ACCOUNT to your Hookline account id: every account "
+                             "has its own Standard Webhooks key")
+        query = urllib.parse.urlencode({"account": self.account})
+        url = self.source.rstrip("/") + "/v1/keys?" + query
         with urllib.request.urlopen(url, timeout=10) as resp:
             listed = json.load(resp)
         # Only the ed25519 entry has a `standard_webhooks` value; the rsa-sha256 keys are for
-        # the draft-cavage `Signature` of the "copernica" profile.
+        # the draft-cavage `Signature` of the "copernica" profile. Take only our account's key.
         self.keys = [
             parse_whpk(k["standard_webhooks"])
             for k in listed
             if k.get("algorithm") == "ed25519" and k.get("standard_webhooks")
+            and k.get("account") == self.account
         ]
         self.fetched_at = time.monotonic()
 
@@ -188,9 +197,10 @@ def main():
     source = (sys.argv[2:3] or [os.environ.get("WEBHOOK_PUBLIC_KEY") or ""])[0]
     source = source or os.environ.get("HOOKLINE_ADMIN_URL", "http://127.0.0.1:9400")
     host, _, port = listen.rpartition(":")
-    Handler.keys = Keys(source)
+    account = os.environ.get("EXPECTED_ACCOUNT") or None
+    Handler.keys = Keys(source, account)
     if not Handler.keys.keys:
-        sys.exit(f"no ed25519 key with a standard_webhooks value at {source}/v1/keys")
+        sys.exit(f"no ed25519 key of account {account} at {source}/v1/keys")
     Handler.tolerance = float(os.environ.get("TOLERANCE", "300"))
     host = host.strip("[]")
     if ":" in host:  # an IPv6 address such as ::1

@@ -7,6 +7,8 @@
 // <ADMIN_URL>/v1/keys (env HOOKLINE_ADMIN_URL, default http://127.0.0.1:9400), fetched at start
 // and again when a request names a keyId not seen yet (key rotation), or from a PEM file (env
 // PUBLIC_KEY_FILE). MAX_DATE_SKEW (seconds, default 60) bounds how far Date may be from now.
+// EXPECTED_ACCOUNT is your Hookline account id: the signed X-Copernica-ID must then be
+// account_<EXPECTED_ACCOUNT>, so a request Hookline signed for another account is rejected.
 //
 // Each verified POST is answered 200 and printed as one JSON line on stdout; anything else is
 // answered 401 with the reason. This example reads JSON bodies (subscription format "json").
@@ -23,6 +25,10 @@ const listen = process.argv[2] || process.env.LISTEN || '127.0.0.1:8080';
 const source = process.argv[3] || process.env.PUBLIC_KEY_FILE
   || process.env.HOOKLINE_ADMIN_URL || 'http://127.0.0.1:9400';
 const maxSkew = Number(process.env.MAX_DATE_SKEW || 60);
+const account = process.env.EXPECTED_ACCOUNT || '';
+if (!account) {
+  console.error('warning: EXPECTED_ACCOUNT is not set, so requests signed for any account verify');
+}
 
 class Rejected extends Error {}
 
@@ -79,7 +85,10 @@ async function verifyRequest(method, target, headers, body) {
     throw new Rejected(`unsupported algorithm ${sig.algorithm}`);
   }
   const signed = sig.headers.toLowerCase().split(/\s+/).filter(Boolean);
-  const missing = REQUIRED_SIGNED.filter((h) => !signed.includes(h));
+  // Hookline signs for every account with the same RSA key: the signed X-Copernica-ID says
+  // which account a request is for.
+  const required = account ? [...REQUIRED_SIGNED, 'x-copernica-id'] : REQUIRED_SIGNED;
+  const missing = required.filter((h) => !signed.includes(h));
   if (missing.length) throw new Rejected(`signature does not cover ${missing.join(' ')}`);
 
   // 1. The signing string: one "name: value" line per listed header, joined by "\n".
@@ -112,6 +121,13 @@ async function verifyRequest(method, target, headers, body) {
   if (Number.isNaN(sent)) throw new Rejected('Date is not a valid HTTP date');
   if (Math.abs(Date.now() - sent) > maxSkew * 1000) {
     throw new Rejected(`Date is more than ${maxSkew} s from now`);
+  }
+
+  // 5. The account: the signed X-Copernica-ID must be ours, else the request was signed for
+  //    another account (and replayed to us).
+  const copernicaId = String(headers['x-copernica-id'] ?? '').trim();
+  if (account && copernicaId !== `account_${account}`) {
+    throw new Rejected(`X-Copernica-ID is "${copernicaId}", not account_${account}: signed for another account`);
   }
   return sig.keyId;
 }

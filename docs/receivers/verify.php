@@ -11,7 +11,9 @@
  * The public keys come from <HOOKLINE_ADMIN_URL>/v1/keys (default http://127.0.0.1:9400),
  * cached in the temp folder for an hour and fetched again when a request names a keyId not
  * seen yet (key rotation), or from a PEM file (PUBLIC_KEY_FILE). MAX_DATE_SKEW (seconds,
- * default 60) bounds how far Date may be from now.
+ * default 60) bounds how far Date may be from now. EXPECTED_ACCOUNT is your Hookline account
+ * id: the signed X-Copernica-ID must then be account_<EXPECTED_ACCOUNT>, so a request Hookline
+ * signed for another account is rejected.
  *
  * Each verified POST is answered 200 and printed as one JSON line on the server's stdout;
  * anything else is answered 401 with the reason. Bodies in the subscription formats form
@@ -109,7 +111,11 @@ function verify_request(string $method, string $target, array $headers, string $
         throw new Rejected("unsupported algorithm {$sig['algorithm']}");
     }
     $signed = preg_split('/\s+/', strtolower(trim($sig['headers'])));
-    $missing = array_diff(REQUIRED_SIGNED, $signed);
+    // Hookline signs for every account with the same RSA key: the signed X-Copernica-ID says
+    // which account a request is for.
+    $account = (string) getenv('EXPECTED_ACCOUNT');
+    $required = $account !== '' ? array_merge(REQUIRED_SIGNED, ['x-copernica-id']) : REQUIRED_SIGNED;
+    $missing = array_diff($required, $signed);
     if ($missing) {
         throw new Rejected('signature does not cover ' . implode(' ', $missing));
     }
@@ -152,6 +158,13 @@ function verify_request(string $method, string $target, array $headers, string $
     $skew = (float) (getenv('MAX_DATE_SKEW') ?: 60);
     if (abs(time() - $date->getTimestamp()) > $skew) {
         throw new Rejected("Date is more than $skew s from now");
+    }
+
+    // 5. The account: the signed X-Copernica-ID must be ours, else the request was signed for
+    //    another account (and replayed to us).
+    $copernicaId = trim($headers['x-copernica-id'] ?? '');
+    if ($account !== '' && $copernicaId !== "account_$account") {
+        throw new Rejected("X-Copernica-ID is \"$copernicaId\", not account_$account: signed for another account");
     }
     return $sig['keyId'];
 }

@@ -8,6 +8,8 @@ LISTEN is host:port (env LISTEN, default 127.0.0.1:8080). The public keys come f
 <ADMIN_URL>/v1/keys (env HOOKLINE_ADMIN_URL, default http://127.0.0.1:9400), fetched at start
 and again when a request names a keyId not seen yet (key rotation), or from a PEM file (env
 PUBLIC_KEY_FILE). MAX_DATE_SKEW (seconds, default 60) bounds how far Date may be from now.
+EXPECTED_ACCOUNT is your Hookline account id: the signed X-Copernica-ID must then be
+account_<EXPECTED_ACCOUNT>, so a request Hookline signed for another account is rejected.
 
 Each verified POST is answered 200 and printed as one JSON line on stdout; anything else is
 answered 401 with the reason. This example reads JSON bodies (subscription format "json").
@@ -92,13 +94,15 @@ def parse_signature(value):
     return params
 
 
-def verify(method, target, headers, body, keys, max_skew):
+def verify(method, target, headers, body, keys, max_skew, account=None):
     """Checks the request; returns the keyId it was signed with, or raises Rejected."""
     sig = parse_signature(headers.get("Signature"))
     if sig["algorithm"].lower() != "rsa-sha256":
         raise Rejected(f"unsupported algorithm {sig['algorithm']}")
     signed = sig["headers"].lower().split()
-    missing = REQUIRED_SIGNED - set(signed)
+    # Hookline signs for every account with the same RSA key: the signed X-Copernica-ID says
+    # which account a request is for.
+    missing = (REQUIRED_SIGNED | ({"x-copernica-id"} if account else set())) - set(signed)
     if missing:
         raise Rejected(f"signature does not cover {' '.join(sorted(missing))}")
 
@@ -137,12 +141,21 @@ def verify(method, target, headers, body, keys, max_skew):
         raise Rejected("Date is not a valid HTTP date") from None
     if abs(time.time() - sent) > max_skew:
         raise Rejected(f"Date is more than {max_skew:g} s from now")
+
+    # 5. The account: the signed X-Copernica-ID must be ours, else the request was signed for
+    #    another account (and replayed to us).
+    if account and headers.get("X-Copernica-ID", "").strip() != f"account_{account}":
+        raise Rejected(
+            f"X-Copernica-ID is {headers.get('X-Copernica-ID')!r}, not account_{account}: "
+            "signed for another account"
+        )
     return sig["keyId"]
 
 
 class Handler(BaseHTTPRequestHandler):
     keys = None
     max_skew = 60.0
+    account = None
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or -1)
@@ -150,7 +163,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(411 if length < 0 else 413, "need a Content-Length up to 5 MB")
         body = self.rfile.read(length)  # the raw bytes: verify these, parse only afterwards
         try:
-            key_id = verify("POST", self.path, self.headers, body, self.keys, self.max_skew)
+            key_id = verify(
+                "POST", self.path, self.headers, body, self.keys, self.max_skew, self.account
+            )
         except Rejected as e:
             print(f"rejected {self.path}: {e}", file=sys.stderr, flush=True)
             return self.answer(401, str(e))
@@ -192,6 +207,10 @@ def main():
     host, _, port = listen.rpartition(":")
     Handler.keys = Keys(source)
     Handler.max_skew = float(os.environ.get("MAX_DATE_SKEW", "60"))
+    Handler.account = os.environ.get("EXPECTED_ACCOUNT") or None
+    if not Handler.account:
+        print("warning: EXPECTED_ACCOUNT is not set, so requests signed for any account verify",
+              file=sys.stderr, flush=True)
     host = host.strip("[]")
     if ":" in host:  # an IPv6 address such as ::1
         ThreadingHTTPServer.address_family = socket.AF_INET6

@@ -85,9 +85,17 @@ pub struct AccountCaller {
 #[derive(Debug, Clone)]
 pub struct OperatorCaller;
 
+/// The caller of an endpoint open to everyone: `None` without an `Authorization` header; a
+/// header that is sent must hold a valid token (else 401).
+#[derive(Debug, Clone)]
+pub struct OptionalCaller(pub Option<Caller>);
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    /// Checks the bearer token. Failed attempts are counted per source address (IPv6: per /64,
+    /// `HOOKLINE_AUTH_FAILURE_RATE`); an address past the limit gets 429 with `Retry-After`
+    /// for every token it presents, valid or not, until its bucket refills.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let header = parts
             .headers
@@ -95,31 +103,51 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 ApiError::unauthorized("send the header `Authorization: Bearer <token>`")
             })?;
-        let value = header
-            .to_str()
-            .map_err(|_| ApiError::unauthorized("the Authorization header is not ASCII"))?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-            })?
-            .trim();
-        let (id, secret) = split(token).ok_or_else(|| {
-            ApiError::unauthorized(
-                "this is not a Hookline token (they look like hlt_<id>_<secret>)",
-            )
-        })?;
-        let record = state.tables.token(id);
-        match record {
-            Some(r) if secret_matches(&r, secret) => Ok(Caller {
-                token_id: r.id,
-                role: r.role,
-                account: r.account,
-            }),
-            // One answer for unknown, revoked and wrong: nothing to learn from the difference.
-            _ => Err(ApiError::unauthorized("the token is unknown or revoked")),
+        let source = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| crate::limits::source_key(c.0.ip()));
+        let failures = &state.limits.auth_failures;
+        if let Some(Err(wait)) = source.map(|ip| failures.peek(&ip)) {
+            return Err(ApiError::too_many(
+                "too_many_auth_failures",
+                format!(
+                    "too many failed authentications from this address; try again in {} s",
+                    crate::limits::retry_secs(wait)
+                ),
+                wait,
+            ));
         }
+        let checked = check_token(header, state);
+        if let (Err(_), Some(ip)) = (&checked, source) {
+            let _ = failures.take(&ip);
+        }
+        checked
+    }
+}
+
+/// The caller a presented `Authorization` header names, or 401.
+fn check_token(header: &axum::http::HeaderValue, state: &AppState) -> Result<Caller, ApiError> {
+    let value = header
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("the Authorization header is not ASCII"))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?
+        .trim();
+    let (id, secret) = split(token).ok_or_else(|| {
+        ApiError::unauthorized("this is not a Hookline token (they look like hlt_<id>_<secret>)")
+    })?;
+    let record = state.tables.token(id);
+    match record {
+        Some(r) if secret_matches(&r, secret) => Ok(Caller {
+            token_id: r.id,
+            role: r.role,
+            account: r.account,
+        }),
+        // One answer for unknown, revoked and wrong: nothing to learn from the difference.
+        _ => Err(ApiError::unauthorized("the token is unknown or revoked")),
     }
 }
 
@@ -135,6 +163,20 @@ impl FromRequestParts<AppState> for AccountCaller {
                  only reach /v1/operator/...)",
             )),
         }
+    }
+}
+
+impl FromRequestParts<AppState> for OptionalCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if !parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            return Ok(Self(None));
+        }
+        Ok(Self(Some(Caller::from_request_parts(parts, state).await?)))
     }
 }
 

@@ -1,7 +1,5 @@
-//! Sending now and looking back: the test webhook, "check now", the attempt history and the
-//! replay of dead letters.
-
-use std::time::Duration;
+//! Sending now and looking back: the test webhook, "check now" and the attempt history (the
+//! replay of dead letters is [`crate::replay`]).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -157,7 +155,9 @@ pub async fn send_test(
 }
 
 /// A JSON body that may be left out entirely (then: the defaults).
-fn optional_body<T: Default + serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+pub(crate) fn optional_body<T: Default + serde::de::DeserializeOwned>(
+    body: &Bytes,
+) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
@@ -192,6 +192,7 @@ pub async fn test(
     let sub = owned(&state, &caller.account, &id)?;
     let req: TestRequest = optional_body(&body)?;
     refuse_unverified(&sub)?;
+    crate::limits::charge(&state.limits.test, &caller.account, "test webhooks")?;
     Ok(Json(send_test(&state, &sub, req).await?))
 }
 
@@ -201,7 +202,8 @@ pub struct CheckLine {
     pub subscription: String,
     pub url: String,
     pub status: SubscriptionStatus,
-    /// Why nothing was sent (an unverified URL).
+    /// Why nothing was sent: an unverified URL, a paused or disabled subscription, or the
+    /// fan-out limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -220,16 +222,43 @@ pub struct CheckReport {
 /// How many endpoints "check now" calls at once.
 const CHECK_CONCURRENCY: usize = 8;
 
-/// `POST /v1/check`: a test webhook to every subscription of the account.
+/// Why "check now" sends nothing to `sub`, if it does not.
+fn check_skips(sub: &Subscription) -> Option<&'static str> {
+    match sub.status {
+        SubscriptionStatus::Unverified => {
+            Some("unverified: nothing is sent until the URL is verified")
+        }
+        SubscriptionStatus::Paused => Some("paused: resume it to have it checked"),
+        SubscriptionStatus::Disabled => Some("disabled: nothing is sent to it"),
+        _ => None,
+    }
+}
+
+/// `POST /v1/check`: a test webhook to every active subscription of the account, at most
+/// `--max-check-fanout` of them (the rest are listed as skipped).
 pub async fn check(
     State(state): State<AppState>,
     caller: AccountCaller,
 ) -> Result<Json<CheckReport>, ApiError> {
+    crate::limits::charge(&state.limits.check, &caller.account, "checks")?;
     let subs = state
         .tables
         .subscriptions_where(|s| s.account == caller.account);
-    let lines: Vec<CheckLine> = futures::stream::iter(subs)
+    let fanout = state.limits.max_check_fanout;
+    let mut called = 0;
+    let planned: Vec<(Subscription, Option<String>)> = subs
+        .into_iter()
         .map(|sub| {
+            let skip = check_skips(&sub).map(str::to_owned).or_else(|| {
+                called += 1;
+                (called > fanout)
+                    .then(|| format!("not called: one check calls at most {fanout} endpoints"))
+            });
+            (sub, skip)
+        })
+        .collect();
+    let lines: Vec<CheckLine> = futures::stream::iter(planned)
+        .map(|(sub, skip)| {
             let state = state.clone();
             async move {
                 let mut line = CheckLine {
@@ -239,9 +268,8 @@ pub async fn check(
                     skipped: None,
                     result: None,
                 };
-                if sub.status == SubscriptionStatus::Unverified {
-                    line.skipped =
-                        Some("unverified: nothing is sent until the URL is verified".into());
+                if let Some(reason) = skip {
+                    line.skipped = Some(reason);
                 } else {
                     match send_test(&state, &sub, TestRequest::default()).await {
                         Ok(r) => line.result = Some(r),
@@ -296,69 +324,5 @@ pub async fn attempts(
     }
     Ok(Json(AttemptList {
         attempts: state.tables.attempts(&sub.id, limit),
-    }))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReplayRequest {
-    /// RFC 3339; dead letters from this time on.
-    pub since: Option<String>,
-    /// RFC 3339; dead letters before this time.
-    pub until: Option<String>,
-    /// Count what would be replayed without sending anything.
-    #[serde(default)]
-    pub dry_run: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ReplayReport {
-    pub subscription: String,
-    pub matched: usize,
-    pub dry_run: bool,
-}
-
-/// How long a replay may take before the API gives up waiting (the CLI has no such limit).
-const REPLAY_LIMIT: Duration = Duration::from_secs(150);
-
-/// `POST /v1/subscriptions/{id}/replay`: the subscription's dead letters back onto
-/// `deliveries`, keeping their delivery ids.
-pub async fn replay(
-    State(state): State<AppState>,
-    caller: AccountCaller,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Json<ReplayReport>, ApiError> {
-    let sub = owned(&state, &caller.account, &id)?;
-    let req: ReplayRequest = optional_body(&body)?;
-    let time = |field: &str, raw: &Option<String>| {
-        raw.as_deref()
-            .map(|s| {
-                hookline_model::timefmt::parse(s).ok_or_else(|| {
-                    ApiError::invalid(
-                        field,
-                        format!("{s:?} is not an RFC 3339 time such as 2026-11-25T10:00:00Z"),
-                    )
-                })
-            })
-            .transpose()
-    };
-    let filter = hookline_replay::Filter {
-        subscription: Some(sub.id.0.clone()),
-        since: time("since", &req.since)?,
-        until: time("until", &req.until)?,
-    };
-    let matched = tokio::time::timeout(
-        REPLAY_LIMIT,
-        hookline_replay::replay(&state.settings, &state.topics, &filter, req.dry_run),
-    )
-    .await
-    .map_err(|_| ApiError::unavailable("reading the dead-letter topic took too long"))?
-    .map_err(|e| ApiError::unavailable(e.to_string()))?;
-    tracing::info!(subscription = %sub.id, matched, dry_run = req.dry_run, "dead letters replayed");
-    Ok(Json(ReplayReport {
-        subscription: sub.id.0,
-        matched,
-        dry_run: req.dry_run,
     }))
 }

@@ -160,6 +160,7 @@ pub async fn validate(
     let token = VerificationToken::parse(&record.token)
         .map_err(|e| ApiError::unavailable(format!("stored token is invalid: {e}")))?;
     if record.status != DomainStatus::Validated {
+        crate::limits::charge(&state.limits.verify, &caller.account, "validations")?;
         if let Err(e) = hookline_verification::validate_domain(&state.resolver, &name, &token).await
         {
             let challenge = hookline_verification::dns_challenge(&name, &token);

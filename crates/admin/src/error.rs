@@ -20,6 +20,8 @@ pub struct ErrorBody {
     pub message: String,
     pub field: Option<String>,
     pub details: Option<Value>,
+    /// Sent as `Retry-After` (whole seconds).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl std::ops::Deref for ApiError {
@@ -43,7 +45,19 @@ impl ApiError {
             message: message.into(),
             field: None,
             details: None,
+            retry_after: None,
         }))
+    }
+
+    /// 429 with `Retry-After`: a rate limit (or a replay slot) that frees up after `wait`.
+    pub fn too_many(
+        code: &'static str,
+        message: impl Into<String>,
+        wait: std::time::Duration,
+    ) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, code, message);
+        e.retry_after = Some(wait);
+        e
     }
 
     /// 400 about one field of the request.
@@ -97,6 +111,12 @@ impl IntoResponse for ApiError {
             error["details"] = d;
         }
         let mut resp = (body.status, Json(json!({ "error": error }))).into_response();
+        if let Some(wait) = body.retry_after {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::limits::retry_secs(wait)),
+            );
+        }
         if body.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -5,7 +5,10 @@
 //! - [`auth`]: bearer tokens bound to one account (or operator tokens), stored hashed.
 //! - [`subscriptions`]: CRUD, list by database/collection, pause/resume, URL verification.
 //! - [`domains`]: DNS TXT validation of domains.
-//! - [`delivery`]: test webhook, check now, attempt history, replay.
+//! - [`delivery`]: test webhook, check now, attempt history.
+//! - [`replay`]: replay of dead letters: off the runtime, bounded, idempotent by replay id.
+//! - [`limits`]: per-account quotas and rate limits, and the limit on failed authentications.
+//! - [`keys`]: `GET /v1/keys`, the public keys (a Standard Webhooks key per account).
 //! - [`operator`]: endpoints across accounts, for operator tokens.
 //! - [`error`]: the JSON error answer every endpoint uses.
 //!
@@ -17,7 +20,10 @@ pub mod delivery;
 pub mod domains;
 pub mod error;
 pub mod extract;
+pub mod keys;
+pub mod limits;
 pub mod operator;
+pub mod replay;
 pub mod subscriptions;
 pub mod tables;
 
@@ -27,12 +33,12 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use clap::Parser;
 use hookline_config::{parse_listen_addr, parse_networks, CommonArgs, Topics};
 use hookline_kafka::KafkaSettings;
-use hookline_outbound::{HttpClient, HttpOptions, NetworkGuard};
-use hookline_signing::{PublicKeyInfo, Signers};
+use hookline_outbound::{HttpClient, HttpOptions, NetworkGuard, PortPolicy};
+use hookline_signing::Signers;
 use hookline_telemetry::Metrics;
 use hookline_verification::DnsResolver;
 use tokio_util::sync::CancellationToken;
@@ -58,6 +64,11 @@ pub struct AdminArgs {
     #[arg(long, env = "HOOKLINE_ALLOW_NETWORKS", default_value = "")]
     pub allow_networks: String,
 
+    /// Destination ports verification fetches and test webhooks may use: ports and ranges,
+    /// comma-separated (the sender has the same setting).
+    #[arg(long, env = "HOOKLINE_ALLOW_PORTS", default_value = hookline_outbound::guard::DEFAULT_ALLOWED_PORTS)]
+    pub allow_ports: String,
+
     /// Refuse plain http:// callback URLs (must match the routing stages' setting).
     #[arg(long, env = "HOOKLINE_REQUIRE_HTTPS", default_value_t = true, action = clap::ArgAction::Set)]
     pub require_https: bool,
@@ -78,6 +89,9 @@ pub struct AdminArgs {
     /// Timeout of a verification fetch or test webhook, response included.
     #[arg(long, default_value = "10s")]
     pub request_timeout: String,
+
+    #[command(flatten)]
+    pub limits: limits::LimitArgs,
 }
 
 /// What every handler shares.
@@ -95,6 +109,8 @@ pub struct Shared {
     pub settings: KafkaSettings,
     pub topics: Topics,
     pub metrics: Metrics,
+    pub limits: limits::Limits,
+    pub replays: replay::Replays,
 }
 
 /// The handlers' state: cheap to clone.
@@ -131,7 +147,7 @@ pub fn router(state: AppState) -> Router {
     use axum::routing::MethodRouter;
     let m = |r: MethodRouter<AppState>| r.fallback(error::wrong_method);
     Router::new()
-        .route("/v1/keys", m(get(keys)))
+        .route("/v1/keys", m(get(keys::list)))
         .route(
             "/v1/subscriptions",
             m(get(subscriptions::list).post(subscriptions::create)),
@@ -159,7 +175,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/subscriptions/{id}/attempts",
             m(get(delivery::attempts)),
         )
-        .route("/v1/subscriptions/{id}/replay", m(post(delivery::replay)))
+        .route("/v1/subscriptions/{id}/replay", m(post(replay::replay)))
         .route("/v1/check", m(post(delivery::check)))
         .route("/v1/domains", m(get(domains::list).post(domains::create)))
         .route(
@@ -231,6 +247,8 @@ pub async fn serve_until_stopped(
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), AdminError> {
     let addr = parse_listen_addr("HOOKLINE_ADMIN_ADDR / --admin-addr", &args.admin_addr)?;
     let allow = parse_networks(&args.allow_networks)?;
+    let ports =
+        PortPolicy::parse(&args.allow_ports).map_err(|e| AdminError::Setting(e.to_string()))?;
     let timeout = hookline_sender::policy::parse_duration(&args.request_timeout)
         .map_err(|e| AdminError::Setting(format!("--request-timeout: {e}")))?;
     let nameserver = args
@@ -244,6 +262,20 @@ pub async fn serve_until_stopped(
             })
         })
         .transpose()?;
+    if !args.copernica_id.contains("{account}") {
+        // Without the account in the signed X-Copernica-ID, a copernica-profile request signed
+        // for one account would verify at another account's receiver.
+        return Err(AdminError::Setting(format!(
+            "HOOKLINE_COPERNICA_ID / --copernica-id {:?} must contain {{account}}: receivers \
+             tell accounts apart by it (default account_{{account}})",
+            args.copernica_id
+        )));
+    }
+    let limits = limits::Limits::from_args(&args.limits).map_err(AdminError::Setting)?;
+    let replay_deadline = hookline_sender::policy::parse_duration(&args.limits.replay_deadline)
+        .map_err(|e| {
+            AdminError::Setting(format!("HOOKLINE_REPLAY_DEADLINE / --replay-deadline: {e}"))
+        })?;
     let signers = Signers::load_or_generate(
         &args.signing.signing_key,
         args.signing.signing_key_id.as_deref(),
@@ -253,7 +285,7 @@ pub async fn serve_until_stopped(
     let settings = KafkaSettings::new(args.common.brokers.clone(), args.common.kafka_settings());
     let tables = Tables::start(&settings, &topics).await?;
     let client = HttpClient::new(
-        NetworkGuard::new(allow),
+        NetworkGuard::new(allow).with_ports(ports),
         HttpOptions {
             connect_timeout: timeout.min(std::time::Duration::from_secs(5)),
             total_timeout: timeout,
@@ -274,6 +306,8 @@ pub async fn serve_until_stopped(
         settings,
         topics,
         metrics: metrics.unwrap_or_default(),
+        limits,
+        replays: replay::Replays::new(args.limits.max_concurrent_replays, replay_deadline),
     }));
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -284,6 +318,8 @@ pub async fn serve_until_stopped(
         .map_err(|source| AdminError::Listen { addr, source })?;
     tracing::info!(%bound, %key_id, "admin API listening");
     let server = tokio::spawn(async move {
+        // The peer address feeds the limit on failed authentications.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
@@ -292,17 +328,4 @@ pub async fn serve_until_stopped(
         }
     });
     Ok((bound, server))
-}
-
-/// `GET /v1/keys` (no token: public keys are public). The current RSA key and the retired RSA
-/// keys still within their overlap, checked per request so an expired key disappears without a
-/// restart, then the Ed25519 key of the `standard-webhooks` profile (with its `whpk_` form).
-/// The answer is a bare array, as receivers written against earlier releases expect; they pick
-/// keys by `key_id` and `algorithm`.
-async fn keys(State(state): State<AppState>) -> Json<Vec<PublicKeyInfo>> {
-    Json(
-        state
-            .signers
-            .published(&state.retired, time::OffsetDateTime::now_utc()),
-    )
 }

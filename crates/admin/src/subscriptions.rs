@@ -202,6 +202,22 @@ pub async fn create(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<Subscription>), ApiError> {
     let input: NewSubscription = parse_body(body)?;
+    let max = state.limits.max_subscriptions;
+    if state
+        .tables
+        .subscriptions_where(|s| s.account == caller.account)
+        .len()
+        >= max
+    {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "quota_exceeded",
+            format!(
+                "this account has {max} subscriptions, as many as it may; delete one to make \
+                 room (the operator sets the limit with HOOKLINE_MAX_SUBSCRIPTIONS)"
+            ),
+        ));
+    }
     let now = hookline_model::timefmt::now_rfc3339();
     let mut sub = Subscription {
         id: SubscriptionId(format!("sub_{}", uuid::Uuid::new_v4().simple())),
@@ -400,6 +416,7 @@ pub async fn verify(
     if sub.verification.contains_key("verified_at") {
         return Ok(Json(sub));
     }
+    crate::limits::charge(&state.limits.verify, &caller.account, "verifications")?;
     if let Some(domain) = covering_domain(&state, &sub.account, &sub.url) {
         mark_verified_by_domain(&mut sub, &domain);
     } else {

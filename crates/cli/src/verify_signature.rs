@@ -3,7 +3,15 @@
 //!
 //! The checks are listed one by one so that a receiver's author sees *what* differs: the body
 //! (a framework that re-encodes it before the check), the clock, a header that a proxy dropped,
-//! the key, or the signed request line.
+//! the key, the signed request line, or the account. With `--account`, a `copernica` request
+//! must carry that account's signed `X-Copernica-ID`, and a `standard-webhooks` request
+//! ([`standard`]) is verified with that account's Ed25519 key: a request Hookline signed for
+//! another account is invalid.
+
+mod head;
+mod standard;
+
+use head::{parse_head, Head};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -15,7 +23,7 @@ use clap::Args;
 use hookline_signing::cavage::{digest_header, parse_signature_header};
 use hookline_signing::VerifyError;
 use http::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::api::Api;
 use crate::table::{print_json, Table};
@@ -49,111 +57,11 @@ pub struct VerifyArgs {
     /// Skip the Date check (for a request captured a while ago).
     #[arg(long)]
     ignore_date: bool,
-}
-
-/// A captured request's head.
-#[derive(Debug, Default, PartialEq)]
-struct Head {
-    method: Option<String>,
-    path: Option<String>,
-    headers: Vec<(String, String)>,
-}
-
-impl Head {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Reads a headers file in any of the accepted shapes.
-fn parse_head(text: &str) -> anyhow::Result<Head> {
-    let trimmed = text.trim_start_matches('\u{feff}').trim();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        let v: Value =
-            serde_json::from_str(trimmed).context("the headers file is not valid JSON")?;
-        let mut head = Head::default();
-        let as_str = |v: &Value| match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Array(a) => a.first().and_then(Value::as_str).map(str::to_owned),
-            _ => None,
-        };
-        match v {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    let v = as_str(&v)
-                        .ok_or_else(|| anyhow::anyhow!("header {k:?}: expected a string"))?;
-                    head.headers.push((k, v));
-                }
-            }
-            Value::Array(items) => {
-                for item in items {
-                    let pair = match &item {
-                        Value::Array(p) if p.len() == 2 => p[0].as_str().zip(p[1].as_str()),
-                        Value::Object(o) => o["name"].as_str().zip(o["value"].as_str()),
-                        _ => None,
-                    };
-                    let (k, v) = pair.ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "expected [name, value] pairs in the headers file, got {item}"
-                        )
-                    })?;
-                    head.headers.push((k.to_owned(), v.to_owned()));
-                }
-            }
-            _ => unreachable!("starts with {{ or ["),
-        }
-        return Ok(head);
-    }
-    let mut head = Head::default();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            if head.headers.is_empty() && head.method.is_none() {
-                continue;
-            }
-            break; // the body, if the file has one, starts here
-        }
-        if head.headers.is_empty() && head.method.is_none() {
-            if let Some((method, path)) = request_line(line) {
-                head.method = Some(method);
-                head.path = Some(path);
-                continue;
-            }
-        }
-        let (k, v) = line.split_once(':').ok_or_else(|| {
-            anyhow::anyhow!("line {}: expected `Name: value`, got {line:?}", n + 1)
-        })?;
-        head.headers
-            .push((k.trim().to_owned(), v.trim().to_owned()));
-    }
-    Ok(head)
-}
-
-/// `POST /hook?x=1 HTTP/1.1` → (POST, /hook?x=1).
-fn request_line(line: &str) -> Option<(String, String)> {
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?;
-    let target = parts.next()?;
-    let version = parts.next();
-    let ok = method.bytes().all(|b| b.is_ascii_uppercase())
-        && (target.starts_with('/') || target.contains("://"))
-        && version.is_none_or(|v| v.starts_with("HTTP/"))
-        && parts.next().is_none();
-    if !ok {
-        return None;
-    }
-    // An absolute-form target (proxies) signs only its path and query.
-    let target = match url::Url::parse(target) {
-        Ok(u) => match u.query() {
-            Some(q) => format!("{}?{q}", u.path()),
-            None => u.path().to_owned(),
-        },
-        Err(_) => target.to_owned(),
-    };
-    Some((method.to_owned(), target))
+    /// The receiver's account id: the signed X-Copernica-ID must be `account_<ID>` (copernica
+    /// profile), and Standard Webhooks requests verify with this account's key, fetched from
+    /// `<keys URL>?account=<ID>`.
+    #[arg(long, value_name = "ID")]
+    account: Option<String>,
 }
 
 /// Public keys by keyId, and where they came from.
@@ -161,14 +69,40 @@ struct Keys {
     by_id: HashMap<String, Vec<u8>>,
     /// A key given as a file verifies whatever keyId the request names.
     any: Option<Vec<u8>>,
+    /// Raw Ed25519 keys of the Standard Webhooks profile: the account's (from the API with
+    /// `--account`), or a `whpk_` value given as a file.
+    ed25519: Vec<Vec<u8>>,
     source: String,
 }
 
-fn key_from_file(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+fn keys_from_file(path: &PathBuf) -> anyhow::Result<Keys> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let source = path.display().to_string();
+    if text
+        .trim()
+        .starts_with(hookline_signing::standard_webhooks::PUBLIC_KEY_PREFIX)
+    {
+        let raw = hookline_signing::standard_webhooks::parse_whpk(&text)
+            .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+        return Ok(Keys {
+            by_id: HashMap::new(),
+            any: None,
+            ed25519: vec![raw],
+            source,
+        });
+    }
+    Ok(Keys {
+        by_id: HashMap::new(),
+        any: Some(key_from_text(&text, path)?),
+        ed25519: Vec::new(),
+        source,
+    })
+}
+
+fn key_from_text(text: &str, path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     if text.contains("-----BEGIN") {
-        let (label, der) = hookline_signing::keys::decode_pem(&text)
+        let (label, der) = hookline_signing::keys::decode_pem(text)
             .ok_or_else(|| anyhow::anyhow!("{}: the PEM block is malformed", path.display()))?;
         if label.contains("PRIVATE") {
             anyhow::bail!(
@@ -195,8 +129,13 @@ fn key_from_file(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
         .with_context(|| format!("{}: the p= value is not base64", path.display()))
 }
 
-async fn keys_from_url(url: &str) -> anyhow::Result<Keys> {
-    let parsed = url::Url::parse(url).with_context(|| format!("--key-url {url:?}"))?;
+async fn keys_from_url(url: &str, account: Option<&str>) -> anyhow::Result<Keys> {
+    let mut parsed = url::Url::parse(url).with_context(|| format!("--key-url {url:?}"))?;
+    if let Some(a) = account {
+        parsed.query_pairs_mut().append_pair("account", a);
+    }
+    let url = parsed.to_string();
+    let url = url.as_str();
     let answer = Api::new(url, None)?
         .call(
             Method::GET,
@@ -210,7 +149,18 @@ async fn keys_from_url(url: &str) -> anyhow::Result<Keys> {
         anyhow::anyhow!("{url} did not answer a JSON list of keys (is it .../v1/keys?)")
     })?;
     let mut by_id = HashMap::new();
+    let mut ed25519 = Vec::new();
     for k in list {
+        if k["algorithm"] == "ed25519" {
+            // Only the asked account's key: never the master, never another account's.
+            let whpk = k["standard_webhooks"].as_str();
+            if let (Some(whpk), Some(a)) = (whpk, account) {
+                if k["account"] == a {
+                    ed25519.extend(hookline_signing::standard_webhooks::parse_whpk(whpk).ok());
+                }
+            }
+            continue;
+        }
         if let (Some(id), Some(pem)) = (k["key_id"].as_str(), k["public_key_pem"].as_str()) {
             if let Some((_, der)) = hookline_signing::keys::decode_pem(pem) {
                 by_id.insert(id.to_owned(), der);
@@ -220,6 +170,7 @@ async fn keys_from_url(url: &str) -> anyhow::Result<Keys> {
     Ok(Keys {
         by_id,
         any: None,
+        ed25519,
         source: url.to_owned(),
     })
 }
@@ -261,19 +212,32 @@ pub async fn run(args: VerifyArgs, api_url: &str, json_out: bool) -> anyhow::Res
         )
         })?;
     let keys = match &args.public_key {
-        Some(file) => Keys {
-            by_id: HashMap::new(),
-            any: Some(key_from_file(file)?),
-            source: file.display().to_string(),
-        },
+        Some(file) => keys_from_file(file)?,
         None => {
             let url = args
                 .key_url
                 .clone()
                 .unwrap_or_else(|| format!("{}/v1/keys", api_url.trim_end_matches('/')));
-            keys_from_url(&url).await?
+            keys_from_url(&url, args.account.as_deref()).await?
         }
     };
+    if head.header("signature").is_none() && head.header("webhook-signature").is_some() {
+        let checks = standard::checks(&head, &body, &keys, &args);
+        let key = args
+            .account
+            .as_ref()
+            .map(|a| format!("the key of account {a}"));
+        return Ok(finish(
+            &checks,
+            Ok(()),
+            &method,
+            &path,
+            key,
+            &keys.source,
+            &body,
+            json_out,
+        ));
+    }
 
     let mut checks = Vec::new();
     let mut check = |name, mark, detail: String| checks.push(Check { name, mark, detail });
@@ -428,7 +392,17 @@ pub async fn run(args: VerifyArgs, api_url: &str, json_out: bool) -> anyhow::Res
         }
     }
 
-    // 5. The verdict of the project's verifier.
+    // 5. The account the request was signed for.
+    if let Some(account) = &args.account {
+        check_account(
+            &mut check,
+            &head,
+            params.as_ref().and_then(|p| p.as_ref().ok()),
+            account,
+        );
+    }
+
+    // 6. The verdict of the project's verifier.
     let verdict =
         hookline_signing::verify_request(&method, &path, |n| head.header(n), &body, lookup);
     match &verdict {
@@ -457,6 +431,62 @@ pub async fn run(args: VerifyArgs, api_url: &str, json_out: bool) -> anyhow::Res
         ),
     }
 
+    let verdict = verdict.map(|_| ()).map_err(|e| e.to_string());
+    Ok(finish(
+        &checks,
+        verdict,
+        &method,
+        &path,
+        key_id,
+        &keys.source,
+        &body,
+        json_out,
+    ))
+}
+
+/// The copernica profile's account check: `X-Copernica-ID` is signed and is `account_<id>`.
+fn check_account(
+    check: &mut impl FnMut(&'static str, Mark, String),
+    head: &Head,
+    params: Option<&hookline_signing::cavage::SignatureParams>,
+    account: &str,
+) {
+    const NAME: &str = "signed for the account";
+    let expected = format!("account_{account}");
+    let signed = params.is_some_and(|p| p.headers.iter().any(|h| h == "x-copernica-id"));
+    match head.header("x-copernica-id").map(str::trim) {
+        _ if !signed => check(
+            NAME,
+            Mark::Fail,
+            "x-copernica-id is not among the signed headers, so nothing says which account the \
+             request is for"
+                .into(),
+        ),
+        Some(v) if v == expected => check(NAME, Mark::Ok, format!("X-Copernica-ID {v}")),
+        got => check(
+            NAME,
+            Mark::Fail,
+            format!(
+                "X-Copernica-ID is {got:?}, not {expected:?}: Hookline signed this request for \
+                 another account"
+            ),
+        ),
+    }
+}
+
+/// Prints the checks (a table, or JSON) and the verdict; exit code 0 when every check passed and
+/// `verdict` (the verifier's own answer) is `Ok`.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    checks: &[Check],
+    verdict: Result<(), String>,
+    method: &str,
+    path: &str,
+    key_id: Option<String>,
+    source: &str,
+    body: &[u8],
+    json_out: bool,
+) -> ExitCode {
     let valid = verdict.is_ok() && checks.iter().all(|c| c.mark != Mark::Fail);
     let reason = checks
         .iter()
@@ -468,7 +498,7 @@ pub async fn run(args: VerifyArgs, api_url: &str, json_out: bool) -> anyhow::Res
             "method": method,
             "path": path,
             "key_id": key_id,
-            "keys": keys.source,
+            "keys": source,
             "checks": checks.iter().map(|c| json!({
                 "check": c.name,
                 "result": match c.mark { Mark::Ok => "ok", Mark::Fail => "fail", Mark::Skip => "skipped" },
@@ -479,7 +509,7 @@ pub async fn run(args: VerifyArgs, api_url: &str, json_out: bool) -> anyhow::Res
     } else {
         println!("checking {method} {path} ({} bytes of body)", body.len());
         let mut t = Table::new(&["RESULT", "CHECK", "DETAIL"]);
-        for c in &checks {
+        for c in checks {
             let mark = match c.mark {
                 Mark::Ok => "ok",
                 Mark::Fail => "FAIL",
@@ -494,63 +524,12 @@ pub async fn run(args: VerifyArgs, api_url: &str, json_out: bool) -> anyhow::Res
                 key_id.as_deref().unwrap_or("?")
             ),
             (false, Some(r)) => println!("INVALID: {r}"),
-            (false, None) => println!(
-                "INVALID: {}",
-                verdict.err().map_or_else(String::new, |e| e.to_string())
-            ),
+            (false, None) => println!("INVALID: {}", verdict.err().unwrap_or_default()),
         }
     }
-    Ok(if valid {
+    if valid {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn raw_headers_with_a_request_line_parse() {
-        let head = parse_head(
-            "POST /hook.php?x=1 HTTP/1.1\r\nHost: d.example\r\nDigest: sha-256=abc\r\n\r\nbody",
-        )
-        .unwrap();
-        assert_eq!(head.method.as_deref(), Some("POST"));
-        assert_eq!(head.path.as_deref(), Some("/hook.php?x=1"));
-        assert_eq!(head.header("host"), Some("d.example"));
-        assert_eq!(head.header("DIGEST"), Some("sha-256=abc"));
-        assert_eq!(
-            head.headers.len(),
-            2,
-            "the body after the blank line is not a header"
-        );
-    }
-
-    #[test]
-    fn json_headers_parse_as_objects_or_pairs() {
-        let a = parse_head(r#"{"Host": "d.example", "Date": ["Wed, 25 Nov 2026 10:15:00 GMT"]}"#)
-            .unwrap();
-        assert_eq!(a.header("date"), Some("Wed, 25 Nov 2026 10:15:00 GMT"));
-        let b =
-            parse_head(r#"[["host", "d.example"], {"name": "x-nonce", "value": "n"}]"#).unwrap();
-        assert_eq!(b.header("x-nonce"), Some("n"));
-        assert!(b.method.is_none());
-    }
-
-    #[test]
-    fn a_line_without_a_colon_is_reported_with_its_number() {
-        let e = parse_head("Host: a\nnonsense\n").unwrap_err().to_string();
-        assert!(e.contains("line 2"), "{e}");
-    }
-
-    #[test]
-    fn absolute_form_targets_sign_their_path() {
-        assert_eq!(
-            request_line("POST http://d.example/a?b=1 HTTP/1.1"),
-            Some(("POST".into(), "/a?b=1".into()))
-        );
-        assert_eq!(request_line("Host: x"), None);
     }
 }

@@ -124,8 +124,8 @@ impl HttpClient {
         &self.opts
     }
 
-    /// Checks that `url` is an absolute http(s) URL whose host, if an IP literal, passes the
-    /// guard. (Names are checked when they resolve.)
+    /// Checks that `url` is an absolute http(s) URL whose port and host (if an IP literal) pass
+    /// the guard. (Names are checked when they resolve.)
     pub fn check_url(&self, url: &str) -> Result<http::Uri, SendError> {
         let uri: http::Uri = url.parse().map_err(|e| {
             SendError::new(
@@ -145,6 +145,13 @@ impl HttpClient {
         let host = uri.host().ok_or_else(|| {
             SendError::new(SendErrorKind::InvalidUrl, format!("{url:?} has no host"))
         })?;
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("https") => 443,
+            _ => 80,
+        });
+        self.guard
+            .check_port(port)
+            .map_err(|message| SendError::new(SendErrorKind::RefusedByGuard, message))?;
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = bare.parse::<IpAddr>() {
             self.guard.check(ip).map_err(|class| {
@@ -344,4 +351,30 @@ fn classify(e: &hyper_util::client::legacy::Error, url: &str) -> SendError {
         s = inner.source();
     }
     SendError::new(kind, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn urls_to_disallowed_ports_are_refused_before_any_connection() {
+        let c = HttpClient::new(NetworkGuard::default(), HttpOptions::default());
+        let e = c.check_url("https://hooks.example.com:22/in").unwrap_err();
+        assert_eq!(e.kind, SendErrorKind::RefusedByGuard);
+        assert!(e.message.contains("port 22 "), "{}", e.message);
+        for ok in [
+            "https://hooks.example.com/in",
+            "http://hooks.example.com/in",
+            "https://hooks.example.com:8443/in",
+        ] {
+            assert!(c.check_url(ok).is_ok(), "{ok}");
+        }
+        let narrow = HttpClient::new(
+            NetworkGuard::default().with_ports(crate::PortPolicy::parse("443").unwrap()),
+            HttpOptions::default(),
+        );
+        let e = narrow.check_url("http://hooks.example.com/in").unwrap_err();
+        assert!(e.message.contains("port 80 "), "{}", e.message);
+    }
 }

@@ -45,7 +45,8 @@ pub struct AttemptReport {
 }
 
 /// Signs `delivery` by its subscription's profile (`copernica`: draft-cavage with the RSA key;
-/// `standard-webhooks`: `v1a` with the Ed25519 key) and sends it as attempt number `attempt`.
+/// `standard-webhooks`: `v1a` with the account's Ed25519 key) and sends it as attempt number
+/// `attempt`.
 pub async fn attempt(
     client: &HttpClient,
     signers: &Signers,
@@ -141,8 +142,15 @@ async fn send(
         SignatureProfile::StandardWebhooks => {
             // Ed25519 takes tens of microseconds: no need for a blocking thread. The id is the
             // delivery id (the receiver's idempotency key, the same on every attempt); the
-            // timestamp and so the signature are fresh per attempt.
-            let signed = standard_webhooks::sign(&signers.ed25519, &d.delivery_id.0, &body);
+            // timestamp and so the signature are fresh per attempt. The key is the delivery's
+            // account's, so a request signed for one account never verifies for another.
+            let key = signers
+                .ed25519_for(d.account.as_str())
+                .map_err(|e| SendError {
+                    kind: SendErrorKind::Other,
+                    message: format!("signing: {e}"),
+                })?;
+            let signed = standard_webhooks::sign(&key, &d.delivery_id.0, &body);
             headers.extend([
                 h(standard_webhooks::ID_HEADER, &signed.id)?,
                 h(
@@ -343,7 +351,7 @@ mod tests {
             standard_webhooks::verify(
                 get,
                 &body,
-                &[signers.ed25519.public_key_raw()],
+                &[signers.ed25519_for("1001").unwrap().public_key_raw()],
                 std::time::SystemTime::now()
             ),
             Ok(())

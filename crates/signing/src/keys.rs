@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::Serialize;
 
+use crate::account_keys::AccountKeys;
 use crate::standard_webhooks::Ed25519Key;
 
 /// Why a key cannot be used. Messages name the file but never include key material.
@@ -69,11 +70,17 @@ pub struct PublicKeyInfo {
     /// published.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// A per-account Ed25519 key: the account whose webhooks it verifies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 impl SigningKey {
     /// Reads the key at `path`, or generates a 2048-bit key there (mode 0600) when the file does
-    /// not exist. `key_id` defaults to `hookline-` + a fingerprint of the public key.
+    /// not exist. `key_id` (`HOOKLINE_SIGNING_KEY_ID`) defaults to `hookline-` + a fingerprint
+    /// of the public key; a rotated key's file records its own id (`<key_id>-<suffix>`), which
+    /// then wins (see [`crate::keyfile::effective_key_id`]). A file its group or everyone may
+    /// read is warned about, once.
     pub fn load_or_generate(path: &Path, key_id: Option<&str>) -> Result<Self, KeyError> {
         let shown = path.display().to_string();
         if !path.exists() {
@@ -84,9 +91,10 @@ impl SigningKey {
                     source,
                 })?;
             }
-            match write_private(path, &pem) {
-                Ok(()) => tracing_free_note(&shown),
-                // Another process (sender and admin start together) wrote it first: use theirs.
+            // Whole or not at all: an admin API and a sender started together never read half
+            // a file, and whoever comes second uses the first one's key.
+            match crate::keyfile::write_new(path, &pem) {
+                Ok(()) => tracing::info!(path = %shown, "generated a new RSA-2048 signing key"),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(source) => {
                     return Err(KeyError::Write {
@@ -96,11 +104,14 @@ impl SigningKey {
                 }
             }
         }
+        crate::keyfile::warn_if_readable_by_others(path);
         let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
             path: shown.clone(),
             source,
         })?;
-        Self::from_pem(&pem, key_id, &shown)
+        let key_id =
+            crate::keyfile::effective_key_id(key_id, crate::keyfile::recorded_key_id(&pem));
+        Self::from_pem(&pem, key_id.as_deref(), &shown)
     }
 
     /// Parses a PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`) PEM. `origin` names the
@@ -180,39 +191,74 @@ impl SigningKey {
             dns_txt: Some(self.dns_txt()),
             standard_webhooks: None,
             expires_at: None,
+            account: None,
         }
     }
 }
 
-/// The keys a stage signs with: the RSA key of the `copernica` profile and the Ed25519 key of
-/// the `standard-webhooks` profile. Cheap to clone.
+/// The keys a stage signs with: the RSA key of the `copernica` profile, and the Ed25519 keys of
+/// the `standard-webhooks` profile: one per account, derived from the instance's Ed25519 key
+/// ([`crate::account_keys`]). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Signers {
     pub rsa: Arc<SigningKey>,
+    /// The instance's Ed25519 key, the *master*: it signs no webhook itself; every account's key
+    /// is derived from it ([`Signers::ed25519_for`]).
     pub ed25519: Arc<Ed25519Key>,
+    account_keys: Arc<AccountKeys>,
 }
 
 impl Signers {
     /// Loads (or generates, on first run) the RSA key at `rsa_path` and the Ed25519 key at
     /// `rsa_path` + `.ed25519.pem`.
     pub fn load_or_generate(rsa_path: &Path, key_id: Option<&str>) -> Result<Self, KeyError> {
+        let ed25519 = Arc::new(Ed25519Key::load_or_generate(
+            &crate::standard_webhooks::key_path(rsa_path),
+        )?);
         Ok(Self {
             rsa: Arc::new(SigningKey::load_or_generate(rsa_path, key_id)?),
-            ed25519: Arc::new(Ed25519Key::load_or_generate(
-                &crate::standard_webhooks::key_path(rsa_path),
-            )?),
+            account_keys: Arc::new(AccountKeys::new(ed25519.clone())),
+            ed25519,
         })
     }
 
-    /// What `GET /v1/keys` publishes: the current RSA key, the retired RSA keys not yet
-    /// expired at `now`, then the Ed25519 key. Receivers pick the key they need by `key_id` (or
-    /// `algorithm`), never by position.
+    /// The Ed25519 key that signs `account`'s Standard Webhooks deliveries (and test webhooks):
+    /// derived from the master key, cached.
+    pub fn ed25519_for(&self, account: &str) -> Result<Arc<Ed25519Key>, KeyError> {
+        self.account_keys.get(account)
+    }
+
+    /// The current RSA key, then the retired RSA keys not yet expired at `now`.
+    pub fn published_rsa(
+        &self,
+        retired: &[crate::rotation::RetiredKey],
+        now: time::OffsetDateTime,
+    ) -> Vec<PublicKeyInfo> {
+        crate::rotation::published_keys(&self.rsa, retired, now)
+    }
+
+    /// What `GET /v1/keys` publishes for `account`: the RSA keys ([`Signers::published_rsa`]),
+    /// then `account`'s Ed25519 key (with `account` set). Receivers pick the key they need by
+    /// `key_id` (or `algorithm`), never by position.
+    pub fn published_for_account(
+        &self,
+        account: &str,
+        retired: &[crate::rotation::RetiredKey],
+        now: time::OffsetDateTime,
+    ) -> Result<Vec<PublicKeyInfo>, KeyError> {
+        let mut out = self.published_rsa(retired, now);
+        out.push(self.ed25519_for(account)?.public_info());
+        Ok(out)
+    }
+
+    /// The operator's view: the RSA keys, then the master Ed25519 key (which verifies no
+    /// webhook; it identifies the key material every account key is derived from).
     pub fn published(
         &self,
         retired: &[crate::rotation::RetiredKey],
         now: time::OffsetDateTime,
     ) -> Vec<PublicKeyInfo> {
-        let mut out = crate::rotation::published_keys(&self.rsa, retired, now);
+        let mut out = self.published_rsa(retired, now);
         out.push(self.ed25519.public_info());
         out
     }
@@ -227,27 +273,13 @@ pub fn generate_pem() -> Result<String, KeyError> {
 }
 
 fn default_key_id(spki: &[u8]) -> String {
+    format!("hookline-{}", fingerprint(spki))
+}
+
+/// 12 hex digits of SHA-256 over the public key (SubjectPublicKeyInfo).
+pub(crate) fn fingerprint(spki: &[u8]) -> String {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki);
-    let hex: String = d.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
-    format!("hookline-{hex}")
-}
-
-fn write_private(path: &Path, pem: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(path)?.write_all(pem.as_bytes())
-}
-
-fn tracing_free_note(path: &str) {
-    // The library does not depend on `tracing`; one line on stderr tells the operator a new key
-    // exists (the path only, never the key).
-    eprintln!("hookline: generated a new RSA-2048 signing key at {path}");
+    d.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// PEM encoding with 64-column lines.
@@ -337,6 +369,27 @@ mod tests {
                 (s.ed25519.key_id(), "ed25519", false, true)
             ]
         );
+        let for_1001 = s
+            .published_for_account("1001", &[], time::OffsetDateTime::now_utc())
+            .unwrap();
+        assert_eq!(for_1001.len(), 2);
+        assert_eq!(
+            for_1001[0], published[0],
+            "the same RSA key for every account"
+        );
+        let ed = &for_1001[1];
+        assert_eq!(ed.account.as_deref(), Some("1001"));
+        assert_eq!(ed.key_id, format!("{}:account:1001", s.ed25519.key_id()));
+        assert_eq!(
+            ed.standard_webhooks,
+            Some(s.ed25519_for("1001").unwrap().whpk())
+        );
+        assert_ne!(ed.standard_webhooks, published[1].standard_webhooks);
+        assert_eq!(
+            again.ed25519_for("1001").unwrap().public_key_raw(),
+            s.ed25519_for("1001").unwrap().public_key_raw(),
+            "a second instance derives the same account key"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -368,5 +421,38 @@ mod tests {
             err.contains("y.pem") && err.contains("not a usable RSA"),
             "{err}"
         );
+    }
+
+    /// A stage starting while another writes the first key reads nothing or a whole key, never
+    /// part of one (the file is written elsewhere, then linked into place).
+    #[test]
+    fn a_starting_stage_never_reads_half_a_key() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = std::env::temp_dir().join(format!("hookline-rsa-half-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut partial = 0;
+        for round in 0..15 {
+            let path = dir.join(format!("k{round}.pem"));
+            let stop = AtomicBool::new(false);
+            std::thread::scope(|s| {
+                let reader = s.spawn(|| {
+                    let mut seen = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        if let Ok(text) = std::fs::read_to_string(&path) {
+                            if !text.trim_end().ends_with("-----END PRIVATE KEY-----") {
+                                seen += 1;
+                            }
+                        }
+                    }
+                    seen
+                });
+                SigningKey::load_or_generate(&path, None).unwrap();
+                stop.store(true, Ordering::Relaxed);
+                partial += reader.join().unwrap();
+            });
+        }
+        assert_eq!(partial, 0, "reads of an incomplete key file");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

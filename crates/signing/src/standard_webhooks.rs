@@ -52,6 +52,8 @@ pub struct Ed25519Key {
     key_id: String,
     pair: Ed25519KeyPair,
     spki_der: Vec<u8>,
+    /// Set on a key derived for one account ([`crate::account_keys`]).
+    account: Option<String>,
 }
 
 impl std::fmt::Debug for Ed25519Key {
@@ -76,8 +78,8 @@ impl Ed25519Key {
                     source,
                 })?;
             }
-            match publish_private(path, &pem) {
-                Ok(()) => eprintln!("hookline: generated a new Ed25519 signing key at {shown}"),
+            match crate::keyfile::write_new(path, &pem) {
+                Ok(()) => tracing::info!(path = %shown, "generated a new Ed25519 signing key"),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(source) => {
                     return Err(KeyError::Write {
@@ -87,6 +89,7 @@ impl Ed25519Key {
                 }
             }
         }
+        crate::keyfile::warn_if_readable_by_others(path);
         let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
             path: shown.clone(),
             source,
@@ -136,7 +139,29 @@ impl Ed25519Key {
             key_id: format!("hookline-ed25519-{hex}"),
             pair,
             spki_der,
+            account: None,
         })
+    }
+
+    /// The 32-byte private seed: the input of the per-account derivation. Never leaves the crate.
+    pub(crate) fn seed(&self) -> Result<Vec<u8>, KeyError> {
+        use aws_lc_rs::encoding::AsBigEndian;
+        let seed = self.pair.seed().map_err(|_| KeyError::Generate)?;
+        let bin: aws_lc_rs::encoding::Curve25519SeedBin<'static> =
+            seed.as_be_bytes().map_err(|_| KeyError::Generate)?;
+        Ok(bin.as_ref().to_vec())
+    }
+
+    /// Marks this key as `account`'s, under the id `key_id`.
+    pub(crate) fn for_account(mut self, key_id: String, account: &str) -> Self {
+        self.key_id = key_id;
+        self.account = Some(account.to_owned());
+        self
+    }
+
+    /// The account this key signs for, when it is a derived per-account key.
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
     }
 
     /// `hookline-ed25519-` + a fingerprint of the public key. Standard Webhooks signatures do
@@ -178,6 +203,7 @@ impl Ed25519Key {
             dns_txt: None,
             standard_webhooks: Some(self.whpk()),
             expires_at: None,
+            account: self.account.clone(),
         }
     }
 }
@@ -187,33 +213,6 @@ pub fn generate_pem() -> Result<String, KeyError> {
     let pair = Ed25519KeyPair::generate().map_err(|_| KeyError::Generate)?;
     let der = pair.to_pkcs8v1().map_err(|_| KeyError::Generate)?;
     Ok(encode_pem("PRIVATE KEY", der.as_ref()))
-}
-
-/// Writes `pem` to `path` (mode 0600) all at once: to a temporary file first, then linked into
-/// place, which fails with `AlreadyExists` when another process got there first.
-fn publish_private(path: &Path, pem: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        crate::cavage::new_nonce()
-    ));
-    let tmp = PathBuf::from(tmp);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let written = opts.open(&tmp).and_then(|mut f| {
-        f.write_all(pem.as_bytes())?;
-        f.sync_all()
-    });
-    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
-    let _ = std::fs::remove_file(&tmp);
-    linked
 }
 
 /// The signed content: `{id}.{timestamp}.{body}`.
