@@ -43,7 +43,7 @@ use std::sync::Arc;
 use clap::Parser;
 use hookline_config::{parse_networks, CommonArgs};
 use hookline_kafka::KafkaSettings;
-use hookline_outbound::{HttpClient, HttpOptions, NetworkGuard};
+use hookline_outbound::{HttpClient, HttpOptions, NetworkGuard, PortPolicy};
 use hookline_signing::Signers;
 use hookline_stream::SubscriptionsView;
 use hookline_telemetry::{Metrics, Readiness};
@@ -64,6 +64,11 @@ pub struct SenderArgs {
     /// CIDRs outbound calls may reach despite the private-address guard, e.g. 127.0.0.0/8.
     #[arg(long, env = "HOOKLINE_ALLOW_NETWORKS", default_value = "")]
     pub allow_networks: String,
+
+    /// Destination ports deliveries may use: ports and ranges, comma-separated (the admin has
+    /// the same setting).
+    #[arg(long, env = "HOOKLINE_ALLOW_PORTS", default_value = hookline_outbound::guard::DEFAULT_ALLOWED_PORTS)]
+    pub allow_ports: String,
 
     /// Consumer group id; defaults to `<topic prefix>sender`.
     #[arg(long, env = "HOOKLINE_GROUP_ID")]
@@ -182,6 +187,17 @@ pub async fn run(
 ) -> Result<(), SenderError> {
     let cfg_err = |e: String| SenderError::Config(e);
     let allow = parse_networks(&args.allow_networks).map_err(|e| cfg_err(e.to_string()))?;
+    let ports = PortPolicy::parse(&args.allow_ports)
+        .map_err(|e| cfg_err(format!("--allow-ports / HOOKLINE_ALLOW_PORTS: {e}")))?;
+    if !args.copernica_id.contains("{account}") {
+        // Without the account in the signed X-Copernica-ID, a copernica-profile request signed
+        // for one account would verify at another account's receiver.
+        return Err(cfg_err(format!(
+            "--copernica-id / HOOKLINE_COPERNICA_ID {:?} must contain {{account}}: receivers tell \
+             accounts apart by it (default account_{{account}})",
+            args.copernica_id
+        )));
+    }
     let steps = RetryPolicy::parse_steps(&args.retry_schedule)
         .map_err(|e| cfg_err(format!("--retry-schedule: {e}")))?;
     let max_age =
@@ -219,7 +235,7 @@ pub async fn run(
     .await?;
     let health = health::HealthView::start(&settings, &topics.endpoint_health).await?;
     let client = HttpClient::new(
-        NetworkGuard::new(allow),
+        NetworkGuard::new(allow).with_ports(ports),
         HttpOptions {
             connect_timeout: connect,
             total_timeout: total,
