@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use hookline_integration_tests::{count, key_path, produce, Pipeline};
+use hookline_integration_tests::{committed_and_end, count, key_path, produce, Pipeline};
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
 use rdkafka::message::Message;
@@ -244,29 +244,4 @@ async fn no_account_reaches_another_accounts_profile_on_the_same_database() {
     );
     assert_eq!(count(&pm.quarantined, &["profiles", "account-mismatch"]), 3);
     pipeline.stop().await;
-}
-
-/// The committed offsets of `group` on `topic` and the topic's end offsets, each summed over
-/// the partitions.
-fn committed_and_end(t: &TestTopics, group: &str, topic: &str) -> (i64, i64) {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = t.settings.table_consumer(group).create().unwrap();
-    let partitions = hookline_kafka::table::partition_count(&t.settings, topic).unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    let mut end = 0;
-    for p in 0..partitions {
-        tpl.add_partition(topic, p);
-        end += consumer
-            .fetch_watermarks(topic, p, Duration::from_secs(5))
-            .map_or(0, |(_, high)| high);
-    }
-    let committed = consumer
-        .committed_offsets(tpl, Duration::from_secs(5))
-        .map_or(-1, |c| {
-            c.elements()
-                .iter()
-                .map(|e| e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0))
-                .sum()
-        });
-    (committed, end)
 }

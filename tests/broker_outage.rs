@@ -6,7 +6,7 @@
 //! outage, and restores after more than the message timeout (shortened to 2 s here through
 //! `HOOKLINE_KAFKA_*`, which every stage of this test binary reads; this file holds one test).
 //! The broker itself keeps running, as it would behind a network outage. (Restarting Tansu 0.6
-//! instead loses its idempotent-producer and group state: see `docs/reliability.md`.)
+//! instead loses its idempotent-producer and group state.)
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -28,7 +28,7 @@ fn click(n: usize) -> (String, serde_json::Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "passes 1 run in 3 on Tansu 0.6: after an outage longer than the group session, its \
             coordinator keeps timing sessions out, so the stages' groups may not recover within \
-            the test (the stages stay up; see docs/reliability.md); run with --ignored"]
+            the test (the stages stay up; see docs/architecture.md, Broker outages); run with --ignored"]
 async fn stages_ride_out_a_broker_outage_longer_than_the_message_timeout() {
     // SAFETY of the process-wide setting: this test binary holds this one test.
     std::env::set_var("HOOKLINE_KAFKA_MESSAGE_TIMEOUT_MS", "2000");

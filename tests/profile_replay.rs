@@ -65,26 +65,7 @@ fn log_events(log: &str, message: &str) -> Vec<Value> {
 /// each summed over the partitions.
 fn committed_and_end(t: &TestTopics) -> (i64, i64) {
     let group = format!("{}profiles", t.prefix);
-    let consumer: BaseConsumer = t.settings.table_consumer(&group).create().unwrap();
-    let topic = &t.topics.profile_changes;
-    let partitions = hookline_kafka::table::partition_count(&t.settings, topic).unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    let mut end = 0;
-    for p in 0..partitions {
-        tpl.add_partition(topic, p);
-        end += consumer
-            .fetch_watermarks(topic, p, Duration::from_secs(5))
-            .map_or(0, |(_, high)| high);
-    }
-    let committed = consumer
-        .committed_offsets(tpl, Duration::from_secs(5))
-        .map_or(-1, |c| {
-            c.elements()
-                .iter()
-                .map(|e| e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0))
-                .sum()
-        });
-    (committed, end)
+    hookline_integration_tests::committed_and_end(t, &group, &t.topics.profile_changes)
 }
 
 /// Every record of `topic`, read up to its current end offsets.

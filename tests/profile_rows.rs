@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use hookline_integration_tests::{count, produce};
+use hookline_integration_tests::{committed_and_end, count, produce};
 use hookline_telemetry::{Metrics, Readiness};
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, TestTopics};
@@ -27,30 +27,6 @@ fn subprofile(n: u32) -> Value {
     c["collection"] = json!("3");
     c["subprofile"] = json!(n.to_string());
     c
-}
-
-/// The committed offsets of `group` on `topic` and its end offsets, summed over partitions.
-fn committed_and_end(t: &TestTopics, group: &str, topic: &str) -> (i64, i64) {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = t.settings.table_consumer(group).create().unwrap();
-    let partitions = hookline_kafka::table::partition_count(&t.settings, topic).unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    let mut end = 0;
-    for p in 0..partitions {
-        tpl.add_partition(topic, p);
-        end += consumer
-            .fetch_watermarks(topic, p, Duration::from_secs(5))
-            .map_or(0, |(_, high)| high);
-    }
-    let committed = consumer
-        .committed_offsets(tpl, Duration::from_secs(5))
-        .map_or(-1, |c| {
-            c.elements()
-                .iter()
-                .map(|e| e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0))
-                .sum()
-        });
-    (committed, end)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

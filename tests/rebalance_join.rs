@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookline_integration_tests::{count, produce};
+use hookline_integration_tests::{committed_and_end, count, produce};
 use hookline_kafka::producer::Acks;
 use hookline_kafka::Producer;
 use hookline_telemetry::{Metrics, Readiness};
@@ -369,31 +369,6 @@ async fn a_third_instance_joining_and_leaving_mid_stream_loses_nothing() {
     );
     drop((a, b));
     let _ = std::fs::remove_dir_all(&state);
-}
-
-/// The committed offsets of `group` on `topic` and the topic's end offsets, each summed over
-/// the partitions.
-fn committed_and_end(t: &TestTopics, group: &str, topic: &str) -> (i64, i64) {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = t.settings.table_consumer(group).create().unwrap();
-    let partitions = hookline_kafka::table::partition_count(&t.settings, topic).unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    let mut end = 0;
-    for p in 0..partitions {
-        tpl.add_partition(topic, p);
-        end += consumer
-            .fetch_watermarks(topic, p, Duration::from_secs(5))
-            .map_or(0, |(_, high)| high);
-    }
-    let committed = consumer
-        .committed_offsets(tpl, Duration::from_secs(5))
-        .map_or(-1, |c| {
-            c.elements()
-                .iter()
-                .map(|e| e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0))
-                .sum()
-        });
-    (committed, end)
 }
 
 /// `/readyz` of `addr` answers 200 (a blocking call, for `eventually`'s sync closure).

@@ -323,3 +323,29 @@ pub fn tracking_args(
     args.extend_from_slice(extra);
     hookline_tracking::TrackingArgs::parse_from(args)
 }
+
+/// The committed offsets of `group` on `topic` and the topic's end offsets, each summed over
+/// the partitions: a stage has finished with everything written so far once they are equal.
+pub fn committed_and_end(t: &TestTopics, group: &str, topic: &str) -> (i64, i64) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use std::time::Duration;
+    let consumer: BaseConsumer = t.settings.table_consumer(group).create().unwrap();
+    let partitions = hookline_kafka::table::partition_count(&t.settings, topic).unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    let mut end = 0;
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+        end += consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(5))
+            .map_or(0, |(_, high)| high);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(5))
+        .map_or(-1, |c| {
+            c.elements()
+                .iter()
+                .map(|e| e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0))
+                .sum()
+        });
+    (committed, end)
+}

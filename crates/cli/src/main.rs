@@ -295,7 +295,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .await
                     .with_context(|| format!("creating topics on {}", cli.common.brokers))?;
             for (name, _) in topics.all() {
-                let state = if created.iter().any(|c| *c == name) {
+                let state = if created.contains(&name) {
                     "created"
                 } else {
                     "exists"
