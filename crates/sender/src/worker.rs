@@ -88,8 +88,15 @@ pub async fn run_loop(
     };
     let stop = CancellationToken::new();
     let handover = Arc::new(Handover::new(topic.clone(), stop.clone()));
-    let consumer: StreamConsumer<SenderContext> = settings
-        .group_consumer(&group)
+    let mut config = settings.group_consumer(&group);
+    if let Input::Tier(t) = &input {
+        // A record of a delay tier waits seconds to hours: fetching with a long wait costs the
+        // broker far fewer requests while idle, and its records' latency nothing that matters.
+        if !settings.overrides.iter().any(|(k, _)| k == "fetch.wait.max.ms") {
+            config.set("fetch.wait.max.ms", tier_fetch_wait(t.delay));
+        }
+    }
+    let consumer: StreamConsumer<SenderContext> = config
         .create_with_context(SenderContext {
             handover: handover.clone(),
             shared: shared.clone(),
@@ -392,6 +399,16 @@ impl Loop {
         self.ctx.producer.flush(Duration::from_secs(10))?;
         tracing::info!(topic = %self.topic, "sender loop stopped");
         Ok(())
+    }
+}
+
+/// `fetch.wait.max.ms` of a retry topic's loop: `retries` itself holds waits under 5 s, the
+/// delay tiers at least 5 s.
+fn tier_fetch_wait(delay: Duration) -> &'static str {
+    if delay.is_zero() {
+        "250"
+    } else {
+        "1000"
     }
 }
 
