@@ -99,9 +99,55 @@ fn valid_subscription(key: &str, sub: &Subscription) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Keeps the last [`ATTEMPTS_KEPT`] outcomes of every subscription.
+/// Subscriptions whose attempt history is kept; past it, the histories updated longest ago go
+/// first (a tenth at a time), so memory stays bounded however many subscription ids the
+/// `outcomes` topic has ever seen.
+pub const HISTORIES_KEPT: usize = 20_000;
+
+/// Keeps the last [`ATTEMPTS_KEPT`] outcomes of at most [`HISTORIES_KEPT`] subscriptions.
 struct OutcomesSink {
     rows: Arc<RwLock<HashMap<SubscriptionId, VecDeque<Outcome>>>>,
+    /// When each history was last added to (a counter, not a clock).
+    touched: HashMap<SubscriptionId, u64>,
+    seq: u64,
+    histories: usize,
+}
+
+impl OutcomesSink {
+    fn new(
+        rows: Arc<RwLock<HashMap<SubscriptionId, VecDeque<Outcome>>>>,
+        histories: usize,
+    ) -> Self {
+        Self {
+            rows,
+            touched: HashMap::new(),
+            seq: 0,
+            histories: histories.max(1),
+        }
+    }
+
+    fn add(&mut self, outcome: Outcome) {
+        self.seq += 1;
+        let id = outcome.subscription_id.clone();
+        let mut rows = write(&self.rows);
+        let list = rows.entry(id.clone()).or_default();
+        if list.len() >= ATTEMPTS_KEPT {
+            list.pop_front();
+        }
+        list.push_back(outcome);
+        self.touched.insert(id, self.seq);
+        if rows.len() > self.histories {
+            // Drop the histories updated longest ago, a tenth of the bound at once.
+            let mut by_age: Vec<(u64, SubscriptionId)> =
+                self.touched.iter().map(|(k, v)| (*v, k.clone())).collect();
+            by_age.sort_unstable();
+            let drop_n = rows.len() - self.histories + self.histories.div_ceil(10);
+            for (_, k) in by_age.into_iter().take(drop_n) {
+                rows.remove(&k);
+                self.touched.remove(&k);
+            }
+        }
+    }
 }
 
 impl TableSink for OutcomesSink {
@@ -109,12 +155,7 @@ impl TableSink for OutcomesSink {
         let Some(outcome) = value.and_then(|v| serde_json::from_slice::<Outcome>(v).ok()) else {
             return;
         };
-        let mut rows = write(&self.rows);
-        let list = rows.entry(outcome.subscription_id.clone()).or_default();
-        if list.len() == ATTEMPTS_KEPT {
-            list.pop_front();
-        }
-        list.push_back(outcome);
+        self.add(outcome);
     }
 
     fn forget_partition(&mut self, _partition: i32) {}
@@ -182,9 +223,7 @@ impl Tables {
             settings,
             "hookline-admin-outcomes",
             &topics.outcomes,
-            OutcomesSink {
-                rows: Arc::clone(&attempts),
-            },
+            OutcomesSink::new(Arc::clone(&attempts), HISTORIES_KEPT),
         )?;
         let consumer: BaseConsumer = settings
             .table_consumer("hookline-admin-watermarks")
@@ -371,6 +410,43 @@ pub async fn read_tokens(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn outcome(sub: &str, n: u32) -> Outcome {
+        serde_json::from_value(serde_json::json!({
+            "delivery_id": format!("dlv_{n}"), "event_id": format!("evt-{n}"),
+            "subscription_id": sub, "account": "1001", "attempt": 1, "result": "delivered",
+            "started_at": "2026-12-01T00:00:00Z", "finished_at": "2026-12-01T00:00:00Z",
+            "latency_ms": 1.0}))
+        .unwrap()
+    }
+
+    #[test]
+    fn histories_are_bounded_per_subscription_and_in_number() {
+        let rows = Arc::default();
+        let mut sink = OutcomesSink::new(Arc::clone(&rows), 10);
+        for n in 0..(ATTEMPTS_KEPT as u32 + 5) {
+            sink.add(outcome("busy", n));
+        }
+        assert_eq!(
+            read(&rows)[&SubscriptionId("busy".into())].len(),
+            ATTEMPTS_KEPT
+        );
+        // Thousands of subscription ids seen once each: at most 10 histories stay, and the
+        // one still being added to is among them.
+        for n in 0..5_000 {
+            sink.add(outcome(&format!("once-{n}"), n));
+            if n % 7 == 0 {
+                sink.add(outcome("busy", n));
+            }
+        }
+        let r = read(&rows);
+        assert!(r.len() <= 10, "{} histories", r.len());
+        assert!(r.contains_key(&SubscriptionId("busy".into())));
+        assert!(
+            r.contains_key(&SubscriptionId("once-4999".into())),
+            "the newest stays"
+        );
+    }
 
     fn sub(id: &str, conditions: serde_json::Value) -> Vec<u8> {
         serde_json::to_vec(

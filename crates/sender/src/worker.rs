@@ -92,15 +92,18 @@ pub async fn run_loop(
     if let Input::Tier(t) = &input {
         // A record of a delay tier waits seconds to hours: fetching with a long wait costs the
         // broker far fewer requests while idle, and its records' latency nothing that matters.
-        if !settings.overrides.iter().any(|(k, _)| k == "fetch.wait.max.ms") {
+        if !settings
+            .overrides
+            .iter()
+            .any(|(k, _)| k == "fetch.wait.max.ms")
+        {
             config.set("fetch.wait.max.ms", tier_fetch_wait(t.delay));
         }
     }
-    let consumer: StreamConsumer<SenderContext> = config
-        .create_with_context(SenderContext {
-            handover: handover.clone(),
-            shared: shared.clone(),
-        })?;
+    let consumer: StreamConsumer<SenderContext> = config.create_with_context(SenderContext {
+        handover: handover.clone(),
+        shared: shared.clone(),
+    })?;
     consumer.subscribe(&[topic.as_str()])?;
     let max_bytes = settings
         .producer()
