@@ -10,12 +10,14 @@ pub fn now_rfc3339() -> String {
     rfc3339(OffsetDateTime::now_utc())
 }
 
+/// Always three digits of fraction and `Z`, so the strings sort as the times do (RFC 3339's
+/// usual formatter trims trailing zeros: `…:01.1Z` would sort after `…:01.12Z`).
 pub fn rfc3339(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    let t = t
-        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
-        .unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_default()
+    t.format(format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    ))
+    .unwrap_or_default()
 }
 
 /// Parses RFC 3339, or the `YYYY-MM-DD HH:MM:SS` form (taken as UTC), which some producers send.
@@ -48,5 +50,23 @@ mod tests {
         assert_eq!(parse("2026-11-25 09:15:00").unwrap(), t);
         assert!(parse("yesterday").is_none());
         assert!(rfc3339(t).starts_with("2026-11-25T09:15:00"));
+    }
+
+    #[test]
+    fn rfc3339_strings_sort_as_the_times_do() {
+        let base = parse("2026-11-25T10:15:01Z").unwrap();
+        let times: Vec<OffsetDateTime> = [0, 100, 120, 999, 1_000]
+            .iter()
+            .map(|ms| base + time::Duration::milliseconds(*ms))
+            .collect();
+        let strings: Vec<String> = times.iter().map(|t| rfc3339(*t)).collect();
+        assert_eq!(strings[0], "2026-11-25T10:15:01.000Z");
+        assert_eq!(strings[1], "2026-11-25T10:15:01.100Z");
+        let mut sorted = strings.clone();
+        sorted.sort();
+        assert_eq!(sorted, strings, "string order is time order");
+        for (s, t) in strings.iter().zip(&times) {
+            assert_eq!(parse(s).unwrap(), *t, "round trip");
+        }
     }
 }

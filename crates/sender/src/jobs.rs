@@ -462,7 +462,7 @@ fn follow(
     let mut retry_in = None;
     let result = match decide(&ctx.shared.bounds, facts) {
         Decision::Delivered => OutcomeResult::Delivered,
-        Decision::Disable(why) => disable(sub, &mut outputs, why),
+        Decision::Disable(why) => disable(&ctx.shared, sub, &mut outputs, why),
         Decision::Dead(reason) => {
             let (e, s) = (o.error.clone(), o.http_status);
             outputs.push(dead(delivery, job.attempt, &first, reason, e, s));
@@ -572,8 +572,25 @@ async fn send_once(
     }
 }
 
-fn disable(sub: &Subscription, outputs: &mut Vec<Output>, why: &str) -> OutcomeResult {
-    let mut disabled = sub.clone();
+/// Disables the subscription: the status change is written onto its current version (as this
+/// instance follows the topic now), not the copy the attempt started with, so an edit made
+/// meanwhile is kept; a subscription deleted meanwhile stays deleted. Kafka has no
+/// compare-and-set, so an edit within the follower's lag (about a second) can still be lost.
+fn disable(
+    shared: &Shared,
+    sub: &Subscription,
+    outputs: &mut Vec<Output>,
+    why: &str,
+) -> OutcomeResult {
+    let current = shared
+        .subscriptions
+        .read()
+        .get(&sub.id)
+        .map(|s| s.sub.clone());
+    let Some(mut disabled) = current else {
+        tracing::info!(subscription = %sub.id, why, "not disabled: the subscription was deleted meanwhile");
+        return OutcomeResult::Disabled;
+    };
     disabled.status = SubscriptionStatus::Disabled;
     disabled.updated = Some(hookline_model::timefmt::now_rfc3339());
     tracing::warn!(subscription = %sub.id, why, "subscription disabled");
