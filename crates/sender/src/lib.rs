@@ -43,8 +43,8 @@ use clap::Parser;
 use hookline_config::{parse_networks, CommonArgs};
 use hookline_kafka::KafkaSettings;
 use hookline_outbound::{HttpClient, HttpOptions, NetworkGuard, PortPolicy};
+use hookline_routing::SubscriptionsView;
 use hookline_signing::Signers;
-use hookline_stream::SubscriptionsView;
 use hookline_telemetry::{Metrics, Readiness};
 use tokio_util::sync::CancellationToken;
 
