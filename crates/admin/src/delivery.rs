@@ -132,7 +132,7 @@ pub async fn send_test(
         created_at: hookline_model::timefmt::now_rfc3339(),
         source: None,
     };
-    let report = hookline_sender::attempt::attempt(
+    let report = hookline_webhook::attempt(
         &state.client,
         &state.signers,
         &delivery,
@@ -145,7 +145,7 @@ pub async fn send_test(
         url: sub.url.clone(),
         delivery_id: delivery.delivery_id.0,
         event: kind.as_str().to_owned(),
-        delivered: matches!(report.verdict, hookline_sender::attempt::Verdict::Delivered),
+        delivered: matches!(report.verdict, hookline_webhook::Verdict::Delivered),
         http_status: report.http_status,
         latency_ms: report.latency.as_secs_f64() * 1000.0,
         response_excerpt: report.response_excerpt,

@@ -249,7 +249,7 @@ pub async fn serve_until_stopped(
     let allow = parse_networks(&args.allow_networks)?;
     let ports =
         PortPolicy::parse(&args.allow_ports).map_err(|e| AdminError::Setting(e.to_string()))?;
-    let timeout = hookline_sender::policy::parse_duration(&args.request_timeout)
+    let timeout = hookline_config::parse_duration(&args.request_timeout)
         .map_err(|e| AdminError::Setting(format!("--request-timeout: {e}")))?;
     let nameserver = args
         .dns_resolver
@@ -272,8 +272,8 @@ pub async fn serve_until_stopped(
         )));
     }
     let limits = limits::Limits::from_args(&args.limits).map_err(AdminError::Setting)?;
-    let replay_deadline = hookline_sender::policy::parse_duration(&args.limits.replay_deadline)
-        .map_err(|e| {
+    let replay_deadline =
+        hookline_config::parse_duration(&args.limits.replay_deadline).map_err(|e| {
             AdminError::Setting(format!("HOOKLINE_REPLAY_DEADLINE / --replay-deadline: {e}"))
         })?;
     let signers = Signers::load_or_generate(

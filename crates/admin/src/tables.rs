@@ -23,7 +23,10 @@ use hookline_model::{DomainRecord, Outcome, Subscription, SubscriptionId, TokenR
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+
+/// Operator tooling's one-off access to `tokens` (there is no token yet to call the API with);
+/// it lives in `hookline-tokens`, shared with the CLI.
+pub use hookline_tokens::{read_tokens, revoke_token, write_token};
 
 /// How many attempts are kept per subscription for the history endpoint.
 pub const ATTEMPTS_KEPT: usize = 100;
@@ -364,47 +367,6 @@ async fn produce_one(
             reason: e.to_string(),
         })?;
     Ok(delivered.partition)
-}
-
-/// Operator tooling writes tokens without an API (there is no token yet to call it with).
-pub async fn write_token(
-    settings: &KafkaSettings,
-    topics: &Topics,
-    token: &TokenRecord,
-) -> Result<(), WriteError> {
-    write_once(settings, &topics.tokens, &token.id, Some(token)).await
-}
-
-/// Revokes a token (a tombstone on `tokens`).
-pub async fn revoke_token(
-    settings: &KafkaSettings,
-    topics: &Topics,
-    id: &str,
-) -> Result<(), WriteError> {
-    write_once::<TokenRecord>(settings, &topics.tokens, id, None).await
-}
-
-async fn write_once<T: Serialize>(
-    settings: &KafkaSettings,
-    topic: &str,
-    key: &str,
-    value: Option<&T>,
-) -> Result<(), WriteError> {
-    let producer: FutureProducer = settings.producer().create().map_err(KafkaError::from)?;
-    let bytes = value.map(serde_json::to_vec).transpose()?;
-    produce_one(&producer, topic, key, bytes.as_deref()).await?;
-    Ok(())
-}
-
-/// Reads the `tokens` topic once to its end (for `hookline tokens list`).
-pub async fn read_tokens(
-    settings: &KafkaSettings,
-    topics: &Topics,
-) -> Result<Vec<TokenRecord>, KafkaError> {
-    let followed = Followed::<TokenRecord>::start(settings, &topics.tokens, any_row).await?;
-    let mut out: Vec<TokenRecord> = read(&followed.rows).values().cloned().collect();
-    out.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
-    Ok(out)
 }
 
 #[cfg(test)]

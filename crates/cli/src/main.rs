@@ -385,7 +385,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             overlap,
             new_key_id,
         }) => {
-            let overlap = parse_duration(&overlap)?;
+            let overlap = hookline_config::parse_duration(&overlap)
+                .map_err(|e| anyhow::anyhow!("--overlap: {e}"))?;
             let new = hookline_signing::rotation::rotate(
                 &signing.signing_key,
                 signing.signing_key_id.as_deref(),
@@ -557,19 +558,4 @@ async fn demo_seed(
     acks.wait().await?;
     println!("seeded a click and an open for 12:4711");
     Ok(())
-}
-
-/// `30s`, `10m`, `12h`, `7d`.
-fn parse_duration(s: &str) -> anyhow::Result<std::time::Duration> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| anyhow::anyhow!("{s:?}: expected a number and a unit, like 12h or 7d"))?;
-    Ok(std::time::Duration::from_secs(match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3_600,
-        "d" => n * 86_400,
-        _ => anyhow::bail!("{s:?}: unknown unit {unit:?}; use s, m, h or d"),
-    }))
 }

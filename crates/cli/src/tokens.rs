@@ -75,8 +75,8 @@ pub async fn run(
                     AccountId::new(&raw).map_err(|e| anyhow::anyhow!("--account {raw:?}: {e}"))?;
                 (TokenRole::Account, Some(id))
             };
-            let new = hookline_admin::auth::generate(role, account, label);
-            hookline_admin::tables::write_token(settings, topics, &new.record)
+            let new = hookline_tokens::generate(role, account, label);
+            hookline_tokens::write_token(settings, topics, &new.record)
                 .await
                 .with_context(|| format!("writing the token to {}", topics.tokens))?;
             if json_out {
@@ -101,7 +101,7 @@ pub async fn run(
             }
         }
         TokensCmd::List => {
-            let tokens = hookline_admin::tables::read_tokens(settings, topics)
+            let tokens = hookline_tokens::read_tokens(settings, topics)
                 .await
                 .with_context(|| format!("reading {}", topics.tokens))?;
             if json_out {
@@ -128,10 +128,10 @@ pub async fn run(
         }
         TokensCmd::Revoke { id } => {
             // Accept the whole token too, without ever echoing its secret.
-            let id = hookline_admin::auth::split(&id)
+            let id = hookline_tokens::split(&id)
                 .map(|(id, _)| id.to_owned())
                 .unwrap_or(id);
-            let tokens = hookline_admin::tables::read_tokens(settings, topics)
+            let tokens = hookline_tokens::read_tokens(settings, topics)
                 .await
                 .with_context(|| format!("reading {}", topics.tokens))?;
             if !tokens.iter().any(|t| t.id == id) {
@@ -140,7 +140,7 @@ pub async fn run(
                     topics.tokens
                 );
             }
-            hookline_admin::tables::revoke_token(settings, topics, &id)
+            hookline_tokens::revoke_token(settings, topics, &id)
                 .await
                 .with_context(|| format!("writing the revocation to {}", topics.tokens))?;
             if json_out {

@@ -52,7 +52,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     path: Option<String>,
     /// How far the Date header may be from now, e.g. 60s, 5m.
-    #[arg(long, default_value = "60s", value_parser = crate::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = hookline_config::parse_duration)]
     max_skew: Duration,
     /// Skip the Date check (for a request captured a while ago).
     #[arg(long)]

@@ -457,6 +457,12 @@ mod tests {
         assert!(parse_duration("h")
             .unwrap_err()
             .contains("expected a number"));
+        assert_eq!(parse_duration(" 5s "), Ok(Duration::from_secs(5)));
+        // The sender's and the CLI's former copies multiplied unchecked: a panic in debug
+        // builds, a silently wrong duration in release.
+        assert!(parse_duration("300000000000000000d")
+            .unwrap_err()
+            .contains("too long"));
     }
 
     #[test]

@@ -13,11 +13,11 @@ use hookline_model::{
     DeadReason, Delivery, OutcomeResult, RetryRecord, Subscription, SubscriptionId,
     SubscriptionStatus,
 };
+use hookline_webhook::{attempt, Verdict};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
-use crate::attempt::{attempt, Verdict};
 use crate::breaker::{Admit, Breaker, Transition};
 use crate::decide::{decide, Decision, Facts, Seen};
 use crate::endpoint::{DeferReason, Ticket};

@@ -13,7 +13,7 @@
 //! - [`tiers`]: the retry path's delay tiers (`retries`, `retries.5s` … `retries.6h`).
 //! - [`hold`]: ordered subscriptions that block only themselves.
 //! - [`jobs`]: one delivery's way: wait, attempt, write what follows.
-//! - [`attempt`]: sign, POST, judge one attempt.
+//! - `hookline-webhook`: sign, POST, judge one attempt (a library the admin API shares).
 //! - [`decide`]: what follows an attempt, as a pure function.
 //! - [`outputs`]: the records an attempt causes, checked against the producer's size limit.
 //! - [`policy`]: the retry schedule.
@@ -23,7 +23,6 @@
 //! - [`finalizer`]: which offsets may be committed when records finish out of order.
 //! - [`rate`]: the token bucket of `limits.per_second`.
 
-pub mod attempt;
 pub mod breaker;
 pub mod decide;
 pub mod endpoint;
@@ -44,8 +43,8 @@ use clap::Parser;
 use hookline_config::{parse_networks, CommonArgs};
 use hookline_kafka::KafkaSettings;
 use hookline_outbound::{HttpClient, HttpOptions, NetworkGuard, PortPolicy};
+use hookline_routing::SubscriptionsView;
 use hookline_signing::Signers;
-use hookline_stream::SubscriptionsView;
 use hookline_telemetry::{Metrics, Readiness};
 use tokio_util::sync::CancellationToken;
 
@@ -200,17 +199,17 @@ pub async fn run(
     }
     let steps = RetryPolicy::parse_steps(&args.retry_schedule)
         .map_err(|e| cfg_err(format!("--retry-schedule: {e}")))?;
-    let max_age =
-        policy::parse_duration(&args.max_age).map_err(|e| cfg_err(format!("--max-age: {e}")))?;
-    let connect = policy::parse_duration(&args.connect_timeout)
+    let max_age = hookline_config::parse_duration(&args.max_age)
+        .map_err(|e| cfg_err(format!("--max-age: {e}")))?;
+    let connect = hookline_config::parse_duration(&args.connect_timeout)
         .map_err(|e| cfg_err(format!("--connect-timeout: {e}")))?;
-    let total = policy::parse_duration(&args.request_timeout)
+    let total = hookline_config::parse_duration(&args.request_timeout)
         .map_err(|e| cfg_err(format!("--request-timeout: {e}")))?;
-    let disable_after = policy::parse_duration(&args.disable_after)
+    let disable_after = hookline_config::parse_duration(&args.disable_after)
         .map_err(|e| cfg_err(format!("--disable-after: {e}")))?;
-    let cool_down = policy::parse_duration(&args.breaker_cool_down)
+    let cool_down = hookline_config::parse_duration(&args.breaker_cool_down)
         .map_err(|e| cfg_err(format!("--breaker-cool-down: {e}")))?;
-    let max_wait = policy::parse_duration(&args.endpoint_max_wait)
+    let max_wait = hookline_config::parse_duration(&args.endpoint_max_wait)
         .map_err(|e| cfg_err(format!("--endpoint-max-wait: {e}")))?;
     let signers = Signers::load_or_generate(
         &args.signing.signing_key,

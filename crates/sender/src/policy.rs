@@ -31,7 +31,9 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Parses `5s,1m,10m,1h,6h,1d`.
     pub fn parse_steps(raw: &str) -> Result<Vec<Duration>, String> {
-        raw.split(',').map(|s| parse_duration(s.trim())).collect()
+        raw.split(',')
+            .map(|s| hookline_config::parse_duration(s.trim()))
+            .collect()
     }
 
     /// The delay before attempt `next_attempt` (≥ 2), or `None` when the delivery is exhausted.
@@ -55,47 +57,6 @@ impl RetryPolicy {
         let delay = retry_after.map_or(jittered, |ra| ra.max(jittered));
         (age + delay <= self.max_age).then_some(delay)
     }
-}
-
-/// `500ms`, `5s`, `1m`, `10m`, `1h`, `1d`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?}: expected a number and a unit, like 5s, 10m, 1h, 1d"))?;
-    Ok(match unit {
-        "ms" => Duration::from_millis(n),
-        "s" | "" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3_600),
-        "d" => Duration::from_secs(n * 86_400),
-        _ => {
-            return Err(format!(
-                "{s:?}: unknown unit {unit:?}; use ms, s, m, h or d"
-            ))
-        }
-    })
-}
-
-/// `Retry-After` as seconds or an HTTP date, capped at a day.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let v = value.trim();
-    let d = if let Ok(secs) = v.parse::<u64>() {
-        Duration::from_secs(secs)
-    } else {
-        let when = httpdate_parse(v)?;
-        when.duration_since(std::time::SystemTime::now())
-            .unwrap_or(Duration::ZERO)
-    };
-    Some(d.min(Duration::from_secs(86_400)))
-}
-
-fn httpdate_parse(v: &str) -> Option<std::time::SystemTime> {
-    let fmt = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    let t = time::PrimitiveDateTime::parse(v, &fmt).ok()?.assume_utc();
-    Some(std::time::UNIX_EPOCH + Duration::from_secs(t.unix_timestamp().max(0) as u64))
 }
 
 #[cfg(test)]
@@ -138,12 +99,8 @@ mod tests {
             RetryPolicy::parse_steps("5s, 1m,1h,1d").unwrap()[3],
             Duration::from_secs(86_400)
         );
-        assert!(parse_duration("5x").unwrap_err().contains("unknown unit"));
-        assert_eq!(parse_retry_after("30"), Some(Duration::from_secs(30)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon"), None);
+        assert!(RetryPolicy::parse_steps("5s,5x")
+            .unwrap_err()
+            .contains("unknown unit"));
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! - [`store`]: the local profile table: the co-partitioned `profiles` partitions this instance
 //!   owns, restored from the compacted topic on assignment.
-//! - [`subscriptions`]: the whole `subscriptions` table, tailed continuously.
+//! - [`SubscriptionsView`]: the whole `subscriptions` table, tailed continuously (it lives in
+//!   `hookline-routing`, which the sender shares without this runtime).
 //! - [`validate`]: input checks (size, UTF-8, JSON, schema, key) that decide quarantine.
 //! - [`commits`]: the group's commits as librdkafka reports them, for a stage that writes its
 //!   own table to forget the applied changes they passed.
@@ -17,13 +18,12 @@ pub mod commits;
 pub mod eviction;
 pub mod runner;
 pub mod store;
-pub mod subscriptions;
 pub mod validate;
 
+pub use hookline_routing::SubscriptionsView;
 pub use hookline_state_store::RowWrite;
 pub use runner::{run_stage, BatchContext, Processor, StageConfig, StageError};
 pub use store::{Before, ProfileStore, TableMode};
-pub use subscriptions::SubscriptionsView;
 
 /// What sets one join stage apart from the other; everything else about starting one is
 /// [`run_join_stage`].

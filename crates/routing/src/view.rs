@@ -11,10 +11,10 @@
 
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::{CompiledSubscription, SubscriptionTable};
 use hookline_kafka::table::{partition_count, StartAt, TableSink, TableTail};
 use hookline_kafka::{KafkaError, KafkaSettings};
 use hookline_model::{Subscription, SubscriptionId};
-use hookline_routing::{CompiledSubscription, SubscriptionTable};
 use hookline_telemetry::Metrics;
 
 /// A live view of the `subscriptions` topic.

@@ -1,4 +1,5 @@
-//! One delivery attempt: sign (by the subscription's signature profile), POST, judge.
+//! One delivery attempt: build the request and its headers, sign it by the subscription's
+//! signature profile, POST it, and judge the answer (see [`crate::judge`]).
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use hookline_outbound::{HttpClient, Response, SendError, SendErrorKind};
 use hookline_signing::{sign_request, standard_webhooks, RequestToSign, Signers};
 use http::{HeaderName, HeaderValue, Method};
 
-use crate::policy::parse_retry_after;
+use crate::judge::{judge, Verdict};
 
 /// Header carrying the delivery id, stable across attempts, for receivers to drop duplicates.
 pub const DELIVERY_ID_HEADER: &str = "x-hookline-delivery";
@@ -16,20 +17,6 @@ pub const DELIVERY_ID_HEADER: &str = "x-hookline-delivery";
 pub const ATTEMPT_HEADER: &str = "x-hookline-attempt";
 /// Header carrying the event type.
 pub const EVENT_HEADER: &str = "x-hookline-event";
-
-/// What to do after an attempt.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
-    Delivered,
-    /// Try again (with the server's `Retry-After`, if it sent one).
-    Retry {
-        retry_after: Option<Duration>,
-    },
-    /// 410 Gone: the receiver asks to stop; the subscription is disabled.
-    Gone,
-    /// Trying again cannot help (invalid URL, refused by the network guard): dead-letter now.
-    Permanent,
-}
 
 /// The result of one attempt, ready to become an outcome record.
 #[derive(Debug)]
@@ -171,84 +158,6 @@ async fn send(
 
 fn is_default_port(scheme: Option<&str>, port: u16) -> bool {
     matches!((scheme, port), (Some("http"), 80) | (Some("https"), 443))
-}
-
-type Judged = (
-    Verdict,
-    Option<u16>,
-    Option<ErrorClass>,
-    Option<String>,
-    Option<String>,
-);
-
-/// Maps a response or error to a verdict and an error class.
-pub fn judge(result: &Result<Response, SendError>) -> Judged {
-    match result {
-        Ok(r) => {
-            let excerpt = (!r.body.is_empty())
-                .then(|| String::from_utf8_lossy(&r.body[..r.body.len().min(512)]).into_owned());
-            let status = Some(r.status);
-            match r.status {
-                200..=299 => (Verdict::Delivered, status, None, None, excerpt),
-                410 => (
-                    Verdict::Gone,
-                    status,
-                    Some(ErrorClass::Http4xx),
-                    Some("410 Gone: the receiver asked to stop".into()),
-                    excerpt,
-                ),
-                429 | 503 => {
-                    let ra = r
-                        .headers
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(parse_retry_after);
-                    let class = if r.status == 429 {
-                        ErrorClass::Http4xx
-                    } else {
-                        ErrorClass::Http5xx
-                    };
-                    (
-                        Verdict::Retry { retry_after: ra },
-                        status,
-                        Some(class),
-                        Some(format!("HTTP {}", r.status)),
-                        excerpt,
-                    )
-                }
-                s => {
-                    let class = if s >= 500 {
-                        ErrorClass::Http5xx
-                    } else {
-                        ErrorClass::Http4xx
-                    };
-                    (
-                        Verdict::Retry { retry_after: None },
-                        status,
-                        Some(class),
-                        Some(format!("HTTP {s}")),
-                        excerpt,
-                    )
-                }
-            }
-        }
-        Err(e) => {
-            let (verdict, class) = match e.kind {
-                SendErrorKind::Timeout => {
-                    (Verdict::Retry { retry_after: None }, ErrorClass::Timeout)
-                }
-                SendErrorKind::Dns => (Verdict::Retry { retry_after: None }, ErrorClass::Dns),
-                SendErrorKind::Connect => {
-                    (Verdict::Retry { retry_after: None }, ErrorClass::Connect)
-                }
-                SendErrorKind::Tls => (Verdict::Retry { retry_after: None }, ErrorClass::Tls),
-                SendErrorKind::RefusedByGuard => (Verdict::Permanent, ErrorClass::RefusedByGuard),
-                SendErrorKind::InvalidUrl => (Verdict::Permanent, ErrorClass::Other),
-                SendErrorKind::Other => (Verdict::Retry { retry_after: None }, ErrorClass::Other),
-            };
-            (verdict, None, Some(class), Some(e.message.clone()), None)
-        }
-    }
 }
 
 #[cfg(test)]
