@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use hookline_integration_tests::{count, key_path, produce, produce_raw, Pipeline, RawRecord};
+use hookline_integration_tests::{
+    committed_and_end, count, key_path, produce, produce_raw, read_to_end, Pipeline, RawRecord,
+};
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
 use rdkafka::message::Message;
@@ -75,13 +77,17 @@ async fn click_becomes_one_signed_enriched_post_and_a_delivered_outcome() {
     )
     .await;
 
-    // The outcome is written after the POST is answered: once it is there, count the POSTs.
-    let outcomes = read_until(
-        &t.settings,
-        &t.topics.outcomes,
-        Duration::from_secs(60),
-        |ms| !ms.is_empty(),
-    );
+    // The outcome is written after the POST is answered, and the sender commits the delivery
+    // only after its outcome is acknowledged: once the commit covers every delivery, count the
+    // outcomes and the POSTs.
+    let sender_group = format!("{}sender", t.prefix);
+    let sent = eventually(Duration::from_secs(60), || {
+        let (committed, end) = committed_and_end(&t, &sender_group, &t.topics.deliveries);
+        committed == end && end > 0
+    })
+    .await;
+    assert!(sent, "the sender commits the delivery");
+    let outcomes = read_to_end(&t, &t.topics.outcomes);
     assert_eq!(outcomes.len(), 1, "one outcome for one attempt");
     let outcome = json(&outcomes[0]);
     assert_eq!(outcome["result"], "delivered");
@@ -373,13 +379,20 @@ async fn a_click_after_a_profile_update_joins_the_updated_profile() {
     update["interests"] = json!(["vip"]);
     produce(&t, &t.topics.profile_changes, &[("12:4711".into(), update)]).await;
     // The update reaches the table; a click taken up after that must see it.
-    let rows = read_until(
-        &t.settings,
-        &t.topics.profiles,
-        Duration::from_secs(60),
-        |ms| ms.len() >= 2,
+    let profiles_group = format!("{}profiles", t.prefix);
+    let applied = eventually(Duration::from_secs(60), || {
+        committed_and_end(&t, &profiles_group, &t.topics.profile_changes) == (2, 2)
+    })
+    .await;
+    assert!(
+        applied,
+        "the profiles stage commits the create and the update"
     );
-    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        read_to_end(&t, &t.topics.profiles).len(),
+        2,
+        "one table record per change"
+    );
     produce(
         &t,
         &t.topics.tracking,
