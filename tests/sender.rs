@@ -9,7 +9,9 @@
 
 use std::time::{Duration, Instant};
 
-use hookline_integration_tests::{count, key_path, produce, Pipeline};
+use hookline_integration_tests::{
+    committed_and_end, count, key_path, produce, read_to_end, Pipeline,
+};
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
 use serde_json::{json, Value};
@@ -75,6 +77,46 @@ fn outcomes_of(
     of(&all)
 }
 
+/// Waits until the sender has finished with everything on `deliveries` and `retries`: its
+/// groups have committed up to those topics' end offsets, and it stores an input's offset only
+/// after the records its attempt causes are acknowledged. From then on the output topics hold
+/// everything those inputs cause and can be read to their end and counted exactly; a retry
+/// scheduled by an attempt is on `retries` before the attempt's input is committed, so it is
+/// waited for too. (For schedules whose retries all go to `retries`, such as `1s`.)
+async fn wait_sender_idle(t: &TestTopics) {
+    let group = format!("{}sender", t.prefix);
+    let retries_group = format!("{group}-retries");
+    let state = || {
+        (
+            committed_and_end(t, &group, &t.topics.deliveries),
+            committed_and_end(t, &retries_group, &t.topics.retries),
+        )
+    };
+    let idle = eventually(WAIT, || {
+        let ((committed, end), (r_committed, r_end)) = state();
+        committed == end && end > 0 && r_committed == r_end
+    })
+    .await;
+    assert!(
+        idle,
+        "the sender commits every delivery and retry ((committed, end) of deliveries, retries: {:?})",
+        state()
+    );
+}
+
+/// Every record of `topic` up to its end offsets, as JSON (see [`read_to_end`]).
+fn values(t: &TestTopics, topic: &str) -> Vec<Value> {
+    read_to_end(t, topic).iter().map(json).collect()
+}
+
+/// The outcomes of one subscription, all of them: call after [`wait_sender_idle`].
+fn all_outcomes_of(t: &TestTopics, subscription: &str) -> Vec<Value> {
+    values(t, &t.topics.outcomes)
+        .into_iter()
+        .filter(|o| o["subscription_id"] == subscription)
+        .collect()
+}
+
 /// Starts a broker, creates the topics, writes the subscriptions and starts the pipeline.
 async fn setup(
     name: &str,
@@ -119,7 +161,9 @@ async fn a_2xx_answer_is_one_delivered_outcome() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-ok", "12")]).await;
 
-    let outcomes = outcomes_of(&t, "sub-ok", Duration::from_secs(1), |o| !o.is_empty());
+    outcomes_of(&t, "sub-ok", Duration::ZERO, |o| !o.is_empty());
+    wait_sender_idle(&t).await;
+    let outcomes = all_outcomes_of(&t, "sub-ok");
     assert_eq!(outcomes.len(), 1, "one attempt, one outcome: {outcomes:#?}");
     let o = &outcomes[0];
     assert_eq!(o["result"], "delivered", "{o:#}");
@@ -129,7 +173,10 @@ async fn a_2xx_answer_is_one_delivered_outcome() {
     assert_eq!(o["account"], "1001");
     assert!(o["error_class"].is_null(), "{o:#}");
     assert!(o["latency_ms"].as_f64().unwrap() >= 0.0);
-    assert!(o["started_at"].as_str().unwrap() <= o["finished_at"].as_str().unwrap());
+    // Compared as times: the text drops trailing zeros of the fraction ("…:05Z" is before
+    // "…:05.1Z" but sorts after it).
+    let at = |field: &str| hookline_model::timefmt::parse(o[field].as_str().unwrap()).unwrap();
+    assert!(at("started_at") <= at("finished_at"), "{o:#}");
 
     let posts = receiver.received();
     assert_eq!(posts.len(), 1, "exactly one POST");
@@ -145,22 +192,10 @@ async fn a_2xx_answer_is_one_delivered_outcome() {
     assert_eq!(body["id"], "evt-ok");
 
     // A delivered attempt schedules nothing and dead-letters nothing. (Those records would be
-    // written together with the outcome, which is already there.)
-    let retries = read_json(
-        &t,
-        &t.topics.retries,
-        Duration::from_secs(2),
-        Duration::ZERO,
-        |_| false,
-    );
+    // acknowledged before the delivery was committed, which it is.)
+    let retries = values(&t, &t.topics.retries);
     assert!(retries.is_empty(), "no retry: {retries:#?}");
-    let dead = read_json(
-        &t,
-        &t.topics.dead_letter,
-        Duration::from_secs(1),
-        Duration::ZERO,
-        |_| false,
-    );
+    let dead = values(&t, &t.topics.dead_letter);
     assert!(dead.is_empty(), "no dead letter: {dead:#?}");
     pipeline.stop().await;
 }
@@ -180,9 +215,11 @@ async fn a_500_is_retried_with_the_same_delivery_id_and_a_fresh_nonce() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-retry", "12")]).await;
 
-    let outcomes = outcomes_of(&t, "sub-retry", Duration::from_secs(1), |o| {
+    outcomes_of(&t, "sub-retry", Duration::ZERO, |o| {
         o.iter().any(|o| o["result"] == "delivered")
     });
+    wait_sender_idle(&t).await;
+    let outcomes = all_outcomes_of(&t, "sub-retry");
     assert_eq!(outcomes.len(), 2, "two attempts: {outcomes:#?}");
     let (first, second) = (&outcomes[0], &outcomes[1]);
     assert_eq!(first["attempt"], 1, "{first:#}");
@@ -200,9 +237,7 @@ async fn a_500_is_retried_with_the_same_delivery_id_and_a_fresh_nonce() {
     );
     assert_eq!(first["event_id"], "evt-retry");
 
-    let retries = read_json(&t, &t.topics.retries, WAIT, Duration::from_secs(1), |r| {
-        !r.is_empty()
-    });
+    let retries = values(&t, &t.topics.retries);
     assert_eq!(retries.len(), 1, "one retry scheduled: {retries:#?}");
     assert_eq!(retries[0]["attempt"], 2);
     assert_eq!(retries[0]["delivery"]["delivery_id"], delivery_id);
@@ -223,13 +258,7 @@ async fn a_500_is_retried_with_the_same_delivery_id_and_a_fresh_nonce() {
         "every attempt is signed anew"
     );
     assert_eq!(posts[0].body, posts[1].body, "the same body both times");
-    let dead = read_json(
-        &t,
-        &t.topics.dead_letter,
-        Duration::from_secs(1),
-        Duration::ZERO,
-        |_| false,
-    );
+    let dead = values(&t, &t.topics.dead_letter);
     assert!(dead.is_empty(), "nothing dead-lettered: {dead:#?}");
     pipeline.stop().await;
 }
@@ -336,13 +365,8 @@ async fn a_410_disables_the_subscription_and_later_deliveries_are_skipped() {
     assert_eq!(disabled["events"], json!(["click"]));
 
     // Nothing was scheduled for a 410.
-    let retries = read_json(
-        &t,
-        &t.topics.retries,
-        Duration::from_secs(1),
-        Duration::ZERO,
-        |_| false,
-    );
+    wait_sender_idle(&t).await;
+    let retries = values(&t, &t.topics.retries);
     assert!(retries.is_empty(), "no retry after 410: {retries:#?}");
 
     // A second event for the subscription. The routing stage may already drop it (the
@@ -411,9 +435,11 @@ async fn an_exhausted_delivery_is_dead_lettered() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-dead", "12")]).await;
 
-    let outcomes = outcomes_of(&t, "sub-dead", Duration::from_secs(1), |o| {
+    outcomes_of(&t, "sub-dead", Duration::ZERO, |o| {
         o.iter().any(|o| o["result"] == "dead-lettered")
     });
+    wait_sender_idle(&t).await;
+    let outcomes = all_outcomes_of(&t, "sub-dead");
     assert_eq!(outcomes.len(), 2, "{outcomes:#?}");
     assert_eq!(outcomes[0]["attempt"], 1);
     assert_eq!(outcomes[0]["result"], "retrying");
@@ -426,25 +452,13 @@ async fn an_exhausted_delivery_is_dead_lettered() {
     let delivery_id = outcomes[0]["delivery_id"].as_str().unwrap();
     assert_eq!(outcomes[1]["delivery_id"], delivery_id);
 
-    let dead = read_json(
-        &t,
-        &t.topics.dead_letter,
-        WAIT,
-        Duration::from_secs(1),
-        |d| !d.is_empty(),
-    );
+    let dead = values(&t, &t.topics.dead_letter);
     assert_eq!(dead.len(), 1, "one dead letter: {dead:#?}");
     assert_eq!(dead[0]["delivery"]["delivery_id"], delivery_id);
     assert_eq!(dead[0]["delivery"]["event_id"], "evt-dead");
     assert_eq!(dead[0]["attempts"], 2);
     assert_eq!(dead[0]["last_status"], 500);
-    let retries = read_json(
-        &t,
-        &t.topics.retries,
-        Duration::from_secs(1),
-        Duration::ZERO,
-        |_| false,
-    );
+    let retries = values(&t, &t.topics.retries);
     assert_eq!(
         retries.len(),
         1,
