@@ -258,12 +258,14 @@ async fn malformed_records_are_quarantined_and_every_record_is_accounted_for() {
     ];
     produce_raw(&t, &t.topics.tracking, &records).await;
 
-    let quarantined = read_until(
-        &t.settings,
-        &t.topics.quarantine,
-        Duration::from_secs(60),
-        |ms| ms.len() >= 8,
-    );
+    // The tracking stage commits an input only after what it wrote for it is acknowledged.
+    let tracking_group = format!("{}tracking", t.prefix);
+    let handled = eventually(Duration::from_secs(60), || {
+        committed_and_end(&t, &tracking_group, &t.topics.tracking) == (11, 11)
+    })
+    .await;
+    assert!(handled, "the tracking stage commits all eleven records");
+    let quarantined = read_to_end(&t, &t.topics.quarantine);
     assert_eq!(quarantined.len(), 8, "eight bad records quarantined");
     let reasons: Vec<String> = quarantined
         .iter()
@@ -290,13 +292,18 @@ async fn malformed_records_are_quarantined_and_every_record_is_accounted_for() {
     assert!(q["value_base64"].is_string() || q["value_base64"].is_null());
 
     // The good records around them are delivered.
-    let outcomes = read_until(
-        &t.settings,
-        &t.topics.outcomes,
-        Duration::from_secs(60),
-        |ms| ms.len() >= 2,
+    let sender_group = format!("{}sender", t.prefix);
+    let sent = eventually(Duration::from_secs(60), || {
+        committed_and_end(&t, &sender_group, &t.topics.deliveries) == (2, 2)
+    })
+    .await;
+    assert!(
+        sent,
+        "two deliveries, both sent: {:?}",
+        committed_and_end(&t, &sender_group, &t.topics.deliveries)
     );
-    assert_eq!(outcomes.len(), 2);
+    let outcomes = read_to_end(&t, &t.topics.outcomes);
+    assert_eq!(outcomes.len(), 2, "one outcome per good record");
     assert!(
         eventually(Duration::from_secs(10), || count(
             &pipeline.tracking_metrics.consumed,
