@@ -546,12 +546,15 @@ async fn a_refused_connection_is_a_connect_error() {
 // 8 ───────────────────────────────────────────────────────────────────────────────────────────
 
 /// Checks that each subscription's single outcome is an immediate refusal by the guard, dead-
-/// lettered without retry, and that the dead letters are there.
-fn assert_refused_by_guard(t: &TestTopics, subs: &[&str]) {
-    let all = read_json(t, &t.topics.outcomes, WAIT, Duration::from_secs(2), |o| {
+/// lettered without retry, and that the dead letters are there. Waits for the sender to have
+/// committed everything first, so the counts (and the receivers' silence) are final.
+async fn assert_refused_by_guard(t: &TestTopics, subs: &[&str]) {
+    read_json(t, &t.topics.outcomes, WAIT, Duration::ZERO, |o| {
         subs.iter()
             .all(|s| o.iter().any(|o| o["subscription_id"] == *s))
     });
+    wait_sender_idle(t).await;
+    let all = values(t, &t.topics.outcomes);
     for s in subs {
         let mine: Vec<&Value> = all.iter().filter(|o| o["subscription_id"] == *s).collect();
         assert_eq!(mine.len(), 1, "{s}: one attempt, no retry: {mine:#?}");
@@ -561,9 +564,8 @@ fn assert_refused_by_guard(t: &TestTopics, subs: &[&str]) {
         assert_eq!(o["attempt"], 1);
         assert!(o["http_status"].is_null(), "{s}: {o:#}");
     }
-    let dead = read_json(t, &t.topics.dead_letter, WAIT, Duration::ZERO, |d| {
-        d.len() >= subs.len()
-    });
+    let dead = values(t, &t.topics.dead_letter);
+    assert_eq!(dead.len(), subs.len(), "one dead letter each: {dead:#?}");
     for s in subs {
         assert!(
             dead.iter()
@@ -595,7 +597,7 @@ async fn the_guard_refuses_loopback_ip_literals_unless_allowed() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-ssrf", "12")]).await;
 
-    assert_refused_by_guard(&t, &["sub-v4", "sub-v6"]);
+    assert_refused_by_guard(&t, &["sub-v4", "sub-v6"]).await;
     assert_eq!(v4.count(), 0, "nothing reached 127.0.0.1");
     assert_eq!(v6.count(), 0, "nothing reached ::1");
     pipeline.stop().await;
@@ -617,7 +619,7 @@ async fn the_guard_refuses_names_that_resolve_to_loopback() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-ssrf-name", "12")]).await;
 
-    assert_refused_by_guard(&t, &["sub-localhost"]);
+    assert_refused_by_guard(&t, &["sub-localhost"]).await;
     assert_eq!(receiver.count(), 0, "nothing reached localhost");
     pipeline.stop().await;
 }
@@ -653,9 +655,20 @@ async fn a_failing_endpoint_does_not_starve_a_healthy_one() {
         healthy.count()
     );
     let took = produced.elapsed();
-    let b = outcomes_of(&t, "sub-b-healthy", Duration::from_secs(1), |o| {
-        o.len() >= 20
-    });
+    // A's deliveries keep being retried, but every delivery's first attempt is over once the
+    // sender has committed all 40 on `deliveries` (an input is committed only after what its
+    // attempt wrote is acknowledged): then B's outcomes can be counted.
+    let group = format!("{}sender", t.prefix);
+    let first_attempts_done = eventually(WAIT, || {
+        committed_and_end(&t, &group, &t.topics.deliveries) == (40, 40)
+    })
+    .await;
+    assert!(
+        first_attempts_done,
+        "every delivery had its first attempt: {:?}",
+        committed_and_end(&t, &group, &t.topics.deliveries)
+    );
+    let b = all_outcomes_of(&t, "sub-b-healthy");
     assert_eq!(b.len(), 20, "{b:#?}");
     assert!(
         b.iter()
