@@ -39,32 +39,20 @@ fn click(id: &str, database: &str) -> (String, Value) {
     )
 }
 
-/// Reads `topic` from the beginning until `enough` holds for the records read, then keeps
-/// reading for `settle` more (to catch records that should not be there), all within
-/// `timeout`. Returns the values read.
-fn read_json(
-    t: &TestTopics,
-    topic: &str,
-    timeout: Duration,
-    settle: Duration,
-    enough: impl Fn(&[Value]) -> bool,
-) -> Vec<Value> {
-    let mut since: Option<Instant> = None;
-    let ms = read_until(&t.settings, topic, timeout, |ms| {
-        let values: Vec<Value> = ms.iter().map(json).collect();
-        if !enough(&values) {
-            return false;
-        }
-        since.get_or_insert_with(Instant::now).elapsed() >= settle
+/// Reads `topic` from the beginning until `enough` holds for the records read (within
+/// [`WAIT`]). Returns the values read: a wait for something to arrive, not a count (for that,
+/// wait for the stage to commit and use [`values`]).
+fn read_json(t: &TestTopics, topic: &str, enough: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let ms = read_until(&t.settings, topic, WAIT, |ms| {
+        enough(&ms.iter().map(json).collect::<Vec<_>>())
     });
     ms.iter().map(json).collect()
 }
 
-/// The outcomes of one subscription, once `enough` holds for them.
+/// The outcomes of one subscription, once `enough` holds for them (a wait, not a count).
 fn outcomes_of(
     t: &TestTopics,
     subscription: &str,
-    settle: Duration,
     enough: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
     let of = |vs: &[Value]| -> Vec<Value> {
@@ -73,7 +61,7 @@ fn outcomes_of(
             .cloned()
             .collect()
     };
-    let all = read_json(t, &t.topics.outcomes, WAIT, settle, |vs| enough(&of(vs)));
+    let all = read_json(t, &t.topics.outcomes, |vs| enough(&of(vs)));
     of(&all)
 }
 
@@ -161,7 +149,7 @@ async fn a_2xx_answer_is_one_delivered_outcome() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-ok", "12")]).await;
 
-    outcomes_of(&t, "sub-ok", Duration::ZERO, |o| !o.is_empty());
+    outcomes_of(&t, "sub-ok", |o| !o.is_empty());
     wait_sender_idle(&t).await;
     let outcomes = all_outcomes_of(&t, "sub-ok");
     assert_eq!(outcomes.len(), 1, "one attempt, one outcome: {outcomes:#?}");
@@ -215,7 +203,7 @@ async fn a_500_is_retried_with_the_same_delivery_id_and_a_fresh_nonce() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-retry", "12")]).await;
 
-    outcomes_of(&t, "sub-retry", Duration::ZERO, |o| {
+    outcomes_of(&t, "sub-retry", |o| {
         o.iter().any(|o| o["result"] == "delivered")
     });
     wait_sender_idle(&t).await;
@@ -280,7 +268,7 @@ async fn a_429_with_retry_after_is_honoured() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-429", "12")]).await;
 
-    let outcomes = outcomes_of(&t, "sub-429", Duration::ZERO, |o| {
+    let outcomes = outcomes_of(&t, "sub-429", |o| {
         o.iter().any(|o| o["result"] == "delivered")
     });
     assert_eq!(outcomes.len(), 2, "{outcomes:#?}");
@@ -306,9 +294,7 @@ async fn a_429_with_retry_after_is_honoured() {
     );
 
     // The scheduled record says so too.
-    let retries = read_json(&t, &t.topics.retries, WAIT, Duration::ZERO, |r| {
-        !r.is_empty()
-    });
+    let retries = read_json(&t, &t.topics.retries, |r| !r.is_empty());
     assert_eq!(retries.len(), 1, "{retries:#?}");
     let not_before =
         hookline_model::timefmt::parse(retries[0]["not_before"].as_str().unwrap()).unwrap();
@@ -337,7 +323,7 @@ async fn a_410_disables_the_subscription_and_later_deliveries_are_skipped() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-gone-1", "12")]).await;
 
-    let outcomes = outcomes_of(&t, "sub-gone", Duration::ZERO, |o| !o.is_empty());
+    let outcomes = outcomes_of(&t, "sub-gone", |o| !o.is_empty());
     let o = &outcomes[0];
     assert_eq!(o["result"], "disabled", "{o:#}");
     assert_eq!(o["attempt"], 1);
@@ -345,7 +331,7 @@ async fn a_410_disables_the_subscription_and_later_deliveries_are_skipped() {
     assert_eq!(receiver.count(), 1);
 
     // A new version of the subscription, disabled, on the subscriptions topic.
-    let subs = read_json(&t, &t.topics.subscriptions, WAIT, Duration::ZERO, |s| {
+    let subs = read_json(&t, &t.topics.subscriptions, |s| {
         s.iter().any(|s| s["status"] == "disabled")
     });
     assert_eq!(
@@ -374,15 +360,13 @@ async fn a_410_disables_the_subscription_and_later_deliveries_are_skipped() {
     // it. Either way: no POST.
     produce(&t, &t.topics.tracking, &[click("evt-gone-2", "12")]).await;
     // And a delivery that reaches the sender for sure: a copy of the first with new ids.
-    let deliveries = read_json(&t, &t.topics.deliveries, WAIT, Duration::ZERO, |d| {
-        !d.is_empty()
-    });
+    let deliveries = read_json(&t, &t.topics.deliveries, |d| !d.is_empty());
     let mut second = deliveries[0].clone();
     second["delivery_id"] = json!("dlv_after_disable");
     second["event_id"] = json!("evt-gone-manual");
     produce(&t, &t.topics.deliveries, &[("sub-gone".into(), second)]).await;
 
-    let outcomes = outcomes_of(&t, "sub-gone", Duration::ZERO, |o| {
+    let outcomes = outcomes_of(&t, "sub-gone", |o| {
         o.iter().any(|o| o["delivery_id"] == "dlv_after_disable")
     });
     let skipped = outcomes
@@ -404,7 +388,7 @@ async fn a_410_disables_the_subscription_and_later_deliveries_are_skipped() {
         "the tracking stage handled both clicks"
     );
     if count(&m.routed, &["tracking"]) == 2 {
-        let outcomes = outcomes_of(&t, "sub-gone", Duration::ZERO, |o| {
+        let outcomes = outcomes_of(&t, "sub-gone", |o| {
             o.iter().any(|o| o["event_id"] == "evt-gone-2")
         });
         let o = outcomes
@@ -435,7 +419,7 @@ async fn an_exhausted_delivery_is_dead_lettered() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-dead", "12")]).await;
 
-    outcomes_of(&t, "sub-dead", Duration::ZERO, |o| {
+    outcomes_of(&t, "sub-dead", |o| {
         o.iter().any(|o| o["result"] == "dead-lettered")
     });
     wait_sender_idle(&t).await;
@@ -489,7 +473,7 @@ async fn a_slow_answer_is_a_timeout() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-slow", "12")]).await;
 
-    let outcomes = outcomes_of(&t, "sub-slow", Duration::ZERO, |o| {
+    let outcomes = outcomes_of(&t, "sub-slow", |o| {
         o.iter().any(|o| o["result"] == "dead-lettered")
     });
     assert_eq!(outcomes.len(), 2, "{outcomes:#?}");
@@ -525,7 +509,7 @@ async fn a_refused_connection_is_a_connect_error() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-refused", "12")]).await;
 
-    let outcomes = outcomes_of(&t, "sub-refused", Duration::ZERO, |o| {
+    let outcomes = outcomes_of(&t, "sub-refused", |o| {
         o.iter().any(|o| o["result"] == "dead-lettered")
     });
     assert_eq!(outcomes.len(), 2, "{outcomes:#?}");
@@ -534,9 +518,7 @@ async fn a_refused_connection_is_a_connect_error() {
         assert_eq!(o["error_class"], "connect", "{o:#}");
         assert!(o["http_status"].is_null(), "{o:#}");
     }
-    let dead = read_json(&t, &t.topics.dead_letter, WAIT, Duration::ZERO, |d| {
-        !d.is_empty()
-    });
+    let dead = read_json(&t, &t.topics.dead_letter, |d| !d.is_empty());
     assert_eq!(dead.len(), 1, "{dead:#?}");
     assert_eq!(dead[0]["attempts"], 2);
     assert!(dead[0]["last_status"].is_null());
@@ -549,7 +531,7 @@ async fn a_refused_connection_is_a_connect_error() {
 /// lettered without retry, and that the dead letters are there. Waits for the sender to have
 /// committed everything first, so the counts (and the receivers' silence) are final.
 async fn assert_refused_by_guard(t: &TestTopics, subs: &[&str]) {
-    read_json(t, &t.topics.outcomes, WAIT, Duration::ZERO, |o| {
+    read_json(t, &t.topics.outcomes, |o| {
         subs.iter()
             .all(|s| o.iter().any(|o| o["subscription_id"] == *s))
     });
@@ -682,7 +664,7 @@ async fn a_failing_endpoint_does_not_starve_a_healthy_one() {
     assert_eq!(healthy.count(), 20, "no duplicates at B");
 
     // Meanwhile A is failing and being retried, not given up on or dropped.
-    let a = outcomes_of(&t, "sub-a-failing", Duration::ZERO, |o| {
+    let a = outcomes_of(&t, "sub-a-failing", |o| {
         o.iter().filter(|o| o["attempt"] == 1).count() >= 20
     });
     let mut a_events: Vec<&str> = a
