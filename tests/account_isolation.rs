@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use hookline_integration_tests::{committed_and_end, count, key_path, produce, Pipeline};
+use hookline_integration_tests::{
+    committed_and_end, count, key_path, produce, read_to_end, Pipeline,
+};
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
 use rdkafka::message::Message;
@@ -214,13 +216,20 @@ async fn no_account_reaches_another_accounts_profile_on_the_same_database() {
     let (tm, pm) = (&pipeline.tracking_metrics, &pipeline.profiles_metrics);
     let routed = count(&tm.routed, &["tracking"]) + count(&pm.routed, &["profiles"]);
     assert_eq!(routed, 2, "1001's create and 1001's click");
-    let outcomes = read_until(
-        &t.settings,
-        &t.topics.outcomes,
-        Duration::from_secs(60),
-        |ms| ms.len() as u64 >= routed,
+    // The sender commits a delivery only after its outcome is acknowledged.
+    let sender_group = format!("{}sender", t.prefix);
+    let n = routed as i64;
+    let sent = eventually(Duration::from_secs(60), || {
+        committed_and_end(&t, &sender_group, &t.topics.deliveries) == (n, n)
+    })
+    .await;
+    assert!(
+        sent,
+        "every routed delivery is sent: {:?}",
+        committed_and_end(&t, &sender_group, &t.topics.deliveries)
     );
-    assert_eq!(outcomes.len() as u64, routed);
+    let outcomes = read_to_end(&t, &t.topics.outcomes);
+    assert_eq!(outcomes.len() as u64, routed, "one outcome per delivery");
     assert!(eventually(Duration::from_secs(10), || rx_1001.count() == 2).await);
     assert_eq!(rx_2002.count(), 0, "2002's subscription receives nothing");
     for body in bodies(&rx_2002) {

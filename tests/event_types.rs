@@ -11,9 +11,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use hookline_integration_tests::{count, key_path, produce, Pipeline};
+use hookline_integration_tests::{
+    committed_and_end, count, key_path, produce, read_to_end, Pipeline,
+};
 use hookline_testkit::topics::json;
-use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
+use hookline_testkit::{eventually, Broker, Receiver, TestTopics};
 use serde_json::{json, Value};
 
 /// A `json` subscription on database 12; `extra` adds `collection`, `triggers`, ….
@@ -270,12 +272,14 @@ async fn every_event_type_arrives_enriched_as_documented() {
     produce(&t, &t.topics.profile_changes, &changes).await;
     // Every change has reached the table before any tracking event is produced, so the
     // tracking stage (which reads the table to its end before each batch) joins the final state.
-    let rows = read_until(
-        &t.settings,
-        &t.topics.profiles,
-        Duration::from_secs(60),
-        |ms| ms.len() >= n_changes,
-    );
+    let n = n_changes as i64;
+    let profiles_group = format!("{}profiles", t.prefix);
+    let applied = eventually(Duration::from_secs(60), || {
+        committed_and_end(&t, &profiles_group, &t.topics.profile_changes) == (n, n)
+    })
+    .await;
+    assert!(applied, "the profiles stage commits every change");
+    let rows = read_to_end(&t, &t.topics.profiles);
     assert_eq!(rows.len(), n_changes, "one table record per change");
 
     let mut to_order = tracking("evt-click-order", "click", "4711", click_request());
@@ -331,21 +335,29 @@ async fn every_event_type_arrives_enriched_as_documented() {
         (&publisher_rx, 1),
     ];
     let total: usize = expected.iter().map(|(_, n)| n).sum();
-    // The outcome is written after the POST is answered; once all are there, count the POSTs.
-    let outcomes = read_until(
-        &t.settings,
-        &t.topics.outcomes,
-        Duration::from_secs(90),
-        |ms| ms.len() >= total,
-    );
-    assert_eq!(outcomes.len(), total, "one outcome per delivery");
-    assert!(outcomes.iter().all(|m| json(m)["result"] == "delivered"));
-    let settled = eventually(Duration::from_secs(10), || {
+    let settled = eventually(Duration::from_secs(60), || {
         count(&pipeline.tracking_metrics.consumed, &["tracking"]) == n_events as u64
             && count(&pipeline.profiles_metrics.consumed, &["profiles"]) == n_changes as u64
     })
     .await;
     assert!(settled, "every input record consumed");
+    // The outcome is written after the POST is answered, and the sender commits a delivery
+    // only after its outcome is acknowledged: once every delivery is committed, count the
+    // outcomes and the POSTs.
+    let sender_group = format!("{}sender", t.prefix);
+    let sent = eventually(Duration::from_secs(90), || {
+        let (committed, end) = committed_and_end(&t, &sender_group, &t.topics.deliveries);
+        committed == end && end == total as i64
+    })
+    .await;
+    assert!(
+        sent,
+        "{total} deliveries, all sent: {:?}",
+        committed_and_end(&t, &sender_group, &t.topics.deliveries)
+    );
+    let outcomes = read_to_end(&t, &t.topics.outcomes);
+    assert_eq!(outcomes.len(), total, "one outcome per delivery");
+    assert!(outcomes.iter().all(|m| json(m)["result"] == "delivered"));
     let (tm, pm) = (&pipeline.tracking_metrics, &pipeline.profiles_metrics);
     assert_eq!(count(&tm.routed, &["tracking"]), 9);
     assert_eq!(count(&tm.joined, &["tracking"]), 6);

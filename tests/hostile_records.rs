@@ -21,12 +21,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use hookline_integration_tests::{count, key_path, produce, produce_raw, tracking_args, Sender};
+use hookline_integration_tests::{
+    committed_and_end, count, key_path, produce, produce_raw, read_to_end, tracking_args, Sender,
+};
 use hookline_kafka::table::{StartAt, TableSink, TableTail};
 use hookline_kafka::KafkaError;
 use hookline_telemetry::{Metrics, Readiness};
 use hookline_testkit::topics::json;
-use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
+use hookline_testkit::{eventually, Broker, Receiver, TestTopics};
 use rdkafka::message::Message;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
@@ -156,17 +158,29 @@ async fn oversized_records_are_quarantined_truncated_and_the_stage_goes_on() {
         eventually(Duration::from_secs(60), || receiver.count() >= 1).await,
         "the ordinary click after the oversized records is delivered"
     );
+    // Both stages commit an input only after what they wrote for it is acknowledged: once
+    // tracking has committed the three records and the sender every delivery, nothing more
+    // comes, and the POSTs and the quarantine can be counted.
+    let (tracking_group, sender_group) = (
+        format!("{}tracking", t.prefix),
+        format!("{}sender", t.prefix),
+    );
+    let settled = eventually(Duration::from_secs(60), || {
+        let (committed, end) = committed_and_end(&t, &sender_group, &t.topics.deliveries);
+        committed_and_end(&t, &tracking_group, &t.topics.tracking) == (3, 3) && committed == end
+    })
+    .await;
+    assert!(settled, "tracking and sender commit everything");
     let got = receiver.received();
     assert_eq!(got.len(), 1, "only the ordinary click is delivered");
     assert!(String::from_utf8_lossy(&got[0].body).contains("evt-ok"));
 
-    let quarantined = read_until(
-        &t.settings,
-        &t.topics.quarantine,
-        Duration::from_secs(30),
-        |ms| ms.len() >= 2,
+    let quarantined = read_to_end(&t, &t.topics.quarantine);
+    assert_eq!(
+        quarantined.len(),
+        2,
+        "the two oversized records are quarantined"
     );
-    assert_eq!(quarantined.len(), 2);
     for (m, (offset, original, fragment)) in quarantined.iter().zip([
         (0, &not_json, "value is not JSON"),
         (1, &big, "too-large: the delivery to"),

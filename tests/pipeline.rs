@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use hookline_integration_tests::{count, key_path, produce, produce_raw, Pipeline, RawRecord};
+use hookline_integration_tests::{
+    committed_and_end, count, key_path, produce, produce_raw, read_to_end, Pipeline, RawRecord,
+};
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
 use rdkafka::message::Message;
@@ -75,13 +77,17 @@ async fn click_becomes_one_signed_enriched_post_and_a_delivered_outcome() {
     )
     .await;
 
-    // The outcome is written after the POST is answered: once it is there, count the POSTs.
-    let outcomes = read_until(
-        &t.settings,
-        &t.topics.outcomes,
-        Duration::from_secs(60),
-        |ms| !ms.is_empty(),
-    );
+    // The outcome is written after the POST is answered, and the sender commits the delivery
+    // only after its outcome is acknowledged: once the commit covers every delivery, count the
+    // outcomes and the POSTs.
+    let sender_group = format!("{}sender", t.prefix);
+    let sent = eventually(Duration::from_secs(60), || {
+        let (committed, end) = committed_and_end(&t, &sender_group, &t.topics.deliveries);
+        committed == end && end > 0
+    })
+    .await;
+    assert!(sent, "the sender commits the delivery");
+    let outcomes = read_to_end(&t, &t.topics.outcomes);
     assert_eq!(outcomes.len(), 1, "one outcome for one attempt");
     let outcome = json(&outcomes[0]);
     assert_eq!(outcome["result"], "delivered");
@@ -252,12 +258,14 @@ async fn malformed_records_are_quarantined_and_every_record_is_accounted_for() {
     ];
     produce_raw(&t, &t.topics.tracking, &records).await;
 
-    let quarantined = read_until(
-        &t.settings,
-        &t.topics.quarantine,
-        Duration::from_secs(60),
-        |ms| ms.len() >= 8,
-    );
+    // The tracking stage commits an input only after what it wrote for it is acknowledged.
+    let tracking_group = format!("{}tracking", t.prefix);
+    let handled = eventually(Duration::from_secs(60), || {
+        committed_and_end(&t, &tracking_group, &t.topics.tracking) == (11, 11)
+    })
+    .await;
+    assert!(handled, "the tracking stage commits all eleven records");
+    let quarantined = read_to_end(&t, &t.topics.quarantine);
     assert_eq!(quarantined.len(), 8, "eight bad records quarantined");
     let reasons: Vec<String> = quarantined
         .iter()
@@ -284,13 +292,18 @@ async fn malformed_records_are_quarantined_and_every_record_is_accounted_for() {
     assert!(q["value_base64"].is_string() || q["value_base64"].is_null());
 
     // The good records around them are delivered.
-    let outcomes = read_until(
-        &t.settings,
-        &t.topics.outcomes,
-        Duration::from_secs(60),
-        |ms| ms.len() >= 2,
+    let sender_group = format!("{}sender", t.prefix);
+    let sent = eventually(Duration::from_secs(60), || {
+        committed_and_end(&t, &sender_group, &t.topics.deliveries) == (2, 2)
+    })
+    .await;
+    assert!(
+        sent,
+        "two deliveries, both sent: {:?}",
+        committed_and_end(&t, &sender_group, &t.topics.deliveries)
     );
-    assert_eq!(outcomes.len(), 2);
+    let outcomes = read_to_end(&t, &t.topics.outcomes);
+    assert_eq!(outcomes.len(), 2, "one outcome per good record");
     assert!(
         eventually(Duration::from_secs(10), || count(
             &pipeline.tracking_metrics.consumed,
@@ -373,13 +386,20 @@ async fn a_click_after_a_profile_update_joins_the_updated_profile() {
     update["interests"] = json!(["vip"]);
     produce(&t, &t.topics.profile_changes, &[("12:4711".into(), update)]).await;
     // The update reaches the table; a click taken up after that must see it.
-    let rows = read_until(
-        &t.settings,
-        &t.topics.profiles,
-        Duration::from_secs(60),
-        |ms| ms.len() >= 2,
+    let profiles_group = format!("{}profiles", t.prefix);
+    let applied = eventually(Duration::from_secs(60), || {
+        committed_and_end(&t, &profiles_group, &t.topics.profile_changes) == (2, 2)
+    })
+    .await;
+    assert!(
+        applied,
+        "the profiles stage commits the create and the update"
     );
-    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        read_to_end(&t, &t.topics.profiles).len(),
+        2,
+        "one table record per change"
+    );
     produce(
         &t,
         &t.topics.tracking,

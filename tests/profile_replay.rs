@@ -22,8 +22,7 @@ use std::time::Duration;
 
 use hookline_integration_tests::{binary, key_path, produce, Sender};
 use hookline_testkit::topics::json;
-use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use hookline_testkit::{eventually, Broker, Receiver, TestTopics};
 use serde_json::{json, Value};
 
 const CRASH_ENV: &str = "HOOKLINE_TEST_CRASH_AFTER_STORE_WRITE";
@@ -68,23 +67,12 @@ fn committed_and_end(t: &TestTopics) -> (i64, i64) {
     hookline_integration_tests::committed_and_end(t, &group, &t.topics.profile_changes)
 }
 
-/// Every record of `topic`, read up to its current end offsets.
+/// Every record of `topic` up to its current end offsets, as JSON.
 fn read_to_end(t: &TestTopics, topic: &str) -> Vec<Value> {
-    let consumer: BaseConsumer = t.settings.table_consumer("end-reader").create().unwrap();
-    let partitions = hookline_kafka::table::partition_count(&t.settings, topic).unwrap();
-    let end: i64 = (0..partitions)
-        .map(|p| {
-            let (low, high) = consumer
-                .fetch_watermarks(topic, p, Duration::from_secs(5))
-                .unwrap();
-            high - low
-        })
-        .sum();
-    let records = read_until(&t.settings, topic, Duration::from_secs(60), |ms| {
-        ms.len() as i64 >= end
-    });
-    assert_eq!(records.len() as i64, end, "{topic} read to its end");
-    records.iter().map(json).collect()
+    hookline_integration_tests::read_to_end(t, topic)
+        .iter()
+        .map(json)
+        .collect()
 }
 
 /// Stops a stage with SIGTERM, as an orchestrator does.

@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use clap::Parser;
-use hookline_integration_tests::{committed_and_end, count, produce};
+use hookline_integration_tests::{committed_and_end, count, produce, read_to_end};
 use hookline_telemetry::{Metrics, Readiness};
 use hookline_testkit::topics::json;
-use hookline_testkit::{eventually, read_until, Broker, TestTopics};
+use hookline_testkit::{eventually, Broker, TestTopics};
 use rdkafka::message::Message;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -90,13 +90,8 @@ async fn rows_keep_their_newest_subprofiles_and_a_row_too_large_is_quarantined()
     assert!(done, "all eight changes are committed");
     assert!(!stage.is_finished(), "the stage keeps running");
 
-    let q = read_until(
-        &t.settings,
-        &t.topics.quarantine,
-        Duration::from_secs(60),
-        |ms| !ms.is_empty(),
-    );
-    assert_eq!(q.len(), 1);
+    let q = read_to_end(&t, &t.topics.quarantine);
+    assert_eq!(q.len(), 1, "only the oversized change is quarantined");
     let reason = json(&q[0])["reason"].as_str().unwrap().to_owned();
     assert!(
         reason.starts_with("too-large") && reason.contains("12:5000"),
@@ -106,12 +101,7 @@ async fn rows_keep_their_newest_subprofiles_and_a_row_too_large_is_quarantined()
     assert_eq!(count(&metrics.quarantined, &["profiles", "too-large"]), 1);
 
     // The table: 4711 with its three newest subprofiles, 6000, and nothing of 5000.
-    let rows = read_until(
-        &t.settings,
-        &t.topics.profiles,
-        Duration::from_secs(60),
-        |ms| ms.len() >= 7,
-    );
+    let rows = read_to_end(&t, &t.topics.profiles);
     assert_eq!(rows.len(), 7, "six rows of 4711 and one of 6000");
     assert!(rows.iter().all(|m| m.key() != Some(b"12:5000".as_slice())));
     assert!(rows.iter().any(|m| m.key() == Some(b"12:6000".as_slice())));

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hookline_integration_tests::{binary, produce};
-use hookline_testkit::{read_until, Broker, TestTopics};
+use hookline_integration_tests::{binary, committed_and_end, produce, read_to_end};
+use hookline_testkit::{Broker, TestTopics};
 use rdkafka::message::Message;
 use serde_json::{json, Value};
 
@@ -50,22 +50,20 @@ impl Drop for Stage {
     }
 }
 
-/// The offsets the profiles stage's group has committed on `profile-changes`, summed.
-fn committed_total(t: &TestTopics) -> i64 {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
+/// Waits until the profiles stage's group has committed `changes` records of
+/// `profile-changes` and that is the topic's end: everything the stage will write for them is
+/// then in the table topic.
+async fn wait_committed(t: &TestTopics, changes: i64) {
     let group = format!("{}profiles", t.prefix);
-    let consumer: BaseConsumer = t.settings.table_consumer(&group).create().unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    for p in 0..3 {
-        tpl.add_partition(&t.topics.profile_changes, p);
-    }
-    let Ok(c) = consumer.committed_offsets(tpl, Duration::from_secs(5)) else {
-        return -1;
-    };
-    c.elements()
-        .iter()
-        .map(|e| e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0))
-        .sum()
+    let done = hookline_testkit::eventually(Duration::from_secs(60), || {
+        committed_and_end(t, &group, &t.topics.profile_changes) == (changes, changes)
+    })
+    .await;
+    let now = committed_and_end(t, &group, &t.topics.profile_changes);
+    assert!(
+        done,
+        "the stage commits all {changes} changes (committed, end: {now:?})"
+    );
 }
 
 fn change(i: usize, action: &str, name: &str) -> (String, Value) {
@@ -77,14 +75,10 @@ fn change(i: usize, action: &str, name: &str) -> (String, Value) {
     )
 }
 
-/// The latest state per key in the profiles topic, and the number of records.
-fn table(t: &TestTopics, at_least: usize) -> (HashMap<String, Value>, usize) {
-    let rows = read_until(
-        &t.settings,
-        &t.topics.profiles,
-        Duration::from_secs(60),
-        |ms| ms.len() >= at_least,
-    );
+/// The latest state per key in the profiles topic, and the number of records: the whole
+/// topic, read once the stage has committed every change.
+fn table(t: &TestTopics) -> (HashMap<String, Value>, usize) {
+    let rows = read_to_end(t, &t.topics.profiles);
     let mut latest = HashMap::new();
     for m in &rows {
         let k = String::from_utf8_lossy(m.key().unwrap()).into_owned();
@@ -104,19 +98,18 @@ async fn profiles_stage_resumes_after_sigkill_from_its_offsets_and_state() {
     let mut stage = Stage::start(&t, &state, "recovery-1.log");
     let creates: Vec<_> = (0..20).map(|i| change(i, "create", "First")).collect();
     produce(&t, &t.topics.profile_changes, &creates).await;
-    let (_, n) = table(&t, 20);
-    assert_eq!(n, 20);
     // Offsets are committed every second: wait until the group's commit covers all 20, then
     // kill without mercy.
-    let committed =
-        hookline_testkit::eventually(Duration::from_secs(20), || committed_total(&t) == 20).await;
-    assert!(committed, "the stage committed its offsets");
+    wait_committed(&t, 20).await;
+    let (_, n) = table(&t);
+    assert_eq!(n, 20, "one table record per create");
     stage.kill();
 
     let updates: Vec<_> = (0..20).map(|i| change(i, "update", "Second")).collect();
     produce(&t, &t.topics.profile_changes, &updates).await;
     let _stage = Stage::start(&t, &state, "recovery-2.log");
-    let (latest, n) = table(&t, 40);
+    wait_committed(&t, 40).await;
+    let (latest, n) = table(&t);
     assert_eq!(
         n, 40,
         "the creates are not processed again after the restart"
@@ -160,7 +153,8 @@ async fn two_instances_share_the_partitions_and_one_takes_over_when_the_other_st
     assert!(split, "both instances were assigned partitions");
     let first: Vec<_> = (0..60).map(|i| change(i, "create", "First")).collect();
     produce(&t, &t.topics.profile_changes, &first).await;
-    let (latest, n) = table(&t, 60);
+    wait_committed(&t, 60).await;
+    let (latest, n) = table(&t);
     assert_eq!(latest.len(), 60, "every change processed");
     assert!(n >= 60);
 
@@ -170,7 +164,8 @@ async fn two_instances_share_the_partitions_and_one_takes_over_when_the_other_st
     );
     let second: Vec<_> = (0..60).map(|i| change(i, "update", "Second")).collect();
     produce(&t, &t.topics.profile_changes, &second).await;
-    let (latest, n) = table(&t, n + 60);
+    wait_committed(&t, 120).await;
+    let (latest, n) = table(&t);
     assert!(n >= 120, "nothing lost ({n} table records)");
     assert!(
         (0..60).all(|i| latest[&format!("12:{i}")]["fields"]["name"] == "Second"),

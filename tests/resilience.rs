@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hookline_integration_tests::{count, produce, Pipeline};
+use hookline_integration_tests::{committed_and_end, count, produce, read_to_end, Pipeline};
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
 use serde_json::{json, Value};
@@ -156,13 +156,15 @@ async fn dead_letters_are_replayed_through_the_normal_path() {
         &clicks(&["evt-dl-1".to_owned(), "evt-dl-2".to_owned()]),
     )
     .await;
-    let dead = read_until(
-        &t.settings,
-        &t.topics.dead_letter,
-        Duration::from_secs(60),
-        |ms| ms.len() >= 2,
-    );
-    assert_eq!(dead.len(), 2);
+    // The counter moves once a dead letter is acknowledged by the broker, after the outcome of
+    // the attempt that caused it: at two, everything of the first round is written.
+    let exhausted = eventually(Duration::from_secs(60), || {
+        count(&pipeline.sender_metrics.dead_letters, &["exhausted"]) == 2
+    })
+    .await;
+    assert!(exhausted, "both deliveries exhaust their attempts");
+    let dead = read_to_end(&t, &t.topics.dead_letter);
+    assert_eq!(dead.len(), 2, "one dead letter per delivery");
     let d = json(&dead[0]);
     assert_eq!(d["attempts"], 2);
     assert_eq!(d["last_status"], 500);
@@ -190,7 +192,27 @@ async fn dead_letters_are_replayed_through_the_normal_path() {
             .unwrap(),
         2
     );
-    let outcomes = results(&t, 6);
+    // The replayed deliveries succeed at their first attempt, and the sender commits a delivery
+    // only after its outcome is acknowledged: once all four are committed, count exactly.
+    let sender_group = format!("{}sender", t.prefix);
+    let replayed = eventually(Duration::from_secs(60), || {
+        committed_and_end(&t, &sender_group, &t.topics.deliveries) == (4, 4)
+    })
+    .await;
+    assert!(
+        replayed,
+        "the replayed deliveries are sent: {:?}",
+        committed_and_end(&t, &sender_group, &t.topics.deliveries)
+    );
+    let outcomes: Vec<Value> = read_to_end(&t, &t.topics.outcomes)
+        .iter()
+        .map(json)
+        .collect();
+    assert_eq!(
+        outcomes.len(),
+        6,
+        "two attempts each, then the replay: {outcomes:#?}"
+    );
     let delivered: Vec<&Value> = outcomes
         .iter()
         .filter(|o| o["result"] == "delivered")
@@ -414,13 +436,7 @@ async fn breaker_state_and_failing_since_survive_a_restart() {
     first.stop().await;
     let posts_before = receiver.count();
     // Everything the first sender wrote (it has stopped: nothing more comes).
-    let outcomes_before = read_until(
-        &t.settings,
-        &t.topics.outcomes,
-        Duration::from_secs(3),
-        |_| false,
-    )
-    .len();
+    let outcomes_before = read_to_end(&t, &t.topics.outcomes).len();
 
     // Restart with a disable-after that has already passed since the first failure. Only a
     // preserved clock disables at the first attempt after the restart; a reset one would start

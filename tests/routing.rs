@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hookline_integration_tests::{count, produce, Pipeline};
-use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
+use hookline_integration_tests::{committed_and_end, count, produce, read_to_end, Pipeline};
+use hookline_testkit::{eventually, Broker, Receiver, TestTopics};
 use rdkafka::message::Message;
 use serde_json::{json, Value};
 
@@ -141,12 +141,13 @@ async fn each_subscription_receives_exactly_its_events() {
     )
     .await;
     // The clicks join against the table: wait until the profiles stage has written it.
-    let rows = read_until(
-        &t.settings,
-        &t.topics.profiles,
-        Duration::from_secs(60),
-        |ms| ms.len() >= 6,
-    );
+    let profiles_group = format!("{}profiles", t.prefix);
+    let applied = eventually(Duration::from_secs(60), || {
+        committed_and_end(&t, &profiles_group, &t.topics.profile_changes) == (6, 6)
+    })
+    .await;
+    assert!(applied, "the profiles stage commits all six changes");
+    let rows = read_to_end(&t, &t.topics.profiles);
     let seen: Vec<(String, bool)> = rows
         .iter()
         .map(|m| {
@@ -156,7 +157,7 @@ async fn each_subscription_receives_exactly_its_events() {
             )
         })
         .collect();
-    assert!(rows.len() >= 6, "profile table written: {seen:?}");
+    assert_eq!(rows.len(), 6, "one table record per change: {seen:?}");
     produce(
         &t,
         &t.topics.tracking,
@@ -170,13 +171,19 @@ async fn each_subscription_receives_exactly_its_events() {
     })
     .await;
     assert!(settled, "all input consumed");
-    let outcomes = read_until(
-        &t.settings,
-        &t.topics.outcomes,
-        Duration::from_secs(60),
-        |ms| ms.len() >= 5,
+    // The sender commits a delivery only after its outcome is acknowledged.
+    let sender_group = format!("{}sender", t.prefix);
+    let sent = eventually(Duration::from_secs(60), || {
+        committed_and_end(&t, &sender_group, &t.topics.deliveries) == (5, 5)
+    })
+    .await;
+    assert!(
+        sent,
+        "five deliveries, all sent: {:?}",
+        committed_and_end(&t, &sender_group, &t.topics.deliveries)
     );
-    assert_eq!(outcomes.len(), 5);
+    let outcomes = read_to_end(&t, &t.topics.outcomes);
+    assert_eq!(outcomes.len(), 5, "one outcome per delivery");
     assert!(outcomes
         .iter()
         .all(

@@ -9,7 +9,9 @@
 
 use std::time::{Duration, Instant};
 
-use hookline_integration_tests::{count, key_path, produce, Pipeline};
+use hookline_integration_tests::{
+    committed_and_end, count, key_path, produce, read_to_end, Pipeline,
+};
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
 use serde_json::{json, Value};
@@ -37,32 +39,20 @@ fn click(id: &str, database: &str) -> (String, Value) {
     )
 }
 
-/// Reads `topic` from the beginning until `enough` holds for the records read, then keeps
-/// reading for `settle` more (to catch records that should not be there), all within
-/// `timeout`. Returns the values read.
-fn read_json(
-    t: &TestTopics,
-    topic: &str,
-    timeout: Duration,
-    settle: Duration,
-    enough: impl Fn(&[Value]) -> bool,
-) -> Vec<Value> {
-    let mut since: Option<Instant> = None;
-    let ms = read_until(&t.settings, topic, timeout, |ms| {
-        let values: Vec<Value> = ms.iter().map(json).collect();
-        if !enough(&values) {
-            return false;
-        }
-        since.get_or_insert_with(Instant::now).elapsed() >= settle
+/// Reads `topic` from the beginning until `enough` holds for the records read (within
+/// [`WAIT`]). Returns the values read: a wait for something to arrive, not a count (for that,
+/// wait for the stage to commit and use [`values`]).
+fn read_json(t: &TestTopics, topic: &str, enough: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let ms = read_until(&t.settings, topic, WAIT, |ms| {
+        enough(&ms.iter().map(json).collect::<Vec<_>>())
     });
     ms.iter().map(json).collect()
 }
 
-/// The outcomes of one subscription, once `enough` holds for them.
+/// The outcomes of one subscription, once `enough` holds for them (a wait, not a count).
 fn outcomes_of(
     t: &TestTopics,
     subscription: &str,
-    settle: Duration,
     enough: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
     let of = |vs: &[Value]| -> Vec<Value> {
@@ -71,8 +61,48 @@ fn outcomes_of(
             .cloned()
             .collect()
     };
-    let all = read_json(t, &t.topics.outcomes, WAIT, settle, |vs| enough(&of(vs)));
+    let all = read_json(t, &t.topics.outcomes, |vs| enough(&of(vs)));
     of(&all)
+}
+
+/// Waits until the sender has finished with everything on `deliveries` and `retries`: its
+/// groups have committed up to those topics' end offsets, and it stores an input's offset only
+/// after the records its attempt causes are acknowledged. From then on the output topics hold
+/// everything those inputs cause and can be read to their end and counted exactly; a retry
+/// scheduled by an attempt is on `retries` before the attempt's input is committed, so it is
+/// waited for too. (For schedules whose retries all go to `retries`, such as `1s`.)
+async fn wait_sender_idle(t: &TestTopics) {
+    let group = format!("{}sender", t.prefix);
+    let retries_group = format!("{group}-retries");
+    let state = || {
+        (
+            committed_and_end(t, &group, &t.topics.deliveries),
+            committed_and_end(t, &retries_group, &t.topics.retries),
+        )
+    };
+    let idle = eventually(WAIT, || {
+        let ((committed, end), (r_committed, r_end)) = state();
+        committed == end && end > 0 && r_committed == r_end
+    })
+    .await;
+    assert!(
+        idle,
+        "the sender commits every delivery and retry ((committed, end) of deliveries, retries: {:?})",
+        state()
+    );
+}
+
+/// Every record of `topic` up to its end offsets, as JSON (see [`read_to_end`]).
+fn values(t: &TestTopics, topic: &str) -> Vec<Value> {
+    read_to_end(t, topic).iter().map(json).collect()
+}
+
+/// The outcomes of one subscription, all of them: call after [`wait_sender_idle`].
+fn all_outcomes_of(t: &TestTopics, subscription: &str) -> Vec<Value> {
+    values(t, &t.topics.outcomes)
+        .into_iter()
+        .filter(|o| o["subscription_id"] == subscription)
+        .collect()
 }
 
 /// Starts a broker, creates the topics, writes the subscriptions and starts the pipeline.
@@ -119,7 +149,9 @@ async fn a_2xx_answer_is_one_delivered_outcome() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-ok", "12")]).await;
 
-    let outcomes = outcomes_of(&t, "sub-ok", Duration::from_secs(1), |o| !o.is_empty());
+    outcomes_of(&t, "sub-ok", |o| !o.is_empty());
+    wait_sender_idle(&t).await;
+    let outcomes = all_outcomes_of(&t, "sub-ok");
     assert_eq!(outcomes.len(), 1, "one attempt, one outcome: {outcomes:#?}");
     let o = &outcomes[0];
     assert_eq!(o["result"], "delivered", "{o:#}");
@@ -129,7 +161,10 @@ async fn a_2xx_answer_is_one_delivered_outcome() {
     assert_eq!(o["account"], "1001");
     assert!(o["error_class"].is_null(), "{o:#}");
     assert!(o["latency_ms"].as_f64().unwrap() >= 0.0);
-    assert!(o["started_at"].as_str().unwrap() <= o["finished_at"].as_str().unwrap());
+    // Compared as times: the text drops trailing zeros of the fraction ("…:05Z" is before
+    // "…:05.1Z" but sorts after it).
+    let at = |field: &str| hookline_model::timefmt::parse(o[field].as_str().unwrap()).unwrap();
+    assert!(at("started_at") <= at("finished_at"), "{o:#}");
 
     let posts = receiver.received();
     assert_eq!(posts.len(), 1, "exactly one POST");
@@ -145,22 +180,10 @@ async fn a_2xx_answer_is_one_delivered_outcome() {
     assert_eq!(body["id"], "evt-ok");
 
     // A delivered attempt schedules nothing and dead-letters nothing. (Those records would be
-    // written together with the outcome, which is already there.)
-    let retries = read_json(
-        &t,
-        &t.topics.retries,
-        Duration::from_secs(2),
-        Duration::ZERO,
-        |_| false,
-    );
+    // acknowledged before the delivery was committed, which it is.)
+    let retries = values(&t, &t.topics.retries);
     assert!(retries.is_empty(), "no retry: {retries:#?}");
-    let dead = read_json(
-        &t,
-        &t.topics.dead_letter,
-        Duration::from_secs(1),
-        Duration::ZERO,
-        |_| false,
-    );
+    let dead = values(&t, &t.topics.dead_letter);
     assert!(dead.is_empty(), "no dead letter: {dead:#?}");
     pipeline.stop().await;
 }
@@ -180,9 +203,11 @@ async fn a_500_is_retried_with_the_same_delivery_id_and_a_fresh_nonce() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-retry", "12")]).await;
 
-    let outcomes = outcomes_of(&t, "sub-retry", Duration::from_secs(1), |o| {
+    outcomes_of(&t, "sub-retry", |o| {
         o.iter().any(|o| o["result"] == "delivered")
     });
+    wait_sender_idle(&t).await;
+    let outcomes = all_outcomes_of(&t, "sub-retry");
     assert_eq!(outcomes.len(), 2, "two attempts: {outcomes:#?}");
     let (first, second) = (&outcomes[0], &outcomes[1]);
     assert_eq!(first["attempt"], 1, "{first:#}");
@@ -200,9 +225,7 @@ async fn a_500_is_retried_with_the_same_delivery_id_and_a_fresh_nonce() {
     );
     assert_eq!(first["event_id"], "evt-retry");
 
-    let retries = read_json(&t, &t.topics.retries, WAIT, Duration::from_secs(1), |r| {
-        !r.is_empty()
-    });
+    let retries = values(&t, &t.topics.retries);
     assert_eq!(retries.len(), 1, "one retry scheduled: {retries:#?}");
     assert_eq!(retries[0]["attempt"], 2);
     assert_eq!(retries[0]["delivery"]["delivery_id"], delivery_id);
@@ -223,13 +246,7 @@ async fn a_500_is_retried_with_the_same_delivery_id_and_a_fresh_nonce() {
         "every attempt is signed anew"
     );
     assert_eq!(posts[0].body, posts[1].body, "the same body both times");
-    let dead = read_json(
-        &t,
-        &t.topics.dead_letter,
-        Duration::from_secs(1),
-        Duration::ZERO,
-        |_| false,
-    );
+    let dead = values(&t, &t.topics.dead_letter);
     assert!(dead.is_empty(), "nothing dead-lettered: {dead:#?}");
     pipeline.stop().await;
 }
@@ -251,7 +268,7 @@ async fn a_429_with_retry_after_is_honoured() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-429", "12")]).await;
 
-    let outcomes = outcomes_of(&t, "sub-429", Duration::ZERO, |o| {
+    let outcomes = outcomes_of(&t, "sub-429", |o| {
         o.iter().any(|o| o["result"] == "delivered")
     });
     assert_eq!(outcomes.len(), 2, "{outcomes:#?}");
@@ -277,9 +294,7 @@ async fn a_429_with_retry_after_is_honoured() {
     );
 
     // The scheduled record says so too.
-    let retries = read_json(&t, &t.topics.retries, WAIT, Duration::ZERO, |r| {
-        !r.is_empty()
-    });
+    let retries = read_json(&t, &t.topics.retries, |r| !r.is_empty());
     assert_eq!(retries.len(), 1, "{retries:#?}");
     let not_before =
         hookline_model::timefmt::parse(retries[0]["not_before"].as_str().unwrap()).unwrap();
@@ -308,7 +323,7 @@ async fn a_410_disables_the_subscription_and_later_deliveries_are_skipped() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-gone-1", "12")]).await;
 
-    let outcomes = outcomes_of(&t, "sub-gone", Duration::ZERO, |o| !o.is_empty());
+    let outcomes = outcomes_of(&t, "sub-gone", |o| !o.is_empty());
     let o = &outcomes[0];
     assert_eq!(o["result"], "disabled", "{o:#}");
     assert_eq!(o["attempt"], 1);
@@ -316,7 +331,7 @@ async fn a_410_disables_the_subscription_and_later_deliveries_are_skipped() {
     assert_eq!(receiver.count(), 1);
 
     // A new version of the subscription, disabled, on the subscriptions topic.
-    let subs = read_json(&t, &t.topics.subscriptions, WAIT, Duration::ZERO, |s| {
+    let subs = read_json(&t, &t.topics.subscriptions, |s| {
         s.iter().any(|s| s["status"] == "disabled")
     });
     assert_eq!(
@@ -336,13 +351,8 @@ async fn a_410_disables_the_subscription_and_later_deliveries_are_skipped() {
     assert_eq!(disabled["events"], json!(["click"]));
 
     // Nothing was scheduled for a 410.
-    let retries = read_json(
-        &t,
-        &t.topics.retries,
-        Duration::from_secs(1),
-        Duration::ZERO,
-        |_| false,
-    );
+    wait_sender_idle(&t).await;
+    let retries = values(&t, &t.topics.retries);
     assert!(retries.is_empty(), "no retry after 410: {retries:#?}");
 
     // A second event for the subscription. The routing stage may already drop it (the
@@ -350,15 +360,13 @@ async fn a_410_disables_the_subscription_and_later_deliveries_are_skipped() {
     // it. Either way: no POST.
     produce(&t, &t.topics.tracking, &[click("evt-gone-2", "12")]).await;
     // And a delivery that reaches the sender for sure: a copy of the first with new ids.
-    let deliveries = read_json(&t, &t.topics.deliveries, WAIT, Duration::ZERO, |d| {
-        !d.is_empty()
-    });
+    let deliveries = read_json(&t, &t.topics.deliveries, |d| !d.is_empty());
     let mut second = deliveries[0].clone();
     second["delivery_id"] = json!("dlv_after_disable");
     second["event_id"] = json!("evt-gone-manual");
     produce(&t, &t.topics.deliveries, &[("sub-gone".into(), second)]).await;
 
-    let outcomes = outcomes_of(&t, "sub-gone", Duration::ZERO, |o| {
+    let outcomes = outcomes_of(&t, "sub-gone", |o| {
         o.iter().any(|o| o["delivery_id"] == "dlv_after_disable")
     });
     let skipped = outcomes
@@ -380,7 +388,7 @@ async fn a_410_disables_the_subscription_and_later_deliveries_are_skipped() {
         "the tracking stage handled both clicks"
     );
     if count(&m.routed, &["tracking"]) == 2 {
-        let outcomes = outcomes_of(&t, "sub-gone", Duration::ZERO, |o| {
+        let outcomes = outcomes_of(&t, "sub-gone", |o| {
             o.iter().any(|o| o["event_id"] == "evt-gone-2")
         });
         let o = outcomes
@@ -411,9 +419,11 @@ async fn an_exhausted_delivery_is_dead_lettered() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-dead", "12")]).await;
 
-    let outcomes = outcomes_of(&t, "sub-dead", Duration::from_secs(1), |o| {
+    outcomes_of(&t, "sub-dead", |o| {
         o.iter().any(|o| o["result"] == "dead-lettered")
     });
+    wait_sender_idle(&t).await;
+    let outcomes = all_outcomes_of(&t, "sub-dead");
     assert_eq!(outcomes.len(), 2, "{outcomes:#?}");
     assert_eq!(outcomes[0]["attempt"], 1);
     assert_eq!(outcomes[0]["result"], "retrying");
@@ -426,25 +436,13 @@ async fn an_exhausted_delivery_is_dead_lettered() {
     let delivery_id = outcomes[0]["delivery_id"].as_str().unwrap();
     assert_eq!(outcomes[1]["delivery_id"], delivery_id);
 
-    let dead = read_json(
-        &t,
-        &t.topics.dead_letter,
-        WAIT,
-        Duration::from_secs(1),
-        |d| !d.is_empty(),
-    );
+    let dead = values(&t, &t.topics.dead_letter);
     assert_eq!(dead.len(), 1, "one dead letter: {dead:#?}");
     assert_eq!(dead[0]["delivery"]["delivery_id"], delivery_id);
     assert_eq!(dead[0]["delivery"]["event_id"], "evt-dead");
     assert_eq!(dead[0]["attempts"], 2);
     assert_eq!(dead[0]["last_status"], 500);
-    let retries = read_json(
-        &t,
-        &t.topics.retries,
-        Duration::from_secs(1),
-        Duration::ZERO,
-        |_| false,
-    );
+    let retries = values(&t, &t.topics.retries);
     assert_eq!(
         retries.len(),
         1,
@@ -475,7 +473,7 @@ async fn a_slow_answer_is_a_timeout() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-slow", "12")]).await;
 
-    let outcomes = outcomes_of(&t, "sub-slow", Duration::ZERO, |o| {
+    let outcomes = outcomes_of(&t, "sub-slow", |o| {
         o.iter().any(|o| o["result"] == "dead-lettered")
     });
     assert_eq!(outcomes.len(), 2, "{outcomes:#?}");
@@ -511,7 +509,7 @@ async fn a_refused_connection_is_a_connect_error() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-refused", "12")]).await;
 
-    let outcomes = outcomes_of(&t, "sub-refused", Duration::ZERO, |o| {
+    let outcomes = outcomes_of(&t, "sub-refused", |o| {
         o.iter().any(|o| o["result"] == "dead-lettered")
     });
     assert_eq!(outcomes.len(), 2, "{outcomes:#?}");
@@ -520,9 +518,7 @@ async fn a_refused_connection_is_a_connect_error() {
         assert_eq!(o["error_class"], "connect", "{o:#}");
         assert!(o["http_status"].is_null(), "{o:#}");
     }
-    let dead = read_json(&t, &t.topics.dead_letter, WAIT, Duration::ZERO, |d| {
-        !d.is_empty()
-    });
+    let dead = read_json(&t, &t.topics.dead_letter, |d| !d.is_empty());
     assert_eq!(dead.len(), 1, "{dead:#?}");
     assert_eq!(dead[0]["attempts"], 2);
     assert!(dead[0]["last_status"].is_null());
@@ -532,12 +528,15 @@ async fn a_refused_connection_is_a_connect_error() {
 // 8 ───────────────────────────────────────────────────────────────────────────────────────────
 
 /// Checks that each subscription's single outcome is an immediate refusal by the guard, dead-
-/// lettered without retry, and that the dead letters are there.
-fn assert_refused_by_guard(t: &TestTopics, subs: &[&str]) {
-    let all = read_json(t, &t.topics.outcomes, WAIT, Duration::from_secs(2), |o| {
+/// lettered without retry, and that the dead letters are there. Waits for the sender to have
+/// committed everything first, so the counts (and the receivers' silence) are final.
+async fn assert_refused_by_guard(t: &TestTopics, subs: &[&str]) {
+    read_json(t, &t.topics.outcomes, |o| {
         subs.iter()
             .all(|s| o.iter().any(|o| o["subscription_id"] == *s))
     });
+    wait_sender_idle(t).await;
+    let all = values(t, &t.topics.outcomes);
     for s in subs {
         let mine: Vec<&Value> = all.iter().filter(|o| o["subscription_id"] == *s).collect();
         assert_eq!(mine.len(), 1, "{s}: one attempt, no retry: {mine:#?}");
@@ -547,9 +546,8 @@ fn assert_refused_by_guard(t: &TestTopics, subs: &[&str]) {
         assert_eq!(o["attempt"], 1);
         assert!(o["http_status"].is_null(), "{s}: {o:#}");
     }
-    let dead = read_json(t, &t.topics.dead_letter, WAIT, Duration::ZERO, |d| {
-        d.len() >= subs.len()
-    });
+    let dead = values(t, &t.topics.dead_letter);
+    assert_eq!(dead.len(), subs.len(), "one dead letter each: {dead:#?}");
     for s in subs {
         assert!(
             dead.iter()
@@ -581,7 +579,7 @@ async fn the_guard_refuses_loopback_ip_literals_unless_allowed() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-ssrf", "12")]).await;
 
-    assert_refused_by_guard(&t, &["sub-v4", "sub-v6"]);
+    assert_refused_by_guard(&t, &["sub-v4", "sub-v6"]).await;
     assert_eq!(v4.count(), 0, "nothing reached 127.0.0.1");
     assert_eq!(v6.count(), 0, "nothing reached ::1");
     pipeline.stop().await;
@@ -603,7 +601,7 @@ async fn the_guard_refuses_names_that_resolve_to_loopback() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-ssrf-name", "12")]).await;
 
-    assert_refused_by_guard(&t, &["sub-localhost"]);
+    assert_refused_by_guard(&t, &["sub-localhost"]).await;
     assert_eq!(receiver.count(), 0, "nothing reached localhost");
     pipeline.stop().await;
 }
@@ -639,9 +637,20 @@ async fn a_failing_endpoint_does_not_starve_a_healthy_one() {
         healthy.count()
     );
     let took = produced.elapsed();
-    let b = outcomes_of(&t, "sub-b-healthy", Duration::from_secs(1), |o| {
-        o.len() >= 20
-    });
+    // A's deliveries keep being retried, but every delivery's first attempt is over once the
+    // sender has committed all 40 on `deliveries` (an input is committed only after what its
+    // attempt wrote is acknowledged): then B's outcomes can be counted.
+    let group = format!("{}sender", t.prefix);
+    let first_attempts_done = eventually(WAIT, || {
+        committed_and_end(&t, &group, &t.topics.deliveries) == (40, 40)
+    })
+    .await;
+    assert!(
+        first_attempts_done,
+        "every delivery had its first attempt: {:?}",
+        committed_and_end(&t, &group, &t.topics.deliveries)
+    );
+    let b = all_outcomes_of(&t, "sub-b-healthy");
     assert_eq!(b.len(), 20, "{b:#?}");
     assert!(
         b.iter()
@@ -655,7 +664,7 @@ async fn a_failing_endpoint_does_not_starve_a_healthy_one() {
     assert_eq!(healthy.count(), 20, "no duplicates at B");
 
     // Meanwhile A is failing and being retried, not given up on or dropped.
-    let a = outcomes_of(&t, "sub-a-failing", Duration::ZERO, |o| {
+    let a = outcomes_of(&t, "sub-a-failing", |o| {
         o.iter().filter(|o| o["attempt"] == 1).count() >= 20
     });
     let mut a_events: Vec<&str> = a

@@ -349,3 +349,73 @@ pub fn committed_and_end(t: &TestTopics, group: &str, topic: &str) -> (i64, i64)
         });
     (committed, end)
 }
+
+/// Every record of `topic` up to its end offsets as they are when called: each partition is
+/// read from its beginning up to the high watermark fetched at the start, records written
+/// later are left out. Call it once whatever writes `topic` is quiescent (a stage's committed
+/// offsets reached its input's end offsets, or its counters say every input was handled) and
+/// count exactly: unlike reading until `n` records arrived, this sees duplicates and records
+/// that should not be there.
+///
+/// "Read up to" compares the consumer's position, which also moves past offsets that are never
+/// delivered (transaction markers, aborted records). Panics, naming how far each partition was
+/// read, if the records cannot be read within 60 s.
+pub fn read_to_end(t: &TestTopics, topic: &str) -> Vec<rdkafka::message::OwnedMessage> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::{Duration, Instant};
+    static READERS: AtomicU32 = AtomicU32::new(0);
+    let group = format!(
+        "end-reader-{}-{}",
+        std::process::id(),
+        READERS.fetch_add(1, Ordering::Relaxed)
+    );
+    let consumer: BaseConsumer = t.settings.table_consumer(&group).create().unwrap();
+    let partitions = hookline_kafka::table::partition_count(&t.settings, topic).unwrap();
+    let mut ends = BTreeMap::new();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("the end offsets of {topic}/{p}: {e}"));
+        if high > low {
+            tpl.add_partition_offset(topic, p, rdkafka::Offset::Offset(low))
+                .unwrap();
+            ends.insert(p, high);
+        }
+    }
+    let mut out = Vec::new();
+    if ends.is_empty() {
+        return out;
+    }
+    consumer.assign(&tpl).unwrap();
+    // Per partition, the offset after the last record read.
+    let mut read: BTreeMap<i32, i64> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let positions = consumer.position().unwrap();
+        let done = ends.iter().all(|(p, high)| {
+            let position = positions
+                .find_partition(topic, *p)
+                .and_then(|e| e.offset().to_raw())
+                .unwrap_or(-1);
+            position.max(read.get(p).copied().unwrap_or(-1)) >= *high
+        });
+        if done {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{topic} was not read to its end offsets {ends:?} within 60 s (read up to {read:?})"
+        );
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            let (p, offset) = (m.partition(), m.offset());
+            if ends.get(&p).is_some_and(|high| offset < *high) {
+                out.push(m.detach());
+            }
+            read.insert(p, offset + 1);
+        }
+    }
+}
