@@ -24,6 +24,7 @@ use crate::endpoint::{DeferReason, Ticket};
 use crate::handover::Handover;
 use crate::outputs::{dead, outcome, write, Output};
 use crate::tiers::{Link, Recent, Tiers};
+use crate::unsendable;
 use crate::Shared;
 
 /// One delivery in hand, and the attempt to make.
@@ -105,7 +106,7 @@ impl Ctx {
 
     /// A retry record of `job` (with `delivery`, its current form) for attempt `attempt` after
     /// `wait`, on the tier for that wait.
-    fn retry(
+    pub(crate) fn retry(
         &self,
         job: &Job,
         delivery: &Delivery,
@@ -166,13 +167,13 @@ impl Ctx {
 }
 
 /// What a retry record says of the attempts so far.
-struct Last {
-    first_attempt_at: String,
-    error: Option<String>,
-    status: Option<u16>,
+pub(crate) struct Last {
+    pub(crate) first_attempt_at: String,
+    pub(crate) error: Option<String>,
+    pub(crate) status: Option<u16>,
 }
 
-fn first_attempt_at(job: &Job) -> String {
+pub(crate) fn first_attempt_at(job: &Job) -> String {
     job.first_attempt_at
         .clone()
         .unwrap_or_else(|| job.delivery.created_at.clone())
@@ -264,136 +265,13 @@ pub struct Step {
     pub first_attempt_at: Option<String>,
 }
 
-/// Why a delivery cannot be sent to its subscription now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Unsendable {
-    Unknown,
-    Paused,
-    Disabled,
-    Unverified,
-}
-
-impl Unsendable {
-    fn outcome(self) -> (OutcomeResult, DeadReason, &'static str) {
-        match self {
-            Self::Unknown => (
-                OutcomeResult::SkippedDisabled,
-                DeadReason::SubscriptionUnknown,
-                "the subscription does not exist (here)",
-            ),
-            Self::Paused => (
-                OutcomeResult::SkippedPaused,
-                DeadReason::SubscriptionPaused,
-                "the subscription is paused",
-            ),
-            Self::Disabled => (
-                OutcomeResult::SkippedDisabled,
-                DeadReason::SubscriptionDisabled,
-                "the subscription is disabled",
-            ),
-            Self::Unverified => (
-                OutcomeResult::SkippedDisabled,
-                DeadReason::SubscriptionUnverified,
-                "the subscription's URL is not verified",
-            ),
-        }
-    }
-}
-
-/// How long after its creation a delivery whose subscription this instance does not know (or
-/// knows only in a version older than the delivery) is looked at again instead of dead-lettered:
-/// the routing stage that built it saw a newer version, which is on its way here.
-const VIEW_LAG_GRACE: Duration = Duration::from_secs(60);
-/// How long such a delivery waits before it is looked at again.
-const VIEW_LAG_WAIT: Duration = Duration::from_secs(2);
-
-/// The subscription to send for, or why not, and whether this instance's view may lag the
-/// routing stage that built the delivery.
-fn current_subscription(shared: &Shared, d: &Delivery) -> Result<Subscription, (Unsendable, bool)> {
-    let sub = shared
-        .subscriptions
-        .read()
-        .get(&d.subscription_id)
-        .map(|s| s.sub.clone());
-    let Some(s) = sub else {
-        return Err((Unsendable::Unknown, true));
-    };
-    // The delivery is newer than the version known here: the routing stage saw a later one.
-    let stale = match (&s.updated, hookline_model::timefmt::parse(&d.created_at)) {
-        (Some(u), Some(created)) => hookline_model::timefmt::parse(u).is_some_and(|u| u < created),
-        _ => false,
-    };
-    match s.status {
-        SubscriptionStatus::Active => Ok(s),
-        SubscriptionStatus::Paused => Err((Unsendable::Paused, stale)),
-        SubscriptionStatus::Disabled => Err((Unsendable::Disabled, stale)),
-        SubscriptionStatus::Unverified => Err((Unsendable::Unverified, stale)),
-    }
-}
-
-fn age_of(t: &str) -> Duration {
-    hookline_model::timefmt::parse(t).map_or(Duration::ZERO, |t| {
-        Duration::from_secs_f64((OffsetDateTime::now_utc() - t).as_seconds_f64().max(0.0))
-    })
-}
-
-/// A delivery that cannot be sent now: looked at again shortly while this instance's view of
-/// the subscription may lag, dead-lettered (with the reason) otherwise — never dropped.
-fn unsendable(ctx: &Ctx, job: &Job, why: Unsendable, may_lag: bool, inline: bool) -> Step {
-    let d = &job.delivery;
-    if may_lag && age_of(&d.created_at) < VIEW_LAG_GRACE {
-        let outputs = if inline {
-            Vec::new()
-        } else {
-            let last = Last {
-                first_attempt_at: first_attempt_at(job),
-                error: Some(format!("waiting for the subscription: {}", why.outcome().2)),
-                status: None,
-            };
-            vec![ctx.retry(job, d, job.attempt, VIEW_LAG_WAIT, last)]
-        };
-        return Step {
-            outputs,
-            retry_in: inline.then_some((VIEW_LAG_WAIT, job.attempt)),
-            first_attempt_at: None,
-        };
-    }
-    let (result, reason, text) = why.outcome();
-    ctx.shared
-        .metrics
-        .attempts
-        .with_label_values(&[result.as_str()])
-        .inc();
-    let first = first_attempt_at(job);
-    Step {
-        outputs: vec![
-            Output::Outcome(Box::new(outcome(
-                d,
-                job.attempt,
-                result,
-                Some(text.to_owned()),
-            ))),
-            dead(
-                d,
-                job.attempt.saturating_sub(1),
-                &first,
-                reason,
-                Some(text.to_owned()),
-                None,
-            ),
-        ],
-        retry_in: None,
-        first_attempt_at: None,
-    }
-}
-
 /// Checks the subscription and its circuit, attempts, and decides what follows. `inline`:
 /// failures are retried by the caller (ordered mode) instead of through the retry path.
 pub async fn attempt_step(ctx: &Ctx, job: &Job, inline: bool) -> Step {
     let shared = &ctx.shared;
-    let sub = match current_subscription(shared, &job.delivery) {
+    let sub = match unsendable::current_subscription(shared, &job.delivery) {
         Ok(s) => s,
-        Err((why, may_lag)) => return unsendable(ctx, job, why, may_lag, inline),
+        Err((why, may_lag)) => return unsendable::step(ctx, job, why, may_lag, inline),
     };
     let (admit, transition) = shared.breaker(&sub.id, |b| b.admit(Instant::now()));
     note_transition(shared, &sub.id, transition);
@@ -455,7 +333,7 @@ fn follow(
     let facts = Facts {
         seen,
         attempt: job.attempt,
-        age: age_of(&first),
+        age: unsendable::age_of(&first),
         failing_for,
         hops: job.hops,
     };

@@ -12,7 +12,8 @@
 //!   what an endpoint will not take moves to the retry path instead of blocking a partition.
 //! - [`tiers`]: the retry path's delay tiers (`retries`, `retries.5s` … `retries.6h`).
 //! - [`hold`]: ordered subscriptions that block only themselves.
-//! - [`jobs`]: one delivery's way: wait, attempt, write what follows.
+//! - [`jobs`]: one delivery's way: wait, attempt, write what follows; `unsendable`: what
+//!   happens to a delivery whose subscription is paused, disabled or unknown.
 //! - `hookline-webhook`: sign, POST, judge one attempt (a library the admin API shares).
 //! - [`decide`]: what follows an attempt, as a pure function.
 //! - [`outputs`]: the records an attempt causes, checked against the producer's size limit.
@@ -35,6 +36,7 @@ pub mod outputs;
 pub mod policy;
 pub mod rate;
 pub mod tiers;
+mod unsendable;
 pub mod worker;
 
 use std::sync::Arc;

@@ -16,6 +16,7 @@
 
 pub mod commits;
 pub mod eviction;
+mod restore;
 pub mod runner;
 pub mod store;
 pub mod validate;
