@@ -59,9 +59,9 @@ async fn versions(t: &TestTopics) -> Vec<Option<Value>> {
     .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_disable_keeps_an_edit_made_during_the_attempt() {
-    // The 410 comes 2 s after the request arrives: time for an admin edit meanwhile.
+/// A subscription, a sender, and one delivery whose attempt is under way: the endpoint answers
+/// 410, 2 s after the request arrives (time for an edit or a deletion meanwhile).
+async fn attempt_under_way(name: &str) -> (Broker, TestTopics, Receiver, Sender) {
     let receiver = Receiver::start_delayed(410, Duration::from_secs(2)).await;
     let url = receiver.url("/gone");
     let broker = Broker::start();
@@ -72,12 +72,19 @@ async fn a_disable_keeps_an_edit_made_during_the_attempt() {
         &[subscription(&url, &["click"])],
     )
     .await;
-    let sender = Sender::start(&t, &key_path("disable-edit"), &[]);
+    let sender = Sender::start(&t, &key_path(name), &[]);
     produce(&t, &t.topics.deliveries, &[delivery(&url)]).await;
     assert!(
         eventually(Duration::from_secs(30), || receiver.count() >= 1).await,
         "the attempt is under way"
     );
+    (broker, t, receiver, sender)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_disable_keeps_an_edit_made_during_the_attempt() {
+    let (_broker, t, receiver, sender) = attempt_under_way("disable-edit").await;
+    let url = receiver.url("/gone");
     produce(
         &t,
         &t.topics.subscriptions,
@@ -106,22 +113,7 @@ async fn a_disable_keeps_an_edit_made_during_the_attempt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_disable_does_not_bring_back_a_deleted_subscription() {
-    let receiver = Receiver::start_delayed(410, Duration::from_secs(2)).await;
-    let url = receiver.url("/gone");
-    let broker = Broker::start();
-    let t = TestTopics::create(&broker.bootstrap, 1).await;
-    produce(
-        &t,
-        &t.topics.subscriptions,
-        &[subscription(&url, &["click"])],
-    )
-    .await;
-    let sender = Sender::start(&t, &key_path("disable-delete"), &[]);
-    produce(&t, &t.topics.deliveries, &[delivery(&url)]).await;
-    assert!(
-        eventually(Duration::from_secs(30), || receiver.count() >= 1).await,
-        "the attempt is under way"
-    );
+    let (_broker, t, _receiver, sender) = attempt_under_way("disable-delete").await;
     let tombstone: RawRecord<'_> = (Some(b"sub-gone".as_slice()), None);
     produce_raw(&t, &t.topics.subscriptions, &[tombstone]).await;
     let m = sender.metrics.clone();
