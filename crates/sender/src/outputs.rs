@@ -97,6 +97,13 @@ pub async fn write(
     Ok(dead)
 }
 
+/// Whether a record carrying `d` may exceed `max_bytes`: JSON escapes a byte into at most six,
+/// so only a body within a sixth of the limit needs the exact (serialized) size. Keeps the
+/// common case free of a second serialization per record.
+fn may_exceed(d: &Delivery, max_bytes: usize) -> bool {
+    d.body.len().saturating_mul(6) + WRAPPER_ROOM > max_bytes
+}
+
 fn size_of<T: Serialize>(v: &T) -> usize {
     serde_json::to_vec(v).map_or(usize::MAX, |b| b.len())
 }
@@ -104,7 +111,9 @@ fn size_of<T: Serialize>(v: &T) -> usize {
 /// Makes a record fit in `max_bytes` (see the module doc).
 pub fn fit(out: Output, max_bytes: usize) -> Output {
     match out {
-        Output::Retry(r, topic) if size_of(&r) > max_bytes => {
+        Output::Retry(r, topic)
+            if may_exceed(&r.delivery, max_bytes) && size_of(&r) > max_bytes =>
+        {
             tracing::warn!(delivery = %r.delivery.delivery_id, "a retry record would exceed message.max.bytes: dead-lettered as too-large");
             let d = dead(
                 &r.delivery,
@@ -117,7 +126,7 @@ pub fn fit(out: Output, max_bytes: usize) -> Output {
             let _ = topic;
             fit(d, max_bytes)
         }
-        Output::Dead(mut d) if size_of(&d) > max_bytes => {
+        Output::Dead(mut d) if may_exceed(&d.delivery, max_bytes) && size_of(&d) > max_bytes => {
             let body = &mut d.delivery.body;
             let keep = max_bytes.saturating_sub(WRAPPER_ROOM).min(body.len());
             let mut cut = keep;
