@@ -8,10 +8,10 @@
 use std::time::Duration;
 
 use hookline_integration_tests::{
-    committed_and_end, count, key_path, produce, produce_raw, RawRecord, Sender,
+    committed_and_end, count, key_path, produce, produce_raw, read_to_end, RawRecord, Sender,
 };
 use hookline_testkit::topics::json;
-use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
+use hookline_testkit::{eventually, Broker, Receiver, TestTopics};
 use serde_json::{json, Value};
 
 fn subscription(url: &str, events: &[&str]) -> (String, Value) {
@@ -47,16 +47,10 @@ async fn versions(t: &TestTopics) -> Vec<Option<Value>> {
         .await,
         "the sender finished the delivery"
     );
-    let end = committed_and_end(t, "versions", &t.topics.subscriptions).1 as usize;
-    read_until(
-        &t.settings,
-        &t.topics.subscriptions,
-        Duration::from_secs(30),
-        |ms| ms.len() >= end,
-    )
-    .iter()
-    .map(|m| rdkafka::Message::payload(m).map(|_| json(m)))
-    .collect()
+    read_to_end(t, &t.topics.subscriptions)
+        .iter()
+        .map(|m| rdkafka::Message::payload(m).map(|_| json(m)))
+        .collect()
 }
 
 /// A subscription, a sender, and one delivery whose attempt is under way: the endpoint answers

@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use hookline_integration_tests::{key_path, produce, Sender};
+use hookline_integration_tests::{count, key_path, produce, read_to_end, Sender};
 use hookline_testkit::topics::json;
-use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
+use hookline_testkit::{eventually, Broker, Receiver, TestTopics};
 use serde_json::{json, Value};
 
 const N: usize = 40;
@@ -52,17 +52,23 @@ async fn deliveries_of_a_subscription_paused_meanwhile_are_dead_lettered_not_dro
     tokio::time::sleep(Duration::from_millis(1)).await; // `updated` after the deliveries' creation
     produce(&t, &t.topics.subscriptions, &[subscription(&url, "paused")]).await;
 
-    // Everything not delivered by the pause ends on `dead-letter`, with its reason.
-    let dead: Vec<Value> = read_until(
-        &t.settings,
-        &t.topics.dead_letter,
-        Duration::from_secs(60),
-        |ms| ms.len() + receiver.count() >= N,
-    )
-    .iter()
-    .map(json)
-    .collect();
+    // Everything not delivered by the pause ends on `dead-letter`, with its reason. Once every
+    // delivery has its end, the sender stops (committing what it finished), and the topic is
+    // read to its end offsets, so a repeat would be seen.
+    let m = sender.metrics.clone();
+    let ended = || {
+        count(&m.attempts, &["delivered"]) + count(&m.dead_letters, &["subscription-paused"])
+            >= N as u64
+    };
+    assert!(
+        eventually(Duration::from_secs(60), ended).await,
+        "every delivery ended"
+    );
     sender.stop(Duration::from_secs(30)).await;
+    let dead: Vec<Value> = read_to_end(&t, &t.topics.dead_letter)
+        .iter()
+        .map(json)
+        .collect();
 
     let mut seen: HashMap<String, Vec<&str>> = HashMap::new();
     for r in receiver.received() {
