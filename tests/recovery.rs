@@ -3,51 +3,17 @@
 //! (`make test` builds the binaries before the tests.)
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hookline_integration_tests::{binary, committed_and_end, produce, read_to_end};
+use hookline_integration_tests::{committed_and_end, produce, read_to_end, StageProcess};
 use hookline_testkit::{Broker, TestTopics};
 use rdkafka::message::Message;
 use serde_json::{json, Value};
 
-struct Stage(Child);
-
-impl Stage {
-    fn start(t: &TestTopics, state_dir: &std::path::Path, log: &str) -> Self {
-        let log_file = std::fs::File::create(std::env::temp_dir().join(log)).unwrap();
-        let child = Command::new(binary("hookline-profiles"))
-            .env("HOOKLINE_BROKERS", &t.settings.brokers)
-            .env("HOOKLINE_TOPIC_PREFIX", &t.prefix)
-            .env("HOOKLINE_METRICS_ADDR", "off")
-            .env("HOOKLINE_STATE_DIR", state_dir)
-            .env("HOOKLINE_REQUIRE_HTTPS", "false")
-            .env("HOOKLINE_KAFKA_SESSION_TIMEOUT_MS", "6000")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .unwrap();
-        Stage(child)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.0.kill(); // SIGKILL
-        let _ = self.0.wait();
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        self.0.wait().unwrap()
-    }
-}
-
-impl Drop for Stage {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// A `hookline-profiles` process with its table in `state_dir`.
+fn start_profiles(t: &TestTopics, state_dir: &std::path::Path, log: &str) -> StageProcess {
+    let dir = state_dir.to_str().unwrap();
+    StageProcess::start(t, "hookline-profiles", &[("HOOKLINE_STATE_DIR", dir)], log)
 }
 
 /// Waits until the profiles stage's group has committed `changes` records of
@@ -95,7 +61,7 @@ async fn profiles_stage_resumes_after_sigkill_from_its_offsets_and_state() {
         "hookline-recovery-{}",
         t.prefix.trim_end_matches('.')
     ));
-    let mut stage = Stage::start(&t, &state, "recovery-1.log");
+    let mut stage = start_profiles(&t, &state, "recovery-1.log");
     let creates: Vec<_> = (0..20).map(|i| change(i, "create", "First")).collect();
     produce(&t, &t.topics.profile_changes, &creates).await;
     // Offsets are committed every second: wait until the group's commit covers all 20, then
@@ -107,7 +73,7 @@ async fn profiles_stage_resumes_after_sigkill_from_its_offsets_and_state() {
 
     let updates: Vec<_> = (0..20).map(|i| change(i, "update", "Second")).collect();
     produce(&t, &t.topics.profile_changes, &updates).await;
-    let _stage = Stage::start(&t, &state, "recovery-2.log");
+    let _stage = start_profiles(&t, &state, "recovery-2.log");
     wait_committed(&t, 40).await;
     let (latest, n) = table(&t);
     assert_eq!(
@@ -132,12 +98,12 @@ async fn two_instances_share_the_partitions_and_one_takes_over_when_the_other_st
     let t = TestTopics::create(&broker.bootstrap, 3).await;
     let base =
         std::env::temp_dir().join(format!("hookline-split-{}", t.prefix.trim_end_matches('.')));
-    let mut a = Stage::start(
+    let mut a = start_profiles(
         &t,
         &base.join("a"),
         &format!("split-a-{}.log", std::process::id()),
     );
-    let _b = Stage::start(
+    let _b = start_profiles(
         &t,
         &base.join("b"),
         &format!("split-b-{}.log", std::process::id()),

@@ -12,6 +12,9 @@ use hookline_testkit::TestTopics;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod process;
+pub use process::StageProcess;
+
 /// The running pipeline of one test.
 pub struct Pipeline {
     pub shutdown: CancellationToken,

@@ -36,6 +36,12 @@ pub struct CommonArgs {
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "HOOKLINE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+
+    /// This instance's stable identity in its consumer groups (`group.instance.id`, static
+    /// membership), e.g. a StatefulSet pod name: a restarted instance takes its predecessor's
+    /// place at once. Unset: dynamic membership.
+    #[arg(long, env = "HOOKLINE_INSTANCE_ID")]
+    pub instance_id: Option<String>,
 }
 
 impl CommonArgs {
@@ -220,6 +226,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "HOOKLINE_ALLOW_PORTS",
     "HOOKLINE_LOG_FORMAT",
     "HOOKLINE_GROUP_ID",
+    "HOOKLINE_INSTANCE_ID",
     "HOOKLINE_PARTITIONS",
     "HOOKLINE_MAX_RECORD_BYTES",
     "HOOKLINE_STATE_DIR",

@@ -8,6 +8,8 @@ use rdkafka::ClientConfig;
 pub struct KafkaSettings {
     pub brokers: String,
     pub overrides: Vec<(String, String)>,
+    /// This instance's `group.instance.id` in its groups (static membership), if any.
+    pub instance: Option<String>,
 }
 
 impl KafkaSettings {
@@ -15,7 +17,14 @@ impl KafkaSettings {
         Self {
             brokers: brokers.into(),
             overrides,
+            instance: None,
         }
+    }
+
+    /// The same settings with group consumers joining as `instance` (static membership).
+    pub fn with_instance(mut self, instance: Option<String>) -> Self {
+        self.instance = instance;
+        self
     }
 
     fn base(&self) -> ClientConfig {
@@ -43,12 +52,16 @@ impl KafkaSettings {
     }
 
     /// A group consumer that stores offsets only when the stage says so; librdkafka commits the
-    /// stored offsets periodically and on revocation.
+    /// stored offsets periodically and on revocation. With an instance identity it is a static
+    /// member of the group (`membership`).
     pub fn group_consumer(&self, group_id: &str) -> ClientConfig {
         let mut c = self.base();
+        if let Some(instance) = &self.instance {
+            c.set("group.instance.id", instance);
+        }
         c.set("group.id", group_id)
             .set("enable.auto.commit", "true")
-            .set("auto.commit.interval.ms", "1000")
+            .set("auto.commit.interval.ms", "100")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")

@@ -199,23 +199,23 @@ async fn ready(job: &Job) -> Option<()> {
 }
 
 /// An unordered delivery: waits for its time and a slot of its endpoint, attempts once, and
-/// writes what follows (a retry goes to the retry path).
+/// writes what follows (a retry goes to the retry path) before giving the slot back.
 pub async fn unordered(ctx: Ctx, job: Job) {
     if ready(&job).await.is_none() {
         return;
     }
-    let step = {
-        let Some(ticket) = job.ticket.as_ref() else {
-            return;
-        };
-        let Some(Some(_slot)) = unless(&job.cancel, ticket.slot()).await else {
-            return;
-        };
-        if !ctx.handover.attempt_started(job.partition, &job.cancel) {
-            return;
-        }
-        attempt_step(&ctx, &job, false).await
+    let Some(ticket) = job.ticket.as_ref() else {
+        return;
     };
+    let Some(Some(_slot)) = unless(&job.cancel, ticket.slot()).await else {
+        return;
+    };
+    if !ctx.handover.attempt_started(job.partition, &job.cancel) {
+        return;
+    }
+    let step = attempt_step(&ctx, &job, false).await;
+    // The slot is held until the attempt's outcome is acknowledged, so what a crash can make
+    // the next owner repeat is bounded by the endpoint's in-flight limit.
     if ctx.publish(step.outputs).await {
         ctx.finished(&job);
     }

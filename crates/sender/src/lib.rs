@@ -226,7 +226,15 @@ pub async fn run(
         tracing::warn!(networks = %args.allow_networks, "outbound calls may reach these non-public networks");
     }
     let topics = args.common.topics();
-    let settings = KafkaSettings::new(args.common.brokers.clone(), args.common.kafka_settings());
+    let group = args
+        .group_id
+        .clone()
+        .unwrap_or_else(|| format!("{}sender", args.common.topic_prefix));
+    // One identity for all the loops' groups (each group has one member per instance).
+    let instance =
+        hookline_kafka::membership::static_instance_id(args.common.instance_id.as_deref());
+    let settings = KafkaSettings::new(args.common.brokers.clone(), args.common.kafka_settings())
+        .with_instance(instance);
     let subscriptions = SubscriptionsView::start(
         &settings,
         &topics.subscriptions,
@@ -271,10 +279,6 @@ pub async fn run(
         },
         health,
     });
-    let group = args
-        .group_id
-        .clone()
-        .unwrap_or_else(|| format!("{}sender", args.common.topic_prefix));
     let tiers = Arc::new(tiers::Tiers::new(topics.retry_tiers()));
     let mut loops = vec![(group.clone(), worker::Input::Deliveries)];
     for tier in tiers.all() {

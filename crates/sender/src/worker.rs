@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookline_config::Topics;
+use hookline_kafka::membership::StuckGroupWatch;
 use hookline_kafka::producer::Acks;
 use hookline_kafka::quarantine::quarantine;
 use hookline_kafka::{KafkaSettings, Producer};
@@ -39,6 +40,8 @@ use crate::{SenderError, Shared};
 
 /// Kibibytes of delivery bodies in hand per loop; beyond it the loop waits for room.
 pub const MEMORY_BUDGET_KIB: u32 = 256 * 1024;
+/// How long a stopping loop waits for its partitions to be revoked as it leaves its group.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long shutdown waits for attempts in flight before giving up on them (they are re-read).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// Links of the retry path a tier loop remembers, to drop a chain duplicated by a crash.
@@ -69,6 +72,10 @@ struct Loop {
     /// Partitions sought back to an offset: records before it arrives are stale fetches.
     awaiting: HashMap<i32, i64>,
     ordered: HashMap<SubscriptionId, mpsc::UnboundedSender<Job>>,
+    /// Rejoins a group that settled with nobody holding a partition (`membership`).
+    stuck: StuckGroupWatch,
+    /// A static member leaves its group on purpose when it stops.
+    is_static: bool,
     shutdown: CancellationToken,
 }
 
@@ -121,6 +128,7 @@ pub async fn run_loop(
         fatal: CancellationToken::new(),
         stop,
     };
+    let stuck = StuckGroupWatch::new(&group, &topic);
     let mut l = Loop {
         consumer: Arc::new(consumer),
         topic,
@@ -132,6 +140,8 @@ pub async fn run_loop(
         paused: HashMap::new(),
         awaiting: HashMap::new(),
         ordered: HashMap::new(),
+        stuck,
+        is_static: settings.instance.is_some(),
         shutdown,
     };
     tracing::info!(topic = %l.topic, %group, "sender loop started");
@@ -161,6 +171,7 @@ impl Loop {
                     store(&self.consumer, &self.ctx.handover);
                     self.resume_due();
                     self.release_holds();
+                    self.stuck.check(&self.consumer);
                 }
                 m = consumer.recv() => match m {
                     Ok(msg) => self.on_record(&msg).await?,
@@ -398,6 +409,10 @@ impl Loop {
         store(&self.consumer, &self.ctx.handover);
         if commit {
             let _ = self.consumer.commit_consumer_state(CommitMode::Sync);
+        }
+        if commit && self.is_static {
+            // A static member does not leave on close: leave now so the partitions move at once.
+            hookline_kafka::membership::leave_group(&self.consumer, LEAVE_TIMEOUT).await;
         }
         self.ctx.producer.flush(Duration::from_secs(10))?;
         tracing::info!(topic = %self.topic, "sender loop stopped");

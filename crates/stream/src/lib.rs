@@ -51,8 +51,14 @@ pub async fn run_join_stage<P: Processor>(
     // Not ready while the broker does not take the stage's records (an outage).
     readiness.also_require(hookline_kafka::producer::broker_takes_records);
     let topics = common.topics();
+    let group_id = args
+        .group_id
+        .clone()
+        .unwrap_or_else(|| format!("{}{}", common.topic_prefix, stage.name));
+    let instance = hookline_kafka::membership::static_instance_id(common.instance_id.as_deref());
     let settings =
-        hookline_kafka::KafkaSettings::new(common.brokers.clone(), common.kafka_settings());
+        hookline_kafka::KafkaSettings::new(common.brokers.clone(), common.kafka_settings())
+            .with_instance(instance);
     let subscriptions = SubscriptionsView::start(
         &settings,
         &topics.subscriptions,
@@ -62,10 +68,7 @@ pub async fn run_join_stage<P: Processor>(
     .await?;
     let cfg = StageConfig {
         name: stage.name,
-        group_id: args
-            .group_id
-            .clone()
-            .unwrap_or_else(|| format!("{}{}", common.topic_prefix, stage.name)),
+        group_id,
         input_topic: (stage.input_topic)(&topics),
         table_mode: stage.table_mode,
         topics,

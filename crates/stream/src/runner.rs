@@ -46,6 +46,8 @@ pub(crate) const DEFAULT_TABLE_RETENTION: Duration = Duration::from_secs(24 * 3_
 /// At most this long between two records of "caught up" per held partition. The catch-up time
 /// only has to be well within the tombstone retention; a quarter of it, within 1 s..1 min.
 const MAX_CATCH_UP_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a stopping stage waits for its partitions to be revoked as it leaves its group.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a stage stopped. All of these end the process; the orchestrator restarts it and it
 /// resumes from its committed offsets.
@@ -334,8 +336,11 @@ pub async fn run_stage<P: Processor>(
     // Partitions whose table is held, and those restored to the end and safe to process.
     let mut held: HashSet<i32> = HashSet::new();
     let mut ready: HashSet<i32> = HashSet::new();
-    // Readiness waits for the group's first assignment, whose tables must be restored first.
-    let mut assigned_once = false;
+    // Readiness waits for an assignment that stands (not one revoked again right away, as an
+    // eager rebalance does), whose tables must be restored first.
+    let mut settled = false;
+    let mut stuck =
+        hookline_kafka::membership::StuckGroupWatch::new(&cfg.group_id, &cfg.input_topic);
     let mut evictions = Evictions::new(cfg.revoked_partition_grace);
     let mut offsets = ProcessedOffsets::default();
     let mut acks = Acks::new();
@@ -362,11 +367,12 @@ pub async fn run_stage<P: Processor>(
                     Err(_) => break,
                 }
             }
-            let (revoked, assigned) = apply_rebalances(
+            let (revoked, assigned, last) = apply_rebalances(
                 cfg.name, &store, &events, &table, &mut held, &mut ready, retention,
             )
             .await?;
-            assigned_once |= assigned;
+            settled = last.unwrap_or(settled);
+            stuck.check(&consumer);
             evictions
                 .step(cfg.name, &store, &held, assigned || !revoked.is_empty())
                 .await?;
@@ -387,7 +393,7 @@ pub async fn run_stage<P: Processor>(
             }
             // Once ready, a stage stays ready through later rebalances: readiness gates rollouts,
             // and one instance's restore after a rebalance should not hold up another's.
-            if assigned_once && !readiness.is_set() && held.is_subset(&ready) {
+            if settled && !readiness.is_set() && held.is_subset(&ready) {
                 readiness.set(true);
                 tracing::info!(stage = cfg.name, partitions = ?held, "ready");
             }
@@ -461,6 +467,11 @@ pub async fn run_stage<P: Processor>(
             tracing::debug!(stage = cfg.name, error = %e, "final commit (nothing stored is fine)");
         }
     }
+    if result.is_ok() && cfg.settings.instance.is_some() {
+        // A static member does not leave on close: leave now so the partitions move at once.
+        hookline_kafka::membership::leave_group(&consumer, LEAVE_TIMEOUT).await;
+    }
+
     producer.flush(Duration::from_secs(10))?;
     readiness.set(false);
     tracing::info!(stage = cfg.name, "stage stopped");
@@ -468,7 +479,8 @@ pub async fn run_stage<P: Processor>(
 }
 
 /// Applies queued rebalances to the table; returns the partitions revoked and not re-assigned,
-/// and whether an assignment (possibly empty) was among the rebalances.
+/// whether an assignment (possibly empty) was among the rebalances, and whether the last of
+/// them was an assignment (`None`: there were none).
 async fn apply_rebalances(
     stage: &'static str,
     store: &ProfileStore,
@@ -477,15 +489,20 @@ async fn apply_rebalances(
     held: &mut HashSet<i32>,
     ready: &mut HashSet<i32>,
     retention: Duration,
-) -> Result<(HashSet<i32>, bool), StageError> {
+) -> Result<(HashSet<i32>, bool, Option<bool>), StageError> {
     let mut revoked = HashSet::new();
     let mut assigned = false;
+    let mut last = None;
     let queued = std::mem::take(&mut *events.lock().expect("events lock"));
     for ev in queued {
         match ev {
-            RebalanceEvent::Revoked(ps) => revoked.extend(ps),
+            RebalanceEvent::Revoked(ps) => {
+                last = Some(false);
+                revoked.extend(ps)
+            }
             RebalanceEvent::Assigned(ps) => {
                 assigned = true;
+                last = Some(true);
                 let now: HashSet<i32> = ps.iter().copied().collect();
                 // Eager rebalances revoke everything and assign again: keep the tables of
                 // partitions that come straight back instead of restoring them anew.
@@ -509,5 +526,5 @@ async fn apply_rebalances(
             ready.remove(p);
         }
     }
-    Ok((revoked, assigned))
+    Ok((revoked, assigned, last))
 }
