@@ -73,6 +73,10 @@ JOIN_STAGES = {"hookline-tracking", "hookline-profiles"}
 KEY_USERS = {"hookline-sender", "hookline-admin"}
 
 
+# Schema errors already reported, so that a rendered object repeats none of its file's.
+REPORTED = set()
+
+
 class Problems(list):
     def add(self, where, text):
         self.append(f"{where}: {text}")
@@ -123,24 +127,36 @@ def pod_spec(doc):
     return None
 
 
-def validate_schema(doc, where, versions, schemas, problems):
-    """One object against its vendored CRD schema, or the Kubernetes schemas of each version."""
+def validate_schema(doc, where, versions, schemas, problems, reported=None):
+    """One object against its vendored CRD schema, or the Kubernetes schemas of each version.
+    The same error under several versions is reported once; `reported` (a set) suppresses
+    errors already reported for the same object elsewhere (the file behind a rendered object)."""
     api, kind = doc.get("apiVersion", ""), doc.get("kind")
+    name = (doc.get("metadata") or {}).get("name")
+    found = {}  # message -> the schemas that gave it
     if (api, kind) in schemas:
         validator = jsonschema.Draft7Validator(schemas[(api, kind)])
         for err in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path)):
             at = ".".join(str(p) for p in err.absolute_path) or "(top)"
-            problems.add(where, f"{at}: {err.message} (schema {SCHEMAS[(api, kind)]})")
-        return
-    for version in versions:
-        try:
-            kubernetes_validate.validate(doc, version, strict=True)
-        except kubernetes_validate.ValidationError as err:
-            at = ".".join(str(p) for p in err.path) or "(top)"
-            problems.add(where, f"{at}: {err.message} (Kubernetes {version} schema)")
-        except kubernetes_validate.SchemaNotFoundError:
-            problems.add(where, f"no schema for {api} {kind} in Kubernetes {version} (nor vendored in deploy/schemas)")
-            return
+            found.setdefault(f"{at}: {err.message}", []).append(f"schema {SCHEMAS[(api, kind)]}")
+    else:
+        for version in versions:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as err:
+                at = ".".join(str(p) for p in err.path) or "(top)"
+                found.setdefault(f"{at}: {err.message}", []).append(version)
+            except kubernetes_validate.SchemaNotFoundError:
+                problems.add(where, f"no schema for {api} {kind} in Kubernetes {version} (nor vendored in deploy/schemas)")
+                return
+    for message, sources in found.items():
+        key = (kind, name, message)
+        if reported is not None:
+            if key in reported:
+                continue
+            reported.add(key)
+        label = sources[0] if sources[0].startswith("schema ") else "Kubernetes " + ", ".join(sources) + " schema"
+        problems.add(where, f"{message} ({label})")
 
 
 def check_rendered(kubectl, versions, problems):
@@ -166,7 +182,8 @@ def check_rendered(kubectl, versions, problems):
                 continue
             docs = [d for d in yaml.safe_load_all(run.stdout) if d]
             for doc in docs:
-                validate_schema(doc, f"{where}: {doc.get('kind')} {doc['metadata'].get('name')}", versions, schemas, problems)
+                validate_schema(doc, f"{where}: {doc.get('kind')} {doc['metadata'].get('name')}", versions, schemas,
+                                problems, REPORTED)
             # A workload KEDA scales must not set `replicas`, or every apply resets KEDA's choice.
             scaled = {(d["spec"]["scaleTargetRef"].get("kind", "Deployment"), d["spec"]["scaleTargetRef"]["name"])
                       for d in docs if d.get("kind") == "ScaledObject"}
@@ -199,7 +216,7 @@ def check_k8s(versions, problems):
             kustomizations.append((path, doc))
             continue
         objects.setdefault((kind, name), []).append((path, doc))
-        validate_schema(doc, where, versions, schemas, problems)
+        validate_schema(doc, where, versions, schemas, problems, REPORTED)
 
     # Kustomizations and components: listed files exist; every file is listed or marked.
     for path, doc in kustomizations:

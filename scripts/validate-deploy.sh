@@ -109,7 +109,7 @@ check "deploy/kubernetes and docker-compose.yml against Kubernetes $K8S_VERSIONS
 # DL3008 (pin apt package versions) is off: Debian removes superseded versions from its
 # archive, so a pinned version stops installing at the next security update.
 check "Dockerfile (hadolint)" \
-  "$BIN/hadolint" --ignore DL3008 Dockerfile
+  "$BIN/hadolint" --no-color --ignore DL3008 Dockerfile
 
 check "shell scripts (shellcheck)" \
   "$BIN/shellcheck" deploy/keys-init.sh scripts/validate-deploy.sh
@@ -162,7 +162,8 @@ check "metrics and labels of the rules and the dashboard exist in crates/telemet
     --runbooks docs/operations.md
 
 if [ ${#failed[@]} -gt 0 ]; then
-  say "${#failed[@]} check(s) failed: ${failed[*]}"
+  say "${#failed[@]} check(s) failed:"
+  printf '  - %s\n' "${failed[@]}"
   exit 1
 fi
 say "all checks passed"
