@@ -74,15 +74,18 @@ BIN="$VENV/bin"
 # started.
 PROMTOOL="$(command -v promtool || true)"
 if [ -z "$PROMTOOL" ]; then
-  PROMTOOL="$CACHE/prometheus/usr/bin/promtool"
+  PROMTOOL="$CACHE/bin/promtool"
   if [ ! -x "$PROMTOOL" ]; then
     command -v apt-get >/dev/null || die "promtool is missing and there is no apt-get; install Prometheus' promtool"
     say "fetching promtool from Debian's prometheus package"
-    ( cd "$CACHE" && rm -f prometheus_*.deb \
+    unpack="$(mktemp -d)"
+    ( cd "$unpack" \
       && { apt-get download prometheus >/dev/null 2>&1 \
            || { [ "$(id -u)" = 0 ] && apt-get update -qq && apt-get download prometheus >/dev/null 2>&1; }; } \
-      && dpkg-deb -x prometheus_*.deb "$CACHE/prometheus" && rm -f prometheus_*.deb ) \
-      || die "could not fetch Debian's prometheus package for promtool (apt-get update first?)"
+      && dpkg-deb -x prometheus_*.deb root && mkdir -p "$CACHE/bin" \
+      && mv root/usr/bin/promtool "$PROMTOOL" ) \
+      || { rm -rf "$unpack"; die "could not fetch Debian's prometheus package for promtool (apt-get update first?)"; }
+    rm -rf "$unpack"
   fi
 fi
 
