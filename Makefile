@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export HOOKLINE_TANSU_BIN ?= $(shell scripts/broker.sh path)
 
-.PHONY: all broker build run test test-unit test-integration bench lint fmt clean
+.PHONY: all broker build run test test-unit test-integration bench lint fmt clean validate-deploy
 
 all: build
 
@@ -28,6 +28,10 @@ test: broker
 ## bench: measured throughput tables (see docs/benchmarks.md)
 bench: broker
 	$(CARGO) run --release -p hookline-bench --quiet
+
+## validate-deploy: check compose, Kubernetes, KEDA, Dockerfile, alert rules and dashboard against their schemas and the code
+validate-deploy:
+	@scripts/validate-deploy.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
