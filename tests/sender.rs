@@ -354,6 +354,17 @@ async fn a_410_disables_the_subscription_and_later_deliveries_are_skipped() {
     wait_sender_idle(&t).await;
     let retries = values(&t, &t.topics.retries);
     assert!(retries.is_empty(), "no retry after 410: {retries:#?}");
+    // The delivery the endpoint refused is not lost: it is dead-lettered, replayable once
+    // the subscription is enabled again.
+    let dead = values(&t, &t.topics.dead_letter);
+    assert_eq!(
+        dead.len(),
+        1,
+        "the refused delivery is dead-lettered: {dead:#?}"
+    );
+    assert_eq!(dead[0]["reason"], "subscription-disabled", "{:#}", dead[0]);
+    assert_eq!(dead[0]["last_status"], 410, "{:#}", dead[0]);
+    assert_eq!(dead[0]["delivery"]["delivery_id"], o["delivery_id"]);
 
     // A second event for the subscription. The routing stage may already drop it (the
     // subscription is no longer active); if it still builds a delivery, the sender must skip

@@ -340,7 +340,14 @@ fn follow(
     let mut retry_in = None;
     let result = match decide(&ctx.shared.bounds, facts) {
         Decision::Delivered => OutcomeResult::Delivered,
-        Decision::Disable(why) => disable(&ctx.shared, sub, &mut outputs, why),
+        Decision::Disable(why) => {
+            // The endpoint refused this delivery: it is dead-lettered, replayable once the
+            // subscription is enabled again.
+            let (e, s) = (o.error.clone(), o.http_status);
+            let reason = DeadReason::SubscriptionDisabled;
+            outputs.push(dead(delivery, job.attempt, &first, reason, e, s));
+            disable(&ctx.shared, sub, &mut outputs, why)
+        }
         Decision::Dead(reason) => {
             let (e, s) = (o.error.clone(), o.http_status);
             outputs.push(dead(delivery, job.attempt, &first, reason, e, s));

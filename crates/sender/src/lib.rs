@@ -96,15 +96,15 @@ pub struct SenderArgs {
     pub disable_after: String,
 
     /// How long an open circuit stays open before a probe (doubles after a failed probe).
-    #[arg(long, default_value = "30s")]
+    #[arg(long, env = "HOOKLINE_BREAKER_COOL_DOWN", default_value = "30s")]
     pub breaker_cool_down: String,
 
     /// Connect timeout.
-    #[arg(long, default_value = "5s")]
+    #[arg(long, env = "HOOKLINE_CONNECT_TIMEOUT", default_value = "5s")]
     pub connect_timeout: String,
 
     /// Timeout of a whole request, response included.
-    #[arg(long, default_value = "15s")]
+    #[arg(long, env = "HOOKLINE_REQUEST_TIMEOUT", default_value = "15s")]
     pub request_timeout: String,
 
     /// The X-Copernica-ID header value; `{account}` is replaced by the account id.

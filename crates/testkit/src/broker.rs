@@ -13,6 +13,7 @@ pub struct Broker {
     child: Child,
     dir: PathBuf,
     port: u16,
+    advertised: u16,
 }
 
 /// Where the broker binary is: `HOOKLINE_TANSU_BIN`, else the cache `make broker` fills.
@@ -59,7 +60,8 @@ impl Broker {
             std::process::id()
         ));
         std::fs::create_dir_all(dir.join("data")).unwrap();
-        let child = spawn(&bin, &dir, port, advertised.unwrap_or(port));
+        let advertised = advertised.unwrap_or(port);
+        let child = spawn(&bin, &dir, port, advertised);
         let bootstrap = format!("127.0.0.1:{port}");
         wait_for(&bootstrap, &dir);
         Self {
@@ -67,7 +69,15 @@ impl Broker {
             child,
             dir,
             port,
+            advertised,
         }
+    }
+
+    /// Starts the broker again on the same port and data folder after [`Broker::kill`] (a
+    /// broker restart: what it stored is kept).
+    pub fn restart(&mut self) {
+        self.child = spawn(&tansu_bin(), &self.dir, self.port, self.advertised);
+        wait_for(&format!("127.0.0.1:{}", self.port), &self.dir);
     }
 
     /// Stops the broker the hard way (SIGKILL), keeping its data folder.

@@ -7,6 +7,8 @@
 //!   outage while the broker keeps its state).
 //! - [`receiver`]: an HTTP endpoint on 127.0.0.1:0 that records every request and answers
 //!   with scripted statuses.
+//! - [`faulty`]: an HTTP endpoint on 127.0.0.1:0 switched at run time between healthy and
+//!   faulty (error statuses, silence, resets, drip-fed answers, endless bodies).
 //! - [`static_site`]: an HTTP server on 127.0.0.1:0 that serves a fixed status and body per
 //!   path (404 elsewhere) and records every request, for tests that fetch files.
 //! - [`dns`]: an authoritative DNS server on 127.0.0.1:0 (UDP and TCP) serving TXT records the
@@ -16,6 +18,7 @@
 
 pub mod broker;
 pub mod dns;
+pub mod faulty;
 pub mod link;
 pub mod receiver;
 pub mod static_site;
@@ -23,6 +26,7 @@ pub mod topics;
 
 pub use broker::Broker;
 pub use dns::{DnsQuery, DnsServer};
+pub use faulty::{Fault, FaultyEndpoint};
 pub use link::Link;
 pub use receiver::{Received, Receiver};
 pub use static_site::StaticSite;

@@ -14,6 +14,7 @@ pub fn unique_prefix() -> String {
 }
 
 /// The topics of one test on one broker.
+#[derive(Clone)]
 pub struct TestTopics {
     pub prefix: String,
     pub topics: Topics,
