@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export HOOKLINE_TANSU_BIN ?= $(shell scripts/broker.sh path)
 
-.PHONY: all broker build run test test-unit test-integration bench lint fmt clean validate-deploy
+.PHONY: all broker build run test test-unit test-integration bench lint fmt clean validate-deploy chaos
 
 all: build
 
@@ -24,6 +24,17 @@ test: broker
 	@log=$$(mktemp); set -o pipefail; \
 	  $(CARGO) test --workspace --no-fail-fast 2>&1 | tee $$log; status=$$?; \
 	  scripts/test-summary.sh $$log; rm -f $$log; exit $$status
+
+## chaos: the long chaos run (20,000 records, two instances per group, broker restarts); prints
+## the table docs/reliability.md records. CHAOS_EVENTS, CHAOS_INSTANCES, CHAOS_SEED change it.
+CHAOS_EVENTS ?= 20000
+CHAOS_INSTANCES ?= 2
+CHAOS_SEED ?= 7
+chaos: broker
+	$(CARGO) build --workspace --bins
+	HOOKLINE_CHAOS_EVENTS=$(CHAOS_EVENTS) HOOKLINE_CHAOS_INSTANCES=$(CHAOS_INSTANCES) \
+	  HOOKLINE_CHAOS_BROKER_RESTARTS=1 HOOKLINE_CHAOS_SEED=$(CHAOS_SEED) \
+	  $(CARGO) test -p hookline-integration-tests --test chaos -- --ignored --nocapture
 
 ## bench: measured throughput tables (see docs/benchmarks.md)
 bench: broker

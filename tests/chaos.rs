@@ -47,7 +47,8 @@ struct Plan {
     seed: u64,
 }
 
-fn plan() -> Plan {
+/// The long form's plan, from `HOOKLINE_CHAOS_*` (`make chaos` sets them).
+fn plan_from_env() -> Plan {
     let var = |k: &str, d: u64| {
         std::env::var(k)
             .ok()
@@ -55,9 +56,9 @@ fn plan() -> Plan {
             .unwrap_or(d)
     };
     Plan {
-        events: var("HOOKLINE_CHAOS_EVENTS", 1_000) as usize,
-        instances: var("HOOKLINE_CHAOS_INSTANCES", 1).max(1) as usize,
-        broker_restarts: var("HOOKLINE_CHAOS_BROKER_RESTARTS", 0) as usize,
+        events: var("HOOKLINE_CHAOS_EVENTS", 20_000) as usize,
+        instances: var("HOOKLINE_CHAOS_INSTANCES", 2).max(1) as usize,
+        broker_restarts: var("HOOKLINE_CHAOS_BROKER_RESTARTS", 1) as usize,
         seed: var("HOOKLINE_CHAOS_SEED", 7),
     }
 }
@@ -65,10 +66,29 @@ fn plan() -> Plan {
 /// Faults injected, by kind.
 type Faults = BTreeMap<&'static str, usize>;
 
+/// The short form, in `make test`: one instance per group, killed and restarted, and every
+/// endpoint fault.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "loses deliveries on the local broker (docs/reliability.md); run by make chaos"]
+async fn every_record_is_accounted_for_under_kills_and_endpoint_faults() {
+    let plan = Plan {
+        events: 1_000,
+        instances: 1,
+        broker_restarts: 0,
+        seed: 7,
+    };
+    run(plan).await;
+}
+
+/// The long form (`make chaos`): more records, two instances per group with scale-up and
+/// scale-down, broker restarts. On the local broker it finds partitions left with killed
+/// members for minutes (`docs/reliability.md`), hence not in `make test`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "run by make chaos; see docs/reliability.md for what it finds on the local broker"]
 async fn every_record_is_accounted_for_under_chaos() {
-    let plan = plan();
+    run(plan_from_env()).await;
+}
+
+async fn run(plan: Plan) {
     let started = Instant::now();
     let mut broker = Broker::start();
     let t = TestTopics::create(&broker.bootstrap, 3).await;
@@ -159,7 +179,7 @@ async fn every_record_is_accounted_for_under_chaos() {
     );
     assert_eq!(
         ended.quarantined, expected.hostile,
-        "every hostile record is quarantined once"
+        "every hostile record is quarantined (counted once per input record)"
     );
     let unexpected: Vec<&String> = ended
         .delivered
@@ -347,7 +367,20 @@ impl Ended {
             e.dead
                 .insert(id, v["reason"].as_str().unwrap_or_default().to_owned());
         }
-        e.quarantined = read_to_end(t, &t.topics.quarantine).len();
+        // Distinct input records: a record re-read after a kill is quarantined again.
+        let sources: BTreeSet<(String, i32, i64)> = read_to_end(t, &t.topics.quarantine)
+            .iter()
+            .filter_map(|m| serde_json::from_slice::<serde_json::Value>(m.payload()?).ok())
+            .map(|v| {
+                let topic = v["source_topic"].as_str().unwrap_or_default().to_owned();
+                (
+                    topic,
+                    v["partition"].as_i64().unwrap_or(-1) as i32,
+                    v["offset"].as_i64().unwrap_or(-1),
+                )
+            })
+            .collect();
+        e.quarantined = sources.len();
         e
     }
 

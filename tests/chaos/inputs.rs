@@ -90,9 +90,9 @@ pub fn input(n: usize, gone: bool, expected: &mut Expected) -> Input {
     }
     let profile = n % PROFILES;
     expected.clicks += 1;
-    expected
-        .deliveries
-        .insert(delivery_id(&format!("evt-{n}"), sub));
+    let id = format!("evt-{n}");
+    expected.source.insert(delivery_id(&id, sub), id.clone());
+    expected.expect(delivery_id(&id, sub), gone && sub == "faulty");
     Input::Click {
         key: format!("{db}:{profile}"),
         value: click(n, db, account, profile),
