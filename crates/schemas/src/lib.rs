@@ -19,6 +19,10 @@
 //! assert!(err.message.starts_with("\"type\" must be one of click, open, bounce"));
 //! ```
 
+mod decode;
+
+pub use decode::decode_input;
+
 use std::sync::OnceLock;
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
