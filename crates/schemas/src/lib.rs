@@ -227,6 +227,19 @@ pub fn validators() -> &'static Validators {
     VALIDATORS.get_or_init(Validators::new)
 }
 
+/// Whether `text` passes `format: "uri"` as every schema here checks it: an absolute URI as
+/// RFC 3986 writes it (ASCII only, anything else percent-encoded, a non-ASCII host in punycode).
+/// Deliveries carry their subscription's URL under that rule, so routing refuses a subscription
+/// URL that fails it (`hookline_routing::validate_subscription`).
+pub fn is_uri(text: &str) -> bool {
+    static URI: OnceLock<Validator> = OnceLock::new();
+    URI.get_or_init(|| {
+        compile(&serde_json::json!({"type": "string", "format": "uri"}))
+            .unwrap_or_else(|e| panic!("the uri format schema does not compile: {e}"))
+    })
+    .is_valid(&Value::String(text.to_owned()))
+}
+
 fn parse_schema(kind: SchemaKind) -> Value {
     serde_json::from_str(kind.schema_json())
         .unwrap_or_else(|e| panic!("embedded schema {} is not JSON: {e}", kind.file_name()))
