@@ -76,8 +76,8 @@ pub fn validate_subscription(
     if url.fragment().is_some() {
         return Err(bad("url", "must not have a #fragment"));
     }
-    if !hookline_schemas::is_uri(&sub.url) {
-        return Err(bad("url", not_a_uri(&sub.url, &url)));
+    if !hookline_schemas::is_delivery_url(&sub.url) {
+        return Err(bad("url", not_a_delivery_url(&sub.url, &url)));
     }
     if !(1..=1000).contains(&sub.limits.max_in_flight) {
         return Err(bad("limits.max_in_flight", "must be between 1 and 1000"));
@@ -97,14 +97,14 @@ pub fn validate_subscription(
 }
 
 /// Why `text` (which parses as `url`) cannot be a delivery's URL, with the spelling that can.
-fn not_a_uri(text: &str, url: &url::Url) -> String {
+fn not_a_delivery_url(text: &str, url: &url::Url) -> String {
     let mut message = format!(
-        "{text:?} is not written as a URI (RFC 3986), so no delivery could carry it: \
-         percent-encode other characters than ASCII letters, digits and -._~:/?#[]@!$&'()*+,;=, \
-         and write a non-ASCII host in punycode"
+        "{text:?} is not written as deliveries must carry it: an absolute http:// or https:// \
+         URI as RFC 3986 writes it (other characters than ASCII letters, digits and \
+         -._~:/?#[]@!$&'()*+,;= percent-encoded, a non-ASCII host in punycode)"
     );
-    if hookline_schemas::is_uri(url.as_str()) {
-        message.push_str(&format!(" ({:?})", url.as_str()));
+    if hookline_schemas::is_delivery_url(url.as_str()) {
+        message.push_str(&format!("; write {:?}", url.as_str()));
     }
     message
 }
@@ -120,9 +120,9 @@ mod tests {
     }
 
     /// Every delivery carries its subscription's URL, and the sender refuses a delivery whose
-    /// URL is not a URI as RFC 3986 writes it (the delivery schema's `format: uri`). A URL the
-    /// API accepted but a delivery cannot carry meant every event for that subscription ended
-    /// in quarantine. Found by the `subscription` fuzz target.
+    /// URL breaks the delivery schema's rule (an RFC 3986 URI starting with `http://` or
+    /// `https://`). A URL the API accepted but a delivery cannot carry meant every event for
+    /// that subscription ended in quarantine. Found by the `subscription` fuzz target.
     #[test]
     fn a_url_no_delivery_could_carry_is_refused() {
         for url in [
@@ -131,6 +131,11 @@ mod tests {
             "https://hooks.example/a b",
             "https://hooks.example/in?q={x}",
             "https://hooks.example/in|x",
+            "https:hooks.example/in",
+            "https:/hooks.example/in",
+            "HTTPS://hooks.example/in",
+            " https://hooks.example/in",
+            "https://hooks.example/\tin",
         ] {
             assert!(url::Url::parse(url).is_ok(), "{url} parses as a URL");
             let err = validate_subscription(&sub(url), true).unwrap_err();

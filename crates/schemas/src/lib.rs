@@ -227,15 +227,16 @@ pub fn validators() -> &'static Validators {
     VALIDATORS.get_or_init(Validators::new)
 }
 
-/// Whether `text` passes `format: "uri"` as every schema here checks it: an absolute URI as
-/// RFC 3986 writes it (ASCII only, anything else percent-encoded, a non-ASCII host in punycode).
-/// Deliveries carry their subscription's URL under that rule, so routing refuses a subscription
-/// URL that fails it (`hookline_routing::validate_subscription`).
-pub fn is_uri(text: &str) -> bool {
-    static URI: OnceLock<Validator> = OnceLock::new();
-    URI.get_or_init(|| {
-        compile(&serde_json::json!({"type": "string", "format": "uri"}))
-            .unwrap_or_else(|e| panic!("the uri format schema does not compile: {e}"))
+/// Whether `text` may stand as a delivery's `url`: the delivery schema's own rule for that field
+/// (an absolute URI as RFC 3986 writes it, so ASCII only with a non-ASCII host in punycode,
+/// starting with `http://` or `https://` in lower case). A delivery carries its subscription's
+/// URL, so routing refuses a subscription URL that fails this
+/// (`hookline_routing::validate_subscription`): the sender would refuse every delivery to it.
+pub fn is_delivery_url(text: &str) -> bool {
+    static URL: OnceLock<Validator> = OnceLock::new();
+    URL.get_or_init(|| {
+        let rule = parse_schema(SchemaKind::Delivery)["properties"]["url"].clone();
+        compile(&rule).unwrap_or_else(|e| panic!("the delivery schema's url rule: {e}"))
     })
     .is_valid(&Value::String(text.to_owned()))
 }
