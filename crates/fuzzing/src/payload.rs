@@ -48,10 +48,10 @@ fn json(event: &Map<String, Value>) -> Result<(), Broken> {
 
 fn xml(event: &Map<String, Value>) -> Result<(), Broken> {
     let body = encode(Format::Xml, event);
-    let text = std::str::from_utf8(&body)
-        .map_err(|e| Broken(format!("xml body is not UTF-8: {e}")))?;
-    let back = decode_xml(&body)
-        .map_err(|e| Broken(format!("xml body does not decode: {e}\n{text}")))?;
+    let text =
+        std::str::from_utf8(&body).map_err(|e| Broken(format!("xml body is not UTF-8: {e}")))?;
+    let back =
+        decode_xml(&body).map_err(|e| Broken(format!("xml body does not decode: {e}\n{text}")))?;
     // Two keys that differ only in forbidden characters become one; nothing to compare then.
     if let Some(expected) = xml_visible(&Value::Object(event.clone())) {
         ensure(back == expected, || {

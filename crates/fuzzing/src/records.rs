@@ -46,7 +46,11 @@ pub(crate) fn tracking_event(value: &[u8]) -> Result<Verdict, Broken> {
         let enriched = hookline_enrich::tracking::join(&event, stored, EMAIL_FIELD)
             .map_err(|e| Broken(format!("the event's own account's row was refused: {e}")))?;
         ensure(enriched.joined == stored.is_some(), || {
-            format!("joined is {} with a row present: {}", enriched.joined, stored.is_some())
+            format!(
+                "joined is {} with a row present: {}",
+                enriched.joined,
+                stored.is_some()
+            )
         })?;
         route(&enriched, "tracking")?;
     }
@@ -117,7 +121,10 @@ fn new_row(change: &ProfileChange, state: &mut ProfileState) -> Result<(), Broke
         let held = back.subprofile(c, s).is_some();
         let deleted = change.action == hookline_model::ProfileAction::Delete;
         ensure(held != deleted, || {
-            format!("after a {} of subprofile {c}:{s} the row holds it: {held}", change.action.as_str())
+            format!(
+                "after a {} of subprofile {c}:{s} the row holds it: {held}",
+                change.action.as_str()
+            )
         })?;
     }
     Ok(())

@@ -26,7 +26,8 @@ pub(crate) fn now() -> OffsetDateTime {
 /// Subscriptions of [`ACCOUNT`] on [`DATABASE`]: every event kind, each payload format, a
 /// collection scope, and conditions over fields, events, interests, tags and dates.
 fn subscriptions() -> Value {
-    let all = json!(["click", "open", "bounce", "failure", "delivery", "create", "update", "delete"]);
+    let all =
+        json!(["click", "open", "bounce", "failure", "delivery", "create", "update", "delete"]);
     json!([
         {"id": "all-form", "events": all, "format": "form"},
         {"id": "changes-json", "events": ["create", "update", "delete"], "format": "json",
@@ -86,9 +87,11 @@ pub(crate) fn profile_row(
         profile: profile.clone(),
         created: Some("2026-01-02T03:04:05Z".into()),
         modified: Some("2026-11-20T08:00:00Z".into()),
-        fields: object(json!({"email": "jane@example.com", "name": "Jane", "age": 31,
+        fields: object(
+            json!({"email": "jane@example.com", "name": "Jane", "age": 31,
             "signup": "2026-11-01", "birthdate": "1990-11-25", "city": "Utrecht",
-            "home_city": "Utrecht"})),
+            "home_city": "Utrecht"}),
+        ),
         interests: vec!["vip".into(), "news".into()],
         subprofiles: object(json!({"7:1": {"created": "2026-02-01T00:00:00Z",
             "modified": "2026-11-24T00:00:00Z", "fields": {"total": "5", "sku": "A-1"}}})),
@@ -106,7 +109,11 @@ pub(crate) fn object(v: Value) -> Map<String, Value> {
 
 /// Another account than `account`, for the checks that a row of another account is refused.
 pub(crate) fn other_account(account: &AccountId) -> AccountId {
-    let other = if account.as_str() == "2002" { "3003" } else { "2002" };
+    let other = if account.as_str() == "2002" {
+        "3003"
+    } else {
+        "2002"
+    };
     AccountId::new(other).expect("a valid id")
 }
 
@@ -134,13 +141,22 @@ pub(crate) fn events(
         "timestamp": "2026-11-25T10:15:00Z", "tags": ["bf-2026"],
         "original": "https://shop.example/offer", "ip": "203.0.113.7"})))
     .expect("a sample event");
-    let mut out = vec![hookline_enrich::tracking::enrich(&click, Some(&row), "email")];
-    for (action, interests) in [("create", json!(["vip"])), ("update", json!(["news"])), ("delete", Value::Null)] {
-        let change: ProfileChange = serde_json::from_value(scope(json!({"id": format!("c-{action}"),
+    let mut out = vec![hookline_enrich::tracking::enrich(
+        &click,
+        Some(&row),
+        "email",
+    )];
+    for (action, interests) in [
+        ("create", json!(["vip"])),
+        ("update", json!(["news"])),
+        ("delete", Value::Null),
+    ] {
+        let change: ProfileChange =
+            serde_json::from_value(scope(json!({"id": format!("c-{action}"),
             "action": action, "trigger": "rest", "timestamp": "2026-11-25T10:16:00Z",
             "fields": {"email": "mike@example.com", "total": "9", "city": "Delft"},
             "interests": interests})))
-        .expect("a sample change");
+            .expect("a sample change");
         out.push(hookline_enrich::profile::apply(&change, Some(&row)).enriched);
     }
     out

@@ -95,8 +95,11 @@ fn cavage(value: &str) -> Result<Verdict, Broken> {
         Err(e) => return Ok(Verdict::Refused(e.to_string())),
     };
     let printed = print(&params);
-    let again = parse_signature_header(&printed)
-        .map_err(|e| Broken(format!("{printed:?}, printed from a parsed header, is refused: {e}")))?;
+    let again = parse_signature_header(&printed).map_err(|e| {
+        Broken(format!(
+            "{printed:?}, printed from a parsed header, is refused: {e}"
+        ))
+    })?;
     ensure(again == params, || {
         format!("{printed:?}, printed from a parsed header, parses differently")
     })?;

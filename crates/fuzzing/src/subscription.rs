@@ -49,5 +49,10 @@ fn read_back(sub: &Subscription) -> Result<(), Broken> {
     })?;
     CompiledSubscription::compile(back, false)
         .map(drop)
-        .map_err(|e| Broken(format!("subscription {} refused when read back: {e}", sub.id)))
+        .map_err(|e| {
+            Broken(format!(
+                "subscription {} refused when read back: {e}",
+                sub.id
+            ))
+        })
 }

@@ -57,7 +57,9 @@ fn replay(target: Target, path: &Path) -> Result<Verdict, String> {
         }
     };
     match (expectation(path), &verdict) {
-        (Some(true), Verdict::Refused(reason)) => Err(format!("expected accepted, refused: {reason}")),
+        (Some(true), Verdict::Refused(reason)) => {
+            Err(format!("expected accepted, refused: {reason}"))
+        }
         (Some(false), Verdict::Accepted) => Err("expected refused, accepted".into()),
         (_, Verdict::Refused(reason)) if reason.trim().is_empty() => {
             Err("refused without a reason".into())
@@ -74,8 +76,14 @@ fn every_kept_input_replays_without_panic_and_as_its_name_expects() {
     let mut replayed = 0;
     for target in Target::ALL {
         let seeds = files("seeds", target);
-        let accepted = seeds.iter().filter(|p| expectation(p) == Some(true)).count();
-        let refused = seeds.iter().filter(|p| expectation(p) == Some(false)).count();
+        let accepted = seeds
+            .iter()
+            .filter(|p| expectation(p) == Some(true))
+            .count();
+        let refused = seeds
+            .iter()
+            .filter(|p| expectation(p) == Some(false))
+            .count();
         if accepted < 3 || refused < 3 {
             failures.push(format!(
                 "{}: needs at least 3 ok- and 3 bad- seeds, has {accepted} and {refused}",
@@ -91,8 +99,17 @@ fn every_kept_input_replays_without_panic_and_as_its_name_expects() {
         }
     }
     let _ = std::panic::take_hook();
-    assert!(failures.is_empty(), "{} failing:\n{}", failures.len(), failures.join("\n"));
-    assert!(replayed > 0, "no input found under {}", fuzz_dir().display());
+    assert!(
+        failures.is_empty(),
+        "{} failing:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        replayed > 0,
+        "no input found under {}",
+        fuzz_dir().display()
+    );
 }
 
 #[test]
@@ -106,10 +123,16 @@ fn every_target_has_a_fuzz_binary_and_a_seed_directory() {
         .filter(|name| *name != "hookline-fuzz")
         .collect();
     let names: Vec<&str> = Target::ALL.iter().map(|t| t.name()).collect();
-    assert_eq!(bins, names, "fuzz/Cargo.toml's [[bin]]s and Target::ALL differ");
+    assert_eq!(
+        bins, names,
+        "fuzz/Cargo.toml's [[bin]]s and Target::ALL differ"
+    );
     for name in names {
         let source = fuzz_dir().join("fuzz_targets").join(format!("{name}.rs"));
         assert!(source.is_file(), "{} is missing", source.display());
-        assert!(fuzz_dir().join("seeds").join(name).is_dir(), "no seeds for {name}");
+        assert!(
+            fuzz_dir().join("seeds").join(name).is_dir(),
+            "no seeds for {name}"
+        );
     }
 }

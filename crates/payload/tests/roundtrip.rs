@@ -99,8 +99,7 @@ fn json_numbers_arrive_as_the_producer_sent_them() {
         "5e-324",
     ] {
         let sent: f64 = text.parse().unwrap();
-        let event: Map<String, Value> =
-            serde_json::from_str(&format!("{{\"n\":{text}}}")).unwrap();
+        let event: Map<String, Value> = serde_json::from_str(&format!("{{\"n\":{text}}}")).unwrap();
         let body = String::from_utf8(encode(Format::Json, &event)).unwrap();
         let printed = body
             .strip_prefix("{\"n\":")
