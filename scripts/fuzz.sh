@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh                      every target, FUZZ_SECONDS each (default 30)
 #   scripts/fuzz.sh condition payload    only these
-#   FUZZ_UPDATE_CORPUS=1 scripts/fuzz.sh fold what the run found into fuzz/corpus (minimized)
+#   FUZZ_UPDATE_CORPUS=1 scripts/fuzz.sh and rewrite fuzz/corpus from what runs found (minimized)
 #
 # Only the stable toolchain is needed: RUSTC_BOOTSTRAP=1 lets it take cargo-fuzz's nightly
 # flags. cargo-fuzz is installed from crates.io when missing. Builds go to FUZZ_TARGET_DIR
@@ -39,6 +39,25 @@ echo "fuzz: building ${#targets[@]} targets (release, address sanitizer)"
 cargo fuzz build
 
 scratch="$CARGO_TARGET_DIR/fuzz-corpus"
+
+# Rewrites fuzz/corpus/<target> as the fewest inputs that reach the edges the seeds and
+# regressions do not (libFuzzer's set-cover merge over edges, not hit counts), drawn from the
+# kept corpus and this machine's scratch corpus: a few dozen small files, not thousands.
+update_corpus() {
+  local t="$1" merged f
+  merged=$(mktemp -d)
+  cp "fuzz/seeds/$t"/* "$merged/"
+  [ -d "fuzz/regressions/$t" ] && cp "fuzz/regressions/$t"/* "$merged/"
+  cargo fuzz run "$t" "$merged" "fuzz/corpus/$t" "$scratch/$t" -- \
+    -set_cover_merge=1 -use_counters=0 >"$scratch/$t.merge.log" 2>&1
+  rm -f "fuzz/corpus/$t"/*
+  for f in "$merged"/*; do
+    f=$(basename "$f")
+    [ -e "fuzz/seeds/$t/$f" ] || [ -e "fuzz/regressions/$t/$f" ] || cp "$merged/$f" "fuzz/corpus/$t/"
+  done
+  rm -rf "$merged"
+  echo "fuzz: $t: fuzz/corpus/$t holds $(ls "fuzz/corpus/$t" | wc -l) inputs"
+}
 failed=()
 for t in "${targets[@]}"; do
   mkdir -p "$scratch/$t" "fuzz/corpus/$t"
@@ -58,9 +77,7 @@ for t in "${targets[@]}"; do
     ls -t "fuzz/artifacts/$t" 2>/dev/null | head -3 | sed "s|^|    reproducer: fuzz/artifacts/$t/|"
   fi
   if [ "${FUZZ_UPDATE_CORPUS:-0}" = 1 ]; then
-    # Only inputs that add coverage beyond the kept corpus join it.
-    cargo fuzz run "$t" "fuzz/corpus/$t" "$scratch/$t" -- -merge=1 >"$log.merge" 2>&1
-    echo "fuzz: $t: fuzz/corpus/$t holds $(ls "fuzz/corpus/$t" | wc -l) inputs"
+    update_corpus "$t"
   fi
 done
 
