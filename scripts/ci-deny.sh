@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 
 if ! cargo deny --version >/dev/null 2>&1; then
   echo "deny: installing cargo-deny from crates.io"
-  cargo install --locked cargo-deny@0.20.2
+  # A temporary build directory, removed afterwards, not the workspace's target directory.
+  env -u CARGO_TARGET_DIR cargo install --locked cargo-deny@0.20.2
 fi
 
 # --hide-inclusion-graph: a finding names the crate and version; `cargo tree -i <crate>` tells

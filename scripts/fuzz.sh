@@ -27,7 +27,8 @@ export CARGO_TARGET_DIR
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz from crates.io"
-  cargo install --locked cargo-fuzz
+  # A temporary build directory, removed afterwards, not the fuzz target directory.
+  env -u CARGO_TARGET_DIR cargo install --locked cargo-fuzz@0.13.2
 fi
 
 targets=("$@")
