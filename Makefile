@@ -2,8 +2,10 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 export HOOKLINE_TANSU_BIN ?= $(shell scripts/broker.sh path)
+# Seconds each fuzz target runs in `make fuzz`.
+FUZZ_SECONDS ?= 30
 
-.PHONY: all broker build run test test-unit test-integration bench lint fmt clean validate-deploy chaos
+.PHONY: all broker build run test test-unit test-integration bench chaos fuzz deny lint fmt clean validate-deploy
 
 all: build
 
@@ -39,6 +41,14 @@ chaos: broker
 ## bench: measured throughput tables (see docs/benchmarks.md)
 bench: broker
 	$(CARGO) run --release -p hookline-bench --quiet
+
+## fuzz: every cargo-fuzz target for FUZZ_SECONDS (30) each, on the stable toolchain (fuzz/README.md)
+fuzz:
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+## deny: supply-chain check with cargo-deny (deny.toml; advisories need HOOKLINE_ADVISORY_DB)
+deny:
+	@scripts/ci-deny.sh
 
 ## validate-deploy: check compose, Kubernetes, KEDA, Dockerfile, alert rules and dashboard against their schemas and the code
 validate-deploy:

@@ -35,7 +35,7 @@
 use std::borrow::Cow;
 
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::Reader;
+use quick_xml::{Reader, XmlVersion};
 use serde_json::{Map, Number, Value};
 
 const DECLARATION: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
@@ -349,8 +349,10 @@ fn open(reader: &Reader<&[u8]>, start: &BytesStart<'_>) -> Result<Frame, String>
     let mut kind = Kind::Plain;
     for attr in start.attributes() {
         let attr = attr.map_err(|e| e.to_string())?;
+        // Normalized as XML 1.0 says (the encoder writes tab, newline and carriage return in
+        // attributes as character references, which normalization keeps).
         let value = attr
-            .decode_and_unescape_value(decoder)
+            .decoded_and_normalized_value(XmlVersion::Explicit1_0, decoder)
             .map_err(|e| e.to_string())?;
         match attr.key.as_ref() {
             b"type" => {

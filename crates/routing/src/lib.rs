@@ -4,8 +4,8 @@
 //!   each with its condition compiled once when it enters the table.
 //! - [`validate`]: the rules a subscription must pass to be accepted (admin API, CLI, and the
 //!   table itself, which rejects what the API would have).
-//! - [`view`]: [`SubscriptionsView`], the `subscriptions` topic tailed into a live
-//!   [`SubscriptionTable`] (every stage that routes or sends holds one).
+//! - `view` (feature `view`, on by default): `SubscriptionsView`, the `subscriptions` topic
+//!   tailed into a live [`SubscriptionTable`] (every stage that routes or sends holds one).
 //! - [`deliver`]: one [`hookline_model::Delivery`] per (event, subscription), body encoded in
 //!   the subscription's format, id derived from event and subscription.
 //!
@@ -18,9 +18,11 @@
 pub mod deliver;
 pub mod table;
 pub mod validate;
+#[cfg(feature = "view")]
 pub mod view;
 
 pub use deliver::build_delivery;
 pub use table::{CompiledSubscription, SubscriptionTable};
 pub use validate::{validate_subscription, InvalidSubscription};
+#[cfg(feature = "view")]
 pub use view::SubscriptionsView;

@@ -76,6 +76,9 @@ pub fn validate_subscription(
     if url.fragment().is_some() {
         return Err(bad("url", "must not have a #fragment"));
     }
+    if !hookline_schemas::is_delivery_url(&sub.url) {
+        return Err(bad("url", not_a_delivery_url(&sub.url, &url)));
+    }
     if !(1..=1000).contains(&sub.limits.max_in_flight) {
         return Err(bad("limits.max_in_flight", "must be between 1 and 1000"));
     }
@@ -91,4 +94,64 @@ pub fn validate_subscription(
             e.message(),
         )
     })
+}
+
+/// Why `text` (which parses as `url`) cannot be a delivery's URL, with the spelling that can.
+fn not_a_delivery_url(text: &str, url: &url::Url) -> String {
+    let mut message = format!(
+        "{text:?} is not written as deliveries must carry it: an absolute http:// or https:// \
+         URI as RFC 3986 writes it (other characters than ASCII letters, digits and \
+         -._~:/?#[]@!$&'()*+,;= percent-encoded, a non-ASCII host in punycode)"
+    );
+    if hookline_schemas::is_delivery_url(url.as_str()) {
+        message.push_str(&format!("; write {:?}", url.as_str()));
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(url: &str) -> Subscription {
+        serde_json::from_value(serde_json::json!({"id": "s1", "account": "1001",
+            "database": "12", "events": ["click"], "url": url, "status": "active"}))
+        .unwrap()
+    }
+
+    /// Every delivery carries its subscription's URL, and the sender refuses a delivery whose
+    /// URL breaks the delivery schema's rule (an RFC 3986 URI starting with `http://` or
+    /// `https://`). A URL the API accepted but a delivery cannot carry meant every event for
+    /// that subscription ended in quarantine. Found by the `subscription` fuzz target.
+    #[test]
+    fn a_url_no_delivery_could_carry_is_refused() {
+        for url in [
+            "https://bücher.example/in",
+            "https://hooks.example/ïn",
+            "https://hooks.example/a b",
+            "https://hooks.example/in?q={x}",
+            "https://hooks.example/in|x",
+            "https:hooks.example/in",
+            "https:/hooks.example/in",
+            "HTTPS://hooks.example/in",
+            " https://hooks.example/in",
+            "https://hooks.example/\tin",
+        ] {
+            assert!(url::Url::parse(url).is_ok(), "{url} parses as a URL");
+            let err = validate_subscription(&sub(url), true).unwrap_err();
+            assert_eq!(err.field, "url", "{url}: {err}");
+        }
+        let err = validate_subscription(&sub("https://bücher.example/in"), true).unwrap_err();
+        assert!(
+            err.message.contains("\"https://xn--bcher-kva.example/in\""),
+            "the message shows the spelling that works: {err}"
+        );
+        for url in [
+            "https://xn--bcher-kva.example/in",
+            "https://hooks.example/%C3%AFn?q=%7Bx%7D",
+            "https://hooks.example:8443/in?a=1&b=2",
+        ] {
+            assert!(validate_subscription(&sub(url), true).is_ok(), "{url}");
+        }
+    }
 }

@@ -19,6 +19,10 @@
 //! assert!(err.message.starts_with("\"type\" must be one of click, open, bounce"));
 //! ```
 
+mod decode;
+
+pub use decode::decode_input;
+
 use std::sync::OnceLock;
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
@@ -221,6 +225,20 @@ impl Validators {
 pub fn validators() -> &'static Validators {
     static VALIDATORS: OnceLock<Validators> = OnceLock::new();
     VALIDATORS.get_or_init(Validators::new)
+}
+
+/// Whether `text` may stand as a delivery's `url`: the delivery schema's own rule for that field
+/// (an absolute URI as RFC 3986 writes it, so ASCII only with a non-ASCII host in punycode,
+/// starting with `http://` or `https://` in lower case). A delivery carries its subscription's
+/// URL, so routing refuses a subscription URL that fails this
+/// (`hookline_routing::validate_subscription`): the sender would refuse every delivery to it.
+pub fn is_delivery_url(text: &str) -> bool {
+    static URL: OnceLock<Validator> = OnceLock::new();
+    URL.get_or_init(|| {
+        let rule = parse_schema(SchemaKind::Delivery)["properties"]["url"].clone();
+        compile(&rule).unwrap_or_else(|e| panic!("the delivery schema's url rule: {e}"))
+    })
+    .is_valid(&Value::String(text.to_owned()))
 }
 
 fn parse_schema(kind: SchemaKind) -> Value {

@@ -1,44 +1,8 @@
 //! Input validation. Each failure is a reason string for the quarantine record; [`reason_class`]
 //! sorts reasons into the quarantine metric's classes.
 
-use hookline_schemas::{validators, SchemaKind};
-use serde::de::DeserializeOwned;
-
-/// Checks one input record and decodes it. The key must be `<database>:<profile>` of the value
-/// (checked by `key_of`).
-pub fn decode_input<T: DeserializeOwned>(
-    kind: SchemaKind,
-    key: Option<&[u8]>,
-    payload: Option<&[u8]>,
-    max_bytes: usize,
-    key_of: impl Fn(&T) -> String,
-) -> Result<T, String> {
-    let bytes =
-        payload.ok_or_else(|| "null value: a tombstone is not allowed on this topic".to_owned())?;
-    if bytes.len() > max_bytes {
-        return Err(format!(
-            "record of {} bytes exceeds the limit of {max_bytes} bytes",
-            bytes.len()
-        ));
-    }
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("value is not valid UTF-8: {e}"))?;
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("value is not JSON: {e}"))?;
-    validators()
-        .validate(kind, &value)
-        .map_err(|v| format!("schema {}: {v}", kind.file_name()))?;
-    let typed: T = serde_json::from_value(value)
-        .map_err(|e| format!("value does not match the contract: {e}"))?;
-    let expected = key_of(&typed);
-    match key {
-        None => Err(format!("record has no key; expected {expected:?}")),
-        Some(k) if k != expected.as_bytes() => Err(format!(
-            "key {:?} does not match the value; expected {expected:?}",
-            String::from_utf8_lossy(k)
-        )),
-        Some(_) => Ok(typed),
-    }
-}
+/// The input check, shared with the bench and the fuzz targets (`hookline_schemas::decode_input`).
+pub use hookline_schemas::decode_input;
 
 /// The class of a quarantine reason: the `reason` label of the quarantine metric (bounded).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,6 +85,7 @@ pub fn too_large_reason(e: &crate::StageError) -> Option<String> {
 mod tests {
     use super::*;
     use hookline_model::TrackingEvent;
+    use hookline_schemas::SchemaKind;
 
     fn decode(key: Option<&[u8]>, payload: Option<&[u8]>) -> Result<TrackingEvent, String> {
         decode_input(
