@@ -101,35 +101,11 @@ async fn run(plan: Plan) {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mut fleet = Fleet::new(&t, dir.clone());
-    for kind in KINDS {
-        for n in 0..plan.instances {
-            fleet.start(kind, n);
-        }
-    }
-
-    let mut rng = rand::rngs::StdRng::seed_from_u64(plan.seed);
-    let mut expected = Expected::default();
-    let mut faults = Faults::new();
-    let steps = PHASES.len();
-    let per_step = plan.events.div_ceil(steps);
-    for (step, phase) in PHASES.iter().enumerate() {
-        faulty.set(*phase);
-        *faults.entry(fault_name(*phase)).or_default() += 1;
-        let range = step * per_step..((step + 1) * per_step).min(plan.events);
-        let gone = *phase == Fault::Status(410);
-        produce_inputs(&t, range, gone, &mut expected).await;
-        disturb(&mut fleet, &mut broker, &plan, step, &mut rng, &mut faults).await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-    }
+    fleet.complete(plan.instances);
+    let (expected, faults) = drive(&plan, &t, &faulty, &mut fleet, &mut broker).await;
 
     // Settle: every instance up, then wait until each delivery has ended somewhere.
-    for kind in KINDS {
-        for n in 0..plan.instances {
-            if !fleet.running().contains(&(kind, n)) {
-                fleet.start(kind, n);
-            }
-        }
-    }
+    fleet.complete(plan.instances);
     let deadline = Instant::now() + Duration::from_secs(240 + plan.events as u64 / 50);
     let mut ended = Ended::default();
     while Instant::now() < deadline {
@@ -141,34 +117,46 @@ async fn run(plan: Plan) {
     }
     fleet.sample_all();
     report(&plan, &expected, &ended, &faults, &fleet, started.elapsed());
+    verify(&t, &expected, &ended);
+    drop(fleet);
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
+/// Produces the inputs phase by phase, switching the faulty endpoint and disturbing the fleet
+/// at each step; returns what the inputs must end as and the faults injected.
+async fn drive(
+    plan: &Plan,
+    t: &TestTopics,
+    faulty: &FaultyEndpoint,
+    fleet: &mut Fleet,
+    broker: &mut Broker,
+) -> (Expected, Faults) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(plan.seed);
+    let mut expected = Expected::default();
+    let mut faults = Faults::new();
+    let per_step = plan.events.div_ceil(PHASES.len());
+    for (step, phase) in PHASES.iter().enumerate() {
+        faulty.set(*phase);
+        *faults.entry(fault_name(*phase)).or_default() += 1;
+        let range = step * per_step..((step + 1) * per_step).min(plan.events);
+        let gone = *phase == Fault::Status(410);
+        produce_inputs(t, range, gone, &mut expected).await;
+        disturb(fleet, broker, plan, step, &mut rng, &mut faults).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    (expected, faults)
+}
+
+/// Nothing lost, every hostile record quarantined, nothing delivered that was not due, every
+/// dead letter with its reason.
+fn verify(t: &TestTopics, expected: &Expected, ended: &Ended) {
     let lost: Vec<&String> = expected
         .deliveries
         .iter()
         .filter(|d| !ended.contains(d))
         .collect();
     if !lost.is_empty() {
-        diagnose(&t, &lost);
-        let unrouted: Vec<&String> = lost
-            .iter()
-            .filter_map(|d| expected.source.get(*d))
-            .collect();
-        println!(
-            "lost sources, e.g. {:?}",
-            &unrouted[..unrouted.len().min(20)]
-        );
-        for group in ["tracking", "profiles"] {
-            let topic = if group == "tracking" {
-                &t.topics.tracking
-            } else {
-                &t.topics.profile_changes
-            };
-            let g = format!("{}{group}", t.prefix);
-            println!(
-                "{group}: committed, end {:?}",
-                hookline_integration_tests::committed_and_end(&t, &g, topic)
-            );
-        }
+        diagnose(t, &lost, expected);
     }
     assert!(
         lost.is_empty(),
@@ -193,8 +181,6 @@ async fn run(plan: Plan) {
     for (id, reason) in &ended.dead {
         assert!(!reason.is_empty(), "{id}: a dead letter carries its reason");
     }
-    drop(fleet);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 async fn produce_inputs(
@@ -213,7 +199,7 @@ async fn produce_inputs(
     }
     produce(t, &t.topics.profile_changes, &changes).await;
     produce(t, &t.topics.tracking, &clicks).await;
-    let raw: Vec<(Option<&[u8]>, Option<&[u8]>)> = hostile
+    let raw: Vec<hookline_integration_tests::RawRecord<'_>> = hostile
         .iter()
         .map(|b| (Some(&b"12:0"[..]), Some(b.as_slice())))
         .collect();
@@ -264,7 +250,20 @@ async fn disturb(
 }
 
 /// Where lost deliveries were last seen: routed or not, their last outcome, retry records.
-fn diagnose(t: &TestTopics, lost: &[&String]) {
+fn diagnose(t: &TestTopics, lost: &[&String], expected: &Expected) {
+    let sources: Vec<&String> = lost
+        .iter()
+        .filter_map(|d| expected.source.get(*d))
+        .collect();
+    println!("lost sources, e.g. {:?}", &sources[..sources.len().min(20)]);
+    for (group, topic) in [
+        ("tracking", &t.topics.tracking),
+        ("profiles", &t.topics.profile_changes),
+    ] {
+        let g = format!("{}{group}", t.prefix);
+        let at = hookline_integration_tests::committed_and_end(t, &g, topic);
+        println!("{group}: committed, end {at:?}");
+    }
     let lost: BTreeSet<&str> = lost.iter().map(|s| s.as_str()).collect();
     let ids = |topic: &str, path: &[&str]| -> Vec<(String, serde_json::Value)> {
         read_to_end(t, topic)

@@ -91,6 +91,17 @@ impl Fleet {
         }
     }
 
+    /// Starts whichever of instances `0..instances` of each kind is not running.
+    pub fn complete(&mut self, instances: usize) {
+        for kind in KINDS {
+            for n in 0..instances {
+                if !self.running.contains_key(&(kind, n)) {
+                    self.start(kind, n);
+                }
+            }
+        }
+    }
+
     pub fn running(&self) -> Vec<(&'static str, usize)> {
         self.running.keys().copied().collect()
     }

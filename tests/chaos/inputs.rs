@@ -68,7 +68,7 @@ pub fn input(n: usize, gone: bool, expected: &mut Expected) -> Input {
         };
     }
     let (db, account, sub) = tenant(n / 10);
-    if n % 10 == 0 {
+    if n.is_multiple_of(10) {
         let profile = (n / 20) % PROFILES;
         let id = format!("chg-{n}");
         expected.changes += 1;
