@@ -61,7 +61,7 @@ impl KafkaSettings {
         }
         c.set("group.id", group_id)
             .set("enable.auto.commit", "true")
-            .set("auto.commit.interval.ms", "100")
+            .set("auto.commit.interval.ms", "1000")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")

@@ -1,6 +1,6 @@
 //! The stage loop: consume a batch, process each record (which queues outputs), await every
 //! acknowledgement, then store the batch's offsets. librdkafka commits stored offsets every
-//! 100 ms, on revocation and at shutdown, so a crash re-processes at most the uncommitted tail
+//! second, on revocation and at shutdown, so a crash re-processes at most the uncommitted tail
 //! (at-least-once; deliveries carry deterministic ids for receivers to drop duplicates).
 //!
 //! A stage that writes its own table (`TableMode::Own`) keeps each change's previous row until
