@@ -59,8 +59,7 @@ impl Fleet {
     }
 
     fn sample(&mut self, kind: &'static str, p: &StageProcess) {
-        let peak = self.peak_rss_kib.entry(kind).or_default();
-        *peak = (*peak).max(p.peak_rss_kib());
+        note_peak(&mut self.peak_rss_kib, kind, p);
     }
 
     /// SIGKILL; returns false when that instance is not running.
@@ -83,11 +82,8 @@ impl Fleet {
 
     /// Samples every running instance's peak memory.
     pub fn sample_all(&mut self) {
-        let running: Vec<_> = self.running.keys().copied().collect();
-        for key in running {
-            let p = self.running.remove(&key).unwrap();
-            self.sample(key.0, &p);
-            self.running.insert(key, p);
+        for ((kind, _), p) in &self.running {
+            note_peak(&mut self.peak_rss_kib, kind, p);
         }
     }
 
@@ -105,4 +101,10 @@ impl Fleet {
     pub fn running(&self) -> Vec<(&'static str, usize)> {
         self.running.keys().copied().collect()
     }
+}
+
+/// Raises `kind`'s recorded peak to `p`'s peak resident set so far.
+fn note_peak(peaks: &mut BTreeMap<&'static str, u64>, kind: &'static str, p: &StageProcess) {
+    let peak = peaks.entry(kind).or_default();
+    *peak = (*peak).max(p.peak_rss_kib());
 }

@@ -72,18 +72,19 @@ impl StuckGroupWatch {
         }
     }
 
-    /// Called now and then by the consumer's loop (cheap while partitions are assigned).
-    /// Returns true when it made the consumer rejoin its group.
+    /// Called by the consumer's loop as often as it likes: it looks at most every
+    /// `LOOK_EVERY`, so a loop may call it per batch. Returns true when it made the consumer
+    /// rejoin its group.
     pub fn check<C: ConsumerContext + 'static>(&mut self, consumer: &StreamConsumer<C>) -> bool {
         let now = Instant::now();
-        if consumer.assignment().map(|a| a.count()).unwrap_or(0) > 0 {
-            self.still_since = None;
-            return false;
-        }
         if self.last_look.is_some_and(|t| now - t < LOOK_EVERY) {
             return false;
         }
         self.last_look = Some(now);
+        if consumer.assignment().map(|a| a.count()).unwrap_or(0) > 0 {
+            self.still_since = None;
+            return false;
+        }
         let Some((committed, end)) = progress(consumer, &self.topic) else {
             return false;
         };
