@@ -7,16 +7,21 @@
 //!   purpose calls [`leave_group`] first: its partitions move to the others at once instead of
 //!   after the session timeout. The local broker (Tansu 0.6) never expires a static member that
 //!   is gone, which is why this is not the default (`docs/reliability.md`).
-//! - **A stuck group** ([`StuckGroupWatch`]): a coordinator may settle a group in which no
-//!   member holds any partition — the local broker does when a member joins while the members
-//!   it replaces (killed, their sessions not yet expired) still lead the group, and then stays
-//!   so. A member with nothing assigned watches the group's committed offsets: when a backlog
-//!   has not moved for well over a session timeout, it leaves and joins again, which starts a
-//!   proper rebalance. (The local broker does not answer DescribeGroups, so the member cannot
-//!   ask who holds what.) On Apache Kafka a member with nothing assigned sees the others
-//!   consume, so the watch does not act; if every holder is stalled, one extra rebalance is
-//!   what it costs.
+//! - **Partitions held by nobody** ([`StuckGroupWatch`]): a coordinator may settle a group in
+//!   which some partitions are assigned to no live member. The local broker (Tansu 0.6) does
+//!   when a member joins while the killed members it replaces still lead the group (nobody
+//!   holds anything), and when a member of a settled group misses its heartbeats (the
+//!   survivors are answered from the old assignment, so the dead member's partitions go to
+//!   nobody); either stays so until the membership changes again. Every member watches the
+//!   group's committed offsets: when a partition it does not hold has stood still behind a
+//!   backlog for well over a session timeout while its own partitions moved, it leaves and
+//!   joins again, which starts a proper rebalance. (The local broker does not answer
+//!   DescribeGroups, so the member cannot ask who holds what.) On Apache Kafka a partition
+//!   stands still only when its owner is stalled (an ordered subscription held at a failing
+//!   endpoint): each such stall costs a rebalance after 20 s, then after 40 s, 80 s… at most
+//!   one per 5 minutes.
 
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
@@ -46,20 +51,34 @@ pub async fn leave_group<C: ConsumerContext + 'static>(
     .await;
 }
 
-/// How long the group must have made no progress on a backlog, with nothing assigned to this
-/// member, before it rejoins (well over a session timeout, so that the sessions of killed
-/// members expire and the coordinator's own rebalance comes first).
+/// How long a partition's backlog must have stood still, held by no member this one can see
+/// consuming, before this member rejoins (well over a session timeout, so that the sessions of
+/// killed members expire and the coordinator's own rebalance comes first).
 const STALLED_FOR: Duration = Duration::from_secs(20);
-/// How often a member with nothing assigned looks at the group's progress.
+/// The longest wait between two rejoins for a stall that rejoining did not cure (a partition
+/// whose owner is merely slow: an ordered subscription held at a failing endpoint, say).
+const MOST_PATIENCE: Duration = Duration::from_secs(300);
+/// How often a member looks at the group's progress.
 const LOOK_EVERY: Duration = Duration::from_secs(5);
 
-/// Notices a group that settled with no member consuming a backlog, and rejoins it.
+/// Notices partitions of a group's topic that nobody consumes, and rejoins the group.
+///
+/// A partition not assigned to this member whose committed offset stood still behind a
+/// backlog for [`STALLED_FOR`], while this member's own partitions moved (or it has none, or
+/// they have no backlog), is taken as held by nobody: the member leaves and joins again, which
+/// starts a proper rebalance. If the same stall outlives the rejoin, the next one waits twice
+/// as long, up to [`MOST_PATIENCE`]; the wait starts over once nothing stands still.
 pub struct StuckGroupWatch {
     group: String,
     topic: String,
     last_look: Option<Instant>,
-    /// Since when the group's committed offsets have stood still (and their sum then).
-    still_since: Option<(Instant, i64)>,
+    /// Per partition: since when its committed offset has stood still behind a backlog, and at
+    /// which offset.
+    still: HashMap<i32, (Instant, i64)>,
+    /// How long a stall must last before the next rejoin.
+    patience: Duration,
+    /// How long a record may wait unconsumed on purpose (a delay tier's delay).
+    delay: Duration,
 }
 
 impl StuckGroupWatch {
@@ -68,8 +87,17 @@ impl StuckGroupWatch {
             group: group.to_owned(),
             topic: topic.to_owned(),
             last_look: None,
-            still_since: None,
+            still: HashMap::new(),
+            patience: STALLED_FOR,
+            delay: Duration::ZERO,
         }
+    }
+
+    /// For a topic whose records wait `delay` before they are consumed (the partitions stand
+    /// still meanwhile): a stall counts only once it outlasts the delay.
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
     }
 
     /// Called by the consumer's loop as often as it likes: it looks at most every
@@ -81,71 +109,190 @@ impl StuckGroupWatch {
             return false;
         }
         self.last_look = Some(now);
-        if consumer.assignment().map(|a| a.count()).unwrap_or(0) > 0 {
-            self.still_since = None;
-            return false;
-        }
-        let Some((committed, end)) = progress(consumer, &self.topic) else {
+        let mine: HashSet<i32> = match consumer.assignment() {
+            Ok(a) => a
+                .elements_for_topic(&self.topic)
+                .iter()
+                .map(|e| e.partition())
+                .collect(),
+            Err(_) => return false,
+        };
+        let Some(progress) = progress(consumer, &self.topic) else {
             return false;
         };
-        self.still_since = match self.still_since {
-            _ if committed >= end => None,
-            Some((since, c)) if c == committed => Some((since, c)),
-            _ => Some((now, committed)),
-        };
-        let Some((since, _)) = self.still_since else {
+        let Some(stalled) = self.note(now, &mine, &progress) else {
             return false;
         };
-        if now - since < STALLED_FOR {
-            return false;
-        }
-        tracing::warn!(group = %self.group, topic = %self.topic, backlog = end - committed,
-            "no member has consumed the group's backlog for {STALLED_FOR:?} and this one holds no partition; joining again");
+        tracing::warn!(group = %self.group, topic = %self.topic, partition = stalled.0,
+            backlog = stalled.1, patience = ?self.patience,
+            "a partition this member does not hold has not been consumed; joining the group again");
         consumer.unsubscribe();
         if let Err(e) = consumer.subscribe(&[self.topic.as_str()]) {
             tracing::warn!(group = %self.group, error = %e, "subscribing again failed");
         }
-        self.still_since = None;
+        self.still.clear();
+        self.patience = (self.patience * 2).min(MOST_PATIENCE);
         true
+    }
+
+    /// Takes one look's `(committed, end)` per partition; returns the partition to rejoin for
+    /// (and its backlog) when one not in `mine` stood still long enough.
+    fn note(
+        &mut self,
+        now: Instant,
+        mine: &HashSet<i32>,
+        progress: &HashMap<i32, (i64, i64)>,
+    ) -> Option<(i32, i64)> {
+        let mut mine_stood_still = false;
+        for (&p, &(committed, end)) in progress {
+            if committed >= end {
+                self.still.remove(&p);
+                continue;
+            }
+            match self.still.get(&p) {
+                // Stood still since the last look at least, and longer than records wait.
+                Some(&(since, at)) if at == committed => {
+                    mine_stood_still |= mine.contains(&p) && now - since > self.delay;
+                }
+                _ => {
+                    self.still.insert(p, (now, committed));
+                }
+            }
+        }
+        self.still.retain(|p, _| progress.contains_key(p));
+        if self.still.is_empty() {
+            self.patience = STALLED_FOR;
+            return None;
+        }
+        if mine_stood_still {
+            return None;
+        }
+        self.still
+            .iter()
+            .filter(|(p, (since, _))| {
+                !mine.contains(p) && now - *since >= self.delay + self.patience
+            })
+            .map(|(&p, _)| (p, progress[&p].1 - progress[&p].0))
+            .next()
     }
 }
 
-/// The group's committed offsets and the topic's end offsets, each summed over the topic's
-/// partitions (a partition without a commit counts from its start).
+/// Per partition of `topic`: the group's committed offset (a partition without a commit
+/// counts from its start) and the partition's end offset.
 fn progress<C: ConsumerContext + 'static>(
     consumer: &StreamConsumer<C>,
     topic: &str,
-) -> Option<(i64, i64)> {
+) -> Option<HashMap<i32, (i64, i64)>> {
     let timeout = Duration::from_secs(1);
     let md = consumer.fetch_metadata(Some(topic), timeout).ok()?;
     let mut tpl = rdkafka::TopicPartitionList::new();
-    let mut starts = std::collections::HashMap::new();
-    let end = {
-        let mut end = 0;
-        for p in md.topics().first()?.partitions() {
-            tpl.add_partition(topic, p.id());
-            let (low, high) = consumer.fetch_watermarks(topic, p.id(), timeout).ok()?;
-            starts.insert(p.id(), low);
-            end += high;
+    let mut out = HashMap::new();
+    for p in md.topics().first()?.partitions() {
+        tpl.add_partition(topic, p.id());
+        let (low, high) = consumer.fetch_watermarks(topic, p.id(), timeout).ok()?;
+        out.insert(p.id(), (low, high));
+    }
+    for e in consumer.committed_offsets(tpl, timeout).ok()?.elements() {
+        if let (rdkafka::Offset::Offset(o), Some(entry)) = (e.offset(), out.get_mut(&e.partition()))
+        {
+            entry.0 = o;
         }
-        end
-    };
-    let committed = consumer
-        .committed_offsets(tpl, timeout)
-        .ok()?
-        .elements()
-        .iter()
-        .map(|e| match e.offset() {
-            rdkafka::Offset::Offset(o) => o,
-            _ => starts.get(&e.partition()).copied().unwrap_or(0),
-        })
-        .sum();
-    Some((committed, end))
+    }
+    Some(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn look(
+        w: &mut StuckGroupWatch,
+        at: Instant,
+        mine: &[i32],
+        p: &[(i32, i64, i64)],
+    ) -> Option<i32> {
+        let mine = mine.iter().copied().collect();
+        let progress = p.iter().map(|&(p, c, e)| (p, (c, e))).collect();
+        w.note(at, &mine, &progress).map(|(p, _)| p)
+    }
+
+    #[test]
+    fn a_partition_nobody_consumes_is_found_after_the_patience() {
+        let mut w = StuckGroupWatch::new("g", "t");
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        // Partition 1 is not ours and stands still at 5 of 50; ours (0) moves.
+        assert_eq!(look(&mut w, t0, &[0], &[(0, 10, 90), (1, 5, 50)]), None);
+        assert_eq!(
+            look(&mut w, t0 + s(10), &[0], &[(0, 20, 90), (1, 5, 50)]),
+            None
+        );
+        assert_eq!(
+            look(&mut w, t0 + s(20), &[0], &[(0, 30, 90), (1, 5, 50)]),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn nothing_is_done_while_our_own_backlog_stands_still_too() {
+        let mut w = StuckGroupWatch::new("g", "t");
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        for n in 0..10 {
+            assert_eq!(
+                look(&mut w, t0 + s(5 * n), &[0], &[(0, 10, 90), (1, 5, 50)]),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn a_moving_or_caught_up_partition_is_not_stalled_and_the_patience_starts_over() {
+        let mut w = StuckGroupWatch::new("g", "t");
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        w.patience = MOST_PATIENCE;
+        assert_eq!(look(&mut w, t0, &[], &[(0, 10, 90), (1, 50, 50)]), None);
+        assert_eq!(
+            look(&mut w, t0 + s(30), &[], &[(0, 11, 90), (1, 50, 60)]),
+            None
+        );
+        assert_eq!(
+            look(&mut w, t0 + s(60), &[], &[(0, 90, 90), (1, 60, 60)]),
+            None
+        );
+        assert_eq!(w.patience, STALLED_FOR);
+        // With nothing assigned, any standing backlog counts.
+        assert_eq!(
+            look(&mut w, t0 + s(70), &[], &[(0, 90, 95), (1, 60, 60)]),
+            None
+        );
+        assert_eq!(
+            look(&mut w, t0 + s(90), &[], &[(0, 90, 95), (1, 60, 60)]),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn on_a_delay_tier_a_stall_counts_once_it_outlasts_the_delay() {
+        let mut w = StuckGroupWatch::new("g", "t").with_delay(Duration::from_secs(60));
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        // Ours (0) waits out its delay, standing still: that is no stall of ours.
+        assert_eq!(look(&mut w, t0, &[0], &[(0, 10, 20), (1, 5, 50)]), None);
+        assert_eq!(
+            look(&mut w, t0 + s(60), &[0], &[(0, 10, 20), (1, 5, 50)]),
+            None
+        );
+        assert_eq!(
+            look(&mut w, t0 + s(70), &[0], &[(0, 20, 20), (1, 5, 50)]),
+            None
+        );
+        assert_eq!(
+            look(&mut w, t0 + s(80), &[0], &[(0, 20, 20), (1, 5, 50)]),
+            Some(1)
+        );
+    }
 
     #[test]
     fn an_instance_id_is_static_unless_unset_or_none() {

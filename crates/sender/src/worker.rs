@@ -128,7 +128,10 @@ pub async fn run_loop(
         fatal: CancellationToken::new(),
         stop,
     };
-    let stuck = StuckGroupWatch::new(&group, &topic);
+    let stuck = match &input {
+        Input::Deliveries => StuckGroupWatch::new(&group, &topic),
+        Input::Tier(t) => StuckGroupWatch::new(&group, &topic).with_delay(t.delay),
+    };
     let mut l = Loop {
         consumer: Arc::new(consumer),
         topic,
