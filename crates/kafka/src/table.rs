@@ -5,6 +5,9 @@
 //! owns ([`TableTail::assign`]/[`TableTail::revoke`], driven by its group's rebalances) and asks
 //! [`TableTail::caught_up`] before it processes a partition's stream, which resolves once the
 //! table partition has been read up to the high watermark observed at the time of asking.
+//! The asking side looks the watermark up itself and waits on the positions the thread
+//! publishes after every poll ([`Progress`]): the thread is never interrupted, so an answer
+//! costs one broker round trip and no more, whatever the thread is doing.
 //!
 //! "Read up to" compares positions, not the records seen: the consumer's position moves past
 //! offsets that are never delivered (transaction markers, aborted records), so a table whose
@@ -18,7 +21,7 @@
 //! skipped and logged (see [`TableSink`]).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -26,14 +29,15 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError as RdError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::oneshot;
+use tokio::sync::Notify;
 
 use crate::{KafkaError, KafkaSettings};
 
 /// How long [`TableTail::caught_up`] waits for a partition to be read to its end by default.
 pub const DEFAULT_CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// How long the thread drains fetched records before it looks at commands and waiters again.
+/// How long the thread drains fetched records before it looks at commands again, and how long
+/// one poll waits when nothing arrives.
 const DRAIN_SLICE: Duration = Duration::from_millis(100);
 
 /// Receives the table's records. Runs on the table thread.
@@ -56,20 +60,35 @@ pub enum StartAt {
     Offset(i64),
 }
 
-/// Why a catch-up did not complete, as the table thread reports it.
-#[derive(Debug)]
-enum CatchUpFailure {
-    TimedOut { position: i64, high: i64 },
-    Failed(String),
-}
-
-type Reply = oneshot::Sender<Result<i64, CatchUpFailure>>;
-
 enum Command {
     Assign(Vec<(i32, StartAt)>),
     Revoke(Vec<i32>),
-    CatchUp(i32, Instant, Reply),
     Stop,
+}
+
+/// How far the thread has read each assigned partition, published after every poll.
+#[derive(Default)]
+struct Progress {
+    read: Mutex<HashMap<i32, Position>>,
+    moved: Notify,
+}
+
+/// One assigned partition's reading: the offset after the last record handed to the sink, and
+/// the consumer's own position (which also passes records never delivered).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Position {
+    read: Option<i64>,
+    consumer: Option<i64>,
+}
+
+impl Progress {
+    fn get(&self, p: i32) -> Option<Position> {
+        self.read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&p)
+            .copied()
+    }
 }
 
 /// Handle to the table thread. Dropping it stops the thread.
@@ -78,6 +97,9 @@ pub struct TableTail {
     tx: mpsc::Sender<Command>,
     handle: Option<JoinHandle<()>>,
     catch_up_timeout: Duration,
+    /// The thread's consumer, for watermark lookups from the asking side.
+    consumer: Arc<BaseConsumer>,
+    progress: Arc<Progress>,
 }
 
 impl TableTail {
@@ -88,12 +110,14 @@ impl TableTail {
         topic: &str,
         sink: S,
     ) -> Result<Self, KafkaError> {
-        let consumer: BaseConsumer = settings.table_consumer(name).create()?;
+        let consumer: Arc<BaseConsumer> = Arc::new(settings.table_consumer(name).create()?);
+        let progress = Arc::new(Progress::default());
         let (tx, rx) = mpsc::channel();
         let t = topic.to_owned();
+        let reader = Reader::new(consumer.clone(), t, sink, progress.clone());
         let handle = std::thread::Builder::new()
             .name(format!("table-{topic}"))
-            .spawn(move || Reader::new(consumer, t, sink).run(&rx))
+            .spawn(move || reader.run(&rx))
             .map_err(|e| KafkaError::CatchUp {
                 topic: topic.to_owned(),
                 reason: format!("starting the table thread: {e}"),
@@ -103,6 +127,8 @@ impl TableTail {
             tx,
             handle: Some(handle),
             catch_up_timeout: DEFAULT_CATCH_UP_TIMEOUT,
+            consumer,
+            progress,
         })
     }
 
@@ -118,33 +144,79 @@ impl TableTail {
     }
 
     pub fn assign(&self, partitions: Vec<(i32, StartAt)>) {
+        {
+            let mut read = self.progress.read.lock().unwrap_or_else(PoisonError::into_inner);
+            for (p, start) in &partitions {
+                let from = match start {
+                    StartAt::Beginning => None,
+                    StartAt::Offset(o) => Some(*o),
+                };
+                read.entry(*p).or_insert(Position { read: from, consumer: None });
+            }
+        }
         let _ = self.tx.send(Command::Assign(partitions));
     }
 
     pub fn revoke(&self, partitions: Vec<i32>) {
+        {
+            let mut read = self.progress.read.lock().unwrap_or_else(PoisonError::into_inner);
+            for p in &partitions {
+                read.remove(p);
+            }
+        }
         let _ = self.tx.send(Command::Revoke(partitions));
     }
 
     /// Resolves when `partition` has been read up to the high watermark seen now; returns that
     /// watermark. [`KafkaError::CatchUpTimeout`] when that takes longer than the bound.
     pub async fn caught_up(&self, partition: i32) -> Result<i64, KafkaError> {
-        let (tx, rx) = oneshot::channel();
-        let deadline = Instant::now() + self.catch_up_timeout;
-        self.tx
-            .send(Command::CatchUp(partition, deadline, tx))
-            .map_err(|_| self.stopped())?;
-        match rx.await.map_err(|_| self.stopped())? {
-            Ok(high) => Ok(high),
-            Err(CatchUpFailure::TimedOut { position, high }) => Err(KafkaError::CatchUpTimeout {
+        let deadline = tokio::time::Instant::now() + self.catch_up_timeout;
+        let (low, high) = self.watermarks(partition).await?;
+        loop {
+            // Registered before looking, so a move published in between still wakes us.
+            let moved = self.progress.moved.notified();
+            let Some(at) = self.progress.get(partition) else {
+                return Err(KafkaError::CatchUp {
+                    topic: self.topic.clone(),
+                    reason: format!("partition {partition} is not assigned to this table"),
+                });
+            };
+            if is_read_to(at.read, at.consumer, low, high) {
+                return Ok(high);
+            }
+            if tokio::time::timeout_at(deadline, moved).await.is_err() {
+                let position = at.read.into_iter().chain(at.consumer).max().unwrap_or(low);
+                tracing::warn!(topic = %self.topic, partition, position, high_watermark = high,
+                    read_by_sink = ?at.read, consumer_position = ?at.consumer,
+                    "table partition not read to its end within the bound");
+                return Err(KafkaError::CatchUpTimeout {
+                    topic: self.topic.clone(),
+                    partition,
+                    position,
+                    high,
+                    waited: self.catch_up_timeout,
+                });
+            }
+        }
+    }
+
+    /// The partition's low and high watermarks, from the broker.
+    async fn watermarks(&self, partition: i32) -> Result<(i64, i64), KafkaError> {
+        let consumer = self.consumer.clone();
+        let topic = self.topic.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            consumer.fetch_watermarks(&topic, partition, Duration::from_secs(10))
+        })
+        .await;
+        match found {
+            Ok(Ok(w)) => Ok(w),
+            Ok(Err(e)) => Err(KafkaError::CatchUp {
                 topic: self.topic.clone(),
-                partition,
-                position,
-                high,
-                waited: self.catch_up_timeout,
+                reason: format!("reading the watermarks of {}/{partition}: {e}", self.topic),
             }),
-            Err(CatchUpFailure::Failed(reason)) => Err(KafkaError::CatchUp {
+            Err(e) => Err(KafkaError::CatchUp {
                 topic: self.topic.clone(),
-                reason,
+                reason: format!("reading the watermarks: {e}"),
             }),
         }
     }
@@ -170,12 +242,6 @@ impl TableTail {
             self.wait_caught_up(p).await?;
         }
         Ok(())
-    }
-
-    fn stopped(&self) -> KafkaError {
-        KafkaError::TableStopped {
-            topic: self.topic.clone(),
-        }
     }
 }
 
@@ -218,24 +284,6 @@ fn is_read_to(read: Option<i64>, consumer: Option<i64>, low: i64, high: i64) -> 
     position >= high
 }
 
-/// What becomes of a waiting catch-up: done, still waiting, or out of time.
-#[derive(Debug, PartialEq, Eq)]
-enum Wait {
-    Done,
-    Pending,
-    TimedOut,
-}
-
-fn wait_state(read_to_end: bool, now: Instant, deadline: Instant) -> Wait {
-    if read_to_end {
-        Wait::Done
-    } else if now >= deadline {
-        Wait::TimedOut
-    } else {
-        Wait::Pending
-    }
-}
-
 /// Hands one record to the sink. Sinks skip what they cannot use, but should one still panic
 /// on a record (a bug), the record is logged and skipped: a table follower must survive
 /// anything a producer can write, and a dead table thread would stop every stage relying on it.
@@ -254,34 +302,26 @@ fn apply_guarded<S: TableSink>(sink: &mut S, topic: &str, partition: i32, m: &im
     }
 }
 
-struct Waiter {
-    partition: i32,
-    low: i64,
-    high: i64,
-    deadline: Instant,
-    reply: Reply,
-}
-
 /// The table thread's state.
 struct Reader<S> {
-    consumer: BaseConsumer,
+    consumer: Arc<BaseConsumer>,
     topic: String,
     sink: S,
     assigned: HashSet<i32>,
     /// Next offset to read per partition, as far as records were handed to the sink.
     read: HashMap<i32, i64>,
-    waiting: Vec<Waiter>,
+    progress: Arc<Progress>,
 }
 
 impl<S: TableSink> Reader<S> {
-    fn new(consumer: BaseConsumer, topic: String, sink: S) -> Self {
+    fn new(consumer: Arc<BaseConsumer>, topic: String, sink: S, progress: Arc<Progress>) -> Self {
         Self {
             consumer,
             topic,
             sink,
             assigned: HashSet::new(),
             read: HashMap::new(),
-            waiting: Vec::new(),
+            progress,
         }
     }
 
@@ -295,7 +335,44 @@ impl<S: TableSink> Reader<S> {
                 }
             }
             self.drain();
-            self.settle_waiters();
+            self.publish();
+        }
+    }
+
+    /// Publishes how far each assigned partition is read, waking the askers if any moved. The
+    /// handle adds and removes the entries (on assign and revoke), so an asker never finds a
+    /// partition it just assigned missing; the thread only updates them.
+    fn publish(&self) {
+        let positions = self.consumer.position().ok();
+        let mut moved = false;
+        let mut published = self
+            .progress
+            .read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for &p in &self.assigned {
+            let Some(entry) = published.get_mut(&p) else {
+                continue;
+            };
+            let consumer = positions
+                .as_ref()
+                .and_then(|tpl| tpl.find_partition(&self.topic, p))
+                .and_then(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                });
+            let now = Position {
+                read: self.read.get(&p).copied().or(entry.read),
+                consumer,
+            };
+            if *entry != now {
+                *entry = now;
+                moved = true;
+            }
+        }
+        drop(published);
+        if moved {
+            self.progress.moved.notify_waiters();
         }
     }
 
@@ -303,7 +380,6 @@ impl<S: TableSink> Reader<S> {
         match cmd {
             Command::Assign(parts) => self.assign(parts),
             Command::Revoke(parts) => self.revoke(parts),
-            Command::CatchUp(p, deadline, reply) => self.catch_up(p, deadline, reply),
             Command::Stop => {}
         }
     }
@@ -338,11 +414,6 @@ impl<S: TableSink> Reader<S> {
                 self.read.remove(&p);
                 self.sink.forget_partition(p);
             }
-            for w in self.waiting.extract_if(.., |w| w.partition == p) {
-                let _ = w.reply.send(Err(CatchUpFailure::Failed(format!(
-                    "partition {p} was revoked"
-                ))));
-            }
         }
         if tpl.count() > 0 {
             if let Err(e) = self.consumer.incremental_unassign(&tpl) {
@@ -351,64 +422,11 @@ impl<S: TableSink> Reader<S> {
         }
     }
 
-    fn catch_up(&mut self, p: i32, deadline: Instant, reply: Reply) {
-        let topic = &self.topic;
-        if !self.assigned.contains(&p) {
-            let reason = format!("partition {p} of {topic} is not assigned to this table");
-            let _ = reply.send(Err(CatchUpFailure::Failed(reason)));
-            return;
-        }
-        match self
-            .consumer
-            .fetch_watermarks(topic, p, Duration::from_secs(10))
-        {
-            Ok((low, high)) => {
-                if is_read_to(
-                    self.read.get(&p).copied(),
-                    self.consumer_position(p),
-                    low,
-                    high,
-                ) {
-                    let _ = reply.send(Ok(high));
-                } else {
-                    self.waiting.push(Waiter {
-                        partition: p,
-                        low,
-                        high,
-                        deadline,
-                        reply,
-                    });
-                }
-            }
-            Err(e) => {
-                let reason = format!("reading the watermarks of {topic}/{p}: {e}");
-                let _ = reply.send(Err(CatchUpFailure::Failed(reason)));
-            }
-        }
-    }
-
-    /// The consumer's position in `p` (the offset after the last message librdkafka handed
-    /// out, control records included), if it has one. librdkafka resets it when a partition is
-    /// unassigned, so a position from an earlier assignment does not carry over (the stages
-    /// re-assign a revoked table partition only after a rebalance, long after that reset).
-    fn consumer_position(&self, p: i32) -> Option<i64> {
-        let tpl = self.consumer.position().ok()?;
-        match tpl.find_partition(&self.topic, p)?.offset() {
-            Offset::Offset(o) => Some(o),
-            _ => None,
-        }
-    }
-
     /// Hands fetched records to the sink for up to [`DRAIN_SLICE`], so commands and deadlines
     /// are looked at in time even when the sink is slow.
     fn drain(&mut self) {
-        let timeout = if self.waiting.is_empty() {
-            Duration::from_millis(100)
-        } else {
-            Duration::from_millis(5)
-        };
         let started = Instant::now();
-        let mut next = self.consumer.poll(timeout);
+        let mut next = self.consumer.poll(DRAIN_SLICE);
         while let Some(event) = next {
             match event {
                 Ok(m) => {
@@ -426,35 +444,6 @@ impl<S: TableSink> Reader<S> {
             }
             next = self.consumer.poll(Duration::ZERO);
         }
-    }
-
-    /// Answers the catch-ups that are done or out of time.
-    fn settle_waiters(&mut self) {
-        if self.waiting.is_empty() {
-            return;
-        }
-        let now = Instant::now();
-        let mut still = Vec::with_capacity(self.waiting.len());
-        for w in std::mem::take(&mut self.waiting) {
-            let read = self.read.get(&w.partition).copied();
-            let consumer = self.consumer_position(w.partition);
-            let done = is_read_to(read, consumer, w.low, w.high);
-            match wait_state(done, now, w.deadline) {
-                Wait::Done => {
-                    let _ = w.reply.send(Ok(w.high));
-                }
-                Wait::Pending => still.push(w),
-                Wait::TimedOut => {
-                    let position = read.into_iter().chain(consumer).max().unwrap_or(w.low);
-                    tracing::warn!(topic = %self.topic, partition = w.partition, position, high_watermark = w.high, read_by_sink = ?read, consumer_position = ?consumer, "table partition not read to its end within the bound");
-                    let _ = w.reply.send(Err(CatchUpFailure::TimedOut {
-                        position,
-                        high: w.high,
-                    }));
-                }
-            }
-        }
-        self.waiting = still;
     }
 }
 
@@ -479,15 +468,5 @@ mod tests {
         assert!(is_read_to(None, None, 7, 7));
         // Nothing read yet: the position is the start.
         assert!(!is_read_to(None, None, 3, 7));
-    }
-
-    #[test]
-    fn a_wait_ends_done_or_out_of_time() {
-        let now = Instant::now();
-        let later = now + Duration::from_secs(1);
-        assert_eq!(wait_state(true, later, now), Wait::Done);
-        assert_eq!(wait_state(false, now, later), Wait::Pending);
-        assert_eq!(wait_state(false, later, now), Wait::TimedOut);
-        assert_eq!(wait_state(false, now, now), Wait::TimedOut);
     }
 }

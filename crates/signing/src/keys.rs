@@ -206,6 +206,8 @@ pub struct Signers {
     /// is derived from it ([`Signers::ed25519_for`]).
     pub ed25519: Arc<Ed25519Key>,
     account_keys: Arc<AccountKeys>,
+    /// Where RSA signatures run ([`crate::pool`]).
+    pub pool: crate::pool::SigningPool,
 }
 
 impl Signers {
@@ -219,6 +221,7 @@ impl Signers {
             rsa: Arc::new(SigningKey::load_or_generate(rsa_path, key_id)?),
             account_keys: Arc::new(AccountKeys::new(ed25519.clone())),
             ed25519,
+            pool: crate::pool::SigningPool::new(None),
         })
     }
 

@@ -5,6 +5,7 @@
 //!   [`Signers`], the RSA and Ed25519 keys a stage loads together.
 //! - [`keyfile`]: private key files written whole (temporary file, then link or rename), the
 //!   key id a rotated key's file records, and a warning for files others can read.
+//! - [`pool`]: the bounded pool of signing threads (one per core) RSA signatures run on.
 //! - [`rotation`]: key rotation with overlap: a retired key stays published until it expires.
 //! - [`cavage`]: the draft-cavage HTTP Signature Copernica sends: rsa-sha256 over
 //!   `(request-target) host date x-copernica-id digest x-nonce`, plus `Digest` and `X-Nonce`;
@@ -25,6 +26,7 @@ pub mod account_keys;
 pub mod cavage;
 pub mod keyfile;
 pub mod keys;
+pub mod pool;
 pub mod rotation;
 pub mod standard_webhooks;
 
