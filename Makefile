@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 export HOOKLINE_TANSU_BIN ?= $(shell scripts/broker.sh path)
+# Every stage run by make (run, test, chaos, bench) talks to the local broker: its fetch waits.
+export HOOKLINE_BROKER_PROFILE ?= local
 # Seconds each fuzz target runs in `make fuzz`.
 FUZZ_SECONDS ?= 30
 

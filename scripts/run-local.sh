@@ -16,6 +16,8 @@ cargo build --workspace --bins --quiet
 
 export HOOKLINE_BROKERS="127.0.0.1:$PORT"
 export HOOKLINE_KAFKA_SESSION_TIMEOUT_MS=6000
+# Fetch waits for the local broker, which holds each fetch for its whole wait.
+export HOOKLINE_BROKER_PROFILE=local
 export HOOKLINE_SIGNING_KEY="$RUN_DIR/signing-key.pem"
 # Local run only: the demo receiver is on loopback and speaks plain http.
 export HOOKLINE_ALLOW_NETWORKS="127.0.0.0/8,::1/128"

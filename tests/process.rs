@@ -24,7 +24,8 @@ impl StageProcess {
             .env("HOOKLINE_TOPIC_PREFIX", &t.prefix)
             .env("HOOKLINE_METRICS_ADDR", "off")
             .env("HOOKLINE_REQUIRE_HTTPS", "false")
-            .env("HOOKLINE_KAFKA_SESSION_TIMEOUT_MS", "6000");
+            .env("HOOKLINE_KAFKA_SESSION_TIMEOUT_MS", "6000")
+            .env("HOOKLINE_BROKER_PROFILE", "local");
         for (k, v) in env {
             cmd.env(k, v);
         }

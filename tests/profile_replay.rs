@@ -26,6 +26,7 @@ use hookline_testkit::{eventually, Broker, Receiver, TestTopics};
 use serde_json::{json, Value};
 
 const CRASH_ENV: &str = "HOOKLINE_TEST_CRASH_AFTER_STORE_WRITE";
+const CRASH_AFTER_TABLE_ENV: &str = "HOOKLINE_TEST_CRASH_AFTER_TABLE_WRITE";
 
 /// The real `hookline-profiles` binary with `env` set, its log (JSON lines) in the temp folder.
 fn start_stage(t: &TestTopics, state: &Path, log: &str, env: &[(&str, &str)]) -> Child {
@@ -38,7 +39,9 @@ fn start_stage(t: &TestTopics, state: &Path, log: &str, env: &[(&str, &str)]) ->
         .env("HOOKLINE_REQUIRE_HTTPS", "false")
         .env("HOOKLINE_KAFKA_SESSION_TIMEOUT_MS", "6000")
         .env("HOOKLINE_LOG_FORMAT", "json")
+        .env("HOOKLINE_BROKER_PROFILE", "local")
         .env_remove(CRASH_ENV)
+        .env_remove(CRASH_AFTER_TABLE_ENV)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -191,6 +194,99 @@ async fn an_update_replayed_after_a_crash_between_store_write_and_commit_is_deli
     let _ = stage.wait();
     sender.stop(Duration::from_secs(30)).await;
     let _ = std::fs::remove_dir_all(&state);
+}
+
+/// The update's deliveries on the `deliveries` topic.
+fn deliveries_of(t: &TestTopics, change: &str) -> Vec<Value> {
+    read_to_end(t, &t.topics.deliveries)
+        .into_iter()
+        .filter(|d| d["event_id"] == change)
+        .collect()
+}
+
+/// Another instance takes over a change whose new row reached the `profiles` topic before the
+/// instance that wrote it died: the new owner's table, read from that topic, already holds the
+/// change's result. Before, the new owner joined the change with that row, saw no change and
+/// delivered nothing (the chaos suite lost profile changes this way when partitions moved).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_update_whose_row_was_written_before_a_crash_is_delivered_once_when_another_instance_takes_over(
+) {
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 1).await;
+    let base = std::env::temp_dir().join(format!(
+        "hookline-handover-{}",
+        t.prefix.trim_end_matches('.')
+    ));
+    let (state1, state2) = (base.join("first"), base.join("second"));
+    let receiver = Receiver::start(200).await;
+    produce(
+        &t,
+        &t.topics.subscriptions,
+        &[(
+            "sub-name".into(),
+            json!({"id": "sub-name", "account": "1001", "database": "12", "events": ["update"],
+                   "conditions": {"field": "name", "op": "changed"},
+                   "url": receiver.url("/hook"), "format": "json", "status": "active"}),
+        )],
+    )
+    .await;
+    let key = key_path("profile-handover");
+    let sender = Sender::start(&t, &key, &[]);
+    let (log1, log2) = (
+        format!("{}handover-1.log", t.prefix),
+        format!("{}handover-2.log", t.prefix),
+    );
+    let mut first = start_stage(&t, &state1, &log1, &[(CRASH_AFTER_TABLE_ENV, "chg-update")]);
+    produce(
+        &t,
+        &t.topics.profile_changes,
+        &[change("chg-create", "create", 0, "Jane")],
+    )
+    .await;
+    let committed = eventually(Duration::from_secs(60), || committed_and_end(&t) == (1, 1)).await;
+    assert!(committed, "the create is committed");
+    produce(
+        &t,
+        &t.topics.profile_changes,
+        &[change("chg-update", "update", 5, "Jane Doe")],
+    )
+    .await;
+    let died = eventually(Duration::from_secs(60), || {
+        matches!(first.try_wait(), Ok(Some(_)))
+    })
+    .await;
+    assert!(died, "the fault injection ended the first instance");
+    let log = std::fs::read_to_string(std::env::temp_dir().join(&log1)).unwrap();
+    assert!(
+        log.contains("aborting after the table write of change chg-update"),
+        "{log}"
+    );
+    assert_eq!(committed_and_end(&t), (1, 2), "the update is not committed");
+    let table = read_to_end(&t, &t.topics.profiles);
+    assert_eq!(
+        table.last().unwrap()["fields"]["name"],
+        "Jane Doe",
+        "the row got out"
+    );
+
+    // Another instance, with a table of its own read from the topic, takes the partition.
+    let mut second = start_stage(&t, &state2, &log2, &[]);
+    let done = eventually(Duration::from_secs(60), || committed_and_end(&t) == (2, 2)).await;
+    assert!(done, "the second instance commits the update");
+    let posted = eventually(Duration::from_secs(60), || receiver.count() >= 1).await;
+    let deliveries = deliveries_of(&t, "chg-update");
+    assert!(
+        posted && deliveries.len() == 1,
+        "exactly one delivery of the update: {deliveries:?}"
+    );
+    let body: Value = serde_json::from_str(deliveries[0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["previous"], json!({"name": "Jane"}));
+    assert_eq!(body["fields"]["name"], "Jane Doe");
+
+    let _ = second.kill();
+    let _ = second.wait();
+    sender.stop(Duration::from_secs(30)).await;
+    let _ = std::fs::remove_dir_all(&base);
 }
 
 fn create(i: usize, name: &str) -> (String, Value) {

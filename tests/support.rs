@@ -35,6 +35,8 @@ fn common(t: &TestTopics) -> Vec<String> {
         "off".into(),
         "--kafka".into(),
         "session.timeout.ms=6000".into(),
+        "--broker-profile".into(),
+        "local".into(),
     ]
 }
 
@@ -223,6 +225,8 @@ impl Sender {
             "session.timeout.ms=6000",
             "--require-https",
             "false",
+            "--broker-profile",
+            "local",
             "--signing-key",
             key.to_str().unwrap(),
             "--allow-networks",
@@ -288,6 +292,8 @@ pub async fn start_admin(
         "127.0.0.1:0",
         "--metrics-addr",
         "off",
+        "--broker-profile",
+        "local",
         "--signing-key",
         key.to_str().unwrap(),
     ];
@@ -320,6 +326,8 @@ pub fn tracking_args(
         "session.timeout.ms=6000",
         "--require-https",
         "false",
+        "--broker-profile",
+        "local",
         "--state-dir",
         state.to_str().unwrap(),
     ];

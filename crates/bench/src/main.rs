@@ -1,29 +1,27 @@
 //! `hookline-bench`: what bounds Hookline's throughput on this machine, as one table.
 //!
-//! Sections, each in its own module and each bounded to a few seconds:
+//! Sections, each in its own module and each bounded in time:
 //!
 //! 1. [`signing`]: RSA-2048 signatures per second per core (aws-lc-rs, RustCrypto `rsa` as the
 //!    reference) and full draft-cavage signing: the per-core bound of the pipeline.
 //! 2. [`payload`]: encoding an enriched click as form, json and xml.
 //! 3. [`routing`]: 10,000 subscriptions over 1,000 databases, events routed per second.
 //! 4. [`loopback`]: POSTs per second through Hookline's HTTP client to a trivial local server.
-//! 5. [`e2e`]: the real stages on a local broker, clicks in, signed POSTs out (skipped when the
-//!    broker is not installed).
-//! 6. [`join`]: the join stages' work against a table of 1 million profiles (lookup + enrich
-//!    per core, table restore rows/s, RSS), in a child process; and a table restore from the
-//!    local broker.
-//! 7. [`memory`]: peak and post-pipeline RSS of this process (before section 6, which runs its
-//!    large table in a child process of its own).
+//! 5. [`pipeline`]: the stages as separate processes on a local broker, the receiver in its
+//!    own process: idle cost, single-click latency, bursts, open-loop latency at fractions of
+//!    the peak, CPU per delivery per process (skipped when the broker is not installed).
+//! 6. [`join`], with `--full` only (`make bench-full`): the join stages' work against tables
+//!    of 1 and 10 million profiles (lookup + enrich per core, restore rows/s, RSS), in a child
+//!    process; and a table restore from the local broker.
 //!
 //! Only loopback addresses are ever contacted. `docs/benchmarks.md` explains every row and
-//! records a run. Set `RUST_LOG` to see the stages' logs during section 5.
+//! records a run. The stages' logs go to files in a temporary folder (removed afterwards).
 
-mod e2e;
 mod fixtures;
 mod join;
 mod loopback;
-mod memory;
 mod payload;
+mod pipeline;
 mod procfs;
 mod routing;
 mod signing;
@@ -44,33 +42,38 @@ const POST_CONCURRENCY: usize = 64;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some(join::CHILD_ARG) {
-        return join::child_main(&args[1..]);
+    match args.first().map(String::as_str) {
+        Some(join::CHILD_ARG) => return join::child_main(&args[1..]),
+        Some(pipeline::receiver::CHILD_ARG) => return pipeline::receiver::child_main(),
+        _ => {}
     }
+    let full = args.iter().any(|a| a == "--full");
     if std::env::var_os("RUST_LOG").is_some() {
         hookline_telemetry::init_logging("text");
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     print_header(cores);
+    let steal_before = procfs::cpu_jiffies();
     let started = Instant::now();
     let mut rows: Vec<Row> = Vec::new();
+    let sections = if full { 6 } else { 5 };
 
     let event = fixtures::enriched("12", "Mike Jansen", "Utrecht", true);
     let json_body = hookline_payload::encode(hookline_payload::Format::Json, &event.body);
 
-    progress("1/7 signing");
+    progress(&format!("1/{sections} signing"));
     let (r, ceiling) = signing::run(CPU_BUDGET, &json_body)?;
     rows.extend(r);
-    progress("2/7 payload");
+    progress(&format!("2/{sections} payload"));
     rows.extend(payload::run(PAYLOAD_BUDGET, &event, &ceiling));
-    progress("3/7 routing");
+    progress(&format!("3/{sections} routing"));
     rows.extend(routing::run(CPU_BUDGET, &ceiling)?);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cores)
         .enable_all()
         .build()?;
-    progress("4/7 loopback POST");
+    progress(&format!("4/{sections} loopback POST"));
     let post = rt.block_on(loopback::run(
         POST_WARMUP,
         POST_BUDGET,
@@ -92,24 +95,29 @@ fn main() -> anyhow::Result<()> {
             None
         }
     };
-    progress("5/7 end to end (local broker)");
-    let ceilings = e2e::Ceilings {
-        signing: ceiling,
+    progress(&format!(
+        "5/{sections} pipeline (local broker, separate processes)"
+    ));
+    let ceilings = pipeline::Ceilings {
+        cavage_per_core: ceiling.cavage_per_core,
         post_per_s,
         cores,
     };
-    let (r, e2e_ran) = rt.block_on(e2e::run(&ceilings));
-    rows.extend(r);
-    let rss_after_e2e = procfs::status_kib("VmRSS");
-    // Taken before the join section, whose broker part would otherwise add to the peak.
-    let memory_rows = memory::run(rss_after_e2e, e2e_ran);
-    progress("6/7 join (1M profiles, child process; table restore from the local broker)");
-    rows.extend(join::run(CPU_BUDGET, &ceiling, &rt));
+    rows.extend(rt.block_on(pipeline::run(&ceilings)));
+    if full {
+        progress("6/6 join (1M and 10M profiles, child process; restore from the local broker)");
+        rows.extend(join::run(CPU_BUDGET, &ceiling, &rt));
+    }
     rt.shutdown_timeout(Duration::from_secs(5));
-    progress("7/7 memory");
-    rows.extend(memory_rows);
 
     println!("{}", table::render(&rows));
+    if let (Some((s0, t0)), Some((s1, t1))) = (steal_before, procfs::cpu_jiffies()) {
+        let steal = (s1 - s0) as f64 / (t1 - t0).max(1) as f64;
+        println!(
+            "steal time during the run: {:.1} % of all CPU time",
+            steal * 100.0
+        );
+    }
     println!("total bench time: {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -142,10 +150,11 @@ fn print_header(cores: usize) {
     println!(
         "cores: {cores} ({cpu}); build profile: {profile}; load average (1 min) at start: {load}"
     );
+    println!("cpu flags: {}", procfs::cpu_flags());
     println!();
 }
 
 /// Section progress on stderr, so stdout holds only the report.
-fn progress(section: &str) {
+pub(crate) fn progress(section: &str) {
     eprintln!("bench: {section} …");
 }

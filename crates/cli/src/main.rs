@@ -264,7 +264,7 @@ fn detail(v: &Value) -> String {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let settings = KafkaSettings::new(cli.common.brokers.clone(), cli.common.kafka_settings());
+    let settings = KafkaSettings::from_common(&cli.common);
     let topics = cli.common.topics();
     let json_out = cli.api.json;
     match cli.command {

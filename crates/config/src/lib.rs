@@ -42,6 +42,30 @@ pub struct CommonArgs {
     /// place at once. Unset: dynamic membership.
     #[arg(long, env = "HOOKLINE_INSTANCE_ID")]
     pub instance_id: Option<String>,
+
+    /// The kind of broker, which sets how long a consumer's fetch may wait for records:
+    /// `kafka` (Apache Kafka and brokers that answer a fetch as soon as records arrive) or
+    /// `local` (the local broker, Tansu, which holds every fetch for the whole wait). See
+    /// docs/benchmarks.md, "Fetch waits".
+    #[arg(
+        long,
+        env = "HOOKLINE_BROKER_PROFILE",
+        default_value = "kafka",
+        value_enum
+    )]
+    pub broker_profile: BrokerProfile,
+}
+
+/// How the broker answers a fetch, which decides how long consumers let a fetch wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum BrokerProfile {
+    /// A fetch returns as soon as records arrive (Apache Kafka, Redpanda, …): waits can be long
+    /// without adding latency, and idle consumers cost the broker little.
+    #[default]
+    Kafka,
+    /// The local broker (Tansu 0.6) reads, then holds the fetch for the whole wait: each hop
+    /// costs up to twice the wait, and every idle fetch costs the broker queries.
+    Local,
 }
 
 impl CommonArgs {
@@ -227,6 +251,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "HOOKLINE_LOG_FORMAT",
     "HOOKLINE_GROUP_ID",
     "HOOKLINE_INSTANCE_ID",
+    "HOOKLINE_BROKER_PROFILE",
     "HOOKLINE_PARTITIONS",
     "HOOKLINE_MAX_RECORD_BYTES",
     "HOOKLINE_STATE_DIR",
@@ -234,6 +259,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "HOOKLINE_REVOKED_PARTITION_GRACE",
     // Fault injection for tests (hookline-profiles); inert unless set.
     "HOOKLINE_TEST_CRASH_AFTER_STORE_WRITE",
+    "HOOKLINE_TEST_CRASH_AFTER_TABLE_WRITE",
     "HOOKLINE_MAX_SUBPROFILES",
     "HOOKLINE_MAX_TABLE_RECORD_BYTES",
     "HOOKLINE_TANSU_BIN",

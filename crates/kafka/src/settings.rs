@@ -1,6 +1,34 @@
 //! librdkafka settings derived from the configuration contract.
 
+use hookline_config::{BrokerProfile, CommonArgs};
 use rdkafka::ClientConfig;
+
+/// How fresh a consumer's records must be, which sets its `fetch.wait.max.ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// On a record's path (group consumers, the profile table the join follows): every hop's
+    /// wait is latency on the local broker.
+    Hot,
+    /// Tables that change rarely (subscriptions, endpoint health, tokens, domains): a fraction
+    /// of a second late is fine, and idle fetches are what the local broker pays for.
+    Cold,
+}
+
+/// `fetch.wait.max.ms` for `freshness` on `profile` (docs/benchmarks.md, "Fetch waits").
+///
+/// On Apache Kafka a fetch returns as soon as records arrive, so the wait only bounds how
+/// often an idle consumer asks and how long a resumed or sought partition waits for the fetch
+/// in flight: 100 ms on the record's path, 500 ms (librdkafka's default) for tables. The local
+/// broker holds every fetch for the whole wait, so a hop costs one to two waits there: 10 ms on
+/// the record's path, 250 ms for tables.
+pub fn fetch_wait_ms(profile: BrokerProfile, freshness: Freshness) -> u32 {
+    match (profile, freshness) {
+        (BrokerProfile::Kafka, Freshness::Hot) => 100,
+        (BrokerProfile::Kafka, Freshness::Cold) => 500,
+        (BrokerProfile::Local, Freshness::Hot) => 10,
+        (BrokerProfile::Local, Freshness::Cold) => 250,
+    }
+}
 
 /// Bootstrap servers plus operator overrides (`HOOKLINE_KAFKA_*`, `--kafka`), applied last so an
 /// operator can change any default below.
@@ -10,6 +38,8 @@ pub struct KafkaSettings {
     pub overrides: Vec<(String, String)>,
     /// This instance's `group.instance.id` in its groups (static membership), if any.
     pub instance: Option<String>,
+    /// How the broker answers fetches ([`fetch_wait_ms`]).
+    pub profile: BrokerProfile,
 }
 
 impl KafkaSettings {
@@ -18,7 +48,28 @@ impl KafkaSettings {
             brokers: brokers.into(),
             overrides,
             instance: None,
+            profile: BrokerProfile::default(),
         }
+    }
+
+    /// The settings a stage's common flags give: brokers, `HOOKLINE_KAFKA_*` and `--kafka`
+    /// overrides, static membership and the broker profile.
+    pub fn from_common(common: &CommonArgs) -> Self {
+        Self::new(common.brokers.clone(), common.kafka_settings())
+            .with_instance(crate::membership::static_instance_id(
+                common.instance_id.as_deref(),
+            ))
+            .with_profile(common.broker_profile)
+    }
+
+    /// The same settings for a broker of `profile`.
+    pub fn with_profile(mut self, profile: BrokerProfile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    fn fetch_wait(&self, freshness: Freshness) -> String {
+        fetch_wait_ms(self.profile, freshness).to_string()
     }
 
     /// The same settings with group consumers joining as `instance` (static membership).
@@ -66,20 +117,26 @@ impl KafkaSettings {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
-            .set("fetch.wait.max.ms", "50")
+            .set("fetch.wait.max.ms", self.fetch_wait(Freshness::Hot))
             .set("partition.assignment.strategy", "range");
         self.finish(c, Kind::Consumer)
     }
 
     /// A consumer that reads assigned partitions without a group: tables are read from their
-    /// beginning by every instance that owns the partition, never committed.
+    /// beginning by every instance that owns the partition, never committed. A rarely changing
+    /// table's ([`Freshness::Cold`]); see [`KafkaSettings::table_consumer_with`].
     pub fn table_consumer(&self, name: &str) -> ClientConfig {
+        self.table_consumer_with(name, Freshness::Cold)
+    }
+
+    /// [`KafkaSettings::table_consumer`] with the fetch wait of `freshness`.
+    pub fn table_consumer_with(&self, name: &str, freshness: Freshness) -> ClientConfig {
         let mut c = self.base();
         c.set("group.id", name)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", "20");
+            .set("fetch.wait.max.ms", self.fetch_wait(freshness));
         self.finish(c, Kind::Consumer)
     }
 

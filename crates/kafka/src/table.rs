@@ -31,6 +31,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::Notify;
 
+use crate::settings::Freshness;
 use crate::{KafkaError, KafkaSettings};
 
 /// How long [`TableTail::caught_up`] waits for a partition to be read to its end by default.
@@ -110,7 +111,20 @@ impl TableTail {
         topic: &str,
         sink: S,
     ) -> Result<Self, KafkaError> {
-        let consumer: Arc<BaseConsumer> = Arc::new(settings.table_consumer(name).create()?);
+        Self::spawn_with(settings, name, topic, sink, Freshness::Cold)
+    }
+
+    /// [`TableTail::spawn`] for a table on a record's path ([`Freshness::Hot`]: the profile
+    /// table the join stages follow) or a rarely changing one.
+    pub fn spawn_with<S: TableSink>(
+        settings: &KafkaSettings,
+        name: &str,
+        topic: &str,
+        sink: S,
+        freshness: Freshness,
+    ) -> Result<Self, KafkaError> {
+        let config = settings.table_consumer_with(name, freshness);
+        let consumer: Arc<BaseConsumer> = Arc::new(config.create()?);
         let progress = Arc::new(Progress::default());
         let (tx, rx) = mpsc::channel();
         let t = topic.to_owned();
@@ -145,13 +159,20 @@ impl TableTail {
 
     pub fn assign(&self, partitions: Vec<(i32, StartAt)>) {
         {
-            let mut read = self.progress.read.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut read = self
+                .progress
+                .read
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             for (p, start) in &partitions {
                 let from = match start {
                     StartAt::Beginning => None,
                     StartAt::Offset(o) => Some(*o),
                 };
-                read.entry(*p).or_insert(Position { read: from, consumer: None });
+                read.entry(*p).or_insert(Position {
+                    read: from,
+                    consumer: None,
+                });
             }
         }
         let _ = self.tx.send(Command::Assign(partitions));
@@ -159,7 +180,11 @@ impl TableTail {
 
     pub fn revoke(&self, partitions: Vec<i32>) {
         {
-            let mut read = self.progress.read.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut read = self
+                .progress
+                .read
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             for p in &partitions {
                 read.remove(p);
             }

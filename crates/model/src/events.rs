@@ -191,9 +191,31 @@ pub struct ProfileState {
     pub rest: Map<String, Value>,
 }
 
+/// The row field that records which input change produced the row (see
+/// [`ProfileState::applied_change`]).
+pub const APPLIED_CHANGE_FIELD: &str = "applied_change";
+
 impl ProfileState {
     pub fn key(&self) -> ProfileKey {
         ProfileKey::new(self.database.clone(), self.profile.clone())
+    }
+
+    /// The `profile-changes` partition and offset of the change that produced this row, as the
+    /// profiles stage records them in every row it writes. An instance that takes a partition
+    /// over, its table read from the `profiles` topic, knows from it which changes the row
+    /// already holds: their deliveries were written before the row.
+    pub fn applied_change(&self) -> Option<(i32, i64)> {
+        let v = self.rest.get(APPLIED_CHANGE_FIELD)?;
+        let partition = i32::try_from(v.get("partition")?.as_i64()?).ok()?;
+        Some((partition, v.get("offset")?.as_i64()?))
+    }
+
+    /// Records the change that produced this row ([`ProfileState::applied_change`]).
+    pub fn set_applied_change(&mut self, partition: i32, offset: i64) {
+        self.rest.insert(
+            APPLIED_CHANGE_FIELD.into(),
+            serde_json::json!({"partition": partition, "offset": offset}),
+        );
     }
 
     /// The subprofile `<collection>:<subprofile>`, if the state holds it in the documented shape.

@@ -4,7 +4,10 @@
 //! state (create/update → new state, delete → tombstone, subprofile changes inside the parent's
 //! state), writes the new state to the compacted `profiles` topic (same key, so the same
 //! partition), and routes the change's event (with previous values for updates) to
-//! `deliveries`: all in one consume → produce → commit cycle.
+//! `deliveries`: all in one consume → produce → commit cycle, in which a batch's rows are
+//! written only once its deliveries are acknowledged. Every row records the input change that
+//! produced it (`applied_change`); an instance that takes a partition over after a crash, its
+//! table read from the topic, skips the changes its rows already hold (they were delivered).
 //!
 //! A change whose stored row (for a subprofile: the parent's) belongs to another account is
 //! quarantined with reason `account-mismatch`: the row stays as it is, in the store and in the
@@ -22,8 +25,8 @@
 //! under the change's input offset (`ProfileStore::apply_change`). A change read again after a
 //! crash that came between the store write and the offset commit is joined with that row, not
 //! with its own result, so an update keeps its `previous` values and its `changed`, `gained`
-//! and `lost` conditions. For tests, [`CRASH_AFTER_STORE_WRITE_ENV`] makes the process abort
-//! right after the store write of a given change; it is inert unless set.
+//! and `lost` conditions. For tests, [`faults`] makes the process abort at a given change; it
+//! is inert unless set.
 
 use clap::Parser;
 use hookline_config::{CommonArgs, JoinStageArgs};
@@ -36,6 +39,9 @@ use hookline_stream::{
 use hookline_telemetry::{Metrics, Readiness};
 use rdkafka::message::{BorrowedMessage, Message};
 use tokio_util::sync::CancellationToken;
+
+pub mod faults;
+use faults::Faults;
 
 /// Applies profile changes to the profile table and routes them to subscriptions.
 #[derive(Debug, Clone, Parser)]
@@ -108,7 +114,8 @@ pub async fn run(
         |subscriptions| ProfilesProcessor {
             subscriptions,
             limits,
-            crash_after_store_write: crash_after_store_write(),
+            faults: Faults::from_env(),
+            rows: Vec::new(),
         },
         metrics,
         readiness,
@@ -117,29 +124,15 @@ pub async fn run(
     .await
 }
 
-/// Fault injection for tests: the environment variable naming a change id after whose store
-/// write the process aborts (before the table record, the deliveries and the input offset).
-pub const CRASH_AFTER_STORE_WRITE_ENV: &str = "HOOKLINE_TEST_CRASH_AFTER_STORE_WRITE";
-
-/// The change id of [`CRASH_AFTER_STORE_WRITE_ENV`], when set and not empty. Inert otherwise.
-fn crash_after_store_write() -> Option<String> {
-    let id = std::env::var(CRASH_AFTER_STORE_WRITE_ENV).ok()?;
-    if id.is_empty() {
-        return None;
-    }
-    tracing::warn!(
-        change = %id,
-        "fault injection is on ({CRASH_AFTER_STORE_WRITE_ENV}): the process aborts after writing this change to its store; never set this outside tests"
-    );
-    Some(id)
-}
-
 /// Validate → apply to the table → route → queue the table write and the deliveries.
 pub struct ProfilesProcessor {
     pub subscriptions: SubscriptionsView,
     pub limits: RowLimits,
-    /// Test-only fault injection ([`CRASH_AFTER_STORE_WRITE_ENV`]); `None` in production.
-    pub crash_after_store_write: Option<String>,
+    /// Test-only fault injection ([`faults`]); inert in production.
+    pub faults: Faults,
+    /// The batch's table rows (key, value or tombstone, change id), written once its
+    /// deliveries are acknowledged ([`Processor::after_outputs`]).
+    pub rows: Vec<(String, Option<Vec<u8>>, String)>,
 }
 
 impl ProfilesProcessor {
@@ -161,18 +154,6 @@ impl ProfilesProcessor {
             );
         }
         encode_row(key, state, &self.limits)
-    }
-
-    /// Fault injection for tests: dies like a SIGKILL (no unwinding, no commit, no flush) right
-    /// after `change` reached the store, when [`CRASH_AFTER_STORE_WRITE_ENV`] names it.
-    fn maybe_crash(&self, change: &ProfileChange) {
-        if self.crash_after_store_write.as_deref() == Some(change.id.0.as_str()) {
-            eprintln!(
-                "fault injection: aborting after the store write of change {}",
-                change.id.0
-            );
-            std::process::abort();
-        }
     }
 }
 
@@ -202,6 +183,20 @@ impl Processor for ProfilesProcessor {
                 change = id,
                 "change read again after a restart; joined with the row it found the first time"
             );
+        } else if holds(before.state.as_ref(), p, offset) {
+            // Another instance applied it and wrote its row, which it does only after the
+            // change's deliveries were acknowledged: nothing is left to do.
+            tracing::debug!(
+                partition = p,
+                offset,
+                change = id,
+                "change already applied by the partition's previous owner; skipped"
+            );
+            ctx.metrics
+                .replayed_changes_skipped
+                .with_label_values(&[ctx.stage])
+                .inc();
+            return Ok(());
         }
         let mut applied = match hookline_enrich::profile::join(&change, before.state.as_ref()) {
             Ok(applied) => applied,
@@ -216,6 +211,7 @@ impl Processor for ProfilesProcessor {
         ctx.count_join(before.state.is_some());
         match &mut applied.new_state {
             Some(state) => {
+                state.set_applied_change(p, offset);
                 let bytes = match self.bounded_row(&key, &change, state) {
                     Ok(bytes) => bytes,
                     // The previous row stays; the change is delivered to nobody.
@@ -227,23 +223,14 @@ impl Processor for ProfilesProcessor {
                 };
                 ctx.store
                     .apply_change(p, offset, id, &key, &before, RowWrite::Put(&bytes))?;
-                self.maybe_crash(&change);
-                ctx.producer
-                    .send(
-                        ctx.acks,
-                        &ctx.topics.profiles,
-                        Some(key.as_bytes()),
-                        Some(&bytes),
-                    )
-                    .await?;
+                self.faults.after_store_write(id);
+                self.rows.push((key.clone(), Some(bytes), id.to_owned()));
             }
             None => {
                 ctx.store
                     .apply_change(p, offset, id, &key, &before, RowWrite::Delete)?;
-                self.maybe_crash(&change);
-                ctx.producer
-                    .send(ctx.acks, &ctx.topics.profiles, Some(key.as_bytes()), None)
-                    .await?;
+                self.faults.after_store_write(id);
+                self.rows.push((key.clone(), None, id.to_owned()));
             }
         }
         let enriched = applied.enriched;
@@ -254,6 +241,40 @@ impl Processor for ProfilesProcessor {
         };
         ctx.route(&self.subscriptions, &enriched, source).await
     }
+
+    /// Writes the batch's rows to the `profiles` topic now that their deliveries are
+    /// acknowledged: a row that reached the topic means its change was delivered.
+    async fn after_outputs(&mut self, ctx: &mut BatchContext<'_>) -> Result<(), StageError> {
+        for (key, value, _) in &self.rows {
+            ctx.producer
+                .send(
+                    ctx.acks,
+                    &ctx.topics.profiles,
+                    Some(key.as_bytes()),
+                    value.as_deref(),
+                )
+                .await?;
+        }
+        if self
+            .rows
+            .iter()
+            .any(|(_, _, id)| self.faults.crashes_after_table_write(id))
+        {
+            ctx.acks.wait().await?;
+            for (_, _, id) in &self.rows {
+                self.faults.after_table_write(id);
+            }
+        }
+        self.rows.clear();
+        Ok(())
+    }
+}
+
+/// Whether `row` already holds the change read at `offset` of input partition `partition`
+/// (the change or a later one of the same partition produced it).
+fn holds(row: Option<&ProfileState>, partition: i32, offset: i64) -> bool {
+    row.and_then(ProfileState::applied_change)
+        .is_some_and(|(p, o)| p == partition && o >= offset)
 }
 
 #[cfg(test)]

@@ -231,10 +231,7 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| format!("{}sender", args.common.topic_prefix));
     // One identity for all the loops' groups (each group has one member per instance).
-    let instance =
-        hookline_kafka::membership::static_instance_id(args.common.instance_id.as_deref());
-    let settings = KafkaSettings::new(args.common.brokers.clone(), args.common.kafka_settings())
-        .with_instance(instance);
+    let settings = KafkaSettings::from_common(&args.common);
     let subscriptions = SubscriptionsView::start(
         &settings,
         &topics.subscriptions,

@@ -55,10 +55,7 @@ pub async fn run_join_stage<P: Processor>(
         .group_id
         .clone()
         .unwrap_or_else(|| format!("{}{}", common.topic_prefix, stage.name));
-    let instance = hookline_kafka::membership::static_instance_id(common.instance_id.as_deref());
-    let settings =
-        hookline_kafka::KafkaSettings::new(common.brokers.clone(), common.kafka_settings())
-            .with_instance(instance);
+    let settings = hookline_kafka::KafkaSettings::from_common(common);
     let subscriptions = SubscriptionsView::start(
         &settings,
         &topics.subscriptions,

@@ -223,6 +223,13 @@ pub trait Processor {
         ctx: &mut BatchContext<'_>,
         msg: &BorrowedMessage<'_>,
     ) -> Result<(), StageError>;
+
+    /// Called once the outputs `process` queued for a batch are all acknowledged, before the
+    /// batch's input offsets are stored; what it queues is acknowledged before they are. The
+    /// profiles stage writes its table rows here, after the deliveries they led to.
+    async fn after_outputs(&mut self, _ctx: &mut BatchContext<'_>) -> Result<(), StageError> {
+        Ok(())
+    }
 }
 
 #[derive(Debug)]
@@ -322,11 +329,12 @@ pub async fn run_stage<P: Processor>(
     let consumer: StreamConsumer<StageContext> = consumer_config.create_with_context(ctx)?;
     consumer.subscribe(&[cfg.input_topic.as_str()])?;
     let producer = Producer::new(&cfg.settings)?;
-    let table = TableTail::spawn(
+    let table = TableTail::spawn_with(
         &cfg.settings,
         &format!("{}-table", cfg.group_id),
         &cfg.topics.profiles,
         store.sink(metrics.clone(), "profiles"),
+        hookline_kafka::settings::Freshness::Hot,
     )?;
     let retention = table_retention(&cfg).await;
     let catch_up_interval = (retention / 4).clamp(Duration::from_secs(1), MAX_CATCH_UP_INTERVAL);
@@ -415,6 +423,15 @@ pub async fn run_stage<P: Processor>(
                     }
                 }
             }
+            let mut bctx = BatchContext {
+                stage: cfg.name,
+                producer: &producer,
+                acks: &mut acks,
+                topics: &cfg.topics,
+                metrics: &metrics,
+                store: &store,
+                max_record_bytes: cfg.max_record_bytes,
+            };
             for msg in &batch {
                 let p = msg.partition();
                 if revoked.contains(&p) || !ready.contains(&p) {
@@ -422,15 +439,6 @@ pub async fn run_stage<P: Processor>(
                     continue;
                 }
                 metrics.consumed.with_label_values(&[cfg.name]).inc();
-                let mut bctx = BatchContext {
-                    stage: cfg.name,
-                    producer: &producer,
-                    acks: &mut acks,
-                    topics: &cfg.topics,
-                    metrics: &metrics,
-                    store: &store,
-                    max_record_bytes: cfg.max_record_bytes,
-                };
                 if let Err(e) = processor.process(&mut bctx, msg).await {
                     // An output too large to produce would be as large after a restart:
                     // quarantine the input and go on. Anything else stops the stage.
@@ -441,7 +449,9 @@ pub async fn run_stage<P: Processor>(
                 }
                 offsets.done(p, msg.offset());
             }
-            acks.wait().await?;
+            bctx.acks.wait().await?;
+            processor.after_outputs(&mut bctx).await?;
+            bctx.acks.wait().await?;
             offsets.store(&consumer, &cfg.input_topic)?;
             // Keep the catch-up times of held tables recent, so that a restart (or a partition
             // coming back) within the tombstone retention reads only the tail.

@@ -22,6 +22,9 @@ pub struct Metrics {
     pub quarantined: IntCounterVec,
     /// Deliveries written (one per matching event × subscription).
     pub routed: IntCounterVec,
+    /// Profile changes read again after a partition changed hands whose row the previous owner
+    /// had already written (and so delivered): skipped.
+    pub replayed_changes_skipped: IntCounterVec,
     /// Input events that matched no subscription.
     pub filtered: IntCounterVec,
     /// Sender attempts by result (delivered, retrying, dead-lettered, ...).
@@ -52,6 +55,7 @@ pub const JOINED: &str = "hookline_stage_joined_records_total";
 pub const UNJOINED: &str = "hookline_stage_unjoined_records_total";
 pub const QUARANTINED: &str = "hookline_stage_quarantined_records_total";
 pub const ROUTED: &str = "hookline_stage_routed_deliveries_total";
+pub const REPLAYED_SKIPPED: &str = "hookline_stage_replayed_changes_skipped_total";
 pub const FILTERED: &str = "hookline_stage_filtered_records_total";
 pub const ATTEMPTS: &str = "hookline_sender_attempts_total";
 pub const ATTEMPT_LATENCY: &str = "hookline_sender_attempt_duration_seconds";
@@ -83,6 +87,11 @@ impl Metrics {
             &["stage", "reason"],
         );
         let routed = counter(ROUTED, "Deliveries written.", &["stage"]);
+        let replayed_changes_skipped = counter(
+            REPLAYED_SKIPPED,
+            "Changes read again whose row the partition's previous owner had written: skipped.",
+            &["stage"],
+        );
         let filtered = counter(
             FILTERED,
             "Input records that matched no subscription.",
@@ -154,6 +163,7 @@ impl Metrics {
             unjoined,
             quarantined,
             routed,
+            replayed_changes_skipped,
             filtered,
             attempts,
             attempt_latency,

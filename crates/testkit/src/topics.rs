@@ -26,10 +26,12 @@ impl TestTopics {
     pub async fn create(bootstrap: &str, partitions: i32) -> Self {
         let prefix = unique_prefix();
         let topics = Topics::new(&prefix);
+        // The local broker holds each fetch for its whole wait: readers use its profile.
         let settings = KafkaSettings::new(
             bootstrap,
             vec![("session.timeout.ms".into(), "6000".into())],
-        );
+        )
+        .with_profile(hookline_config::BrokerProfile::Local);
         hookline_kafka::topics::ensure_topics(&settings, &topics, partitions, 1)
             .await
             .expect("creating topics");

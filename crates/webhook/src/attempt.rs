@@ -101,23 +101,25 @@ async fn send(
                     copernica_id.clone(),
                     body.clone(),
                 );
-                signers.pool.run(move || {
-                    sign_request(
-                        &key,
-                        &RequestToSign {
-                            method: "POST",
-                            path_and_query: &path,
-                            host: &host,
-                            copernica_id: &id,
-                            body: &body,
-                        },
-                    )
-                })
-                .await
-                .map_err(|e| SendError {
-                    kind: SendErrorKind::Other,
-                    message: format!("signing failed: {e}"),
-                })?
+                signers
+                    .pool
+                    .run(move || {
+                        sign_request(
+                            &key,
+                            &RequestToSign {
+                                method: "POST",
+                                path_and_query: &path,
+                                host: &host,
+                                copernica_id: &id,
+                                body: &body,
+                            },
+                        )
+                    })
+                    .await
+                    .map_err(|e| SendError {
+                        kind: SendErrorKind::Other,
+                        message: format!("signing failed: {e}"),
+                    })?
             };
             headers.extend([
                 h("date", &signed.date)?,
