@@ -7,7 +7,7 @@ export HOOKLINE_BROKER_PROFILE ?= local
 # Seconds each fuzz target runs in `make fuzz`.
 FUZZ_SECONDS ?= 30
 
-.PHONY: all broker build run test test-unit test-integration bench chaos fuzz deny lint fmt clean validate-deploy
+.PHONY: all broker build run test test-unit test-integration bench bench-full chaos fuzz deny lint fmt clean validate-deploy
 
 all: build
 
@@ -30,19 +30,30 @@ test: broker
 	  scripts/test-summary.sh $$log; rm -f $$log; exit $$status
 
 ## chaos: the long chaos run (20,000 records, two instances per group, broker restarts); prints
-## the table docs/reliability.md records. CHAOS_EVENTS, CHAOS_INSTANCES, CHAOS_SEED change it.
+## the table docs/reliability.md records, then runs every fuzz target for CHAOS_FUZZ_SECONDS.
+## CHAOS_EVENTS, CHAOS_INSTANCES, CHAOS_SEED change the run.
 CHAOS_EVENTS ?= 20000
 CHAOS_INSTANCES ?= 2
 CHAOS_SEED ?= 7
+# Seconds each fuzz target runs at the end of `make chaos`.
+CHAOS_FUZZ_SECONDS ?= 20
 chaos: broker
 	$(CARGO) build --workspace --bins
 	HOOKLINE_CHAOS_EVENTS=$(CHAOS_EVENTS) HOOKLINE_CHAOS_INSTANCES=$(CHAOS_INSTANCES) \
 	  HOOKLINE_CHAOS_BROKER_RESTARTS=1 HOOKLINE_CHAOS_SEED=$(CHAOS_SEED) \
 	  $(CARGO) test -p hookline-integration-tests --test chaos -- --ignored --nocapture
+	@FUZZ_SECONDS=$(CHAOS_FUZZ_SECONDS) scripts/fuzz.sh
 
-## bench: measured throughput tables (see docs/benchmarks.md)
+## bench: the benchmark table (docs/benchmarks.md): signing, payload, routing, loopback POST and
+## the pipeline as separate processes (idle cost, latency, CPU per delivery); about 5 minutes
 bench: broker
+	$(CARGO) build --release --workspace --bins
 	$(CARGO) run --release -p hookline-bench --quiet
+
+## bench-full: the same plus the join section with 1M- and 10M-profile tables
+bench-full: broker
+	$(CARGO) build --release --workspace --bins
+	$(CARGO) run --release -p hookline-bench --quiet -- --full
 
 ## fuzz: every cargo-fuzz target for FUZZ_SECONDS (30) each, on the stable toolchain (fuzz/README.md)
 fuzz:

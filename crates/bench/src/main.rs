@@ -48,6 +48,11 @@ fn main() -> anyhow::Result<()> {
         _ => {}
     }
     let full = args.iter().any(|a| a == "--full");
+    // Only the pipeline's idle cost and single-click latency: for comparing fetch settings
+    // (`HOOKLINE_KAFKA_FETCH_WAIT_MAX_MS=…` reaches the stages).
+    if args.iter().any(|a| a == "--idle") {
+        return idle_only();
+    }
     if std::env::var_os("RUST_LOG").is_some() {
         hookline_telemetry::init_logging("text");
     }
@@ -103,7 +108,7 @@ fn main() -> anyhow::Result<()> {
         post_per_s,
         cores,
     };
-    rows.extend(rt.block_on(pipeline::run(&ceilings)));
+    rows.extend(rt.block_on(pipeline::run(&ceilings, false)));
     if full {
         progress("6/6 join (1M and 10M profiles, child process; restore from the local broker)");
         rows.extend(join::run(CPU_BUDGET, &ceiling, &rt));
@@ -119,6 +124,27 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!("total bench time: {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `hookline-bench --idle`: the pipeline's idle rows only.
+fn idle_only() -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    print_header(cores);
+    let event = fixtures::enriched("12", "Mike Jansen", "Utrecht", true);
+    let json_body = hookline_payload::encode(hookline_payload::Format::Json, &event.body);
+    let (_, ceiling) = signing::run(CPU_BUDGET / 4, &json_body)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .enable_all()
+        .build()?;
+    let ceilings = pipeline::Ceilings {
+        cavage_per_core: ceiling.cavage_per_core,
+        post_per_s: None,
+        cores,
+    };
+    let rows = rt.block_on(pipeline::run(&ceilings, true));
+    println!("{}", table::render(&rows));
     Ok(())
 }
 

@@ -22,9 +22,13 @@
 //!   one per 5 minutes.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
+
+use crate::{KafkaError, KafkaSettings};
 
 /// The `group.instance.id` for `configured` (`HOOKLINE_INSTANCE_ID`): none when unset, empty
 /// or `none`.
@@ -68,10 +72,111 @@ const LOOK_EVERY: Duration = Duration::from_secs(5);
 /// they have no backlog), is taken as held by nobody: the member leaves and joins again, which
 /// starts a proper rebalance. If the same stall outlives the rejoin, the next one waits twice
 /// as long, up to [`MOST_PATIENCE`]; the wait starts over once nothing stands still.
+///
+/// The looking happens on a thread of its own with a client of its own (it never joins the
+/// group): its broker requests block for as long as a busy broker takes, and must not hold up
+/// the stage's loop. The loop only tells it what it holds and asks whether to rejoin
+/// ([`StuckGroupWatch::check`]).
 pub struct StuckGroupWatch {
     group: String,
     topic: String,
-    last_look: Option<Instant>,
+    shared: Arc<Watched>,
+}
+
+/// What the loop and the watching thread share.
+#[derive(Default)]
+struct Watched {
+    mine: Mutex<HashSet<i32>>,
+    rejoin: AtomicBool,
+    stop: AtomicBool,
+}
+
+impl StuckGroupWatch {
+    /// Starts watching `topic`'s partitions in `group`; `delay` is how long a record waits
+    /// unconsumed on purpose (a delay tier's delay; zero elsewhere).
+    pub fn spawn(
+        settings: &KafkaSettings,
+        group: &str,
+        topic: &str,
+        delay: Duration,
+    ) -> Result<Self, KafkaError> {
+        // group.id is the watched group's, to read its committed offsets; the client never
+        // subscribes, so it never joins.
+        let client: BaseConsumer = settings.table_consumer(group).create()?;
+        let shared = Arc::new(Watched::default());
+        let (t, s) = (topic.to_owned(), shared.clone());
+        let mut stalls = Stalls::new(delay);
+        std::thread::Builder::new()
+            .name(format!("watch-{topic}"))
+            .spawn(move || {
+                while !s.stop.load(Ordering::Relaxed) {
+                    sleep_unless_stopped(&s.stop, LOOK_EVERY);
+                    let Some(progress) = progress(&client, &t) else {
+                        continue;
+                    };
+                    let mine = s.mine.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                    if let Some((partition, backlog)) = stalls.note(Instant::now(), &mine, &progress) {
+                        tracing::warn!(topic = %t, partition, backlog, patience = ?stalls.patience,
+                            "a partition this member does not hold has not been consumed; joining the group again");
+                        stalls.rejoined();
+                        s.rejoin.store(true, Ordering::Relaxed);
+                    }
+                }
+            })
+            .map_err(|e| KafkaError::CatchUp {
+                topic: topic.to_owned(),
+                reason: format!("starting the group watch thread: {e}"),
+            })?;
+        Ok(Self {
+            group: group.to_owned(),
+            topic: topic.to_owned(),
+            shared,
+        })
+    }
+
+    /// Called by the consumer's loop as often as it likes (a local call): tells the watch
+    /// which partitions this member holds and, when the watch asks for it, makes the consumer
+    /// rejoin its group. Returns true when it did.
+    pub fn check<C: ConsumerContext + 'static>(&mut self, consumer: &StreamConsumer<C>) -> bool {
+        if let Ok(a) = consumer.assignment() {
+            let mine = a
+                .elements_for_topic(&self.topic)
+                .iter()
+                .map(|e| e.partition())
+                .collect();
+            *self
+                .shared
+                .mine
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = mine;
+        }
+        if !self.shared.rejoin.swap(false, Ordering::Relaxed) {
+            return false;
+        }
+        consumer.unsubscribe();
+        if let Err(e) = consumer.subscribe(&[self.topic.as_str()]) {
+            tracing::warn!(group = %self.group, error = %e, "subscribing again failed");
+        }
+        true
+    }
+}
+
+impl Drop for StuckGroupWatch {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn sleep_unless_stopped(stop: &AtomicBool, total: Duration) {
+    let step = Duration::from_millis(100);
+    let until = Instant::now() + total;
+    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(step);
+    }
+}
+
+/// The watch's decision: which partitions stood still behind a backlog, since when.
+struct Stalls {
     /// Per partition: since when its committed offset has stood still behind a backlog, and at
     /// which offset.
     still: HashMap<i32, (Instant, i64)>,
@@ -81,58 +186,19 @@ pub struct StuckGroupWatch {
     delay: Duration,
 }
 
-impl StuckGroupWatch {
-    pub fn new(group: &str, topic: &str) -> Self {
+impl Stalls {
+    fn new(delay: Duration) -> Self {
         Self {
-            group: group.to_owned(),
-            topic: topic.to_owned(),
-            last_look: None,
             still: HashMap::new(),
             patience: STALLED_FOR,
-            delay: Duration::ZERO,
+            delay,
         }
     }
 
-    /// For a topic whose records wait `delay` before they are consumed (the partitions stand
-    /// still meanwhile): a stall counts only once it outlasts the delay.
-    pub fn with_delay(mut self, delay: Duration) -> Self {
-        self.delay = delay;
-        self
-    }
-
-    /// Called by the consumer's loop as often as it likes: it looks at most every
-    /// `LOOK_EVERY`, so a loop may call it per batch. Returns true when it made the consumer
-    /// rejoin its group.
-    pub fn check<C: ConsumerContext + 'static>(&mut self, consumer: &StreamConsumer<C>) -> bool {
-        let now = Instant::now();
-        if self.last_look.is_some_and(|t| now - t < LOOK_EVERY) {
-            return false;
-        }
-        self.last_look = Some(now);
-        let mine: HashSet<i32> = match consumer.assignment() {
-            Ok(a) => a
-                .elements_for_topic(&self.topic)
-                .iter()
-                .map(|e| e.partition())
-                .collect(),
-            Err(_) => return false,
-        };
-        let Some(progress) = progress(consumer, &self.topic) else {
-            return false;
-        };
-        let Some(stalled) = self.note(now, &mine, &progress) else {
-            return false;
-        };
-        tracing::warn!(group = %self.group, topic = %self.topic, partition = stalled.0,
-            backlog = stalled.1, patience = ?self.patience,
-            "a partition this member does not hold has not been consumed; joining the group again");
-        consumer.unsubscribe();
-        if let Err(e) = consumer.subscribe(&[self.topic.as_str()]) {
-            tracing::warn!(group = %self.group, error = %e, "subscribing again failed");
-        }
+    /// After a rejoin: the stalls start over, and the next rejoin for one waits longer.
+    fn rejoined(&mut self) {
         self.still.clear();
         self.patience = (self.patience * 2).min(MOST_PATIENCE);
-        true
     }
 
     /// Takes one look's `(committed, end)` per partition; returns the partition to rejoin for
@@ -179,11 +245,8 @@ impl StuckGroupWatch {
 
 /// Per partition of `topic`: the group's committed offset (a partition without a commit
 /// counts from its start) and the partition's end offset.
-fn progress<C: ConsumerContext + 'static>(
-    consumer: &StreamConsumer<C>,
-    topic: &str,
-) -> Option<HashMap<i32, (i64, i64)>> {
-    let timeout = Duration::from_secs(1);
+fn progress(consumer: &BaseConsumer, topic: &str) -> Option<HashMap<i32, (i64, i64)>> {
+    let timeout = Duration::from_secs(5);
     let md = consumer.fetch_metadata(Some(topic), timeout).ok()?;
     let mut tpl = rdkafka::TopicPartitionList::new();
     let mut out = HashMap::new();
@@ -206,7 +269,7 @@ mod tests {
     use super::*;
 
     fn look(
-        w: &mut StuckGroupWatch,
+        w: &mut Stalls,
         at: Instant,
         mine: &[i32],
         p: &[(i32, i64, i64)],
@@ -218,7 +281,7 @@ mod tests {
 
     #[test]
     fn a_partition_nobody_consumes_is_found_after_the_patience() {
-        let mut w = StuckGroupWatch::new("g", "t");
+        let mut w = Stalls::new(Duration::ZERO);
         let t0 = Instant::now();
         let s = Duration::from_secs;
         // Partition 1 is not ours and stands still at 5 of 50; ours (0) moves.
@@ -235,7 +298,7 @@ mod tests {
 
     #[test]
     fn nothing_is_done_while_our_own_backlog_stands_still_too() {
-        let mut w = StuckGroupWatch::new("g", "t");
+        let mut w = Stalls::new(Duration::ZERO);
         let t0 = Instant::now();
         let s = Duration::from_secs;
         for n in 0..10 {
@@ -248,7 +311,7 @@ mod tests {
 
     #[test]
     fn a_moving_or_caught_up_partition_is_not_stalled_and_the_patience_starts_over() {
-        let mut w = StuckGroupWatch::new("g", "t");
+        let mut w = Stalls::new(Duration::ZERO);
         let t0 = Instant::now();
         let s = Duration::from_secs;
         w.patience = MOST_PATIENCE;
@@ -275,7 +338,7 @@ mod tests {
 
     #[test]
     fn on_a_delay_tier_a_stall_counts_once_it_outlasts_the_delay() {
-        let mut w = StuckGroupWatch::new("g", "t").with_delay(Duration::from_secs(60));
+        let mut w = Stalls::new(Duration::from_secs(60));
         let t0 = Instant::now();
         let s = Duration::from_secs;
         // Ours (0) waits out its delay, standing still: that is no stall of ours.

@@ -128,10 +128,11 @@ pub async fn run_loop(
         fatal: CancellationToken::new(),
         stop,
     };
-    let stuck = match &input {
-        Input::Deliveries => StuckGroupWatch::new(&group, &topic),
-        Input::Tier(t) => StuckGroupWatch::new(&group, &topic).with_delay(t.delay),
+    let delay = match &input {
+        Input::Deliveries => Duration::ZERO,
+        Input::Tier(t) => t.delay,
     };
+    let stuck = StuckGroupWatch::spawn(&settings, &group, &topic, delay)?;
     let mut l = Loop {
         consumer: Arc::new(consumer),
         topic,

@@ -347,8 +347,12 @@ pub async fn run_stage<P: Processor>(
     // Readiness waits for an assignment that stands (not one revoked again right away, as an
     // eager rebalance does), whose tables must be restored first.
     let mut settled = false;
-    let mut stuck =
-        hookline_kafka::membership::StuckGroupWatch::new(&cfg.group_id, &cfg.input_topic);
+    let mut stuck = hookline_kafka::membership::StuckGroupWatch::spawn(
+        &cfg.settings,
+        &cfg.group_id,
+        &cfg.input_topic,
+        Duration::ZERO,
+    )?;
     let mut evictions = Evictions::new(cfg.revoked_partition_grace);
     let mut offsets = ProcessedOffsets::default();
     let mut acks = Acks::new();

@@ -52,14 +52,15 @@ pub const LEVEL_WARMUP: Duration = Duration::from_secs(5);
 pub const REPEATS: usize = 3;
 const SETUP_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Runs the section, or says why not (the broker is optional on a developer machine).
-pub async fn run(c: &Ceilings) -> Vec<Row> {
+/// Runs the section, or says why not (the broker is optional on a developer machine). With
+/// `idle_only`, only the idle cost and the single clicks (for comparing fetch settings).
+pub async fn run(c: &Ceilings, idle_only: bool) -> Vec<Row> {
     let bin = hookline_testkit::broker::tansu_bin();
     if !bin.exists() {
         let why = format!("no broker at {}; run `make broker`", bin.display());
         return vec![Row::skipped(SECTION, "the whole section", why)];
     }
-    match measure(c).await {
+    match measure(c, idle_only).await {
         Ok(rows) => rows,
         Err(e) => vec![Row::failed(SECTION, "the whole section", format!("{e:#}"))],
     }
@@ -238,16 +239,16 @@ async fn setup() -> anyhow::Result<Run> {
     Ok(run)
 }
 
-async fn measure(c: &Ceilings) -> anyhow::Result<Vec<Row>> {
+async fn measure(c: &Ceilings, idle_only: bool) -> anyhow::Result<Vec<Row>> {
     let mut run = setup().await?;
-    let result = phases(&mut run, c).await;
+    let result = phases(&mut run, c, idle_only).await;
     let dir = run.dir.clone();
     drop(run);
     let _ = std::fs::remove_dir_all(dir);
     result
 }
 
-async fn phases(run: &mut Run, c: &Ceilings) -> anyhow::Result<Vec<Row>> {
+async fn phases(run: &mut Run, c: &Ceilings, idle_only: bool) -> anyhow::Result<Vec<Row>> {
     let mut m = report::Measured::default();
     crate::progress("5a idle pipeline");
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -263,6 +264,9 @@ async fn phases(run: &mut Run, c: &Ceilings) -> anyhow::Result<Vec<Row>> {
             .await?;
     }
     m.single = run.latencies("single", 0).0;
+    if idle_only {
+        return Ok(report::rows(c, &m));
+    }
 
     for times in BURST_TIMES {
         crate::progress(&format!("5c burst of {}", BURST * times));
