@@ -6,11 +6,14 @@ use rdkafka::ClientConfig;
 /// How fresh a consumer's records must be, which sets its `fetch.wait.max.ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
-    /// On a record's path (group consumers, the profile table the join follows): every hop's
-    /// wait is latency on the local broker.
+    /// On a record's path (the stages' group consumers): every hop's wait is latency on the
+    /// local broker.
     Hot,
-    /// Tables that change rarely (subscriptions, endpoint health, tokens, domains): a fraction
-    /// of a second late is fine, and idle fetches are what the local broker pays for.
+    /// Tables (profiles, subscriptions, endpoint health, tokens, domains): a reader that must
+    /// be current asks for the end offset and waits for the reader to get there
+    /// (`TableTail::caught_up`), which costs latency only when the table just changed; a
+    /// fraction of a second late is fine otherwise, and idle fetches are what the local broker
+    /// pays for.
     Cold,
 }
 
@@ -123,20 +126,15 @@ impl KafkaSettings {
     }
 
     /// A consumer that reads assigned partitions without a group: tables are read from their
-    /// beginning by every instance that owns the partition, never committed. A rarely changing
-    /// table's ([`Freshness::Cold`]); see [`KafkaSettings::table_consumer_with`].
+    /// beginning by every instance that owns the partition, never committed
+    /// ([`Freshness::Cold`]).
     pub fn table_consumer(&self, name: &str) -> ClientConfig {
-        self.table_consumer_with(name, Freshness::Cold)
-    }
-
-    /// [`KafkaSettings::table_consumer`] with the fetch wait of `freshness`.
-    pub fn table_consumer_with(&self, name: &str, freshness: Freshness) -> ClientConfig {
         let mut c = self.base();
         c.set("group.id", name)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", self.fetch_wait(freshness));
+            .set("fetch.wait.max.ms", self.fetch_wait(Freshness::Cold));
         self.finish(c, Kind::Consumer)
     }
 

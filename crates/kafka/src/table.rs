@@ -31,7 +31,6 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::Notify;
 
-use crate::settings::Freshness;
 use crate::{KafkaError, KafkaSettings};
 
 /// How long [`TableTail::caught_up`] waits for a partition to be read to its end by default.
@@ -111,20 +110,7 @@ impl TableTail {
         topic: &str,
         sink: S,
     ) -> Result<Self, KafkaError> {
-        Self::spawn_with(settings, name, topic, sink, Freshness::Cold)
-    }
-
-    /// [`TableTail::spawn`] for a table on a record's path ([`Freshness::Hot`]: the profile
-    /// table the join stages follow) or a rarely changing one.
-    pub fn spawn_with<S: TableSink>(
-        settings: &KafkaSettings,
-        name: &str,
-        topic: &str,
-        sink: S,
-        freshness: Freshness,
-    ) -> Result<Self, KafkaError> {
-        let config = settings.table_consumer_with(name, freshness);
-        let consumer: Arc<BaseConsumer> = Arc::new(config.create()?);
+        let consumer: Arc<BaseConsumer> = Arc::new(settings.table_consumer(name).create()?);
         let progress = Arc::new(Progress::default());
         let (tx, rx) = mpsc::channel();
         let t = topic.to_owned();

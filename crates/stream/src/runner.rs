@@ -329,12 +329,11 @@ pub async fn run_stage<P: Processor>(
     let consumer: StreamConsumer<StageContext> = consumer_config.create_with_context(ctx)?;
     consumer.subscribe(&[cfg.input_topic.as_str()])?;
     let producer = Producer::new(&cfg.settings)?;
-    let table = TableTail::spawn_with(
+    let table = TableTail::spawn(
         &cfg.settings,
         &format!("{}-table", cfg.group_id),
         &cfg.topics.profiles,
         store.sink(metrics.clone(), "profiles"),
-        hookline_kafka::settings::Freshness::Hot,
     )?;
     let retention = table_retention(&cfg).await;
     let catch_up_interval = (retention / 4).clamp(Duration::from_secs(1), MAX_CATCH_UP_INTERVAL);
