@@ -54,6 +54,12 @@ pub struct CommonArgs {
         value_enum
     )]
     pub broker_profile: BrokerProfile,
+
+    /// `fetch.wait.max.ms` of the consumers on a record's path (the stages' group consumers),
+    /// overriding the broker profile's; tables keep theirs. On the local broker: lower is
+    /// faster and costs the broker more while idle (docs/benchmarks.md, "Fetch waits").
+    #[arg(long, env = "HOOKLINE_FETCH_WAIT_MS", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub fetch_wait_ms: Option<u32>,
 }
 
 /// How the broker answers a fetch, which decides how long consumers let a fetch wait.
@@ -252,6 +258,8 @@ pub const KNOWN_ENV: &[&str] = &[
     "HOOKLINE_GROUP_ID",
     "HOOKLINE_INSTANCE_ID",
     "HOOKLINE_BROKER_PROFILE",
+    "HOOKLINE_FETCH_WAIT_MS",
+    "HOOKLINE_FETCH_WAIT_MS",
     "HOOKLINE_PARTITIONS",
     "HOOKLINE_MAX_RECORD_BYTES",
     "HOOKLINE_STATE_DIR",

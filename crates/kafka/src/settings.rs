@@ -43,6 +43,8 @@ pub struct KafkaSettings {
     pub instance: Option<String>,
     /// How the broker answers fetches ([`fetch_wait_ms`]).
     pub profile: BrokerProfile,
+    /// The fetch wait of the consumers on a record's path, when set (`HOOKLINE_FETCH_WAIT_MS`).
+    pub hot_wait_ms: Option<u32>,
 }
 
 impl KafkaSettings {
@@ -52,6 +54,7 @@ impl KafkaSettings {
             overrides,
             instance: None,
             profile: BrokerProfile::default(),
+            hot_wait_ms: None,
         }
     }
 
@@ -63,6 +66,13 @@ impl KafkaSettings {
                 common.instance_id.as_deref(),
             ))
             .with_profile(common.broker_profile)
+            .with_hot_wait(common.fetch_wait_ms)
+    }
+
+    /// The same settings with the record path's fetch wait set to `ms` (when `Some`).
+    pub fn with_hot_wait(mut self, ms: Option<u32>) -> Self {
+        self.hot_wait_ms = ms;
+        self
     }
 
     /// The same settings for a broker of `profile`.
@@ -72,7 +82,10 @@ impl KafkaSettings {
     }
 
     fn fetch_wait(&self, freshness: Freshness) -> String {
-        fetch_wait_ms(self.profile, freshness).to_string()
+        match (freshness, self.hot_wait_ms) {
+            (Freshness::Hot, Some(ms)) => ms.to_string(),
+            _ => fetch_wait_ms(self.profile, freshness).to_string(),
+        }
     }
 
     /// The same settings with group consumers joining as `instance` (static membership).

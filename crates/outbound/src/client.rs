@@ -27,7 +27,9 @@ pub struct HttpOptions {
     /// How much of a response body is read and kept; the rest is discarded unread.
     pub max_response_bytes: usize,
     pub user_agent: String,
-    /// Idle keep-alive connections kept per host.
+    /// Idle keep-alive connections kept per host: at least what one endpoint may have in flight
+    /// (a subscription's `max_in_flight`, 64 in the benchmark), so a burst does not close and
+    /// reopen connections.
     pub pool_max_idle_per_host: usize,
 }
 
@@ -38,7 +40,7 @@ impl Default for HttpOptions {
             total_timeout: Duration::from_secs(15),
             max_response_bytes: 4096,
             user_agent: format!("Hookline/{} (+webhooks)", env!("CARGO_PKG_VERSION")),
-            pool_max_idle_per_host: 32,
+            pool_max_idle_per_host: 128,
         }
     }
 }

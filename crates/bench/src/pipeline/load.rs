@@ -30,7 +30,7 @@ pub fn subscription(d: usize, url: &str) -> (String, Value) {
     let v = json!({"id": id, "account": "1001", "database": (12 + d).to_string(),
         "events": ["click"], "url": url, "format": "json", "status": "active",
         "conditions": {"field": "name", "op": "contains", "value": "Mike"},
-        "limits": {"max_in_flight": 64, "per_second": 100000}});
+        "limits": {"max_in_flight": 64, "per_second": 10000}});
     (id, v)
 }
 

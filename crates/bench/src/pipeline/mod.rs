@@ -23,7 +23,6 @@ pub mod receiver;
 mod report;
 mod stages;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -73,7 +72,6 @@ struct Run {
     producer: Producer,
     stages: Stages,
     receiver: ReceiverProcess,
-    dir: PathBuf,
 }
 
 /// CPU seconds used so far by each process of interest.
@@ -177,7 +175,7 @@ impl Run {
     }
 }
 
-async fn setup() -> anyhow::Result<Run> {
+async fn setup(dir: &std::path::Path) -> anyhow::Result<Run> {
     let broker = tokio::task::spawn_blocking(Broker::start)
         .await
         .context("starting the local broker")?;
@@ -186,10 +184,9 @@ async fn setup() -> anyhow::Result<Run> {
         .await
         .context("creating topics")?;
     let receiver = ReceiverProcess::start()?;
-    let dir = std::env::temp_dir().join(format!("hookline-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let key = stages::write_key(&dir)?;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
+    let key = stages::write_key(dir)?;
 
     let producer = Producer::new(&t.settings)?;
     let mut acks = Acks::new();
@@ -207,14 +204,13 @@ async fn setup() -> anyhow::Result<Run> {
             .await?;
     }
     acks.wait().await?;
-    let stages = Stages::start(&t, &key, &dir)?;
+    let stages = Stages::start(&t, &key, dir)?;
     let mut run = Run {
         broker,
         t,
         producer,
         stages,
         receiver,
-        dir,
     };
     // Every profile in the table, then one click per profile through the whole pipeline, so
     // that group joins, restores and connections are not measured.
@@ -240,12 +236,22 @@ async fn setup() -> anyhow::Result<Run> {
 }
 
 async fn measure(c: &Ceilings, idle_only: bool) -> anyhow::Result<Vec<Row>> {
-    let mut run = setup().await?;
-    let result = phases(&mut run, c, idle_only).await;
-    let dir = run.dir.clone();
-    drop(run);
-    let _ = std::fs::remove_dir_all(dir);
-    result
+    let dir = std::env::temp_dir().join(format!("hookline-bench-{}", std::process::id()));
+    let result = async {
+        let mut run = setup(&dir).await?;
+        phases(&mut run, c, idle_only).await
+    }
+    .await;
+    // The stages' logs stay when something failed.
+    match result {
+        Ok(rows) => {
+            if std::env::var_os("HOOKLINE_BENCH_DEBUG").is_none() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            Ok(rows)
+        }
+        Err(e) => Err(e.context(format!("stage logs kept in {}", dir.display()))),
+    }
 }
 
 async fn phases(run: &mut Run, c: &Ceilings, idle_only: bool) -> anyhow::Result<Vec<Row>> {
@@ -259,7 +265,11 @@ async fn phases(run: &mut Run, c: &Ceilings, idle_only: bool) -> anyhow::Result<
     crate::progress("5b single clicks");
     for n in 0..SINGLE_CLICKS {
         tokio::time::sleep(Duration::from_millis(100)).await;
+        let t0 = Instant::now();
         run.load().one("single", n).await?;
+        if std::env::var_os("HOOKLINE_BENCH_DEBUG").is_some() {
+            eprintln!("produce ack {:?}", t0.elapsed());
+        }
         run.wait_for("single", n + 1, Duration::from_secs(10))
             .await?;
     }
