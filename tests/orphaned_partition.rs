@@ -59,8 +59,7 @@ fn holds_some(log: &str, topic: &str) -> bool {
     let wanted = format!("topic={topic} ");
     plain
         .lines()
-        .filter(|l| l.contains(&wanted) && l.contains("partitions "))
-        .last()
+        .rfind(|l| l.contains(&wanted) && l.contains("partitions "))
         .is_some_and(|l| l.contains("partitions assigned") && !l.ends_with("partitions=[]"))
 }
 

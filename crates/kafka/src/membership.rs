@@ -268,12 +268,7 @@ fn progress(consumer: &BaseConsumer, topic: &str) -> Option<HashMap<i32, (i64, i
 mod tests {
     use super::*;
 
-    fn look(
-        w: &mut Stalls,
-        at: Instant,
-        mine: &[i32],
-        p: &[(i32, i64, i64)],
-    ) -> Option<i32> {
+    fn look(w: &mut Stalls, at: Instant, mine: &[i32], p: &[(i32, i64, i64)]) -> Option<i32> {
         let mine = mine.iter().copied().collect();
         let progress = p.iter().map(|&(p, c, e)| (p, (c, e))).collect();
         w.note(at, &mine, &progress).map(|(p, _)| p)
