@@ -97,8 +97,10 @@ pub struct TableTail {
     tx: mpsc::Sender<Command>,
     handle: Option<JoinHandle<()>>,
     catch_up_timeout: Duration,
-    /// The thread's consumer, for watermark lookups from the asking side.
-    consumer: Arc<BaseConsumer>,
+    /// A client of its own for watermark lookups from the asking side: on the reader's
+    /// connection a lookup would queue behind the fetch in flight, which the local broker holds
+    /// for the whole fetch wait.
+    watermarks: Arc<BaseConsumer>,
     progress: Arc<Progress>,
 }
 
@@ -111,10 +113,11 @@ impl TableTail {
         sink: S,
     ) -> Result<Self, KafkaError> {
         let consumer: Arc<BaseConsumer> = Arc::new(settings.table_consumer(name).create()?);
+        let watermarks: Arc<BaseConsumer> = Arc::new(settings.table_consumer(name).create()?);
         let progress = Arc::new(Progress::default());
         let (tx, rx) = mpsc::channel();
         let t = topic.to_owned();
-        let reader = Reader::new(consumer.clone(), t, sink, progress.clone());
+        let reader = Reader::new(consumer, t, sink, progress.clone());
         let handle = std::thread::Builder::new()
             .name(format!("table-{topic}"))
             .spawn(move || reader.run(&rx))
@@ -127,7 +130,7 @@ impl TableTail {
             tx,
             handle: Some(handle),
             catch_up_timeout: DEFAULT_CATCH_UP_TIMEOUT,
-            consumer,
+            watermarks,
             progress,
         })
     }
@@ -213,7 +216,7 @@ impl TableTail {
 
     /// The partition's low and high watermarks, from the broker.
     async fn watermarks(&self, partition: i32) -> Result<(i64, i64), KafkaError> {
-        let consumer = self.consumer.clone();
+        let consumer = self.watermarks.clone();
         let topic = self.topic.clone();
         let found = tokio::task::spawn_blocking(move || {
             consumer.fetch_watermarks(&topic, partition, Duration::from_secs(10))
