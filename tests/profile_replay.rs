@@ -107,17 +107,7 @@ async fn an_update_replayed_after_a_crash_between_store_write_and_commit_is_deli
     ));
     let receiver = Receiver::start(200).await;
     // Only updates that change the name: a replay that sees no change sends nothing.
-    produce(
-        &t,
-        &t.topics.subscriptions,
-        &[(
-            "sub-name".into(),
-            json!({"id": "sub-name", "account": "1001", "database": "12", "events": ["update"],
-                   "conditions": {"field": "name", "op": "changed"},
-                   "url": receiver.url("/hook"), "format": "json", "status": "active"}),
-        )],
-    )
-    .await;
+    subscribe_to_name_changes(&t, &receiver).await;
     let key = key_path("profile-replay");
     let sender = Sender::start(&t, &key, &[]);
 
@@ -196,6 +186,22 @@ async fn an_update_replayed_after_a_crash_between_store_write_and_commit_is_deli
     let _ = std::fs::remove_dir_all(&state);
 }
 
+/// One subscription to updates that change the name: a replay that sees no change sends
+/// nothing.
+async fn subscribe_to_name_changes(t: &TestTopics, receiver: &Receiver) {
+    produce(
+        t,
+        &t.topics.subscriptions,
+        &[(
+            "sub-name".into(),
+            json!({"id": "sub-name", "account": "1001", "database": "12", "events": ["update"],
+                   "conditions": {"field": "name", "op": "changed"},
+                   "url": receiver.url("/hook"), "format": "json", "status": "active"}),
+        )],
+    )
+    .await;
+}
+
 /// The update's deliveries on the `deliveries` topic.
 fn deliveries_of(t: &TestTopics, change: &str) -> Vec<Value> {
     read_to_end(t, &t.topics.deliveries)
@@ -219,17 +225,7 @@ async fn an_update_whose_row_was_written_before_a_crash_is_delivered_once_when_a
     ));
     let (state1, state2) = (base.join("first"), base.join("second"));
     let receiver = Receiver::start(200).await;
-    produce(
-        &t,
-        &t.topics.subscriptions,
-        &[(
-            "sub-name".into(),
-            json!({"id": "sub-name", "account": "1001", "database": "12", "events": ["update"],
-                   "conditions": {"field": "name", "op": "changed"},
-                   "url": receiver.url("/hook"), "format": "json", "status": "active"}),
-        )],
-    )
-    .await;
+    subscribe_to_name_changes(&t, &receiver).await;
     let key = key_path("profile-handover");
     let sender = Sender::start(&t, &key, &[]);
     let (log1, log2) = (

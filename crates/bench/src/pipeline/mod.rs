@@ -245,9 +245,7 @@ async fn measure(c: &Ceilings, idle_only: bool) -> anyhow::Result<Vec<Row>> {
     // The stages' logs stay when something failed.
     match result {
         Ok(rows) => {
-            if std::env::var_os("HOOKLINE_BENCH_DEBUG").is_none() {
-                let _ = std::fs::remove_dir_all(&dir);
-            }
+            let _ = std::fs::remove_dir_all(&dir);
             Ok(rows)
         }
         Err(e) => Err(e.context(format!("stage logs kept in {}", dir.display()))),
@@ -265,11 +263,7 @@ async fn phases(run: &mut Run, c: &Ceilings, idle_only: bool) -> anyhow::Result<
     crate::progress("5b single clicks");
     for n in 0..SINGLE_CLICKS {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let t0 = Instant::now();
         run.load().one("single", n).await?;
-        if std::env::var_os("HOOKLINE_BENCH_DEBUG").is_some() {
-            eprintln!("produce ack {:?}", t0.elapsed());
-        }
         run.wait_for("single", n + 1, Duration::from_secs(10))
             .await?;
     }
