@@ -102,7 +102,9 @@ async fn run(plan: Plan) {
     std::fs::create_dir_all(&dir).unwrap();
     let mut fleet = Fleet::new(&t, dir.clone());
     fleet.complete(plan.instances);
-    let (expected, faults) = drive(&plan, &t, &faulty, &mut fleet, &mut broker).await;
+    let (mut expected, faults, before_410) =
+        drive(&plan, &t, &faulty, &mut fleet, &mut broker).await;
+    expected.late(late_records(&t, &before_410).iter().map(String::as_str));
 
     // Settle: every instance up, then wait until each delivery has ended somewhere.
     fleet.complete(plan.instances);
@@ -122,29 +124,78 @@ async fn run(plan: Plan) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The routing stages' committed offsets per input topic and partition, taken just before the
+/// faulty endpoint begins to answer 410: records before them were routed while the subscription
+/// was still active.
+type Committed = Vec<(String, Vec<(i64, i64)>)>;
+
 /// Produces the inputs phase by phase, switching the faulty endpoint and disturbing the fleet
-/// at each step; returns what the inputs must end as and the faults injected.
+/// at each step; returns what the inputs must end as, the faults injected and the routing
+/// stages' progress when the faulty endpoint began to answer 410.
 async fn drive(
     plan: &Plan,
     t: &TestTopics,
     faulty: &FaultyEndpoint,
     fleet: &mut Fleet,
     broker: &mut Broker,
-) -> (Expected, Faults) {
+) -> (Expected, Faults, Committed) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(plan.seed);
     let mut expected = Expected::default();
     let mut faults = Faults::new();
     let per_step = plan.events.div_ceil(PHASES.len());
+    let mut before_410 = Committed::new();
     for (step, phase) in PHASES.iter().enumerate() {
+        if *phase == Fault::Status(410) {
+            before_410 = routing_progress(t);
+        }
         faulty.set(*phase);
         *faults.entry(fault_name(*phase)).or_default() += 1;
         let range = step * per_step..((step + 1) * per_step).min(plan.events);
-        let gone = *phase == Fault::Status(410);
-        produce_inputs(t, range, gone, &mut expected).await;
+        produce_inputs(t, range, &mut expected).await;
         disturb(fleet, broker, plan, step, &mut rng, &mut faults).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
-    (expected, faults)
+    (expected, faults, before_410)
+}
+
+/// The routing stages' committed offsets on their input topics.
+fn routing_progress(t: &TestTopics) -> Committed {
+    [
+        ("tracking", &t.topics.tracking),
+        ("profiles", &t.topics.profile_changes),
+    ]
+    .into_iter()
+    .map(|(group, topic)| {
+        let g = format!("{}{group}", t.prefix);
+        let at = hookline_integration_tests::committed_by_partition(t, &g, topic);
+        assert!(
+            at.iter().all(|(c, _)| *c >= 0),
+            "{group}: committed offsets unreadable"
+        );
+        (topic.clone(), at)
+    })
+    .collect()
+}
+
+/// The ids of the input records at or after `committed`: the ones the routing stages may have
+/// handled after the faulty subscription was disabled.
+fn late_records(t: &TestTopics, committed: &Committed) -> Vec<String> {
+    let mut late = Vec::new();
+    for (topic, at) in committed {
+        for m in read_to_end(t, topic) {
+            let from = at.get(m.partition() as usize).map_or(0, |(c, _)| *c);
+            let v = m
+                .payload()
+                .and_then(|p| serde_json::from_slice::<serde_json::Value>(p).ok());
+            if let (true, Some(id)) = (
+                m.offset() >= from,
+                v.as_ref().and_then(|v| v["id"].as_str()),
+            ) {
+                late.push(id.to_owned());
+            }
+        }
+    }
+    late
 }
 
 /// Nothing lost, every hostile record quarantined, nothing delivered that was not due, every
@@ -183,15 +234,10 @@ fn verify(t: &TestTopics, expected: &Expected, ended: &Ended) {
     }
 }
 
-async fn produce_inputs(
-    t: &TestTopics,
-    range: std::ops::Range<usize>,
-    gone: bool,
-    expected: &mut Expected,
-) {
+async fn produce_inputs(t: &TestTopics, range: std::ops::Range<usize>, expected: &mut Expected) {
     let (mut changes, mut clicks, mut hostile) = (Vec::new(), Vec::new(), Vec::new());
     for n in range {
-        match inputs::input(n, gone, expected) {
+        match inputs::input(n, expected) {
             Input::Change { key, value } => changes.push((key, value)),
             Input::Click { key, value } => clicks.push((key, value)),
             Input::Hostile(bytes) => hostile.push(bytes),

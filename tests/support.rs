@@ -338,27 +338,41 @@ pub fn tracking_args(
 /// The committed offsets of `group` on `topic` and the topic's end offsets, each summed over
 /// the partitions: a stage has finished with everything written so far once they are equal.
 pub fn committed_and_end(t: &TestTopics, group: &str, topic: &str) -> (i64, i64) {
+    let at = committed_by_partition(t, group, topic);
+    let committed = if at.iter().any(|(c, _)| *c < 0) {
+        -1
+    } else {
+        at.iter().map(|(c, _)| c).sum()
+    };
+    (committed, at.iter().map(|(_, e)| e).sum())
+}
+
+/// `group`'s committed offset (0 when none) and the end offset of each partition of `topic`,
+/// in partition order; every committed offset is -1 when they cannot be read.
+pub fn committed_by_partition(t: &TestTopics, group: &str, topic: &str) -> Vec<(i64, i64)> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use std::time::Duration;
     let consumer: BaseConsumer = t.settings.table_consumer(group).create().unwrap();
     let partitions = hookline_kafka::table::partition_count(&t.settings, topic).unwrap();
     let mut tpl = rdkafka::TopicPartitionList::new();
-    let mut end = 0;
+    let mut end = Vec::new();
     for p in 0..partitions {
         tpl.add_partition(topic, p);
-        end += consumer
-            .fetch_watermarks(topic, p, Duration::from_secs(5))
-            .map_or(0, |(_, high)| high);
+        end.push(
+            consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(5))
+                .map_or(0, |(_, high)| high),
+        );
     }
-    let committed = consumer
+    let committed: Vec<i64> = consumer
         .committed_offsets(tpl, Duration::from_secs(5))
-        .map_or(-1, |c| {
+        .map_or(vec![-1; end.len()], |c| {
             c.elements()
                 .iter()
                 .map(|e| e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0))
-                .sum()
+                .collect()
         });
-    (committed, end)
+    committed.into_iter().zip(end).collect()
 }
 
 /// Every record of `topic` up to its end offsets as they are when called: each partition is

@@ -23,8 +23,11 @@ pub enum Input {
 pub struct Expected {
     /// One delivery per valid click and change of a subscribed database.
     pub deliveries: BTreeSet<String>,
-    /// Of those, the ones produced while the faulty tenant's endpoint answers 410: the routing
-    /// stages may already know the subscription disabled and filter the event instead.
+    /// Of those, the faulty tenant's (its endpoint ends the run answering 410).
+    pub faulty: BTreeSet<String>,
+    /// Of the faulty tenant's, the ones whose input record the routing stages had not finished
+    /// (committed) when its endpoint began to answer 410: they may be routed after the stages
+    /// learnt the subscription disabled, and so be filtered instead. Set by [`Expected::late`].
     pub may_be_filtered: BTreeSet<String>,
     /// Delivery id → the event or change id it is for (diagnosis).
     pub source: std::collections::HashMap<String, String>,
@@ -35,11 +38,26 @@ pub struct Expected {
 }
 
 impl Expected {
-    fn expect(&mut self, delivery: String, may_be_filtered: bool) {
-        if may_be_filtered {
-            self.may_be_filtered.insert(delivery.clone());
+    fn expect(&mut self, delivery: String, faulty: bool) {
+        if faulty {
+            self.faulty.insert(delivery.clone());
         }
         self.deliveries.insert(delivery);
+    }
+
+    /// Marks the faulty tenant's deliveries of the input records `late` (event and change ids)
+    /// as ones the routing stages may have filtered.
+    pub fn late<'a>(&mut self, late: impl IntoIterator<Item = &'a str>) {
+        let late: BTreeSet<&str> = late.into_iter().collect();
+        for d in &self.faulty {
+            if self
+                .source
+                .get(d)
+                .is_some_and(|s| late.contains(s.as_str()))
+            {
+                self.may_be_filtered.insert(d.clone());
+            }
+        }
     }
 }
 
@@ -53,8 +71,8 @@ fn delivery_id(event: &str, sub: &str) -> String {
 
 /// The `n`-th input of the run: a realistic mix of clicks (most), profile creates and updates
 /// (one in ten), clicks of a database nobody subscribed to (one in twenty) and records that are
-/// not JSON at all (one in fifty). `gone`: the faulty tenant's endpoint answers 410.
-pub fn input(n: usize, gone: bool, expected: &mut Expected) -> Input {
+/// not JSON at all (one in fifty).
+pub fn input(n: usize, expected: &mut Expected) -> Input {
     if n % 50 == 2 {
         expected.hostile += 1;
         return Input::Hostile(format!("{{\"id\": \"evt-{n}\", \"type\": ").into_bytes());
@@ -73,7 +91,7 @@ pub fn input(n: usize, gone: bool, expected: &mut Expected) -> Input {
         let id = format!("chg-{n}");
         expected.changes += 1;
         expected.source.insert(delivery_id(&id, sub), id.clone());
-        expected.expect(delivery_id(&id, sub), gone && sub == "faulty");
+        expected.expect(delivery_id(&id, sub), sub == "faulty");
         let action = if n / 20 < PROFILES {
             "create"
         } else {
@@ -92,7 +110,7 @@ pub fn input(n: usize, gone: bool, expected: &mut Expected) -> Input {
     expected.clicks += 1;
     let id = format!("evt-{n}");
     expected.source.insert(delivery_id(&id, sub), id.clone());
-    expected.expect(delivery_id(&id, sub), gone && sub == "faulty");
+    expected.expect(delivery_id(&id, sub), sub == "faulty");
     Input::Click {
         key: format!("{db}:{profile}"),
         value: click(n, db, account, profile),
