@@ -210,10 +210,17 @@ impl ConsumerContext for SenderContext {
         }
     }
 
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
             let parts = partitions_of(tpl, &self.handover.topic);
             tracing::info!(topic = %self.handover.topic, partitions = ?parts, "partitions assigned");
+            // librdkafka keeps a partition the application paused paused across its revocation
+            // and a new assignment, while the loop forgot the pause with the revocation: every
+            // assignment starts unpaused, or a partition that comes back paused is never read
+            // again (tests/sender_tiers.rs).
+            if let Err(e) = consumer.resume(tpl) {
+                tracing::warn!(topic = %self.handover.topic, error = %e, "resuming assigned partitions failed");
+            }
             self.handover.assigned(&parts);
             // Another instance may have held some of these subscriptions meanwhile and moved
             // their breakers on: forget the breakers in memory, so each starts again from the

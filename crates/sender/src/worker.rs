@@ -71,6 +71,9 @@ struct Loop {
     paused: HashMap<i32, (i64, Instant)>,
     /// Partitions sought back to an offset: records before it arrives are stale fetches.
     awaiting: HashMap<i32, i64>,
+    /// Per partition, the offset after the last record counted as consumed: a record read again
+    /// (after a pause, a seek or a rebalance within this process) is not counted twice.
+    counted_to: HashMap<i32, i64>,
     ordered: HashMap<SubscriptionId, mpsc::UnboundedSender<Job>>,
     /// Rejoins a group that settled with nobody holding a partition (`membership`).
     stuck: StuckGroupWatch,
@@ -143,6 +146,7 @@ pub async fn run_loop(
         holds: Holds::default(),
         paused: HashMap::new(),
         awaiting: HashMap::new(),
+        counted_to: HashMap::new(),
         ordered: HashMap::new(),
         stuck,
         is_static: settings.instance.is_some(),
@@ -187,6 +191,7 @@ impl Loop {
 
     async fn on_record(&mut self, msg: &BorrowedMessage<'_>) -> Result<(), SenderError> {
         let (p, o) = (msg.partition(), msg.offset());
+        self.count_consumed(p, o);
         if self.paused.contains_key(&p) {
             // Fetched before the pause took effect; read again after it.
             return Ok(());
@@ -342,6 +347,25 @@ impl Loop {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(&self.topic, p);
         tpl
+    }
+
+    /// Counts a record read for the first time in this process: `consumed{stage="sender"}` for
+    /// new deliveries, `consumed{stage="sender-retries"}` for the retry path's records.
+    fn count_consumed(&mut self, p: i32, o: i64) {
+        let to = self.counted_to.entry(p).or_insert(0);
+        if o >= *to {
+            *to = o + 1;
+            let stage = match self.input {
+                Input::Deliveries => "sender",
+                Input::Tier(_) => "sender-retries",
+            };
+            self.ctx
+                .shared
+                .metrics
+                .consumed
+                .with_label_values(&[stage])
+                .inc();
+        }
     }
 
     /// Pauses a tier partition until its head (`offset`) is due.
