@@ -282,7 +282,7 @@ pub async fn serve_until_stopped(
     )?;
     let retired = hookline_signing::rotation::load_keyring(&args.signing.signing_key)?;
     let topics = args.common.topics();
-    let settings = KafkaSettings::from_common(&args.common);
+    let settings = KafkaSettings::from_common(&args.common).with_client_id("hookline-admin");
     let tables = Tables::start(&settings, &topics).await?;
     let client = HttpClient::new(
         NetworkGuard::new(allow).with_ports(ports),

@@ -278,6 +278,8 @@ fn child(dir: &Path, budget: Duration, profiles: u64) -> anyhow::Result<ChildRes
             topic: "hookline.tracking".into(),
             partition: partition(i),
             offset: n2 as i64,
+            timestamp_ms: None,
+            traceparent: None,
         };
         for s in subscriptions.matching(&enriched, time::OffsetDateTime::now_utc()) {
             let d = hookline_routing::build_delivery(&enriched, &s.sub, Some(source.clone()));

@@ -264,7 +264,7 @@ fn detail(v: &Value) -> String {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let settings = KafkaSettings::from_common(&cli.common);
+    let settings = KafkaSettings::from_common(&cli.common).with_client_id("hookline-cli");
     let topics = cli.common.topics();
     let json_out = cli.api.json;
     match cli.command {

@@ -137,6 +137,8 @@ fn route(event: &Enriched, topic: &str) -> Result<(), Broken> {
         topic: topic.into(),
         partition: 0,
         offset: 0,
+        timestamp_ms: None,
+        traceparent: None,
     };
     for sub in sample::table().matching(event, sample::now()) {
         let delivery = hookline_routing::build_delivery(event, &sub.sub, Some(source.clone()));

@@ -10,9 +10,11 @@
 //!   topic into a sink and answers "am I caught up to the end?" (by position, within a bound).
 //! - [`quarantine`]: writes malformed input to the quarantine topic.
 //! - [`offsets`]: per-partition bookkeeping of what may be committed.
+//! - [`lag`]: consumer lag per assigned partition, from librdkafka's statistics.
 //! - [`membership`]: static group membership (a stable `group.instance.id` per instance) and
 //!   leaving a group on purpose.
 
+pub mod lag;
 pub mod membership;
 pub mod offsets;
 pub mod producer;

@@ -47,6 +47,10 @@ pub struct KafkaSettings {
     pub profile: BrokerProfile,
     /// The fetch wait of the consumers on a record's path, when set (`HOOKLINE_FETCH_WAIT_MS`).
     pub hot_wait_ms: Option<u32>,
+    /// `client.id` of every client: the stage's name (`hookline-sender`, …), so broker quotas,
+    /// broker logs and broker-side metrics tell the stages apart. An operator's `client.id`
+    /// override wins.
+    pub client_id: String,
 }
 
 impl KafkaSettings {
@@ -57,7 +61,14 @@ impl KafkaSettings {
             instance: None,
             profile: BrokerProfile::default(),
             hot_wait_ms: None,
+            client_id: "hookline".to_owned(),
         }
+    }
+
+    /// The same settings for the clients of `name` (a stage or tool: `hookline-tracking`, …).
+    pub fn with_client_id(mut self, name: &str) -> Self {
+        self.client_id = name.to_owned();
+        self
     }
 
     /// The settings a stage's common flags give: brokers, `HOOKLINE_KAFKA_*` and `--kafka`
@@ -99,7 +110,7 @@ impl KafkaSettings {
     fn base(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers);
-        c.set("client.id", "hookline");
+        c.set("client.id", &self.client_id);
         c
     }
 
@@ -136,7 +147,9 @@ impl KafkaSettings {
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
             .set("fetch.wait.max.ms", self.fetch_wait(Freshness::Hot))
-            .set("partition.assignment.strategy", "range");
+            .set("partition.assignment.strategy", "range")
+            // The consumer lag per partition (`lag`) comes with librdkafka's statistics.
+            .set("statistics.interval.ms", "5000");
         self.finish(c, Kind::Consumer)
     }
 
@@ -206,4 +219,34 @@ fn is_producer_only(key: &str) -> bool {
         || key == "partitioner"
         || key == "retries"
         || key == "message.send.max.retries"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_client_carries_the_stage_name_unless_the_operator_sets_one() {
+        let plain = KafkaSettings::new("127.0.0.1:9092", vec![]);
+        assert_eq!(plain.producer().get("client.id"), Some("hookline"));
+        let sender = plain.clone().with_client_id("hookline-sender");
+        assert_eq!(sender.producer().get("client.id"), Some("hookline-sender"));
+        assert_eq!(
+            sender.group_consumer("g").get("client.id"),
+            Some("hookline-sender")
+        );
+        assert_eq!(
+            sender.table_consumer("t").get("client.id"),
+            Some("hookline-sender")
+        );
+        let overridden = KafkaSettings::new(
+            "127.0.0.1:9092",
+            vec![("client.id".into(), "billing-hooks".into())],
+        )
+        .with_client_id("hookline-sender");
+        assert_eq!(
+            overridden.group_consumer("g").get("client.id"),
+            Some("billing-hooks")
+        );
+    }
 }

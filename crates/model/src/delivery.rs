@@ -15,6 +15,14 @@ pub struct SourcePosition {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
+    /// The input record's Kafka timestamp (milliseconds since the epoch): where the sender's
+    /// event-to-delivery latency is measured from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_ms: Option<i64>,
+    /// The W3C `traceparent` the input record carried in its headers, if well-formed: the
+    /// sender continues that trace in the webhook it sends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// One webhook request awaiting sending: everything the sender needs without looking anything

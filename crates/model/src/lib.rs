@@ -9,6 +9,7 @@
 //! - [`access`]: the admin API's tables: hashed bearer tokens and DNS-validated domains.
 //! - [`quarantine`]: the record written for input that cannot be processed.
 //! - [`timefmt`]: the few time formats the contracts use.
+//! - [`trace`]: W3C `traceparent` checks, to carry a platform's trace into the webhook.
 //!
 //! Every type keeps unknown extra fields (`extra`) on input contracts so they pass through.
 
@@ -19,6 +20,7 @@ pub mod ids;
 pub mod quarantine;
 pub mod subscription;
 pub mod timefmt;
+pub mod trace;
 
 pub use access::{DomainRecord, DomainStatus, TokenRecord, TokenRole};
 pub use delivery::{

@@ -31,7 +31,7 @@
 use clap::Parser;
 use hookline_config::{CommonArgs, JoinStageArgs};
 use hookline_enrich::bound::{bound_subprofiles, encode_row, RowError, RowLimits};
-use hookline_model::{ProfileChange, ProfileState, SourcePosition};
+use hookline_model::{ProfileChange, ProfileState};
 use hookline_schemas::SchemaKind;
 use hookline_stream::{
     BatchContext, JoinStage, Processor, RowWrite, StageError, SubscriptionsView, TableMode,
@@ -234,11 +234,7 @@ impl Processor for ProfilesProcessor {
             }
         }
         let enriched = applied.enriched;
-        let source = SourcePosition {
-            topic: msg.topic().to_owned(),
-            partition: p,
-            offset,
-        };
+        let source = hookline_stream::source::source_of(msg);
         ctx.route(&self.subscriptions, &enriched, source).await
     }
 

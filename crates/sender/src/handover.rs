@@ -190,15 +190,28 @@ impl Handover {
 pub(crate) struct SenderContext {
     pub(crate) handover: Arc<Handover>,
     pub(crate) shared: Arc<Shared>,
+    /// The consumer group, for the lag metric.
+    pub(crate) group: String,
 }
 
-impl ClientContext for SenderContext {}
+impl ClientContext for SenderContext {
+    /// The consumer lag per assigned partition, from librdkafka's statistics.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let topic = &self.handover.topic;
+        for (p, lag) in hookline_kafka::lag::partition_lags(&statistics, topic) {
+            self.shared.metrics.set_lag(&self.group, topic, p, lag);
+        }
+    }
+}
 
 impl ConsumerContext for SenderContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             let parts = partitions_of(tpl, &self.handover.topic);
             tracing::info!(topic = %self.handover.topic, partitions = ?parts, "partitions revoked: finishing their attempts in flight");
+            self.shared
+                .metrics
+                .forget_lag(&self.group, &self.handover.topic, &parts);
             let points = self.handover.revoke(&parts);
             if points.count() > 0 {
                 // Committed here, while the partitions are still ours, so the next owner starts

@@ -13,7 +13,8 @@ use hookline_model::{
     DeadReason, Delivery, OutcomeResult, RetryRecord, Subscription, SubscriptionId,
     SubscriptionStatus,
 };
-use hookline_webhook::{attempt, Verdict};
+use hookline_telemetry::metrics::{IntGauge, Metrics};
+use hookline_webhook::{attempt, AttemptReport, Verdict};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
@@ -390,6 +391,39 @@ fn follow(
     }
 }
 
+/// Counts an attempt in flight for as long as it lives.
+struct InFlight<'a>(&'a IntGauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(g: &'a IntGauge) -> Self {
+        g.inc();
+        Self(g)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// An attempt's error class, and for a delivered one the time from its input record's
+/// timestamp (the SLO metric).
+fn observe_attempt(m: &Metrics, delivery: &Delivery, report: &AttemptReport) {
+    if let Some(class) = report.error_class {
+        m.attempt_errors.with_label_values(&[class.as_str()]).inc();
+    }
+    if report.verdict != Verdict::Delivered {
+        return;
+    }
+    let event_ms = delivery.source.as_ref().and_then(|s| s.timestamp_ms);
+    if let Some(ms) = event_ms {
+        let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let age_ms = (now_ms - i128::from(ms)).max(0);
+        m.event_to_delivery.observe(age_ms as f64 / 1000.0);
+    }
+}
+
 /// Signs and POSTs once, feeds the breaker, and returns what was seen, the outcome so far and
 /// how long the endpoint has been failing.
 async fn send_once(
@@ -403,14 +437,18 @@ async fn send_once(
     let copernica_id = shared
         .copernica_id
         .replace("{account}", delivery.account.as_str());
-    let report = attempt(
-        &shared.client,
-        &shared.signers,
-        delivery,
-        job.attempt,
-        copernica_id,
-    )
-    .await;
+    let report = {
+        let _in_flight = InFlight::enter(&shared.metrics.in_flight);
+        attempt(
+            &shared.client,
+            &shared.signers,
+            delivery,
+            job.attempt,
+            copernica_id,
+        )
+        .await
+    };
+    observe_attempt(&shared.metrics, delivery, &report);
     if let Some(t) = job.ticket.as_ref() {
         t.endpoint().observe_latency(report.latency);
     }

@@ -231,7 +231,7 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| format!("{}sender", args.common.topic_prefix));
     // One identity for all the loops' groups (each group has one member per instance).
-    let settings = KafkaSettings::from_common(&args.common);
+    let settings = KafkaSettings::from_common(&args.common).with_client_id("hookline-sender");
     let subscriptions = SubscriptionsView::start(
         &settings,
         &topics.subscriptions,

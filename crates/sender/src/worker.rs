@@ -113,6 +113,7 @@ pub async fn run_loop(
     let consumer: StreamConsumer<SenderContext> = config.create_with_context(SenderContext {
         handover: handover.clone(),
         shared: shared.clone(),
+        group: group.clone(),
     })?;
     consumer.subscribe(&[topic.as_str()])?;
     let max_bytes = settings

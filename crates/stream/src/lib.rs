@@ -4,6 +4,8 @@
 //!   owns, restored from the compacted topic on assignment.
 //! - [`SubscriptionsView`]: the whole `subscriptions` table, tailed continuously (it lives in
 //!   `hookline-routing`, which the sender shares without this runtime).
+//! - [`source`]: where an input record came from (position, timestamp, trace context), as its
+//!   deliveries record it.
 //! - [`validate`]: input checks (size, UTF-8, JSON, schema, key) that decide quarantine.
 //! - [`commits`]: the group's commits as librdkafka reports them, for a stage that writes its
 //!   own table to forget the applied changes they passed.
@@ -18,6 +20,7 @@ pub mod commits;
 pub mod eviction;
 mod restore;
 pub mod runner;
+pub mod source;
 pub mod store;
 pub mod validate;
 
@@ -55,7 +58,8 @@ pub async fn run_join_stage<P: Processor>(
         .group_id
         .clone()
         .unwrap_or_else(|| format!("{}{}", common.topic_prefix, stage.name));
-    let settings = hookline_kafka::KafkaSettings::from_common(common);
+    let settings = hookline_kafka::KafkaSettings::from_common(common)
+        .with_client_id(&format!("hookline-{}", stage.name));
     let subscriptions = SubscriptionsView::start(
         &settings,
         &topics.subscriptions,

@@ -241,6 +241,7 @@ enum RebalanceEvent {
 /// Collects rebalances and commits for the loop, which acts on them between records.
 struct StageContext {
     topic: String,
+    group: String,
     events: Arc<Mutex<Vec<RebalanceEvent>>>,
     /// Input offsets committed since the loop last looked.
     committed: CommittedOffsets,
@@ -251,15 +252,8 @@ impl ClientContext for StageContext {
     /// librdkafka's statistics (every `statistics.interval.ms`) carry the consumer lag per
     /// partition without any extra request to the brokers.
     fn stats(&self, statistics: rdkafka::Statistics) {
-        if let Some(topic) = statistics.topics.get(&self.topic) {
-            for (p, part) in &topic.partitions {
-                if *p >= 0 && part.consumer_lag >= 0 {
-                    self.metrics
-                        .lag
-                        .with_label_values(&[self.topic.as_str(), &p.to_string()])
-                        .set(part.consumer_lag);
-                }
-            }
+        for (p, lag) in hookline_kafka::lag::partition_lags(&statistics, &self.topic) {
+            self.metrics.set_lag(&self.group, &self.topic, p, lag);
         }
     }
 }
@@ -281,6 +275,7 @@ impl ConsumerContext for StageContext {
                 .map(|e| e.partition())
                 .collect();
             tracing::info!(topic = %self.topic, partitions = ?parts, "partitions revoked");
+            self.metrics.forget_lag(&self.group, &self.topic, &parts);
             self.events
                 .lock()
                 .expect("events lock")
@@ -318,15 +313,15 @@ pub async fn run_stage<P: Processor>(
     let committed = CommittedOffsets::default();
     let ctx = StageContext {
         topic: cfg.input_topic.clone(),
+        group: cfg.group_id.clone(),
         events: events.clone(),
         committed: committed.clone(),
         metrics: metrics.clone(),
     };
-    let mut consumer_config = cfg.settings.group_consumer(&cfg.group_id);
-    if consumer_config.get("statistics.interval.ms").is_none() {
-        consumer_config.set("statistics.interval.ms", "5000");
-    }
-    let consumer: StreamConsumer<StageContext> = consumer_config.create_with_context(ctx)?;
+    let consumer: StreamConsumer<StageContext> = cfg
+        .settings
+        .group_consumer(&cfg.group_id)
+        .create_with_context(ctx)?;
     consumer.subscribe(&[cfg.input_topic.as_str()])?;
     let producer = Producer::new(&cfg.settings)?;
     let table = TableTail::spawn(

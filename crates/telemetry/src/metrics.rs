@@ -3,11 +3,12 @@
 //! values, and nothing is labelled by subscription, account or URL (unbounded cardinality).
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
 
 pub use prometheus::IntCounterVec as CounterVec;
+pub use prometheus::IntGauge;
 
 /// The stage's metrics registry and handles. Cheap to clone.
 #[derive(Clone)]
@@ -31,6 +32,14 @@ pub struct Metrics {
     pub attempts: IntCounterVec,
     /// Sender attempt latency by result.
     pub attempt_latency: HistogramVec,
+    /// The SLO metric: from the input record's Kafka timestamp to the endpoint's 2xx answer,
+    /// once per delivered attempt (repeats included).
+    pub event_to_delivery: Histogram,
+    /// Failed attempts by error class (`dns`, `connect`, `tls`, `timeout`, `http_4xx`,
+    /// `http_5xx`, `refused-by-guard`, `other`).
+    pub attempt_errors: IntCounterVec,
+    /// Attempts sent and not yet answered.
+    pub in_flight: IntGauge,
     /// Circuit breaker transitions by the state entered (open, half-open, closed).
     pub circuit_transitions: IntCounterVec,
     /// Deliveries moved to the retry path without an attempt, by reason (`queue-full`,
@@ -42,7 +51,7 @@ pub struct Metrics {
     pub table_records: IntCounterVec,
     /// Subscriptions currently held by the routing table.
     pub subscriptions: IntGauge,
-    /// Consumer lag per partition of the stage's input topic.
+    /// Consumer lag per group and assigned partition ([`Metrics::set_lag`]).
     pub lag: IntGaugeVec,
     /// Admin API requests by route template, method and status.
     pub api_requests: IntCounterVec,
@@ -59,6 +68,10 @@ pub const REPLAYED_SKIPPED: &str = "hookline_stage_replayed_changes_skipped_tota
 pub const FILTERED: &str = "hookline_stage_filtered_records_total";
 pub const ATTEMPTS: &str = "hookline_sender_attempts_total";
 pub const ATTEMPT_LATENCY: &str = "hookline_sender_attempt_duration_seconds";
+pub const EVENT_TO_DELIVERY: &str = "hookline_sender_event_to_delivery_seconds";
+pub const ATTEMPT_ERRORS: &str = "hookline_sender_attempt_errors_total";
+pub const IN_FLIGHT: &str = "hookline_sender_attempts_in_flight";
+pub const BUILD_INFO: &str = "hookline_build_info";
 pub const CIRCUIT_TRANSITIONS: &str = "hookline_sender_circuit_transitions_total";
 pub const DEFERRED: &str = "hookline_sender_deferred_total";
 pub const DEAD_LETTERS: &str = "hookline_sender_dead_letters_total";
@@ -133,9 +146,53 @@ impl Metrics {
         registry
             .register(Box::new(subscriptions.clone()))
             .expect("unique metric");
+        let event_to_delivery = Histogram::with_opts(
+            HistogramOpts::new(
+                EVENT_TO_DELIVERY,
+                "From the input record's timestamp to the endpoint's 2xx answer.",
+            )
+            .buckets(vec![
+                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0,
+                3600.0, 21600.0,
+            ]),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(event_to_delivery.clone()))
+            .expect("unique metric");
+        let attempt_errors = counter(
+            ATTEMPT_ERRORS,
+            "Failed delivery attempts by error class.",
+            &["class"],
+        );
+        let in_flight = IntGauge::new(IN_FLIGHT, "Delivery attempts sent and not yet answered.")
+            .expect("valid metric");
+        registry
+            .register(Box::new(in_flight.clone()))
+            .expect("unique metric");
+        let build_info = IntGaugeVec::new(
+            Opts::new(BUILD_INFO, "Always 1; the version of the running build."),
+            &["version"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(build_info.clone()))
+            .expect("unique metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("unique metric");
         let lag = IntGaugeVec::new(
-            Opts::new(LAG, "Records behind the end of each input partition."),
-            &["topic", "partition"],
+            Opts::new(
+                LAG,
+                "Records behind the end of each partition this instance is assigned, per group.",
+            ),
+            &["group", "topic", "partition"],
         )
         .expect("valid metric");
         registry
@@ -167,6 +224,9 @@ impl Metrics {
             filtered,
             attempts,
             attempt_latency,
+            event_to_delivery,
+            attempt_errors,
+            in_flight,
             circuit_transitions,
             deferred,
             dead_letters,
@@ -175,6 +235,23 @@ impl Metrics {
             lag,
             api_requests,
             api_latency,
+        }
+    }
+
+    /// Sets `group`'s lag on `partition` of `topic`.
+    pub fn set_lag(&self, group: &str, topic: &str, partition: i32, lag: i64) {
+        self.lag
+            .with_label_values(&[group, topic, &partition.to_string()])
+            .set(lag);
+    }
+
+    /// Removes the lag series of partitions revoked from this instance, so that a partition's
+    /// lag is reported by its current owner only (summing over instances does not count twice).
+    pub fn forget_lag(&self, group: &str, topic: &str, partitions: &[i32]) {
+        for p in partitions {
+            let _ = self
+                .lag
+                .remove_label_values(&[group, topic, &p.to_string()]);
         }
     }
 

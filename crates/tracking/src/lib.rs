@@ -12,7 +12,7 @@
 
 use clap::Parser;
 use hookline_config::{CommonArgs, JoinStageArgs};
-use hookline_model::{SourcePosition, TrackingEvent};
+use hookline_model::TrackingEvent;
 use hookline_schemas::SchemaKind;
 use hookline_stream::{
     BatchContext, JoinStage, Processor, StageError, SubscriptionsView, TableMode,
@@ -93,11 +93,7 @@ impl Processor for TrackingProcessor {
         if !enriched.joined {
             tracing::debug!(key, event = %event.id, "profile not in the table; delivering without profile data");
         }
-        let source = SourcePosition {
-            topic: msg.topic().to_owned(),
-            partition: msg.partition(),
-            offset: msg.offset(),
-        };
+        let source = hookline_stream::source::source_of(msg);
         ctx.route(&self.subscriptions, &enriched, source).await
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use hookline_model::trace::child_traceparent;
 use hookline_model::{Delivery, ErrorClass, SignatureProfile};
 use hookline_outbound::{HttpClient, Response, SendError, SendErrorKind};
 use hookline_signing::{sign_request, standard_webhooks, RequestToSign, Signers};
@@ -17,6 +18,9 @@ pub const DELIVERY_ID_HEADER: &str = "x-hookline-delivery";
 pub const ATTEMPT_HEADER: &str = "x-hookline-attempt";
 /// Header carrying the event type.
 pub const EVENT_HEADER: &str = "x-hookline-event";
+/// W3C Trace Context: present when the event's Kafka record carried one; the webhook is a child
+/// span of it (same trace id and flags, a span id of its own per attempt).
+pub const TRACEPARENT_HEADER: &str = "traceparent";
 
 /// The result of one attempt, ready to become an outcome record.
 #[derive(Debug)]
@@ -156,6 +160,10 @@ async fn send(
         h(ATTEMPT_HEADER, &attempt.to_string())?,
         h(EVENT_HEADER, &d.event_type)?,
     ]);
+    let parent = d.source.as_ref().and_then(|s| s.traceparent.as_deref());
+    if let Some(child) = parent.and_then(|p| child_traceparent(p, rand::random::<u64>() | 1)) {
+        headers.push(h(TRACEPARENT_HEADER, &child)?);
+    }
     client.request(Method::POST, &d.url, headers, body).await
 }
 
@@ -209,6 +217,7 @@ mod tests {
     async fn send_with(
         signers: &Signers,
         profile: &str,
+        source: serde_json::Value,
     ) -> (Delivery, Vec<(String, String)>, Vec<u8>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook?x=1", listener.local_addr().unwrap());
@@ -217,7 +226,7 @@ mod tests {
             "delivery_id": "dlv_0123456789abcdef01234567", "event_id": "evt-1",
             "event_type": "click", "subscription_id": "sub-1", "account": "1001",
             "database": "12", "url": url, "format": "json", "body": "{\"id\":\"evt-1\"}",
-            "signature": profile, "created_at": "2026-11-25T10:15:00Z"
+            "signature": profile, "created_at": "2026-11-25T10:15:00Z", "source": source
         }))
         .unwrap();
         let client = HttpClient::new(
@@ -236,7 +245,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let signers = Signers::load_or_generate(&dir.join("key.pem"), Some("k1")).unwrap();
 
-        let (d, headers, body) = send_with(&signers, "copernica").await;
+        let (d, headers, body) = send_with(&signers, "copernica", serde_json::Value::Null).await;
         let get = |n: &str| {
             headers
                 .iter()
@@ -252,7 +261,8 @@ mod tests {
         assert_eq!(get(DELIVERY_ID_HEADER), Some(d.delivery_id.0.as_str()));
         assert_eq!(get(standard_webhooks::SIGNATURE_HEADER), None);
 
-        let (d, headers, body) = send_with(&signers, "standard-webhooks").await;
+        let (d, headers, body) =
+            send_with(&signers, "standard-webhooks", serde_json::Value::Null).await;
         let get = |n: &str| {
             headers
                 .iter()
@@ -274,13 +284,45 @@ mod tests {
         assert_eq!(get(EVENT_HEADER), Some("click"));
         assert_eq!(get("content-type"), Some("application/json"));
         assert!(get("user-agent").is_some_and(|u| u.starts_with("Hookline/")));
-        for absent in ["signature", "x-copernica-id", "digest", "x-nonce"] {
+        for absent in [
+            "signature",
+            "x-copernica-id",
+            "digest",
+            "x-nonce",
+            "traceparent",
+        ] {
             assert_eq!(
                 get(absent),
                 None,
                 "{absent} belongs to the copernica profile"
             );
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn the_webhook_continues_the_trace_of_the_event_record() {
+        let dir = std::env::temp_dir().join(format!("hookline-trace-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let signers = Signers::load_or_generate(&dir.join("key.pem"), Some("k1")).unwrap();
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let source = serde_json::json!({"topic": "t", "partition": 0, "offset": 1,
+            "timestamp_ms": 1_764_000_000_000_i64, "traceparent": parent});
+        let mut spans = Vec::new();
+        for _ in 0..2 {
+            let (_, headers, _) = send_with(&signers, "copernica", source.clone()).await;
+            let tp = headers
+                .iter()
+                .find(|(k, _)| k == TRACEPARENT_HEADER)
+                .map(|(_, v)| v.clone())
+                .expect("a traceparent header");
+            assert!(hookline_model::trace::is_valid_traceparent(&tp), "{tp}");
+            assert_eq!(&tp[..36], &parent[..36], "same version and trace id");
+            assert_eq!(&tp[52..], "-01", "same flags");
+            assert_ne!(&tp[36..52], &parent[36..52], "a span of its own");
+            spans.push(tp[36..52].to_owned());
+        }
+        assert_ne!(spans[0], spans[1], "each attempt is a span of its own");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
