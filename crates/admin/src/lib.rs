@@ -187,6 +187,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/operator/subscriptions",
             m(get(operator::subscriptions)),
         )
+        .route("/v1/operator/endpoints", m(get(operator::endpoints)))
         .route("/v1/operator/metrics", m(get(operator::metrics)))
         .route("/healthz", m(get(|| async { "ok\n" })))
         .fallback(error::no_route)

@@ -5,7 +5,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 use hookline_model::{AccountId, DatabaseId, SubscriptionStatus};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::OperatorCaller;
 use crate::error::ApiError;
@@ -54,4 +54,106 @@ pub async fn metrics(
 ) -> Result<impl IntoResponse, ApiError> {
     let body = state.metrics.render();
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointsQuery {
+    pub account: Option<String>,
+    pub status: Option<SubscriptionStatus>,
+    /// Only endpoints whose circuit is not closed or that are failing.
+    #[serde(default)]
+    pub failing: bool,
+}
+
+/// One subscription's endpoint as the senders last reported it: what a dashboard cannot carry
+/// in metric labels (bounded labels only), for an operator to look up.
+#[derive(Debug, Serialize)]
+pub struct EndpointView {
+    pub subscription_id: String,
+    pub account: String,
+    pub database: String,
+    pub url: String,
+    pub status: SubscriptionStatus,
+    /// `closed`, `open` or `half-open` (`closed` while the endpoint never failed).
+    pub circuit: String,
+    pub failing_since: Option<String>,
+    pub open_until: Option<String>,
+    /// Of the attempts the admin keeps (the last 100 per subscription), how many failed.
+    pub recent_failures: usize,
+    pub recent_attempts: usize,
+    pub last_attempt: Option<LastAttempt>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LastAttempt {
+    pub at: String,
+    pub result: hookline_model::OutcomeResult,
+    pub http_status: Option<u16>,
+    pub error_class: Option<hookline_model::ErrorClass>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EndpointList {
+    pub endpoints: Vec<EndpointView>,
+}
+
+/// `GET /v1/operator/endpoints`: per subscription, its circuit, since when it has been failing
+/// and its last attempts; failing endpoints first (longest failing first).
+pub async fn endpoints(
+    State(state): State<AppState>,
+    _op: OperatorCaller,
+    ApiQuery(q): ApiQuery<EndpointsQuery>,
+) -> Result<Json<EndpointList>, ApiError> {
+    let account = q
+        .account
+        .as_deref()
+        .map(|a| AccountId::new(a).map_err(|e| ApiError::invalid("account", e.to_string())))
+        .transpose()?;
+    let subs = state.tables.subscriptions_where(|s| {
+        account.as_ref().is_none_or(|a| &s.account == a) && q.status.is_none_or(|st| s.status == st)
+    });
+    let mut endpoints: Vec<EndpointView> = subs
+        .into_iter()
+        .map(|s| endpoint_view(&state, s))
+        .filter(|e| !q.failing || e.circuit != "closed" || e.failing_since.is_some())
+        .collect();
+    endpoints.sort_by(|a, b| {
+        let failing = |e: &EndpointView| (e.failing_since.is_none(), e.failing_since.clone());
+        failing(a)
+            .cmp(&failing(b))
+            .then_with(|| a.subscription_id.cmp(&b.subscription_id))
+    });
+    Ok(Json(EndpointList { endpoints }))
+}
+
+fn endpoint_view(state: &AppState, s: hookline_model::Subscription) -> EndpointView {
+    let health = state.tables.endpoint_health(&s.id.0);
+    let attempts = state.tables.attempts(&s.id, usize::MAX);
+    let failed = |o: &&hookline_model::Outcome| {
+        !matches!(o.result, hookline_model::OutcomeResult::Delivered)
+    };
+    let last_attempt = attempts
+        .iter()
+        .max_by(|a, b| a.started_at.cmp(&b.started_at));
+    EndpointView {
+        subscription_id: s.id.to_string(),
+        account: s.account.to_string(),
+        database: s.database.to_string(),
+        url: s.url.clone(),
+        status: s.status,
+        circuit: health
+            .as_ref()
+            .map_or_else(|| "closed".to_owned(), |h| h.state.clone()),
+        failing_since: health.as_ref().and_then(|h| h.failing_since.clone()),
+        open_until: health.as_ref().and_then(|h| h.open_until.clone()),
+        recent_failures: attempts.iter().filter(failed).count(),
+        recent_attempts: attempts.len(),
+        last_attempt: last_attempt.map(|o| LastAttempt {
+            at: o.started_at.clone(),
+            result: o.result,
+            http_status: o.http_status,
+            error_class: o.error_class,
+        }),
+    }
 }

@@ -19,7 +19,9 @@ use std::time::Duration;
 use hookline_config::Topics;
 use hookline_kafka::table::{partition_count, StartAt, TableSink, TableTail};
 use hookline_kafka::{KafkaError, KafkaSettings};
-use hookline_model::{DomainRecord, Outcome, Subscription, SubscriptionId, TokenRecord};
+use hookline_model::{
+    DomainRecord, EndpointHealth, Outcome, Subscription, SubscriptionId, TokenRecord,
+};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::de::DeserializeOwned;
@@ -93,6 +95,17 @@ fn any_row<T>(_key: &str, _row: &T) -> Result<(), String> {
 /// A subscription as the stages take it: keyed by its id, and valid (the URL scheme aside:
 /// whether http:// is allowed is each stage's `--require-https`), so the API shows the version
 /// the stages route with and a hostile record never reaches a handler.
+fn health_of_key(key: &str, h: &EndpointHealth) -> Result<(), String> {
+    if h.subscription_id.0 == key {
+        Ok(())
+    } else {
+        Err(format!(
+            "key {key} is not its subscription {}",
+            h.subscription_id
+        ))
+    }
+}
+
 fn valid_subscription(key: &str, sub: &Subscription) -> Result<(), String> {
     if sub.id.0 != key {
         return Err(format!("key {key:?} does not match the id {:?}", sub.id.0));
@@ -208,6 +221,7 @@ pub struct Tables {
     subscriptions: Followed<Subscription>,
     tokens: Followed<TokenRecord>,
     domains: Followed<DomainRecord>,
+    health: Followed<EndpointHealth>,
     attempts: Arc<RwLock<HashMap<SubscriptionId, VecDeque<Outcome>>>>,
     _outcomes: TableTail,
 }
@@ -221,6 +235,7 @@ impl Tables {
             Followed::start(settings, &topics.subscriptions, valid_subscription).await?;
         let tokens = Followed::start(settings, &topics.tokens, any_row).await?;
         let domains = Followed::start(settings, &topics.domains, any_row).await?;
+        let health = Followed::start(settings, &topics.endpoint_health, health_of_key).await?;
         let attempts = Arc::default();
         let outcomes = TableTail::spawn(
             settings,
@@ -255,6 +270,7 @@ impl Tables {
             subscriptions,
             tokens,
             domains,
+            health,
             attempts,
             _outcomes: outcomes,
         })
@@ -277,6 +293,11 @@ impl Tables {
             .collect();
         out.sort_by(|a, b| a.id.0.cmp(&b.id.0));
         out
+    }
+
+    /// The last `endpoint-health` record of subscription `id` (none while it never failed).
+    pub fn endpoint_health(&self, id: &str) -> Option<EndpointHealth> {
+        read(&self.health.rows).get(id).cloned()
     }
 
     pub fn domain(&self, key: &str) -> Option<DomainRecord> {

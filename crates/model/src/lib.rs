@@ -6,6 +6,7 @@
 //! - [`subscription`]: the `subscriptions` table value and its enums (event kinds, actions, triggers).
 //! - [`delivery`]: what the routing stages hand to the sender, and what the sender reports back
 //!   (`deliveries`, `retries`, `outcomes`, `dead-letter`).
+//! - [`health`]: the `endpoint-health` table (circuit state, failing since).
 //! - [`access`]: the admin API's tables: hashed bearer tokens and DNS-validated domains.
 //! - [`quarantine`]: the record written for input that cannot be processed.
 //! - [`timefmt`]: the few time formats the contracts use.
@@ -16,6 +17,7 @@
 pub mod access;
 pub mod delivery;
 pub mod events;
+pub mod health;
 pub mod ids;
 pub mod quarantine;
 pub mod subscription;
@@ -31,6 +33,7 @@ pub use events::{
     ProfileAction, ProfileChange, ProfileState, SubprofileState, TrackingEvent, TrackingKind,
     Trigger,
 };
+pub use health::EndpointHealth;
 pub use ids::*;
 pub use quarantine::QuarantineRecord;
 pub use subscription::{EventKind, Limits, SignatureProfile, Subscription, SubscriptionStatus};
