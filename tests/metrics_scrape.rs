@@ -248,6 +248,36 @@ async fn every_stage_scrape_adds_up_with_ten_thousand_subscriptions() {
         deliveries
     );
     assert_eq!(sum(sender, "hookline_sender_attempts_in_flight", &[]), 0.0);
+    assert_eq!(sum(sender, "hookline_sender_open_circuits", &[]), 0.0);
+    assert_eq!(
+        sum(sender, "hookline_sender_retries_scheduled_total", &[]),
+        0.0
+    );
+    // Rebalances and restores: each join stage was assigned every partition and restored it.
+    for (name, stage) in [
+        ("hookline-tracking", "tracking"),
+        ("hookline-profiles", "profiles"),
+    ] {
+        let s = &scrapes[name];
+        let assigned = format!("stage=\"{stage}\"");
+        assert!(
+            sum(
+                s,
+                "hookline_stage_rebalances_total",
+                &[&assigned, "event=\"assigned\""]
+            ) >= PARTITIONS as f64,
+            "{name}"
+        );
+        assert!(
+            sum(s, "hookline_table_restore_duration_seconds_count", &[]) >= 1.0,
+            "{name}"
+        );
+        assert_eq!(
+            sum(s, "hookline_table_restoring_partitions", &[]),
+            0.0,
+            "{name}"
+        );
+    }
     let received = receiver.count() as f64;
     assert!(received >= deliveries, "the receiver saw {received} POSTs");
     // Every stage says what it is and how much it costs.

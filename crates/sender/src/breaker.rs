@@ -84,6 +84,11 @@ pub struct Breaker {
 }
 
 impl Breaker {
+    /// Whether the circuit is closed (neither open nor probing).
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
     pub fn new(cfg: &BreakerConfig) -> Self {
         Self {
             state: State::Closed,

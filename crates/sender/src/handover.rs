@@ -212,6 +212,11 @@ impl ConsumerContext for SenderContext {
             self.shared
                 .metrics
                 .forget_lag(&self.group, &self.handover.topic, &parts);
+            self.shared
+                .metrics
+                .rebalances
+                .with_label_values(&["sender", "revoked"])
+                .inc_by(parts.len() as u64);
             let points = self.handover.revoke(&parts);
             if points.count() > 0 {
                 // Committed here, while the partitions are still ours, so the next owner starts
@@ -234,16 +239,17 @@ impl ConsumerContext for SenderContext {
             if let Err(e) = consumer.resume(tpl) {
                 tracing::warn!(topic = %self.handover.topic, error = %e, "resuming assigned partitions failed");
             }
+            self.shared
+                .metrics
+                .rebalances
+                .with_label_values(&["sender", "assigned"])
+                .inc_by(parts.len() as u64);
             self.handover.assigned(&parts);
             // Another instance may have held some of these subscriptions meanwhile and moved
             // their breakers on: forget the breakers in memory, so each starts again from the
             // last record on `endpoint-health` (which every instance follows). Only the rolling
             // window of recent results is lost, never an open circuit or a failing-since time.
-            self.shared
-                .breakers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clear();
+            self.shared.forget_breakers();
         }
     }
 }

@@ -86,8 +86,22 @@ impl Ctx {
 
     /// Writes the outputs; on failure flags the loop to stop. Counts dead letters by reason.
     pub async fn publish(&self, outputs: Vec<Output>) -> bool {
+        let tiers: Vec<&str> = outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Retry(_, topic) => Some(self.tiers.label_of(topic)),
+                _ => None,
+            })
+            .collect();
         match write(&self.producer, &self.topics, self.max_bytes, outputs).await {
             Ok(reasons) => {
+                for t in tiers {
+                    self.shared
+                        .metrics
+                        .retries_scheduled
+                        .with_label_values(&[t])
+                        .inc();
+                }
                 for r in reasons {
                     self.shared
                         .metrics
@@ -536,12 +550,29 @@ fn note_transition(shared: &Shared, id: &SubscriptionId, t: Option<Transition>) 
 impl Shared {
     pub(crate) fn breaker<R>(&self, id: &SubscriptionId, f: impl FnOnce(&mut Breaker) -> R) -> R {
         let mut map = self.breakers.lock().unwrap_or_else(PoisonError::into_inner);
+        let known = map.contains_key(id);
         let b = map
             .entry(id.clone())
             .or_insert_with(|| match self.health.get(id) {
                 Some(h) => Breaker::restore(&self.breaker_cfg, &h, Instant::now()),
                 None => Breaker::new(&self.breaker_cfg),
             });
-        f(b)
+        // `hookline_sender_open_circuits` follows every change, a restored open circuit too.
+        let was_closed = !known || b.is_closed();
+        let r = f(b);
+        match (was_closed, b.is_closed()) {
+            (true, false) => self.metrics.open_circuits.inc(),
+            (false, true) => self.metrics.open_circuits.dec(),
+            _ => {}
+        }
+        r
+    }
+
+    /// Forgets every breaker in memory (each starts again from `endpoint-health`).
+    pub(crate) fn forget_breakers(&self) {
+        let mut map = self.breakers.lock().unwrap_or_else(PoisonError::into_inner);
+        let open = map.values().filter(|b| !b.is_closed()).count();
+        self.metrics.open_circuits.sub(open as i64);
+        map.clear();
     }
 }

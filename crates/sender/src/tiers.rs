@@ -24,6 +24,8 @@ pub const IN_MEMORY_WAIT: Duration = Duration::from_secs(5);
 pub struct Tier {
     pub topic: String,
     pub delay: Duration,
+    /// The delay as a metric label.
+    pub label: String,
 }
 
 /// The retry topics, shortest delay first; the first is `retries` (no delay).
@@ -35,7 +37,11 @@ impl Tiers {
     pub fn new(list: Vec<(String, Duration)>) -> Self {
         let mut tiers: Vec<Tier> = list
             .into_iter()
-            .map(|(topic, delay)| Tier { topic, delay })
+            .map(|(topic, delay)| Tier {
+                topic,
+                delay,
+                label: delay_label(delay),
+            })
             .collect();
         tiers.sort_by_key(|t| t.delay);
         Self(tiers)
@@ -45,6 +51,15 @@ impl Tiers {
         &self.0
     }
 
+    /// The metric label of the tier writing to `topic`: its delay (`0s`, `5s`, `1m`, `6h`, `1d`),
+    /// `other` for a topic that is no tier. Bounded by the number of tiers.
+    pub fn label_of(&self, topic: &str) -> &str {
+        self.0
+            .iter()
+            .find(|t| t.topic == topic)
+            .map_or("other", |t| t.label.as_str())
+    }
+
     /// The tier for a wait: the longest delay not above `wait` (`retries` below the shortest).
     pub fn for_wait(&self, wait: Duration) -> &Tier {
         self.0
@@ -52,6 +67,18 @@ impl Tiers {
             .rev()
             .find(|t| t.delay <= wait)
             .unwrap_or(&self.0[0])
+    }
+}
+
+/// A tier's delay as its metric label: `0s`, `5s`, `1m`, `6h`, `1d` (the largest whole unit).
+fn delay_label(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0 => "0s".to_owned(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 
@@ -144,6 +171,16 @@ mod tests {
             ("r.5s".into(), s(5)),
             ("r.1h".into(), s(3600)),
         ])
+    }
+
+    #[test]
+    fn each_tier_is_labelled_by_its_delay() {
+        let t = tiers();
+        assert_eq!(t.label_of("r"), "0s");
+        assert_eq!(t.label_of("r.5s"), "5s");
+        assert_eq!(t.label_of("r.1m"), "1m");
+        assert_eq!(t.label_of("r.1h"), "1h");
+        assert_eq!(t.label_of("elsewhere"), "other");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use hookline_kafka::table::{StartAt, TableTail};
+use hookline_telemetry::metrics::{IntGauge, Metrics};
 
 use crate::runner::{StageConfig, StageError, DEFAULT_TABLE_RETENTION};
 use crate::store::{unix_ms_now, ProfileStore, RestoreFrom, TableMode};
@@ -122,8 +123,36 @@ pub(crate) async fn restore(
     table: &TableTail,
     store: &ProfileStore,
     partitions: &[i32],
+    metrics: &Metrics,
 ) -> Result<(), StageError> {
     let started = std::time::Instant::now();
+    let restoring = metrics.restoring.with_label_values(&[cfg.name]);
+    restoring.set(partitions.len() as i64);
+    let result = restore_each(cfg, table, store, partitions, &restoring).await;
+    restoring.set(0);
+    result?;
+    metrics
+        .restore_duration
+        .with_label_values(&[cfg.name])
+        .observe(started.elapsed().as_secs_f64());
+    tracing::info!(
+        stage = cfg.name,
+        partitions = ?partitions,
+        rows = store.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "table restored"
+    );
+    Ok(())
+}
+
+/// Waits for each partition in turn (`restoring` counts those left) and marks it caught up.
+async fn restore_each(
+    cfg: &StageConfig,
+    table: &TableTail,
+    store: &ProfileStore,
+    partitions: &[i32],
+    restoring: &IntGauge,
+) -> Result<(), StageError> {
     // The table thread reads all assigned partitions at once; awaiting them in turn costs no
     // more than the slowest.
     for &p in partitions {
@@ -139,13 +168,7 @@ pub(crate) async fn restore(
             table_end = high,
             "table partition restored"
         );
+        restoring.dec();
     }
-    tracing::info!(
-        stage = cfg.name,
-        partitions = ?partitions,
-        rows = store.len(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "table restored"
-    );
     Ok(())
 }

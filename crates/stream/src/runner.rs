@@ -240,6 +240,8 @@ enum RebalanceEvent {
 
 /// Collects rebalances and commits for the loop, which acts on them between records.
 struct StageContext {
+    /// `tracking` or `profiles`: the metric label.
+    stage: &'static str,
     topic: String,
     group: String,
     events: Arc<Mutex<Vec<RebalanceEvent>>>,
@@ -276,6 +278,10 @@ impl ConsumerContext for StageContext {
                 .collect();
             tracing::info!(topic = %self.topic, partitions = ?parts, "partitions revoked");
             self.metrics.forget_lag(&self.group, &self.topic, &parts);
+            self.metrics
+                .rebalances
+                .with_label_values(&[self.stage, "revoked"])
+                .inc_by(parts.len() as u64);
             self.events
                 .lock()
                 .expect("events lock")
@@ -291,6 +297,10 @@ impl ConsumerContext for StageContext {
                 .map(|e| e.partition())
                 .collect();
             tracing::info!(topic = %self.topic, partitions = ?parts, "partitions assigned");
+            self.metrics
+                .rebalances
+                .with_label_values(&[self.stage, "assigned"])
+                .inc_by(parts.len() as u64);
             self.events
                 .lock()
                 .expect("events lock")
@@ -312,6 +322,7 @@ pub async fn run_stage<P: Processor>(
     let events = Arc::new(Mutex::new(Vec::new()));
     let committed = CommittedOffsets::default();
     let ctx = StageContext {
+        stage: cfg.name,
         topic: cfg.input_topic.clone(),
         group: cfg.group_id.clone(),
         events: events.clone(),
@@ -389,7 +400,7 @@ pub async fn run_stage<P: Processor>(
                 let restored = tokio::select! {
                     biased;
                     _ = shutdown.cancelled() => None,
-                    r = restore(&cfg, &table, &store, &pending) => Some(r),
+                    r = restore(&cfg, &table, &store, &pending, &metrics) => Some(r),
                 };
                 match restored {
                     None => break,

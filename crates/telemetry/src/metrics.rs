@@ -40,6 +40,16 @@ pub struct Metrics {
     pub attempt_errors: IntCounterVec,
     /// Attempts sent and not yet answered.
     pub in_flight: IntGauge,
+    /// Endpoints whose circuit this instance holds open or half-open.
+    pub open_circuits: IntGauge,
+    /// Records written to the retry path, by tier (`0s`, `5s`, `1m`, …).
+    pub retries_scheduled: IntCounterVec,
+    /// Partitions assigned and revoked, per stage (`tracking`, `profiles`, `sender`).
+    pub rebalances: IntCounterVec,
+    /// How long a join stage took to read its table for newly assigned partitions.
+    pub restore_duration: HistogramVec,
+    /// Table partitions being restored now (the stage is not ready meanwhile).
+    pub restoring: IntGaugeVec,
     /// Circuit breaker transitions by the state entered (open, half-open, closed).
     pub circuit_transitions: IntCounterVec,
     /// Deliveries moved to the retry path without an attempt, by reason (`queue-full`,
@@ -72,6 +82,11 @@ pub const EVENT_TO_DELIVERY: &str = "hookline_sender_event_to_delivery_seconds";
 pub const ATTEMPT_ERRORS: &str = "hookline_sender_attempt_errors_total";
 pub const IN_FLIGHT: &str = "hookline_sender_attempts_in_flight";
 pub const BUILD_INFO: &str = "hookline_build_info";
+pub const OPEN_CIRCUITS: &str = "hookline_sender_open_circuits";
+pub const RETRIES_SCHEDULED: &str = "hookline_sender_retries_scheduled_total";
+pub const REBALANCES: &str = "hookline_stage_rebalances_total";
+pub const RESTORE_DURATION: &str = "hookline_table_restore_duration_seconds";
+pub const RESTORING: &str = "hookline_table_restoring_partitions";
 pub const CIRCUIT_TRANSITIONS: &str = "hookline_sender_circuit_transitions_total";
 pub const DEFERRED: &str = "hookline_sender_deferred_total";
 pub const DEAD_LETTERS: &str = "hookline_sender_dead_letters_total";
@@ -170,6 +185,46 @@ impl Metrics {
         registry
             .register(Box::new(in_flight.clone()))
             .expect("unique metric");
+        let open_circuits = IntGauge::new(
+            OPEN_CIRCUITS,
+            "Endpoints whose circuit this instance holds open or half-open.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(open_circuits.clone()))
+            .expect("unique metric");
+        let retries_scheduled = counter(
+            RETRIES_SCHEDULED,
+            "Records written to the retry path, by tier.",
+            &["tier"],
+        );
+        let rebalances = counter(
+            REBALANCES,
+            "Partitions assigned and revoked, by stage and event.",
+            &["stage", "event"],
+        );
+        let restore_duration = HistogramVec::new(
+            HistogramOpts::new(
+                RESTORE_DURATION,
+                "Time to read the table of newly assigned partitions.",
+            )
+            .buckets(vec![
+                0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0,
+            ]),
+            &["stage"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(restore_duration.clone()))
+            .expect("unique metric");
+        let restoring = IntGaugeVec::new(
+            Opts::new(RESTORING, "Table partitions being restored now."),
+            &["stage"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(restoring.clone()))
+            .expect("unique metric");
         let build_info = IntGaugeVec::new(
             Opts::new(BUILD_INFO, "Always 1; the version of the running build."),
             &["version"],
@@ -227,6 +282,11 @@ impl Metrics {
             event_to_delivery,
             attempt_errors,
             in_flight,
+            open_circuits,
+            retries_scheduled,
+            rebalances,
+            restore_duration,
+            restoring,
             circuit_transitions,
             deferred,
             dead_letters,
