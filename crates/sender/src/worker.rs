@@ -36,6 +36,7 @@ use crate::handover::{Handover, SenderContext};
 use crate::hold::{Holds, Offer, Read};
 use crate::jobs::{self, Ctx, Job};
 use crate::tiers::{head_action, HeadAction, Recent, Tier, Tiers};
+use crate::unsendable;
 use crate::{SenderError, Shared};
 
 /// Kibibytes of delivery bodies in hand per loop; beyond it the loop waits for room.
@@ -222,11 +223,19 @@ impl Loop {
                 .as_ref()
                 .is_some_and(|r| r.contains(&job.link()))
             {
-                tracing::info!(delivery = %job.delivery.delivery_id, attempt = job.attempt, hops = job.hops, "dropped a second chain of a delivery on the retry path");
+                // Expected after a crash, thousands at a time under churn: not worth an info line each.
+                tracing::debug!(delivery = %job.delivery.delivery_id, attempt = job.attempt, hops = job.hops, "dropped a second chain of a delivery on the retry path");
                 self.ctx.handover.end(p, o);
                 return Ok(());
             }
-            let until_due = not_before.map_or(Duration::ZERO, until);
+            // A delivery its subscription no longer takes (disabled, paused, …) does not wait for
+            // its time on the path: it ends now (dead-lettered with the reason, or looked at
+            // again shortly while this instance's view of the subscription may lag).
+            let takes = unsendable::current_subscription(&self.ctx.shared, &job.delivery).is_ok();
+            let until_due = match not_before {
+                Some(at) if takes => until(at),
+                _ => Duration::ZERO,
+            };
             match head_action(tier.delay, written_ago(msg), until_due) {
                 HeadAction::Pause(d) => {
                     self.pause(p, o, d);
