@@ -26,9 +26,10 @@ fn click(n: usize) -> (String, serde_json::Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "passes 1 run in 3 on Tansu 0.6: after an outage longer than the group session, its \
-            coordinator keeps timing sessions out, so the stages' groups may not recover within \
-            the test (the stages stay up; see docs/architecture.md, Broker outages); run with --ignored"]
+#[ignore = "the local broker breaks in it: when an idempotent producer sends again after the \
+            cut, Tansu 0.6's storage task panics (tansu-storage lite.rs:503) and the broker \
+            closes every connection from then on (docs/architecture.md, Broker outages); \
+            run with --ignored"]
 async fn stages_ride_out_a_broker_outage_longer_than_the_message_timeout() {
     // SAFETY of the process-wide setting: this test binary holds this one test.
     std::env::set_var("HOOKLINE_KAFKA_MESSAGE_TIMEOUT_MS", "2000");
