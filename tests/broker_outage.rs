@@ -26,13 +26,14 @@ fn click(n: usize) -> (String, serde_json::Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "the local broker breaks in it: when an idempotent producer sends again after the \
-            cut, Tansu 0.6's storage task panics (tansu-storage lite.rs:503) and the broker \
-            closes every connection from then on (docs/architecture.md, Broker outages); \
-            run with --ignored"]
 async fn stages_ride_out_a_broker_outage_longer_than_the_message_timeout() {
-    // SAFETY of the process-wide setting: this test binary holds this one test.
+    // SAFETY of the process-wide settings: this test binary holds this one test.
     std::env::set_var("HOOKLINE_KAFKA_MESSAGE_TIMEOUT_MS", "2000");
+    // With idempotent producers the local broker itself breaks here: when a producer sends
+    // again after the cut, Tansu 0.6's storage task panics (tansu-storage 0.6.0 lite.rs:503)
+    // and the broker closes every connection from then on (docs/architecture.md, "Broker
+    // outages"). What is under test is the stages, so their producers are not idempotent here.
+    std::env::set_var("HOOKLINE_KAFKA_ENABLE_IDEMPOTENCE", "false");
     let (broker, link) = Broker::start_behind_link();
     let t = TestTopics::create(&broker.bootstrap, 1).await;
     // Slow answers keep attempts in flight when the broker goes.
@@ -100,14 +101,16 @@ async fn stages_ride_out_a_broker_outage_longer_than_the_message_timeout() {
         "every stage still runs"
     );
     // At least once: the sender could not commit while the broker was away, and its group
-    // session ended, so what it had finished since its last commit may be sent again once
-    // (receivers drop repeats by delivery id) — never more than once per delivery here.
+    // session ended, so what it had finished since its last commit may be sent again once; and
+    // a producer that is not idempotent may write a delivery record twice when it sends a batch
+    // again, which the sender sends again (receivers drop repeats by delivery id). So at most
+    // three POSTs per delivery here.
     let ids = distinct();
     let repeats: usize = ids.values().map(|n| n - 1).sum();
     eprintln!("{repeats} repeated POSTs of {} deliveries", ids.len());
     assert!(
-        ids.values().all(|n| *n <= 2),
-        "a delivery repeated more than once: {ids:?}"
+        ids.values().all(|n| *n <= 3),
+        "a delivery repeated more than twice: {ids:?}"
     );
     pipeline.stop().await;
 }
