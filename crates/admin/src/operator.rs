@@ -21,17 +21,20 @@ pub struct OperatorQuery {
     pub status: Option<SubscriptionStatus>,
 }
 
+/// The `account` query filter, checked.
+fn account_filter(account: Option<&str>) -> Result<Option<AccountId>, ApiError> {
+    account
+        .map(|a| AccountId::new(a).map_err(|e| ApiError::invalid("account", e.to_string())))
+        .transpose()
+}
+
 /// `GET /v1/operator/subscriptions`: every account's subscriptions, filterable.
 pub async fn subscriptions(
     State(state): State<AppState>,
     _op: OperatorCaller,
     ApiQuery(q): ApiQuery<OperatorQuery>,
 ) -> Result<Json<SubscriptionList>, ApiError> {
-    let account = q
-        .account
-        .as_deref()
-        .map(|a| AccountId::new(a).map_err(|e| ApiError::invalid("account", e.to_string())))
-        .transpose()?;
+    let account = account_filter(q.account.as_deref())?;
     let database = q
         .database
         .as_deref()
@@ -105,11 +108,7 @@ pub async fn endpoints(
     _op: OperatorCaller,
     ApiQuery(q): ApiQuery<EndpointsQuery>,
 ) -> Result<Json<EndpointList>, ApiError> {
-    let account = q
-        .account
-        .as_deref()
-        .map(|a| AccountId::new(a).map_err(|e| ApiError::invalid("account", e.to_string())))
-        .transpose()?;
+    let account = account_filter(q.account.as_deref())?;
     let subs = state.tables.subscriptions_where(|s| {
         account.as_ref().is_none_or(|a| &s.account == a) && q.status.is_none_or(|st| s.status == st)
     });

@@ -153,14 +153,10 @@ impl Metrics {
             &["result"],
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(attempt_latency.clone()))
-            .expect("unique metric");
+        let attempt_latency = registered(&registry, attempt_latency);
         let subscriptions = IntGauge::new(SUBSCRIPTIONS, "Subscriptions in the routing table.")
             .expect("valid metric");
-        registry
-            .register(Box::new(subscriptions.clone()))
-            .expect("unique metric");
+        let subscriptions = registered(&registry, subscriptions);
         let event_to_delivery = Histogram::with_opts(
             HistogramOpts::new(
                 EVENT_TO_DELIVERY,
@@ -172,9 +168,7 @@ impl Metrics {
             ]),
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(event_to_delivery.clone()))
-            .expect("unique metric");
+        let event_to_delivery = registered(&registry, event_to_delivery);
         let attempt_errors = counter(
             ATTEMPT_ERRORS,
             "Failed delivery attempts by error class.",
@@ -182,17 +176,13 @@ impl Metrics {
         );
         let in_flight = IntGauge::new(IN_FLIGHT, "Delivery attempts sent and not yet answered.")
             .expect("valid metric");
-        registry
-            .register(Box::new(in_flight.clone()))
-            .expect("unique metric");
+        let in_flight = registered(&registry, in_flight);
         let open_circuits = IntGauge::new(
             OPEN_CIRCUITS,
             "Endpoints whose circuit this instance holds open or half-open.",
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(open_circuits.clone()))
-            .expect("unique metric");
+        let open_circuits = registered(&registry, open_circuits);
         let retries_scheduled = counter(
             RETRIES_SCHEDULED,
             "Records written to the retry path, by tier.",
@@ -214,25 +204,19 @@ impl Metrics {
             &["stage"],
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(restore_duration.clone()))
-            .expect("unique metric");
+        let restore_duration = registered(&registry, restore_duration);
         let restoring = IntGaugeVec::new(
             Opts::new(RESTORING, "Table partitions being restored now."),
             &["stage"],
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(restoring.clone()))
-            .expect("unique metric");
+        let restoring = registered(&registry, restoring);
         let build_info = IntGaugeVec::new(
             Opts::new(BUILD_INFO, "Always 1; the version of the running build."),
             &["version"],
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(build_info.clone()))
-            .expect("unique metric");
+        let build_info = registered(&registry, build_info);
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
@@ -250,9 +234,7 @@ impl Metrics {
             &["group", "topic", "partition"],
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(lag.clone()))
-            .expect("unique metric");
+        let lag = registered(&registry, lag);
         let api_requests = counter(
             API_REQUESTS,
             "Admin API requests by route template, method and status.",
@@ -265,9 +247,7 @@ impl Metrics {
             &["route"],
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(api_latency.clone()))
-            .expect("unique metric");
+        let api_latency = registered(&registry, api_latency);
         Self {
             registry,
             consumed,
@@ -321,6 +301,14 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
     }
+}
+
+/// Registers `m` with `registry` and hands it back.
+fn registered<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, m: M) -> M {
+    registry
+        .register(Box::new(m.clone()))
+        .expect("unique metric");
+    m
 }
 
 impl Default for Metrics {
