@@ -506,6 +506,16 @@ async fn admin_api_end_to_end() {
             .await),
         set(&[&sb_id])
     );
+    // The per-endpoint view lists the same subscriptions (its own test:
+    // tests/operator_endpoints.rs); here its answer is checked against the document.
+    let endpoints = api.call("GET", "/v1/operator/endpoints", op, None).await;
+    assert_eq!(endpoints.status, 200, "{}", endpoints.text);
+    assert_eq!(
+        endpoints.body["endpoints"].as_array().map(Vec::len),
+        Some(4),
+        "{}",
+        endpoints.text
+    );
     assert_error(
         &api.call("GET", "/v1/subscriptions?database=1:2", a, None)
             .await,

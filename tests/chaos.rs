@@ -102,8 +102,10 @@ async fn run(plan: Plan) {
     std::fs::create_dir_all(&dir).unwrap();
     let mut fleet = Fleet::new(&t, dir.clone());
     fleet.complete(plan.instances);
+    let driving = Instant::now();
     let (mut expected, faults, before_410) =
         drive(&plan, &t, &faulty, &mut fleet, &mut broker).await;
+    let drive_time = driving.elapsed();
     expected.late(late_records(&t, &before_410).iter().map(String::as_str));
 
     // Settle: every instance up, then wait until each delivery has ended somewhere.
@@ -120,6 +122,7 @@ async fn run(plan: Plan) {
     fleet.sample_all();
     report(&plan, &expected, &ended, &faults, &fleet, started.elapsed());
     verify(&t, &expected, &ended);
+    verify_bounds(&expected, &ended, &faults, &fleet, drive_time);
     drop(fleet);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -232,6 +235,55 @@ fn verify(t: &TestTopics, expected: &Expected, ended: &Ended) {
     for (id, reason) in &ended.dead {
         assert!(!reason.is_empty(), "{id}: a dead letter carries its reason");
     }
+}
+
+/// The stages' peak memory stays far below their design bounds (a join stage holds no queue;
+/// the sender's in-memory bodies are bounded per loop, `MEMORY_BUDGET_KIB`).
+const MAX_RSS_MIB: [(&str, u64); 3] = [
+    ("hookline-profiles", 256),
+    ("hookline-tracking", 256),
+    ("hookline-sender", 512),
+];
+/// The sender's in-flight slots summed over both endpoints (`max_in_flight` 16 each).
+const IN_FLIGHT_SLOTS: f64 = 32.0;
+/// What a member repeats after a crash besides its in-flight attempts: the work finished since
+/// its last commit, at most the 1 s commit interval plus the time to store offsets (100 ms).
+const UNCOMMITTED: f64 = 1.1;
+
+/// Memory stays bounded, and the healthy tenant's repeated POSTs stay within the at-least-once
+/// window of `docs/reliability.md`: per disturbance (kill, scale-up or -down, broker restart)
+/// at most the in-flight slots plus the uncommitted work at the run's delivery rate. (The faulty
+/// tenant's repeats are not counted: an answer that arrives after the request timeout, as the
+/// drip-fed and endless phases send, is a 2xx the sender never saw.)
+fn verify_bounds(
+    expected: &Expected,
+    ended: &Ended,
+    faults: &Faults,
+    fleet: &Fleet,
+    drive_time: Duration,
+) {
+    for (kind, max) in MAX_RSS_MIB {
+        let peak = fleet.peak_rss_kib.get(kind).copied().unwrap_or(0) / 1024;
+        assert!(peak <= max, "{kind}: peak RSS {peak} MiB, bound {max} MiB");
+    }
+    let healthy: Vec<&String> = expected
+        .deliveries
+        .iter()
+        .filter(|d| !expected.faulty.contains(*d))
+        .collect();
+    let posts: usize = healthy.iter().filter_map(|d| ended.delivered.get(*d)).sum();
+    let repeats = posts.saturating_sub(healthy.len()) as f64;
+    let disturbances: usize = ["SIGKILL", "scale-up", "scale-down", "broker restart"]
+        .iter()
+        .filter_map(|k| faults.get(k))
+        .sum();
+    let rate = healthy.len() as f64 / drive_time.as_secs_f64().max(1.0);
+    let window = disturbances as f64 * (IN_FLIGHT_SLOTS + UNCOMMITTED * rate);
+    println!("healthy tenant: {repeats} repeated POSTs; window {window:.0} ({disturbances} disturbances at {rate:.0}/s)");
+    assert!(
+        repeats <= window,
+        "the healthy tenant's repeats ({repeats}) exceed the at-least-once window ({window:.0})"
+    );
 }
 
 async fn produce_inputs(t: &TestTopics, range: std::ops::Range<usize>, expected: &mut Expected) {
