@@ -333,9 +333,8 @@ mod tests {
             kind: hookline_outbound::SendErrorKind::Connect,
             message: "connection refused".into(),
         }));
-        let message = |attempts: Vec<FileAttempt>| {
-            FileVerificationError::NotFound { attempts }.to_string()
-        };
+        let message =
+            |attempts: Vec<FileAttempt>| FileVerificationError::NotFound { attempts }.to_string();
         let m = message(vec![missing(), wrong.clone()]);
         assert!(
             m.starts_with("the verification file was found, but its content is not the token: "),
@@ -343,11 +342,20 @@ mod tests {
         );
         assert!(m.contains("\"stale-token\" (expected the token)"), "{m}");
         let m = message(vec![missing(), missing()]);
-        assert!(m.starts_with("the verification file was not found: "), "{m}");
+        assert!(
+            m.starts_with("the verification file was not found: "),
+            "{m}"
+        );
         let m = message(vec![failed.clone(), missing()]);
-        assert!(m.starts_with("the verification file was not found: "), "{m}");
+        assert!(
+            m.starts_with("the verification file was not found: "),
+            "{m}"
+        );
         let m = message(vec![failed.clone(), failed]);
-        assert!(m.starts_with("the verification file could not be fetched: "), "{m}");
+        assert!(
+            m.starts_with("the verification file could not be fetched: "),
+            "{m}"
+        );
     }
 
     #[test]
