@@ -20,6 +20,7 @@ use hookline_config::Topics;
 use hookline_kafka::table::{partition_count, StartAt, TableSink, TableTail};
 use hookline_kafka::{KafkaError, KafkaSettings};
 use hookline_model::{DomainRecord, Outcome, Subscription, SubscriptionId, TokenRecord};
+use hookline_telemetry::metrics::IntGauge;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::de::DeserializeOwned;
@@ -53,6 +54,8 @@ struct JsonSink<T> {
     rows: Rows<T>,
     topic: String,
     check: Check<T>,
+    /// Set to the number of rows after every change, when given.
+    count: Option<IntGauge>,
 }
 
 impl<T: DeserializeOwned + Send + Sync + 'static> TableSink for JsonSink<T> {
@@ -80,6 +83,9 @@ impl<T: DeserializeOwned + Send + Sync + 'static> TableSink for JsonSink<T> {
             None => rows.remove(key),
             Some(v) => rows.insert(key.to_owned(), v),
         };
+        if let Some(count) = &self.count {
+            count.set(i64::try_from(rows.len()).unwrap_or(i64::MAX));
+        }
     }
 
     fn forget_partition(&mut self, _partition: i32) {}
@@ -175,12 +181,14 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Followed<T> {
         settings: &KafkaSettings,
         topic: &str,
         check: Check<T>,
+        count: Option<IntGauge>,
     ) -> Result<Self, KafkaError> {
         let rows: Rows<T> = Arc::default();
         let sink = JsonSink {
             rows: rows.clone(),
             topic: topic.to_owned(),
             check,
+            count,
         };
         let tail = TableTail::spawn(settings, "hookline-admin", topic, sink)?;
         let partitions = partition_count(settings, topic)?;
@@ -216,11 +224,26 @@ impl Tables {
     /// Loads every table to its end before returning, so the API never answers from a
     /// half-read table.
     pub async fn start(settings: &KafkaSettings, topics: &Topics) -> Result<Self, KafkaError> {
+        Self::start_counted(settings, topics, None).await
+    }
+
+    /// Like [`Tables::start`]; `subscriptions` (the `hookline_routing_subscriptions` gauge of
+    /// the admin's `/metrics`) follows the number of subscriptions held.
+    pub async fn start_counted(
+        settings: &KafkaSettings,
+        topics: &Topics,
+        subscriptions: Option<IntGauge>,
+    ) -> Result<Self, KafkaError> {
         let producer: FutureProducer = settings.producer().create()?;
-        let subscriptions =
-            Followed::start(settings, &topics.subscriptions, valid_subscription).await?;
-        let tokens = Followed::start(settings, &topics.tokens, any_row).await?;
-        let domains = Followed::start(settings, &topics.domains, any_row).await?;
+        let subscriptions = Followed::start(
+            settings,
+            &topics.subscriptions,
+            valid_subscription,
+            subscriptions,
+        )
+        .await?;
+        let tokens = Followed::start(settings, &topics.tokens, any_row, None).await?;
+        let domains = Followed::start(settings, &topics.domains, any_row, None).await?;
         let attempts = Arc::default();
         let outcomes = TableTail::spawn(
             settings,
@@ -422,10 +445,12 @@ mod tests {
     #[test]
     fn the_subscription_follower_skips_hostile_records_and_survives_a_poisoned_lock() {
         let rows: Rows<Subscription> = Arc::default();
+        let count = IntGauge::new("subscriptions", "rows").unwrap();
         let mut sink = JsonSink {
             rows: rows.clone(),
             topic: "subscriptions".into(),
             check: valid_subscription,
+            count: Some(count.clone()),
         };
         sink.apply(0, 0, Some(b"s1"), Some(&sub("s1", serde_json::Value::Null)));
         let bad_date = serde_json::json!({"field": "signup", "op": "before", "value": "5日"});
@@ -452,5 +477,9 @@ mod tests {
         ids.sort();
         assert_eq!(ids, vec!["s1", "s7"]);
         assert!(rows["s1"].conditions.is_null(), "the valid version stays");
+        assert_eq!(count.get(), 2, "the gauge counts the rows taken in");
+        drop(rows);
+        sink.apply(0, 7, Some(b"s1"), None);
+        assert_eq!(count.get(), 1, "a tombstone removes one");
     }
 }

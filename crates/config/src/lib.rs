@@ -1,5 +1,5 @@
-//! The configuration contract shared by every Hookline binary (`shared/design.md`, "Configuration
-//! contract"): the same flag and environment names everywhere, so operators, compose files and
+//! The configuration contract shared by every Hookline binary (README.md,
+//! "Configuration"): the same flag and environment names everywhere, so operators, compose files and
 //! outside test tools start any stage the same way.
 //!
 //! - [`CommonArgs`]: brokers, topic prefix, metrics address, librdkafka overrides; flattened into
@@ -299,6 +299,12 @@ pub const KNOWN_ENV: &[&str] = &[
     "HOOKLINE_REPLAY_DEADLINE",
     "HOOKLINE_API_URL",
     "HOOKLINE_TOKEN",
+    // `make run` (scripts/run-local.sh): its folder and ports, passed through to the stages.
+    "HOOKLINE_RUN_DIR",
+    "HOOKLINE_LOCAL_PORT",
+    "HOOKLINE_LOCAL_ADMIN_PORT",
+    "HOOKLINE_LOCAL_RECEIVER_PORT",
+    "HOOKLINE_LOCAL_METRICS_PORT",
 ];
 
 /// Names of `HOOKLINE_*` variables that no binary reads, each with the closest known name.
@@ -315,6 +321,26 @@ pub fn unknown_env(vars: impl IntoIterator<Item = String>) -> Vec<(String, Optio
             (k, best)
         })
         .collect()
+}
+
+/// What librdkafka's errors say when no broker answered.
+const UNREACHABLE: [&str; 4] = [
+    "BrokerTransportFailure",
+    "Broker transport failure",
+    "AllBrokersDown",
+    "All broker connections are down",
+];
+
+/// For an error (its whole chain, as text) that says no broker answered, which address was
+/// tried and where to change it; `None` for any other error. librdkafka's own words
+/// (`Meta data fetch error: BrokerTransportFailure`) name neither.
+pub fn broker_hint(error: &str, brokers: &str) -> Option<String> {
+    UNREACHABLE.iter().any(|s| error.contains(s)).then(|| {
+        format!(
+            "no Kafka broker answered at {brokers}: check --brokers (HOOKLINE_BROKERS) and that \
+             the broker is running"
+        )
+    })
 }
 
 /// Logs a warning for each unknown `HOOKLINE_*` variable.
@@ -535,6 +561,40 @@ mod tests {
             std::time::Duration::from_secs(30)
         );
         assert!(KNOWN_ENV.contains(&"HOOKLINE_REVOKED_PARTITION_GRACE"));
+    }
+
+    #[test]
+    fn an_unreachable_broker_is_named_with_its_setting() {
+        let hint = broker_hint(
+            "reading partitions of hookline.profiles: Meta data fetch error: BrokerTransportFailure (Local: Broker transport failure)",
+            "127.0.0.1:1",
+        )
+        .unwrap();
+        assert!(
+            hint.contains("127.0.0.1:1") && hint.contains("--brokers (HOOKLINE_BROKERS)"),
+            "{hint}"
+        );
+        assert_eq!(broker_hint("schema violation", "127.0.0.1:1"), None);
+    }
+
+    /// `HOOKLINE_RUN_DIR=/tmp/x make run` made every stage warn that HOOKLINE_RUN_DIR is not a
+    /// Hookline setting: the script passes its own variables through to the stages.
+    #[test]
+    fn the_variables_make_run_reads_are_known() {
+        let script = include_str!("../../../scripts/run-local.sh");
+        let mut names: Vec<String> = Vec::new();
+        for (i, _) in script.match_indices("HOOKLINE_") {
+            let name: String = script[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            // `HOOKLINE_*` and `HOOKLINE_LOCAL_*PORT` in its comments are patterns, not names.
+            if !name.ends_with('_') {
+                names.push(name);
+            }
+        }
+        assert!(names.iter().any(|n| n == "HOOKLINE_RUN_DIR"), "{names:?}");
+        assert_eq!(unknown_env(names), vec![]);
     }
 
     #[test]

@@ -3,11 +3,11 @@
 //! values, and nothing is labelled by subscription, account or URL (unbounded cardinality).
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub use prometheus::IntCounterVec as CounterVec;
+pub use prometheus::IntGauge;
 
 /// The stage's metrics registry and handles. Cheap to clone.
 #[derive(Clone)]
