@@ -1,0 +1,276 @@
+//! What the `hookline` command tells a newcomer when something is off: each message says what
+//! is wrong and what to do, and the admin's `/metrics` counts what it holds. The built binary
+//! against a live admin API on a real local broker, with a file-serving site on loopback.
+//! (`make test` builds the binaries before the tests; alone: `cargo build -p hookline-cli`.)
+
+use hookline_integration_tests::{binary, start_admin};
+use hookline_telemetry::Metrics;
+use hookline_testkit::{Broker, StaticSite, TestTopics};
+use serde_json::json;
+
+#[path = "cli/support.rs"]
+mod support;
+use support::{temp_dir, Cli};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_says_what_is_wrong_and_what_to_do() {
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 1).await;
+    let dir = temp_dir("cli-messages");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let metrics = Metrics::new();
+    let admin = start_admin(
+        &t,
+        &dir.join("signing.pem"),
+        &[
+            "--require-https",
+            "false",
+            "--allow-networks",
+            "127.0.0.0/8",
+        ],
+        Some(metrics.clone()),
+        &shutdown,
+    )
+    .await;
+    let cli = Cli {
+        bin: binary("hookline"),
+        brokers: t.settings.brokers.clone(),
+        prefix: t.prefix.clone(),
+        api_url: format!("http://{admin}"),
+        dir: dir.clone(),
+        outputs: Default::default(),
+    };
+    let token = cli
+        .run(None, &["tokens", "create", "--account", "1001"])
+        .await
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    cli.until_ok(Some(&token), &["subscriptions", "list"]).await;
+
+    // A URL the network guard will never let the sender reach is refused at creation, with
+    // the reason (it was accepted, and `get` suggested `hookline domains add` for it).
+    let refused = cli
+        .run(
+            Some(&token),
+            &[
+                "subscriptions",
+                "create",
+                "--database",
+                "12",
+                "--events",
+                "click",
+                "--url",
+                "http://10.1.2.3/x.php",
+            ],
+        )
+        .await
+        .fails(1);
+    assert!(
+        refused.stderr.contains("10.1.2.3 is a private address")
+            && refused.stderr.contains("HOOKLINE_ALLOW_NETWORKS")
+            && refused.stderr.contains("would never send to this URL")
+            && refused.stderr.contains("field url"),
+        "{}",
+        refused.stderr
+    );
+
+    // An unverified subscription on an IP address: verify by file, and no `domains add`,
+    // which covers domain names only.
+    let site = StaticSite::start().await;
+    let created = cli
+        .run(
+            Some(&token),
+            &[
+                "subscriptions",
+                "create",
+                "--database",
+                "12",
+                "--events",
+                "click",
+                "--url",
+                &site.url("/hooks/in.php"),
+            ],
+        )
+        .await
+        .ok()
+        .stdout;
+    assert!(
+        created.contains("hookline subscriptions verify sub_")
+            && created.contains("no domain validation covers")
+            && !created.contains("domains add"),
+        "{created}"
+    );
+    let id = created
+        .split_whitespace()
+        .nth(2)
+        .expect("created subscription <id>")
+        .to_owned();
+
+    // A verification file that is there with the wrong content is not "not found".
+    let got = cli
+        .run(Some(&token), &["subscriptions", "get", &id, "--json"])
+        .await
+        .ok()
+        .json();
+    let file = got["verification"]["file"].as_str().unwrap().to_owned();
+    site.serve(&format!("/hooks/{file}"), 200, "a stale token");
+    let wrong = cli
+        .run(Some(&token), &["subscriptions", "verify", &id])
+        .await
+        .fails(1);
+    assert!(
+        wrong
+            .stderr
+            .contains("the verification file was found, but its content is not the token")
+            && wrong.stderr.contains("\"a stale token\""),
+        "{}",
+        wrong.stderr
+    );
+
+    // The admin's /metrics counts the subscriptions it holds (it said 0).
+    cli.run(
+        Some(&token),
+        &[
+            "subscriptions",
+            "create",
+            "--database",
+            "13",
+            "--events",
+            "open",
+            "--url",
+            &site.url("/other"),
+        ],
+    )
+    .await
+    .ok();
+    assert_eq!(metrics.subscriptions.get(), 2);
+
+    // `subscription put` of an http:// URL names the flag that allows it.
+    let sub_file = cli.file(
+        "sub.json",
+        json!({"id": "sub-http", "account": "1001", "database": "12", "events": ["click"],
+               "url": "http://127.0.0.1:8080/in.php", "status": "active"})
+        .to_string(),
+    );
+    let put = cli
+        .run(None, &["subscription", "put", &sub_file])
+        .await
+        .fails(1);
+    assert!(
+        put.stderr.contains("must use https://") && put.stderr.contains("--allow-http"),
+        "{}",
+        put.stderr
+    );
+
+    // A mistyped HOOKLINE_* variable gets the closest name, as the stages do; and what goes
+    // to a pipe or a file is plain text, without colour codes.
+    let typo = cli
+        .run_env(None, &["keys", "list"], &[("HOOKLINE_API_URLL", "x")])
+        .await
+        .ok();
+    assert!(
+        typo.stderr.contains(
+            "environment variable HOOKLINE_API_URLL is not a Hookline setting; did you mean HOOKLINE_API_URL?"
+        ),
+        "{}",
+        typo.stderr
+    );
+    assert!(!typo.stderr.contains('\u{1b}'), "{:?}", typo.stderr);
+
+    shutdown.cancel();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--help` of an API command listed the Kafka options and `--metrics-addr`, and the Kafka
+/// commands listed `--token`: each now shows the options it uses.
+#[test]
+fn each_command_lists_the_options_it_uses() {
+    let help = |args: &[&str]| {
+        let out = std::process::Command::new(binary("hookline"))
+            .args(args)
+            .arg("--help")
+            .env_remove("HOOKLINE_TOKEN")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?} --help failed");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for api in [
+        &["subscriptions", "list"][..],
+        &["check"],
+        &["domains", "add"],
+        &["keys", "list"],
+        &["verify-signature"],
+    ] {
+        let text = help(api);
+        assert!(text.contains("--api-url"), "{api:?}:\n{text}");
+        for kafka in ["--brokers", "--topic-prefix", "--kafka ", "--metrics-addr"] {
+            assert!(!text.contains(kafka), "{api:?} lists {kafka}:\n{text}");
+        }
+    }
+    for kafka in [
+        &["tokens", "create"][..],
+        &["topics", "create"],
+        &["subscription", "put"],
+        &["produce"],
+        &["replay"],
+        &["demo", "seed"],
+    ] {
+        let text = help(kafka);
+        assert!(text.contains("--brokers"), "{kafka:?}:\n{text}");
+        for api in ["--token", "--api-url", "--metrics-addr"] {
+            assert!(!text.contains(api), "{kafka:?} lists {api}:\n{text}");
+        }
+    }
+    // Still accepted where they are not shown: one environment may serve every command.
+    let out = std::process::Command::new(binary("hookline"))
+        .args(["keys", "list", "--brokers", "127.0.0.1:1", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+/// A stage started with no broker to reach ended with librdkafka's `Meta data fetch error:
+/// BrokerTransportFailure`, naming neither the address it tried nor the setting; and its log,
+/// written to a pipe or a file, carried colour codes.
+#[test]
+fn a_stage_without_a_broker_names_the_address_and_the_setting() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let state = temp_dir("no-broker-state");
+    let mut child = std::process::Command::new(binary("hookline-tracking"))
+        .env("HOOKLINE_BROKERS", closed.to_string())
+        .env("HOOKLINE_METRICS_ADDR", "off")
+        .env("HOOKLINE_STATE_DIR", &state)
+        .env("RUST_BACKTRACE", "0")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("hookline-tracking without a broker did not give up within 90 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("no Kafka broker answered at {closed}"))
+            && stderr.contains("check --brokers (HOOKLINE_BROKERS)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    let _ = std::fs::remove_dir_all(&state);
+}
