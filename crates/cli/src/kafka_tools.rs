@@ -1,4 +1,5 @@
-//! Operator tooling straight on Kafka: `subscription put`, `produce` and `demo seed`.
+//! Operator tooling straight on Kafka: `topics create`, `subscription put`, `produce` and
+//! `demo seed`.
 //!
 //! These write the topics the stages read, validated the way the stages validate, without the
 //! admin API (no URL verification: the operator vouches for the URL).
@@ -14,7 +15,52 @@ use hookline_kafka::{KafkaSettings, Producer};
 use hookline_model::Subscription;
 use hookline_routing::InvalidSubscription;
 use hookline_schemas::{validators, SchemaKind};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::{json, Value};
+
+/// `hookline topics create`: every topic of the design that does not exist yet. The broker is
+/// asked only when one is missing: creating topics that exist makes it log an error for each
+/// (seventeen on every `make run` after the first).
+pub async fn topics_create(
+    settings: &KafkaSettings,
+    topics: &Topics,
+    partitions: i32,
+    replication: i32,
+) -> anyhow::Result<()> {
+    if partitions < 1 {
+        anyhow::bail!("--partitions must be at least 1");
+    }
+    let existing = existing_topics(settings)
+        .with_context(|| format!("listing the topics on {}", settings.brokers))?;
+    let all = topics.all();
+    let created = if all.iter().all(|(name, _)| existing.contains(name)) {
+        Vec::new()
+    } else {
+        hookline_kafka::topics::ensure_topics(settings, topics, partitions, replication)
+            .await
+            .with_context(|| format!("creating topics on {}", settings.brokers))?
+    };
+    for (name, _) in all {
+        let state = if created.contains(&name) {
+            "created"
+        } else {
+            "exists"
+        };
+        println!("{state:8} {name}");
+    }
+    Ok(())
+}
+
+/// The names of the topics the broker has.
+fn existing_topics(settings: &KafkaSettings) -> anyhow::Result<Vec<String>> {
+    let consumer: BaseConsumer = settings.table_consumer("hookline-cli-topics").create()?;
+    let metadata = consumer.fetch_metadata(None, Duration::from_secs(10))?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_owned())
+        .collect())
+}
 
 /// `hookline subscription put FILE [--allow-http]`: validate the file and write it.
 pub async fn subscription_put(

@@ -35,7 +35,6 @@ mod verify_signature;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use hookline_config::CommonArgs;
 use hookline_kafka::producer::Acks;
@@ -327,23 +326,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Topics(TopicsCmd::Create {
             partitions,
             replication,
-        }) => {
-            if partitions < 1 {
-                bail!("--partitions must be at least 1");
-            }
-            let created =
-                hookline_kafka::topics::ensure_topics(&settings, &topics, partitions, replication)
-                    .await
-                    .with_context(|| format!("creating topics on {}", cli.common.brokers))?;
-            for (name, _) in topics.all() {
-                let state = if created.contains(&name) {
-                    "created"
-                } else {
-                    "exists"
-                };
-                println!("{state:8} {name}");
-            }
-        }
+        }) => kafka_tools::topics_create(&settings, &topics, partitions, replication).await?,
         Command::Subscription(SubscriptionCmd::Put { file, allow_http }) => {
             kafka_tools::subscription_put(&settings, &topics, &file, allow_http).await?
         }
