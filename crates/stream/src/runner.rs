@@ -253,15 +253,27 @@ impl ClientContext for StageContext {
     fn stats(&self, statistics: rdkafka::Statistics) {
         if let Some(topic) = statistics.topics.get(&self.topic) {
             for (p, part) in &topic.partitions {
-                if *p >= 0 && part.consumer_lag >= 0 {
+                if let Some(lag) = partition_lag(part).filter(|_| *p >= 0) {
                     self.metrics
                         .lag
                         .with_label_values(&[self.topic.as_str(), &p.to_string()])
-                        .set(part.consumer_lag);
+                        .set(lag);
                 }
             }
         }
     }
+}
+
+/// One partition's lag from librdkafka's statistics. librdkafka says -1 for a partition the
+/// group has never committed on (no record has reached it yet, so the gauge left it out); the
+/// stage reads such a partition from its start (`auto.offset.reset=earliest`), so its lag is
+/// every record it holds, `hi - lo` (0 when empty). `None` when the offsets are not known yet.
+fn partition_lag(part: &rdkafka::statistics::Partition) -> Option<i64> {
+    if part.consumer_lag >= 0 {
+        return Some(part.consumer_lag);
+    }
+    (part.desired && part.hi_offset >= 0 && part.lo_offset >= 0)
+        .then(|| part.hi_offset - part.lo_offset)
 }
 
 impl ConsumerContext for StageContext {
