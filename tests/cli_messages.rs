@@ -3,7 +3,7 @@
 //! against a live admin API on a real local broker, with a file-serving site on loopback.
 //! (`make test` builds the binaries before the tests; alone: `cargo build -p hookline-cli`.)
 
-use hookline_integration_tests::{binary, start_admin};
+use hookline_integration_tests::{binary, produce, start_admin};
 use hookline_telemetry::Metrics;
 use hookline_testkit::{Broker, StaticSite, TestTopics};
 use serde_json::json;
@@ -128,6 +128,49 @@ async fn the_cli_says_what_is_wrong_and_what_to_do() {
         "{}",
         wrong.stderr
     );
+
+    // `get` shows the sender's circuit state of the endpoint: none recorded yet, then open
+    // once the sender writes that it is (here the record the sender writes, produced as is).
+    let shown = cli
+        .run(Some(&token), &["subscriptions", "get", &id])
+        .await
+        .ok()
+        .stdout;
+    assert!(
+        shown.contains("circuit:") && shown.contains("closed (no failure recorded)"),
+        "{shown}"
+    );
+    produce(
+        &t,
+        &t.topics.endpoint_health,
+        &[(
+            id.clone(),
+            json!({"subscription_id": id, "state": "open", "failing_since": "2026-12-02T09:58:00Z",
+                   "opened_at": "2026-12-02T10:00:00Z", "open_until": "2026-12-02T10:00:30Z",
+                   "cool_down_ms": 30000, "updated_at": "2026-12-02T10:00:00Z"}),
+        )],
+    )
+    .await;
+    let started = std::time::Instant::now();
+    loop {
+        let shown = cli
+            .run(Some(&token), &["subscriptions", "get", &id])
+            .await
+            .ok()
+            .stdout;
+        if shown.contains("open until 2026-12-02T10:00:30Z") {
+            assert!(
+                shown.contains("failing since 2026-12-02T09:58:00Z"),
+                "{shown}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the circuit state never showed:\n{shown}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 
     // The admin's /metrics counts the subscriptions it holds (it said 0).
     cli.run(

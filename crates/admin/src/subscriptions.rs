@@ -257,12 +257,22 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(sub)))
 }
 
+/// One subscription, with the sender's circuit state of its endpoint (`endpoint_health`) once
+/// the sender has recorded one.
 pub async fn get_one(
     State(state): State<AppState>,
     caller: AccountCaller,
     Path(id): Path<String>,
-) -> Result<Json<Subscription>, ApiError> {
-    owned(&state, &caller.account, &id).map(Json)
+) -> Result<Json<Value>, ApiError> {
+    let sub = owned(&state, &caller.account, &id)?;
+    let mut answer = serde_json::to_value(&sub)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    if let (Some(health), Value::Object(fields)) =
+        (state.tables.endpoint_health(&sub.id.0), &mut answer)
+    {
+        fields.insert("endpoint_health".into(), health);
+    }
+    Ok(Json(answer))
 }
 
 /// The list answer.

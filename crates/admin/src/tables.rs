@@ -4,7 +4,8 @@
 //! tailed into memory by a [`TableTail`]. A write is produced, acknowledged, and then awaited on
 //! the tail (up to the high watermark seen after the acknowledgement), so a read after a write
 //! — on this instance — sees it. Recent `outcomes` are tailed into a bounded per-subscription
-//! history for `GET /v1/subscriptions/{id}/attempts`.
+//! history for `GET /v1/subscriptions/{id}/attempts`, and the sender's `endpoint-health`
+//! (circuit state per subscription) is followed for `GET /v1/subscriptions/{id}`.
 //!
 //! The topics are writable by more than this API, so the followers take nothing on trust: a
 //! record whose key is not UTF-8, whose value does not parse, or (for `subscriptions`) that
@@ -94,6 +95,17 @@ impl<T: DeserializeOwned + Send + Sync + 'static> TableSink for JsonSink<T> {
 /// Any row that parses.
 fn any_row<T>(_key: &str, _row: &T) -> Result<(), String> {
     Ok(())
+}
+
+/// An `endpoint-health` row: a JSON object for the subscription its key names, with a state.
+fn health_row(key: &str, row: &serde_json::Value) -> Result<(), String> {
+    if row["subscription_id"].as_str() != Some(key) {
+        return Err(format!("subscription_id does not match the key {key:?}"));
+    }
+    match row["state"].as_str() {
+        Some("closed" | "open" | "half-open") => Ok(()),
+        _ => Err("state is not closed, open or half-open".into()),
+    }
 }
 
 /// A subscription as the stages take it: keyed by its id, and valid (the URL scheme aside:
@@ -216,6 +228,7 @@ pub struct Tables {
     subscriptions: Followed<Subscription>,
     tokens: Followed<TokenRecord>,
     domains: Followed<DomainRecord>,
+    health: Followed<serde_json::Value>,
     attempts: Arc<RwLock<HashMap<SubscriptionId, VecDeque<Outcome>>>>,
     _outcomes: TableTail,
 }
@@ -244,6 +257,7 @@ impl Tables {
         .await?;
         let tokens = Followed::start(settings, &topics.tokens, any_row, None).await?;
         let domains = Followed::start(settings, &topics.domains, any_row, None).await?;
+        let health = Followed::start(settings, &topics.endpoint_health, health_row, None).await?;
         let attempts = Arc::default();
         let outcomes = TableTail::spawn(
             settings,
@@ -278,6 +292,7 @@ impl Tables {
             subscriptions,
             tokens,
             domains,
+            health,
             attempts,
             _outcomes: outcomes,
         })
@@ -285,6 +300,12 @@ impl Tables {
 
     pub fn token(&self, id: &str) -> Option<TokenRecord> {
         read(&self.tokens.rows).get(id).cloned()
+    }
+
+    /// The sender's last `endpoint-health` record of subscription `id` (circuit state, failing
+    /// since), if it has written one.
+    pub fn endpoint_health(&self, id: &str) -> Option<serde_json::Value> {
+        read(&self.health.rows).get(id).cloned()
     }
 
     pub fn subscription(&self, id: &str) -> Option<Subscription> {

@@ -99,6 +99,7 @@ pub fn print_subscription(s: &Value) {
             ),
         ));
     }
+    fields.push(("circuit", circuit(&s["endpoint_health"])));
     fields.push(("created", cell(&s["created"])));
     fields.push(("updated", cell(&s["updated"])));
     print_fields(&fields);
@@ -115,6 +116,24 @@ pub fn print_subscription(s: &Value) {
             println!("  {}", cell(l));
         }
         println!("{}", verify_next_step(&cell(&s["id"]), &cell(&s["url"])));
+    }
+}
+
+/// The sender's circuit for the endpoint, from its `endpoint-health` record: closed (and since
+/// when attempts fail, if they do), open until when, or half-open.
+fn circuit(health: &Value) -> String {
+    let failing = health["failing_since"]
+        .as_str()
+        .map(|t| format!(", failing since {t}"))
+        .unwrap_or_default();
+    match health["state"].as_str() {
+        None => "closed (no failure recorded)".to_owned(),
+        Some("open") => format!(
+            "open until {} (nothing is sent before){failing}",
+            cell(&health["open_until"])
+        ),
+        Some("half-open") => format!("half-open (one probe decides){failing}"),
+        Some(state) => format!("{state}{failing}"),
     }
 }
 
@@ -199,6 +218,19 @@ pub fn print_attempts(id: &str, attempts: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_circuit_reads_plainly() {
+        assert_eq!(circuit(&Value::Null), "closed (no failure recorded)");
+        let open = serde_json::json!({"state": "open", "open_until": "2026-12-02T10:00:30Z",
+            "failing_since": "2026-12-02T09:58:00Z"});
+        assert_eq!(
+            circuit(&open),
+            "open until 2026-12-02T10:00:30Z (nothing is sent before), failing since 2026-12-02T09:58:00Z"
+        );
+        let closed = serde_json::json!({"state": "closed", "failing_since": null});
+        assert_eq!(circuit(&closed), "closed");
+    }
 
     /// `get` of an unverified subscription on an IP address offered `hookline domains add`,
     /// which can never cover an IP address.
