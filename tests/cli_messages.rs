@@ -3,9 +3,9 @@
 //! against a live admin API on a real local broker, with a file-serving site on loopback.
 //! (`make test` builds the binaries before the tests; alone: `cargo build -p hookline-cli`.)
 
-use hookline_integration_tests::{binary, produce, start_admin};
+use hookline_integration_tests::{binary, produce, start_admin, Pipeline};
 use hookline_telemetry::Metrics;
-use hookline_testkit::{Broker, StaticSite, TestTopics};
+use hookline_testkit::{Broker, Receiver, StaticSite, TestTopics};
 use serde_json::json;
 
 #[path = "cli/support.rs"]
@@ -316,4 +316,82 @@ fn a_stage_without_a_broker_names_the_address_and_the_setting() {
     );
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
     let _ = std::fs::remove_dir_all(&state);
+}
+
+/// `attempts` did not say when a failed delivery would be tried again: the sender now records
+/// it in the outcome (`next_attempt_at`), and the table shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_show_when_the_next_retry_is_due() {
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 1).await;
+    let failing = Receiver::start(500).await;
+    produce(
+        &t,
+        &t.topics.subscriptions,
+        &[(
+            "sub-failing".into(),
+            json!({"id": "sub-failing", "account": "1001", "database": "12", "events": ["click"],
+                   "url": failing.url("/hook"), "format": "json", "status": "active"}),
+        )],
+    )
+    .await;
+    let dir = temp_dir("cli-next-attempt");
+    let pipeline = Pipeline::start(&t, &dir.join("signing.pem"), &["--retry-schedule", "1h"]).await;
+    let cli = Cli {
+        bin: binary("hookline"),
+        brokers: t.settings.brokers.clone(),
+        prefix: t.prefix.clone(),
+        api_url: format!("http://{}", pipeline.admin),
+        dir: dir.clone(),
+        outputs: Default::default(),
+    };
+    let token = cli
+        .run(None, &["tokens", "create", "--account", "1001"])
+        .await
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    cli.until_ok(Some(&token), &["subscriptions", "get", "sub-failing"])
+        .await;
+    produce(
+        &t,
+        &t.topics.tracking,
+        &[(
+            "12:4711".into(),
+            json!({"id": "evt-next-1", "type": "click", "account": "1001", "database": "12",
+                   "profile": "4711", "timestamp": "2026-12-02T10:00:00Z"}),
+        )],
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let table = loop {
+        let shown = cli
+            .run(Some(&token), &["subscriptions", "attempts", "sub-failing"])
+            .await
+            .ok()
+            .stdout;
+        if shown.contains("retrying") {
+            break shown;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no failed attempt recorded:\n{shown}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    let header = table.lines().next().unwrap();
+    let column = header.find("NEXT ATTEMPT").expect("a NEXT ATTEMPT column");
+    let row = table.lines().find(|l| l.contains("retrying")).unwrap();
+    let next = row[column..].split_whitespace().next().unwrap();
+    let next = hookline_model::timefmt::parse(next)
+        .unwrap_or_else(|| panic!("{next:?} is not a time:\n{table}"));
+    let now = hookline_model::timefmt::parse(&hookline_model::timefmt::now_rfc3339()).unwrap();
+    let wait = (next - now).whole_minutes();
+    assert!(
+        (30..=90).contains(&wait),
+        "the next attempt of a 1h schedule is due in {wait} min:\n{table}"
+    );
+    pipeline.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -207,6 +207,9 @@ pub struct Outcome {
     pub latency_ms: f64,
     pub started_at: String,
     pub finished_at: String,
+    /// For a `retrying` or `circuit-open` attempt: when the next attempt is due (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
 }
 
 #[cfg(test)]

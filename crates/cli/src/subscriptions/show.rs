@@ -193,7 +193,14 @@ pub fn print_attempts(id: &str, attempts: &Value) {
         return;
     }
     let mut t = Table::new(&[
-        "FINISHED", "DELIVERY", "ATTEMPT", "RESULT", "HTTP", "LATENCY", "ERROR",
+        "FINISHED",
+        "DELIVERY",
+        "ATTEMPT",
+        "RESULT",
+        "HTTP",
+        "LATENCY",
+        "NEXT ATTEMPT",
+        "ERROR",
     ]);
     for a in attempts {
         let error = match (a["error_class"].as_str(), a["error"].as_str()) {
@@ -209,6 +216,7 @@ pub fn print_attempts(id: &str, attempts: &Value) {
             cell(&a["result"]),
             cell(&a["http_status"]),
             format!("{:.0} ms", a["latency_ms"].as_f64().unwrap_or(0.0)),
+            cell(&a["next_attempt_at"]),
             error,
         ]);
     }
