@@ -395,3 +395,89 @@ async fn attempts_show_when_the_next_retry_is_due() {
     pipeline.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A replayed dead letter looked like any other delivery in `attempts`: its attempts are now
+/// marked `(replayed)`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_dead_letter_is_marked_in_attempts() {
+    let broker = Broker::start();
+    let t = TestTopics::create(&broker.bootstrap, 1).await;
+    let endpoint = Receiver::start(500).await;
+    produce(
+        &t,
+        &t.topics.subscriptions,
+        &[(
+            "sub-dead".into(),
+            json!({"id": "sub-dead", "account": "1001", "database": "12", "events": ["click"],
+                   "url": endpoint.url("/hook"), "format": "json", "status": "active"}),
+        )],
+    )
+    .await;
+    let dir = temp_dir("cli-replayed");
+    let pipeline = Pipeline::start(&t, &dir.join("signing.pem"), &["--max-attempts", "1"]).await;
+    let cli = Cli {
+        bin: binary("hookline"),
+        brokers: t.settings.brokers.clone(),
+        prefix: t.prefix.clone(),
+        api_url: format!("http://{}", pipeline.admin),
+        dir: dir.clone(),
+        outputs: Default::default(),
+    };
+    let token = cli
+        .run(None, &["tokens", "create", "--account", "1001"])
+        .await
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    cli.until_ok(Some(&token), &["subscriptions", "get", "sub-dead"])
+        .await;
+    produce(
+        &t,
+        &t.topics.tracking,
+        &[(
+            "12:4711".into(),
+            json!({"id": "evt-dead-1", "type": "click", "account": "1001", "database": "12",
+                   "profile": "4711", "timestamp": "2026-12-02T10:00:00Z"}),
+        )],
+    )
+    .await;
+    let attempts_until = |needle: &'static str| {
+        let cli = &cli;
+        let token = token.clone();
+        async move {
+            let started = std::time::Instant::now();
+            loop {
+                let shown = cli
+                    .run(Some(&token), &["subscriptions", "attempts", "sub-dead"])
+                    .await
+                    .ok()
+                    .stdout;
+                if shown.contains(needle) {
+                    return shown;
+                }
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(60),
+                    "no {needle} attempt:\n{shown}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+        }
+    };
+    let dead = attempts_until("dead-lettered").await;
+    assert!(!dead.contains("(replayed)"), "{dead}");
+
+    endpoint.set_default_status(200);
+    let replayed = cli
+        .run(Some(&token), &["subscriptions", "replay", "sub-dead"])
+        .await
+        .ok()
+        .stdout;
+    assert!(replayed.contains("replayed 1"), "{replayed}");
+    let table = attempts_until("delivered").await;
+    let row = |result: &str| table.lines().find(|l| l.contains(result)).unwrap();
+    assert!(row("delivered").contains("1 (replayed)"), "{table}");
+    assert!(!row("dead-lettered").contains("(replayed)"), "{table}");
+    pipeline.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

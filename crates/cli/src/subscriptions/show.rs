@@ -212,7 +212,10 @@ pub fn print_attempts(id: &str, attempts: &Value) {
         t.row(vec![
             cell(&a["finished_at"]),
             cell(&a["delivery_id"]),
-            cell(&a["attempt"]),
+            match a["replayed_at"].as_str() {
+                Some(_) => format!("{} (replayed)", cell(&a["attempt"])),
+                None => cell(&a["attempt"]),
+            },
             cell(&a["result"]),
             cell(&a["http_status"]),
             format!("{:.0} ms", a["latency_ms"].as_f64().unwrap_or(0.0)),
