@@ -38,6 +38,9 @@ export HOOKLINE_REQUIRE_HTTPS=false
 export HOOKLINE_ADMIN_ADDR="127.0.0.1:$ADMIN_PORT"
 export HOOKLINE_API_URL="http://127.0.0.1:$ADMIN_PORT"
 export HOOKLINE_STATE_DIR="$RUN_DIR/state"
+# The local broker does not report a topic's delete.retention.ms, so each join stage would warn
+# on every start that it assumes 24 h: say it here instead.
+export HOOKLINE_TABLE_RETENTION="${HOOKLINE_TABLE_RETENTION:-24h}"
 
 pids=()
 stopped=0

@@ -386,10 +386,19 @@ fn a_newcomer_gets_a_first_webhook_from_make_runs_setup() {
         "the second run keeps the first run's demo token"
     );
     // The topics exist: the broker is not asked to create them again (it logged an error for
-    // each); and no log of the run carries colour codes.
+    // each); no join stage warns about the retention the local broker does not report; and no
+    // log of the run carries colour codes.
     let logs = run_dir.join("logs");
     let broker_log = std::fs::read_to_string(logs.join("broker.log")).unwrap();
     assert!(!broker_log.contains("TopicAlreadyExists"), "{broker_log}");
+    for stage in ["tracking", "profiles"] {
+        let log = std::fs::read_to_string(logs.join(format!("{stage}.log"))).unwrap();
+        assert!(
+            !log.lines()
+                .any(|l| l.contains("WARN") && l.contains("retention")),
+            "{stage}:\n{log}"
+        );
+    }
     for entry in std::fs::read_dir(&logs).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
