@@ -277,45 +277,62 @@ fn each_command_lists_the_options_it_uses() {
 
 /// A stage started with no broker to reach ended with librdkafka's `Meta data fetch error:
 /// BrokerTransportFailure`, naming neither the address it tried nor the setting; and its log,
-/// written to a pipe or a file, carried colour codes.
+/// written to a pipe or a file, carried colour codes. Every stage, at once.
 #[test]
 fn a_stage_without_a_broker_names_the_address_and_the_setting() {
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let state = temp_dir("no-broker-state");
-    let mut child = std::process::Command::new(binary("hookline-tracking"))
-        .env("HOOKLINE_BROKERS", closed.to_string())
-        .env("HOOKLINE_METRICS_ADDR", "off")
-        .env("HOOKLINE_STATE_DIR", &state)
-        .env("RUST_BACKTRACE", "0")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let dir = temp_dir("no-broker");
+    let stages = [
+        "hookline-tracking",
+        "hookline-profiles",
+        "hookline-sender",
+        "hookline-admin",
+    ];
+    let mut children: Vec<_> = stages
+        .iter()
+        .map(|stage| {
+            // A file, not a pipe: nobody reads while the stages run, and a full pipe would
+            // block their logging.
+            let log = std::fs::File::create(dir.join(format!("{stage}.log"))).unwrap();
+            std::process::Command::new(binary(stage))
+                .env("HOOKLINE_BROKERS", closed.to_string())
+                .env("HOOKLINE_METRICS_ADDR", "off")
+                .env("HOOKLINE_ADMIN_ADDR", "127.0.0.1:0")
+                .env("HOOKLINE_STATE_DIR", dir.join(format!("{stage}-state")))
+                .env("HOOKLINE_SIGNING_KEY", dir.join(format!("{stage}.pem")))
+                .env("RUST_BACKTRACE", "0")
+                .stdin(std::process::Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
+    while children.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
         if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("hookline-tracking without a broker did not give up within 90 s");
+            for c in &mut children {
+                let _ = c.kill();
+            }
+            panic!("a stage without a broker did not give up within 90 s");
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
-    };
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(&format!("no Kafka broker answered at {closed}"))
-            && stderr.contains("check --brokers (HOOKLINE_BROKERS)"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
-    let _ = std::fs::remove_dir_all(&state);
+    }
+    for (stage, mut child) in stages.iter().zip(children) {
+        let status = child.wait().unwrap();
+        let stderr = std::fs::read_to_string(dir.join(format!("{stage}.log"))).unwrap();
+        assert_eq!(status.code(), Some(1), "{stage}: {stderr}");
+        assert!(
+            stderr.contains(&format!("no Kafka broker answered at {closed}"))
+                && stderr.contains("check --brokers (HOOKLINE_BROKERS)"),
+            "{stage}: {stderr}"
+        );
+        assert!(!stderr.contains('\u{1b}'), "{stage}: {stderr:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `attempts` did not say when a failed delivery would be tried again: the sender now records
