@@ -7,7 +7,7 @@ export HOOKLINE_BROKER_PROFILE ?= local
 # Seconds each fuzz target runs in `make fuzz`.
 FUZZ_SECONDS ?= 30
 
-.PHONY: all broker build run test test-unit test-integration bench bench-full chaos fuzz deny lint fmt clean validate-deploy
+.PHONY: all broker build install run test test-unit test-integration bench bench-full chaos fuzz deny lint fmt clean validate-deploy
 
 all: build
 
@@ -18,7 +18,12 @@ broker:
 build:
 	$(CARGO) build --workspace --bins
 
-## run: the whole pipeline on the local broker with a verifying demo receiver
+## install: the `hookline` command on the PATH (cargo's bin folder, usually ~/.cargo/bin)
+install:
+	$(CARGO) install --locked --path crates/cli
+
+## run: the whole pipeline on the local broker with a verifying demo receiver; Ctrl-C (or
+## SIGTERM to the pid in .run/run.pid, for a run in the background) stops it, exit code 0
 run:
 	@scripts/run-local.sh
 

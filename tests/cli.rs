@@ -3,118 +3,16 @@
 //! verification, a recording receiver for test webhooks, a DNS server for domains).
 //! (`make test` builds the binaries before the tests; alone: `cargo build -p hookline-cli`.)
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hookline_integration_tests::{binary, start_admin};
 use hookline_testkit::{Broker, DnsServer, Receiver, StaticSite, TestTopics};
-use serde_json::{json, Value};
+use serde_json::json;
 
-/// What one run of `hookline` printed.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
-    }
-
-    #[track_caller]
-    fn ok(self) -> Self {
-        assert_eq!(
-            self.code, 0,
-            "expected success\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    #[track_caller]
-    fn fails(self, code: i32) -> Self {
-        assert_eq!(
-            self.code, code,
-            "expected exit code {code}\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-}
-
-/// Runs `hookline` with the test's broker, topics and API, and `token` (if any) in
-/// `HOOKLINE_TOKEN`; every output is kept to check that no token leaks.
-struct Cli {
-    bin: PathBuf,
-    brokers: String,
-    prefix: String,
-    api_url: String,
-    dir: PathBuf,
-    outputs: std::sync::Mutex<Vec<String>>,
-}
-
-impl Cli {
-    async fn run(&self, token: Option<&str>, args: &[&str]) -> Run {
-        let mut cmd = tokio::process::Command::new(&self.bin);
-        cmd.args(args)
-            .env_remove("HOOKLINE_TOKEN")
-            .env("HOOKLINE_BROKERS", &self.brokers)
-            .env("HOOKLINE_TOPIC_PREFIX", &self.prefix)
-            .env("HOOKLINE_API_URL", &self.api_url)
-            .env("RUST_LOG", "warn")
-            .stdin(std::process::Stdio::null());
-        if let Some(t) = token {
-            cmd.env("HOOKLINE_TOKEN", t);
-        }
-        let Output {
-            status,
-            stdout,
-            stderr,
-        } = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-            .await
-            .unwrap_or_else(|_| panic!("hookline {args:?} did not finish within 120 s"))
-            .unwrap();
-        let run = Run {
-            code: status.code().expect("exited, not killed"),
-            stdout: String::from_utf8(stdout).unwrap(),
-            stderr: String::from_utf8(stderr).unwrap(),
-        };
-        // Shown by the test harness when the test fails: the transcript of the session.
-        eprintln!(
-            "$ hookline {}  [exit {}]\n{}{}",
-            args.join(" "),
-            run.code,
-            run.stdout,
-            run.stderr
-        );
-        let mut all = self.outputs.lock().unwrap();
-        all.push(run.stdout.clone());
-        all.push(run.stderr.clone());
-        run
-    }
-
-    fn file(&self, name: &str, contents: impl AsRef<[u8]>) -> String {
-        let path = self.dir.join(name);
-        std::fs::write(&path, contents).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-
-    /// Retries `args` until it succeeds: the admin API follows the topics that `tokens create`
-    /// and `subscription put` write, and sees those writes a moment later.
-    async fn until_ok(&self, token: Option<&str>, args: &[&str]) -> Run {
-        let started = Instant::now();
-        loop {
-            let run = self.run(token, args).await;
-            if run.code == 0 || started.elapsed() > Duration::from_secs(20) {
-                return run.ok();
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
+#[path = "cli/support.rs"]
+mod support;
+use support::{temp_dir, Cli};
 
 /// The captured request as a raw head (`POST /path HTTP/1.1` and `name: value` lines), the
 /// way a receiver would dump it.
@@ -124,13 +22,6 @@ fn raw_head(r: &hookline_testkit::Received) -> String {
         s.push_str(&format!("{k}: {v}\n"));
     }
     s
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hookline-it-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn secret_of(token: &str) -> &str {

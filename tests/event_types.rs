@@ -2,7 +2,7 @@
 //! (click, open, bounce, failure, delivery) and the three profile changes (create, update,
 //! delete), for profiles and for subprofiles of a collection, made through several triggers.
 //! Each lands as a `json` POST on a loopback receiver, and the body carries the enriched fields
-//! `shared/design.md` and `docs/events.md` document: the profile's e-mail, fields and
+//! `docs/contracts.md` and `docs/events.md` document: the profile's e-mail, fields and
 //! interests, the mailing's tags, subprofile fields, the tracking request's ip, user agent,
 //! referer and headers, and for updates the previous values of the changed fields.
 //!

@@ -131,6 +131,7 @@ pub async fn send_test(
         signature: sub.signature,
         created_at: hookline_model::timefmt::now_rfc3339(),
         source: None,
+        replayed_at: None,
     };
     let report = hookline_webhook::attempt(
         &state.client,

@@ -284,7 +284,9 @@ pub async fn serve_until_stopped(
     let retired = hookline_signing::rotation::load_keyring(&args.signing.signing_key)?;
     let topics = args.common.topics();
     let settings = KafkaSettings::from_common(&args.common).with_client_id("hookline-admin");
-    let tables = Tables::start(&settings, &topics).await?;
+    let metrics = metrics.unwrap_or_default();
+    let tables =
+        Tables::start_counted(&settings, &topics, Some(metrics.subscriptions.clone())).await?;
     let client = HttpClient::new(
         NetworkGuard::new(allow).with_ports(ports),
         HttpOptions {
@@ -306,7 +308,7 @@ pub async fn serve_until_stopped(
         copernica_id: args.copernica_id.clone(),
         settings,
         topics,
-        metrics: metrics.unwrap_or_default(),
+        metrics,
         limits,
         replays: replay::Replays::new(args.limits.max_concurrent_replays, replay_deadline),
     }));

@@ -11,7 +11,15 @@ async fn main() -> anyhow::Result<()> {
     let args = AdminArgs::parse();
     let (metrics, readiness, shutdown) =
         hookline_telemetry::start(&args.common, "127.0.0.1:9464").await?;
-    let (_, server) = serve_until_stopped(&args, Some(metrics), shutdown.clone()).await?;
+    let (_, server) = serve_until_stopped(&args, Some(metrics), shutdown.clone())
+        .await
+        .map_err(|e| {
+            let e = anyhow::Error::from(e);
+            match hookline_config::broker_hint(&format!("{e:#}"), &args.common.brokers) {
+                Some(hint) => e.context(hint),
+                None => e,
+            }
+        })?;
     readiness.set(true);
     shutdown.cancelled().await;
     readiness.set(false);

@@ -242,7 +242,11 @@ fn start(
                 .await;
         let (finished, forget) = match result {
             Ok(matched) => {
-                tracing::info!(%subscription, matched, dry_run, %replay_id, "dead letters replayed");
+                if dry_run {
+                    tracing::info!(%subscription, matched, %replay_id, "dry run: dead letters counted, nothing replayed");
+                } else {
+                    tracing::info!(%subscription, matched, %replay_id, "dead letters replayed");
+                }
                 let report = ReplayReport {
                     subscription,
                     matched,

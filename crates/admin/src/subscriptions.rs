@@ -110,11 +110,19 @@ pub fn owned(state: &AppState, account: &AccountId, id: &str) -> Result<Subscrip
         .ok_or_else(|| ApiError::not_found("subscription", id))
 }
 
-/// Checks a subscription as the routing stages will, so the API never writes one they refuse.
+/// Checks a subscription as the routing stages will, so the API never writes one they refuse,
+/// and its URL as the sender's network guard will: a port outside the allowed ones or an IP
+/// literal in a non-public network (`http://10.1.2.3/x.php`) would never be sent to, and no
+/// verification could prove it, so it is refused now with the reason.
 fn validate(state: &AppState, sub: &Subscription) -> Result<(), ApiError> {
     hookline_routing::validate_subscription(sub, state.require_https)
-        .map(|_| ())
-        .map_err(|e| ApiError::invalid(e.field, e.message))
+        .map_err(|e| ApiError::invalid(e.field, e.message))?;
+    state.client.check_url(&sub.url).map(drop).map_err(|e| {
+        ApiError::invalid(
+            "url",
+            format!("{e}; Hookline would never send to this URL, so it cannot be subscribed"),
+        )
+    })
 }
 
 /// A fresh file challenge for `url`.
@@ -245,16 +253,28 @@ pub async fn create(
     validate(&state, &sub)?;
     reverify(&state, &mut sub);
     save(&state, &sub).await?;
-    tracing::info!(subscription = %sub.id, account = %sub.account, status = ?sub.status, "subscription created");
+    tracing::info!(subscription = %sub.id, account = %sub.account, status = sub.status.as_str(), "subscription created");
     Ok((StatusCode::CREATED, Json(sub)))
 }
 
+/// One subscription, with the sender's circuit state of its endpoint (`endpoint_health`) once
+/// the sender has recorded one.
 pub async fn get_one(
     State(state): State<AppState>,
     caller: AccountCaller,
     Path(id): Path<String>,
-) -> Result<Json<Subscription>, ApiError> {
-    owned(&state, &caller.account, &id).map(Json)
+) -> Result<Json<Value>, ApiError> {
+    let sub = owned(&state, &caller.account, &id)?;
+    let mut answer = serde_json::to_value(&sub)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let health = state.tables.endpoint_health(&sub.id.0);
+    if let (Some(health), Value::Object(fields)) = (health, &mut answer) {
+        let health = serde_json::to_value(health).map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })?;
+        fields.insert("endpoint_health".into(), health);
+    }
+    Ok(Json(answer))
 }
 
 /// The list answer.
@@ -461,6 +481,11 @@ pub async fn verify(
     }
     sub.updated = Some(hookline_model::timefmt::now_rfc3339());
     save(&state, &sub).await?;
-    tracing::info!(subscription = %sub.id, by = ?sub.verification.get("verified_by"), "subscription verified");
+    let by = sub
+        .verification
+        .get("verified_by")
+        .and_then(Value::as_str)
+        .unwrap_or("-");
+    tracing::info!(subscription = %sub.id, by, "subscription verified");
     Ok(Json(sub))
 }

@@ -4,7 +4,8 @@
 //! tailed into memory by a [`TableTail`]. A write is produced, acknowledged, and then awaited on
 //! the tail (up to the high watermark seen after the acknowledgement), so a read after a write
 //! — on this instance — sees it. Recent `outcomes` are tailed into a bounded per-subscription
-//! history for `GET /v1/subscriptions/{id}/attempts`.
+//! history for `GET /v1/subscriptions/{id}/attempts`, and the sender's `endpoint-health`
+//! (circuit state per subscription) is followed for `GET /v1/subscriptions/{id}`.
 //!
 //! The topics are writable by more than this API, so the followers take nothing on trust: a
 //! record whose key is not UTF-8, whose value does not parse, or (for `subscriptions`) that
@@ -22,6 +23,7 @@ use hookline_kafka::{KafkaError, KafkaSettings};
 use hookline_model::{
     DomainRecord, EndpointHealth, Outcome, Subscription, SubscriptionId, TokenRecord,
 };
+use hookline_telemetry::metrics::IntGauge;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::de::DeserializeOwned;
@@ -55,6 +57,8 @@ struct JsonSink<T> {
     rows: Rows<T>,
     topic: String,
     check: Check<T>,
+    /// Set to the number of rows after every change, when given.
+    count: Option<IntGauge>,
 }
 
 impl<T: DeserializeOwned + Send + Sync + 'static> TableSink for JsonSink<T> {
@@ -82,6 +86,9 @@ impl<T: DeserializeOwned + Send + Sync + 'static> TableSink for JsonSink<T> {
             None => rows.remove(key),
             Some(v) => rows.insert(key.to_owned(), v),
         };
+        if let Some(count) = &self.count {
+            count.set(i64::try_from(rows.len()).unwrap_or(i64::MAX));
+        }
     }
 
     fn forget_partition(&mut self, _partition: i32) {}
@@ -92,20 +99,23 @@ fn any_row<T>(_key: &str, _row: &T) -> Result<(), String> {
     Ok(())
 }
 
-/// A subscription as the stages take it: keyed by its id, and valid (the URL scheme aside:
-/// whether http:// is allowed is each stage's `--require-https`), so the API shows the version
-/// the stages route with and a hostile record never reaches a handler.
+/// An `endpoint-health` row: for the subscription its key names, with a known state.
 fn health_of_key(key: &str, h: &EndpointHealth) -> Result<(), String> {
-    if h.subscription_id.0 == key {
-        Ok(())
-    } else {
-        Err(format!(
+    if h.subscription_id.0 != key {
+        return Err(format!(
             "key {key} is not its subscription {}",
             h.subscription_id
-        ))
+        ));
+    }
+    match h.state.as_str() {
+        "closed" | "open" | "half-open" => Ok(()),
+        _ => Err("state is not closed, open or half-open".into()),
     }
 }
 
+/// A subscription as the stages take it: keyed by its id, and valid (the URL scheme aside:
+/// whether http:// is allowed is each stage's `--require-https`), so the API shows the version
+/// the stages route with and a hostile record never reaches a handler.
 fn valid_subscription(key: &str, sub: &Subscription) -> Result<(), String> {
     if sub.id.0 != key {
         return Err(format!("key {key:?} does not match the id {:?}", sub.id.0));
@@ -188,12 +198,14 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Followed<T> {
         settings: &KafkaSettings,
         topic: &str,
         check: Check<T>,
+        count: Option<IntGauge>,
     ) -> Result<Self, KafkaError> {
         let rows: Rows<T> = Arc::default();
         let sink = JsonSink {
             rows: rows.clone(),
             topic: topic.to_owned(),
             check,
+            count,
         };
         let tail = TableTail::spawn(settings, "hookline-admin", topic, sink)?;
         let partitions = partition_count(settings, topic)?;
@@ -230,12 +242,28 @@ impl Tables {
     /// Loads every table to its end before returning, so the API never answers from a
     /// half-read table.
     pub async fn start(settings: &KafkaSettings, topics: &Topics) -> Result<Self, KafkaError> {
+        Self::start_counted(settings, topics, None).await
+    }
+
+    /// Like [`Tables::start`]; `subscriptions` (the `hookline_routing_subscriptions` gauge of
+    /// the admin's `/metrics`) follows the number of subscriptions held.
+    pub async fn start_counted(
+        settings: &KafkaSettings,
+        topics: &Topics,
+        subscriptions: Option<IntGauge>,
+    ) -> Result<Self, KafkaError> {
         let producer: FutureProducer = settings.producer().create()?;
-        let subscriptions =
-            Followed::start(settings, &topics.subscriptions, valid_subscription).await?;
-        let tokens = Followed::start(settings, &topics.tokens, any_row).await?;
-        let domains = Followed::start(settings, &topics.domains, any_row).await?;
-        let health = Followed::start(settings, &topics.endpoint_health, health_of_key).await?;
+        let subscriptions = Followed::start(
+            settings,
+            &topics.subscriptions,
+            valid_subscription,
+            subscriptions,
+        )
+        .await?;
+        let tokens = Followed::start(settings, &topics.tokens, any_row, None).await?;
+        let domains = Followed::start(settings, &topics.domains, any_row, None).await?;
+        let health =
+            Followed::start(settings, &topics.endpoint_health, health_of_key, None).await?;
         let attempts = Arc::default();
         let outcomes = TableTail::spawn(
             settings,
@@ -443,10 +471,12 @@ mod tests {
     #[test]
     fn the_subscription_follower_skips_hostile_records_and_survives_a_poisoned_lock() {
         let rows: Rows<Subscription> = Arc::default();
+        let count = IntGauge::new("subscriptions", "rows").unwrap();
         let mut sink = JsonSink {
             rows: rows.clone(),
             topic: "subscriptions".into(),
             check: valid_subscription,
+            count: Some(count.clone()),
         };
         sink.apply(0, 0, Some(b"s1"), Some(&sub("s1", serde_json::Value::Null)));
         let bad_date = serde_json::json!({"field": "signup", "op": "before", "value": "5日"});
@@ -473,5 +503,9 @@ mod tests {
         ids.sort();
         assert_eq!(ids, vec!["s1", "s7"]);
         assert!(rows["s1"].conditions.is_null(), "the valid version stays");
+        assert_eq!(count.get(), 2, "the gauge counts the rows taken in");
+        drop(rows);
+        sink.apply(0, 7, Some(b"s1"), None);
+        assert_eq!(count.get(), 1, "a tombstone removes one");
     }
 }

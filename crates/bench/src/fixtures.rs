@@ -1,4 +1,4 @@
-//! The event and profile every section works on: the click of `shared/design.md` and a profile
+//! The event and profile every section works on: the click of `docs/contracts.md` and a profile
 //! of the kind Copernica databases hold, so sizes and condition work are realistic.
 
 use hookline_enrich::Enriched;

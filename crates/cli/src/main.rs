@@ -12,32 +12,33 @@
 //! - `topics create`: create the design's topics.
 //! - `subscription put FILE.json` / `subscription delete ID`: write the subscription table.
 //! - `produce tracking|profile-changes FILE`: produce JSON events (one per line) with the
-//!   contract's keys, the way any Kafka client would.
+//!   contract's keys, the way any Kafka client would ([`kafka_tools`], with `put` and
+//!   `demo seed`).
 //! - `keys dns-record`: the DKIM-style TXT value for the signing key.
 //! - `receiver`: a demo endpoint that verifies each signature against `GET /v1/keys` and
 //!   prints what arrives.
-//! - `demo seed`: a demo profile, subscription and events.
+//! - `demo seed`: a demo profile, subscription and events (new ids on every run).
 //! - `replay`: send dead letters again through the normal path.
+//!
+//! Each command's `--help` lists the options it uses ([`unused_options`]). Unknown
+//! `HOOKLINE_*` variables get a warning with the closest valid name, as in the stages.
 
 mod api;
 mod domains;
+mod kafka_tools;
 mod receiver;
 mod subscriptions;
 mod table;
 mod tokens;
 mod verify_signature;
 
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use hookline_config::CommonArgs;
 use hookline_kafka::producer::Acks;
 use hookline_kafka::{KafkaSettings, Producer};
-use hookline_model::Subscription;
-use hookline_schemas::{validators, SchemaKind};
 use serde_json::Value;
 
 #[derive(Debug, Parser)]
@@ -201,18 +202,55 @@ enum DemoCmd {
     },
 }
 
-/// The command line, with the Kafka settings accepted after the subcommand as well
+/// Options of the Kafka commands, accepted after the subcommand as well
 /// (`hookline tokens list --brokers ...`).
+const KAFKA_OPTIONS: [&str; 3] = ["brokers", "topic_prefix", "kafka"];
+/// Options of the API commands.
+const API_OPTIONS: [&str; 2] = ["api_url", "token"];
+
+/// The options each command's `--help` leaves out because the command does not use them.
+/// (Every option is still accepted anywhere, so a script that sets them all keeps working.)
+fn unused_options(command: &str) -> Vec<&'static str> {
+    let mut unused = vec!["metrics_addr"];
+    match command {
+        "tokens" => unused.extend(API_OPTIONS),
+        "topics" | "subscription" | "produce" | "demo" | "replay" => {
+            unused.extend(API_OPTIONS);
+            unused.push("json");
+        }
+        "receiver" => {
+            unused.extend(API_OPTIONS);
+            unused.extend(KAFKA_OPTIONS);
+            unused.push("json");
+        }
+        _ => unused.extend(KAFKA_OPTIONS),
+    }
+    unused
+}
+
+/// The command line. Each command's `--help` lists the options it uses: the Kafka ones for
+/// the Kafka commands, the API ones for the API commands.
 fn parse_cli() -> Cli {
     let mut cmd = Cli::command();
-    for id in [
-        "brokers",
-        "topic_prefix",
-        "metrics_addr",
-        "kafka",
-        "log_format",
-    ] {
+    for id in KAFKA_OPTIONS.into_iter().chain(["metrics_addr"]) {
         cmd = cmd.mut_arg(id, |a| a.global(true).help_heading("Kafka options"));
+    }
+    cmd = cmd.mut_arg("log_format", |a| a.global(true).help_heading("Logging"));
+    cmd = cmd.mut_arg("metrics_addr", |a| a.hide(true));
+    // Clap copies a global option into every subcommand that has none of that id when it
+    // builds the command (and from there into theirs). A hidden copy put in first takes its
+    // place: accepted and passed up as before, left out of that command's help.
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|sc| sc.get_name().to_owned())
+        .collect();
+    for name in names {
+        let hidden: Vec<clap::Arg> = unused_options(&name)
+            .into_iter()
+            .filter_map(|id| cmd.get_arguments().find(|a| a.get_id() == id).cloned())
+            .map(|a| a.hide(true))
+            .collect();
+        cmd = cmd.mut_subcommand(name, |sc| sc.args(hidden));
     }
     let matches = cmd.get_matches();
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
@@ -222,6 +260,8 @@ fn parse_cli() -> Cli {
 async fn main() -> ExitCode {
     let cli = parse_cli();
     hookline_telemetry::init_logging(&cli.common.log_format);
+    // A mistyped `HOOKLINE_*` variable is ignored silently otherwise (the stages warn too).
+    hookline_config::check_environment();
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {
@@ -286,46 +326,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Topics(TopicsCmd::Create {
             partitions,
             replication,
-        }) => {
-            if partitions < 1 {
-                bail!("--partitions must be at least 1");
-            }
-            let created =
-                hookline_kafka::topics::ensure_topics(&settings, &topics, partitions, replication)
-                    .await
-                    .with_context(|| format!("creating topics on {}", cli.common.brokers))?;
-            for (name, _) in topics.all() {
-                let state = if created.contains(&name) {
-                    "created"
-                } else {
-                    "exists"
-                };
-                println!("{state:8} {name}");
-            }
-        }
+        }) => kafka_tools::topics_create(&settings, &topics, partitions, replication).await?,
         Command::Subscription(SubscriptionCmd::Put { file, allow_http }) => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let value: Value = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not JSON", file.display()))?;
-            validators()
-                .validate(SchemaKind::Subscription, &value)
-                .map_err(|v| anyhow::anyhow!("{}: {v}", file.display()))?;
-            let sub: Subscription = serde_json::from_value(value)?;
-            hookline_routing::validate_subscription(&sub, !allow_http)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            let producer = Producer::new(&settings)?;
-            let mut acks = Acks::new();
-            producer
-                .send_json(&mut acks, &topics.subscriptions, sub.id.0.as_bytes(), &sub)
-                .await?;
-            acks.wait().await?;
-            println!(
-                "subscription {} written ({} on database {})",
-                sub.id,
-                sub.status_str(),
-                sub.database
-            );
+            kafka_tools::subscription_put(&settings, &topics, &file, allow_http).await?
         }
         Command::Subscription(SubscriptionCmd::Delete { id }) => {
             let producer = Producer::new(&settings)?;
@@ -337,48 +340,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("subscription {id} removed");
         }
         Command::Produce { topic, file } => {
-            let (name, kind) = match topic.as_str() {
-                "tracking" => (topics.tracking.clone(), SchemaKind::TrackingEvent),
-                _ => (topics.profile_changes.clone(), SchemaKind::ProfileChange),
-            };
-            let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
-                Box::new(std::io::stdin().lock())
-            } else {
-                Box::new(std::io::BufReader::new(
-                    std::fs::File::open(&file)
-                        .with_context(|| format!("opening {}", file.display()))?,
-                ))
-            };
-            let producer = Producer::new(&settings)?;
-            let mut acks = Acks::new();
-            let mut n = 0;
-            for (i, line) in reader.lines().enumerate() {
-                let line = line?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let v: Value = serde_json::from_str(&line)
-                    .with_context(|| format!("line {}: not JSON", i + 1))?;
-                validators()
-                    .validate(kind, &v)
-                    .map_err(|e| anyhow::anyhow!("line {}: {e}", i + 1))?;
-                let key = format!(
-                    "{}:{}",
-                    v["database"].as_str().unwrap_or(""),
-                    v["profile"].as_str().unwrap_or("")
-                );
-                producer
-                    .send(
-                        &mut acks,
-                        &name,
-                        Some(key.as_bytes()),
-                        Some(line.as_bytes()),
-                    )
-                    .await?;
-                n += 1;
-            }
-            acks.wait().await?;
-            println!("produced {n} record(s) to {name}");
+            kafka_tools::produce(&settings, &topics, &topic, &file).await?
         }
         Command::Keys(KeysCmd::Rotate {
             signing,
@@ -414,7 +376,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Receiver(args) => receiver::run(args).await?,
         Command::Demo(DemoCmd::Seed { receiver_url }) => {
-            demo_seed(&settings, &topics, &receiver_url).await?
+            kafka_tools::demo_seed(&settings, &topics, &receiver_url).await?
         }
         Command::Replay {
             subscription,
@@ -491,71 +453,5 @@ async fn keys_list(api: &api::Api, json_out: bool, pem: bool) -> anyhow::Result<
             print!("{}", k["public_key_pem"].as_str().unwrap_or_default());
         }
     }
-    Ok(())
-}
-
-trait StatusStr {
-    fn status_str(&self) -> &'static str;
-}
-
-impl StatusStr for Subscription {
-    fn status_str(&self) -> &'static str {
-        match self.status {
-            hookline_model::SubscriptionStatus::Unverified => "unverified",
-            hookline_model::SubscriptionStatus::Active => "active",
-            hookline_model::SubscriptionStatus::Paused => "paused",
-            hookline_model::SubscriptionStatus::Disabled => "disabled",
-        }
-    }
-}
-
-async fn demo_seed(
-    settings: &KafkaSettings,
-    topics: &hookline_config::Topics,
-    receiver_url: &str,
-) -> anyhow::Result<()> {
-    let producer = Producer::new(settings)?;
-    let mut acks = Acks::new();
-    let sub = serde_json::json!({
-        "id": "demo-all-events", "account": "1001", "database": "12",
-        "events": ["click", "open", "bounce", "failure", "delivery", "create", "update", "delete"],
-        "url": receiver_url, "format": "json", "status": "active",
-        "conditions": null, "created": hookline_model::timefmt::now_rfc3339()
-    });
-    producer
-        .send_json(&mut acks, &topics.subscriptions, b"demo-all-events", &sub)
-        .await?;
-    acks.wait().await?;
-    // Stages pick up subscription changes within a second: let this one arrive before the
-    // events it should receive.
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let mike = serde_json::json!({"id": "chg-demo-1", "account": "1001", "database": "12", "profile": "4711",
-        "action": "create", "trigger": "rest", "timestamp": hookline_model::timefmt::now_rfc3339(),
-        "parameters": {"name": "Mike"}, "fields": {"name": "Mike", "email": "mike@example.com", "city": "Amsterdam"},
-        "interests": ["vip", "newsletter"]});
-    producer
-        .send_json(&mut acks, &topics.profile_changes, b"12:4711", &mike)
-        .await?;
-    acks.wait().await?;
-    println!("seeded subscription demo-all-events → {receiver_url} and profile 12:4711 (Mike)");
-    // Let the profile reach the table before events that join against it.
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let now = hookline_model::timefmt::now_rfc3339();
-    let click = serde_json::json!({"id": format!("evt-demo-click-{}", std::process::id()), "type": "click", "account": "1001",
-        "database": "12", "profile": "4711", "collection": null, "subprofile": null, "mailing": "m-demo-01",
-        "timestamp": now, "ip": "203.0.113.7", "useragent": "Mozilla/5.0", "referer": "https://mail.example/",
-        "headers": {"User-Agent": "Mozilla/5.0", "Accept-Language": "nl"},
-        "original": "https://shop.example/offer", "tags": ["black-friday"]});
-    let open = serde_json::json!({"id": format!("evt-demo-open-{}", std::process::id()), "type": "open", "account": "1001",
-        "database": "12", "profile": "4711", "mailing": "m-demo-01", "timestamp": now, "ip": "203.0.113.7",
-        "useragent": "Mozilla/5.0", "referer": "", "headers": {"User-Agent": "Mozilla/5.0"}, "tags": ["black-friday"]});
-    producer
-        .send_json(&mut acks, &topics.tracking, b"12:4711", &click)
-        .await?;
-    producer
-        .send_json(&mut acks, &topics.tracking, b"12:4711", &open)
-        .await?;
-    acks.wait().await?;
-    println!("seeded a click and an open for 12:4711");
     Ok(())
 }

@@ -1,16 +1,21 @@
-//! The configuration contract shared by every Hookline binary (`shared/design.md`, "Configuration
-//! contract"): the same flag and environment names everywhere, so operators, compose files and
+//! The configuration contract shared by every Hookline binary (README.md,
+//! "Configuration"): the same flag and environment names everywhere, so operators, compose files and
 //! outside test tools start any stage the same way.
 //!
 //! - [`CommonArgs`]: brokers, topic prefix, metrics address, librdkafka overrides; flattened into
 //!   each binary's own `clap` parser.
 //! - [`Topics`]: the topic names, derived from the prefix in one place.
 //! - [`kafka_overrides_from_env`]: `HOOKLINE_KAFKA_<KEY>` → librdkafka `key`.
-//! - [`check_environment`]: warns about `HOOKLINE_*` variables nobody reads (typos).
+//! - [`check_environment`]: warns about `HOOKLINE_*` variables nobody reads (typos), and
+//!   [`broker_hint`] names the brokers setting when none answered (module `env`).
+
+mod env;
 
 use std::net::SocketAddr;
 
 use clap::Args;
+
+pub use env::{broker_hint, check_environment, unknown_env, KNOWN_ENV};
 use ipnet::IpNet;
 
 /// Settings every stage takes.
@@ -242,110 +247,6 @@ pub fn kafka_overrides_from_env(
     out
 }
 
-/// Every `HOOKLINE_*` variable some Hookline binary reads. A variable outside this list (and not
-/// `HOOKLINE_KAFKA_*`) is most likely a typo, and is reported at start-up.
-pub const KNOWN_ENV: &[&str] = &[
-    "HOOKLINE_BROKERS",
-    "HOOKLINE_TOPIC_PREFIX",
-    "HOOKLINE_METRICS_ADDR",
-    "HOOKLINE_ADMIN_ADDR",
-    "HOOKLINE_ADMIN_URL",
-    "HOOKLINE_SIGNING_KEY",
-    "HOOKLINE_SIGNING_KEY_ID",
-    "HOOKLINE_ALLOW_NETWORKS",
-    "HOOKLINE_ALLOW_PORTS",
-    "HOOKLINE_LOG_FORMAT",
-    "HOOKLINE_GROUP_ID",
-    "HOOKLINE_INSTANCE_ID",
-    "HOOKLINE_BROKER_PROFILE",
-    "HOOKLINE_FETCH_WAIT_MS",
-    "HOOKLINE_FETCH_WAIT_MS",
-    "HOOKLINE_PARTITIONS",
-    "HOOKLINE_MAX_RECORD_BYTES",
-    "HOOKLINE_STATE_DIR",
-    "HOOKLINE_TABLE_RETENTION",
-    "HOOKLINE_REVOKED_PARTITION_GRACE",
-    // Fault injection for tests (hookline-profiles); inert unless set.
-    "HOOKLINE_TEST_CRASH_AFTER_STORE_WRITE",
-    "HOOKLINE_TEST_CRASH_AFTER_TABLE_WRITE",
-    "HOOKLINE_MAX_SUBPROFILES",
-    "HOOKLINE_MAX_TABLE_RECORD_BYTES",
-    "HOOKLINE_TANSU_BIN",
-    "HOOKLINE_TEST_BROKERS",
-    "HOOKLINE_EMAIL_FIELD",
-    "HOOKLINE_REQUIRE_HTTPS",
-    "HOOKLINE_RETRY_SCHEDULE",
-    "HOOKLINE_MAX_ATTEMPTS",
-    "HOOKLINE_MAX_AGE",
-    "HOOKLINE_MAX_HOPS",
-    "HOOKLINE_ENDPOINT_QUEUE_BYTES",
-    "HOOKLINE_ENDPOINT_QUEUE_RECORDS",
-    "HOOKLINE_ENDPOINT_MAX_WAIT",
-    "HOOKLINE_ENDPOINT_RATE_CAP",
-    "HOOKLINE_COPERNICA_ID",
-    "HOOKLINE_DISABLE_AFTER",
-    "HOOKLINE_BREAKER_COOL_DOWN",
-    "HOOKLINE_CONNECT_TIMEOUT",
-    "HOOKLINE_REQUEST_TIMEOUT",
-    "HOOKLINE_DNS_RESOLVER",
-    "HOOKLINE_MAX_SUBSCRIPTIONS",
-    "HOOKLINE_MAX_CHECK_FANOUT",
-    "HOOKLINE_VERIFY_RATE",
-    "HOOKLINE_TEST_RATE",
-    "HOOKLINE_CHECK_RATE",
-    "HOOKLINE_REPLAY_RATE",
-    "HOOKLINE_AUTH_FAILURE_RATE",
-    "HOOKLINE_MAX_CONCURRENT_REPLAYS",
-    "HOOKLINE_REPLAY_DEADLINE",
-    "HOOKLINE_API_URL",
-    "HOOKLINE_TOKEN",
-];
-
-/// Names of `HOOKLINE_*` variables that no binary reads, each with the closest known name.
-pub fn unknown_env(vars: impl IntoIterator<Item = String>) -> Vec<(String, Option<&'static str>)> {
-    vars.into_iter()
-        .filter(|k| k.starts_with("HOOKLINE_") && !k.starts_with("HOOKLINE_KAFKA_"))
-        .filter(|k| !KNOWN_ENV.contains(&k.as_str()))
-        .map(|k| {
-            let best = KNOWN_ENV
-                .iter()
-                .copied()
-                .min_by_key(|known| edit_distance(known, &k));
-            let best = best.filter(|b| edit_distance(b, &k) <= 3);
-            (k, best)
-        })
-        .collect()
-}
-
-/// Logs a warning for each unknown `HOOKLINE_*` variable.
-pub fn check_environment() {
-    for (name, suggestion) in unknown_env(std::env::vars().map(|(k, _)| k)) {
-        match suggestion {
-            Some(s) => tracing::warn!(
-                "environment variable {name} is not a Hookline setting; did you mean {s}?"
-            ),
-            None => tracing::warn!(
-                "environment variable {name} is not a Hookline setting; it is ignored"
-            ),
-        }
-    }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 /// The delay tiers of the retry path after `retries` itself: topic suffix and delay in seconds.
 pub const RETRY_TIERS: [(&str, u64); 5] = [
     ("5s", 5),
@@ -535,6 +436,40 @@ mod tests {
             std::time::Duration::from_secs(30)
         );
         assert!(KNOWN_ENV.contains(&"HOOKLINE_REVOKED_PARTITION_GRACE"));
+    }
+
+    #[test]
+    fn an_unreachable_broker_is_named_with_its_setting() {
+        let hint = broker_hint(
+            "reading partitions of hookline.profiles: Meta data fetch error: BrokerTransportFailure (Local: Broker transport failure)",
+            "127.0.0.1:1",
+        )
+        .unwrap();
+        assert!(
+            hint.contains("127.0.0.1:1") && hint.contains("--brokers (HOOKLINE_BROKERS)"),
+            "{hint}"
+        );
+        assert_eq!(broker_hint("schema violation", "127.0.0.1:1"), None);
+    }
+
+    /// `HOOKLINE_RUN_DIR=/tmp/x make run` made every stage warn that HOOKLINE_RUN_DIR is not a
+    /// Hookline setting: the script passes its own variables through to the stages.
+    #[test]
+    fn the_variables_make_run_reads_are_known() {
+        let script = include_str!("../../../scripts/run-local.sh");
+        let mut names: Vec<String> = Vec::new();
+        for (i, _) in script.match_indices("HOOKLINE_") {
+            let name: String = script[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            // `HOOKLINE_*` and `HOOKLINE_LOCAL_*PORT` in its comments are patterns, not names.
+            if !name.ends_with('_') {
+                names.push(name);
+            }
+        }
+        assert!(names.iter().any(|n| n == "HOOKLINE_RUN_DIR"), "{names:?}");
+        assert_eq!(unknown_env(names), vec![]);
     }
 
     #[test]

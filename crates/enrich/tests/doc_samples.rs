@@ -1,6 +1,6 @@
 //! The sample webhook bodies in `docs/events.md` are produced by the real code.
 //!
-//! Every sample is built from a realistic input (the shapes of `shared/design.md`, "Input
+//! Every sample is built from a realistic input (the shapes of `docs/contracts.md`, "Input
 //! events") by `tracking::enrich` or `profile::apply`, encoded by `hookline_payload::encode`, and
 //! compared with the block between `<!-- sample:<name>:<format> -->` and `<!-- /sample -->` in the
 //! doc. JSON samples are pretty-printed with `serde_json::to_string_pretty` (the wire body is the
@@ -62,7 +62,7 @@ fn change(v: Value) -> ProfileChange {
     serde_json::from_value(v).expect("profile change")
 }
 
-/// The click of `shared/design.md`.
+/// The click of `docs/contracts.md`.
 fn click() -> TrackingEvent {
     tracking_event(json!({
         "id": "evt-7f3a", "type": "click", "account": "1001", "database": "12", "profile": "4711",

@@ -50,6 +50,9 @@ pub struct Delivery {
     pub created_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourcePosition>,
+    /// Set by a replay: when this dead-lettered delivery was put back on `deliveries`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed_at: Option<String>,
 }
 
 /// A delivery scheduled for another attempt, on the `retries` topic.
@@ -215,6 +218,12 @@ pub struct Outcome {
     pub latency_ms: f64,
     pub started_at: String,
     pub finished_at: String,
+    /// The delivery's `replayed_at`: the attempt was of a replayed dead letter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed_at: Option<String>,
+    /// For a `retrying` or `circuit-open` attempt: when the next attempt is due (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Hookline's domain model: the fixed JSON contracts of `shared/design.md` as Rust types.
+//! Hookline's domain model: the fixed JSON contracts of `docs/contracts.md` as Rust types.
 //!
 //! - [`ids`]: explicit newtypes for every domain id, so a database id can never be passed where a
 //!   profile id is expected, and the `<database>:<profile>` key is built in one place.

@@ -72,6 +72,19 @@ pub enum SubscriptionStatus {
     Disabled,
 }
 
+impl SubscriptionStatus {
+    /// The contract's spelling (`unverified`, `active`, `paused`, `disabled`), for messages and
+    /// logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unverified => "unverified",
+            Self::Active => "active",
+            Self::Paused => "paused",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
 /// Which signature scheme the sender applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -1,5 +1,7 @@
-//! Replaying dead letters: back onto `deliveries`, unchanged, so they take the normal path
-//! (signature, limits, retries) and keep their delivery id for receivers' de-duplication.
+//! Replaying dead letters: back onto `deliveries`, unchanged but for `replayed_at` (when the
+//! replay put them back, which their attempts' outcomes carry, so the history shows them as
+//! replayed), so they take the normal path (signature, limits, retries) and keep their
+//! delivery id for receivers' de-duplication.
 //!
 //! Shared by `hookline replay` and the admin API's `POST /v1/subscriptions/{id}/replay`.
 //!
@@ -168,14 +170,16 @@ pub async fn replay_with(
         matched: matched.len(),
         source: Box::new(source),
     };
+    let replayed_at = hookline_model::timefmt::now_rfc3339();
     for (i, dead) in matched.iter().enumerate() {
-        let d = &dead.delivery;
+        let mut d = dead.delivery.clone();
+        d.replayed_at = Some(replayed_at.clone());
         producer
             .send_json(
                 &mut acks,
                 &topics.deliveries,
                 d.subscription_id.0.as_bytes(),
-                d,
+                &d,
             )
             .await
             .map_err(|e| partial(i, e))?;

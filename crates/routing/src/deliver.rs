@@ -28,5 +28,6 @@ pub fn build_delivery(
         signature: sub.signature,
         created_at: hookline_model::timefmt::now_rfc3339(),
         source,
+        replayed_at: None,
     }
 }

@@ -106,7 +106,7 @@ impl SubscriptionSink {
             }
         };
         if key.as_deref() != Some(sub.id.0.as_str()) {
-            tracing::warn!(partition, offset, key = ?key, id = %sub.id, "subscription key does not match its id; ignored");
+            tracing::warn!(partition, offset, key = key.as_deref().unwrap_or("(none)"), id = %sub.id, "subscription key does not match its id; ignored");
             return Change::Skip("key");
         }
         let id = sub.id.clone();

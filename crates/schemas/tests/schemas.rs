@@ -1,4 +1,4 @@
-//! Every schema against valid samples (including the examples of `shared/design.md`) and against
+//! Every schema against valid samples (including the examples of `docs/contracts.md`) and against
 //! invalid ones, checking where the error is reported and what it says.
 
 use hookline_model::{timefmt, AccountId, DomainRecord, DomainStatus, TokenRecord, TokenRole};

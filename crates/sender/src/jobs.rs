@@ -372,6 +372,9 @@ fn follow(
             delay,
             next_attempt,
         } => {
+            o.next_attempt_at = Some(hookline_model::timefmt::rfc3339(
+                OffsetDateTime::now_utc() + delay,
+            ));
             if inline {
                 retry_in = Some((delay, next_attempt));
             } else {

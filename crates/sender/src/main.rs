@@ -6,6 +6,12 @@ async fn main() -> anyhow::Result<()> {
     let args = SenderArgs::parse();
     let (metrics, readiness, shutdown) =
         hookline_telemetry::start(&args.common, "127.0.0.1:9463").await?;
-    run(args, metrics, readiness, shutdown).await?;
-    Ok(())
+    let brokers = args.common.brokers.clone();
+    run(args, metrics, readiness, shutdown).await.map_err(|e| {
+        let e = anyhow::Error::from(e);
+        match hookline_config::broker_hint(&format!("{e:#}"), &brokers) {
+            Some(hint) => e.context(hint),
+            None => e,
+        }
+    })
 }

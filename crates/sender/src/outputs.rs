@@ -53,6 +53,8 @@ pub fn outcome(
         latency_ms: 0.0,
         started_at: now.clone(),
         finished_at: now,
+        replayed_at: d.replayed_at.clone(),
+        next_attempt_at: None,
     }
 }
 

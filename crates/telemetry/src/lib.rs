@@ -1,6 +1,7 @@
 //! Telemetry shared by every binary.
 //!
-//! - [`init_logging`]: `tracing` to stderr, text or JSON, filtered by `RUST_LOG`.
+//! - [`init_logging`]: `tracing` to stderr, text (coloured on a terminal only) or JSON,
+//!   filtered by `RUST_LOG`.
 //! - [`metrics`]: every metric Hookline exports, named in one place
 //!   (`hookline_<stage>_<name>_<unit>`, `_total` on counters), so dashboards have one reference.
 //! - [`serve`]: the `/metrics`, `/healthz` and `/readyz` endpoint.
@@ -19,13 +20,16 @@ use tokio_util::sync::CancellationToken;
 
 pub use metrics::Metrics;
 
-/// Logs to stderr. `json` gives one JSON object per line for log pipelines.
+/// Logs to stderr. `json` gives one JSON object per line for log pipelines. Text is coloured
+/// only when stderr is a terminal: a log file or pipe gets plain text.
 pub fn init_logging(format: &str) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn,librdkafka=warn,hyper=warn,h2=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if format == "json" {
         builder.json().try_init()

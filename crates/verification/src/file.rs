@@ -116,9 +116,23 @@ pub enum FileVerificationError {
     #[error("{callback} cannot be verified with a file: {reason}")]
     InvalidCallback { callback: String, reason: String },
     /// No location served the token. Retriable once the customer fixes what the attempts
-    /// show; each attempt says what was fetched and what came back.
-    #[error("the verification file was not found: {}", join(attempts))]
+    /// show; each attempt says what was fetched and what came back. The summary says whether
+    /// a file was found with the wrong content, nothing was found, or nothing could be fetched.
+    #[error("{}: {}", summary(attempts), join(attempts))]
     NotFound { attempts: Vec<FileAttempt> },
+}
+
+/// The first words of a failed verification: what the attempts, taken together, found.
+fn summary(attempts: &[FileAttempt]) -> &'static str {
+    let wrong = |a: &FileAttempt| matches!(a.outcome, FileOutcome::WrongBody { .. });
+    let failed = |a: &FileAttempt| matches!(a.outcome, FileOutcome::Failed(_));
+    if attempts.iter().any(wrong) {
+        "the verification file was found, but its content is not the token"
+    } else if !attempts.is_empty() && attempts.iter().all(failed) {
+        "the verification file could not be fetched"
+    } else {
+        "the verification file was not found"
+    }
 }
 
 fn join(attempts: &[FileAttempt]) -> String {
@@ -292,6 +306,56 @@ mod tests {
         assert!(!body_is_token(format!("{t}x").as_bytes(), &t));
         assert!(!body_is_token(format!("token={t}").as_bytes(), &t));
         assert!(!body_is_token(b"", &t));
+    }
+
+    fn attempt(outcome: FileOutcome) -> FileAttempt {
+        FileAttempt {
+            url: Url::parse("https://d.example/x.txt").unwrap(),
+            outcome,
+        }
+    }
+
+    /// A file served with the wrong content was reported as "not found", sending the customer
+    /// to look for a missing file that was there.
+    #[test]
+    fn the_summary_says_what_was_found() {
+        let missing = || {
+            attempt(FileOutcome::Status {
+                status: 404,
+                location: None,
+            })
+        };
+        let wrong = attempt(FileOutcome::WrongBody {
+            status: 200,
+            body: Bytes::from("stale-token"),
+        });
+        let failed = attempt(FileOutcome::Failed(SendError {
+            kind: hookline_outbound::SendErrorKind::Connect,
+            message: "connection refused".into(),
+        }));
+        let message =
+            |attempts: Vec<FileAttempt>| FileVerificationError::NotFound { attempts }.to_string();
+        let m = message(vec![missing(), wrong.clone()]);
+        assert!(
+            m.starts_with("the verification file was found, but its content is not the token: "),
+            "{m}"
+        );
+        assert!(m.contains("\"stale-token\" (expected the token)"), "{m}");
+        let m = message(vec![missing(), missing()]);
+        assert!(
+            m.starts_with("the verification file was not found: "),
+            "{m}"
+        );
+        let m = message(vec![failed.clone(), missing()]);
+        assert!(
+            m.starts_with("the verification file was not found: "),
+            "{m}"
+        );
+        let m = message(vec![failed.clone(), failed]);
+        assert!(
+            m.starts_with("the verification file could not be fetched: "),
+            "{m}"
+        );
     }
 
     #[test]

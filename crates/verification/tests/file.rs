@@ -99,7 +99,8 @@ async fn a_missing_file_and_a_wrong_body_are_both_reported() {
     assert_eq!(
         err.to_string(),
         format!(
-            "the verification file was not found: GET {base}/dir/{name} answered 404; \
+            "the verification file was found, but its content is not the token: \
+             GET {base}/dir/{name} answered 404; \
              GET {base}/{name} answered 200 but the body was \"xyz\" (expected the token)"
         )
     );
@@ -272,7 +273,7 @@ async fn a_server_that_does_not_answer_in_time_is_reported_as_a_timeout() {
     assert_eq!(
         err.to_string(),
         format!(
-            "the verification file was not found: GET {u} failed: no complete answer from {u} within 300ms",
+            "the verification file could not be fetched: GET {u} failed: no complete answer from {u} within 300ms",
             u = slow.url(&format!("/{}", file_name(&token)))
         )
     );
