@@ -17,7 +17,7 @@ Kubernetes (every YAML file under deploy/kubernetes/, applied or example):
   - every file is listed by a kustomization or says in its name that it is not applied
     (`*.example.yaml`, `*.template.yaml`).
 Against the code, in Kubernetes and docker-compose.yml:
-  - every HOOKLINE_* variable set is one a binary reads (KNOWN_ENV in crates/config/src/lib.rs),
+  - every HOOKLINE_* variable set is one a binary reads (KNOWN_ENV in crates/config/src/env.rs),
     HOOKLINE_KAFKA_* aside;
   - every command runs a binary the image has (the Dockerfile's list), and its --flags exist in
     the code;
@@ -83,10 +83,10 @@ class Problems(list):
 
 
 def known_env():
-    src = open("crates/config/src/lib.rs", encoding="utf-8").read()
+    src = open("crates/config/src/env.rs", encoding="utf-8").read()
     block = re.search(r"KNOWN_ENV\s*:\s*&\[&str\]\s*=\s*&\[(.*?)\];", src, re.S)
     if not block:
-        sys.exit("crates/config/src/lib.rs: KNOWN_ENV not found; update scripts/check-manifests.py")
+        sys.exit("crates/config/src/env.rs: KNOWN_ENV not found; update scripts/check-manifests.py")
     return set(re.findall(r'"(HOOKLINE_[A-Z0-9_]+)"', block.group(1)))
 
 
@@ -269,7 +269,7 @@ def check_k8s(versions, problems):
                 env = env_names(c)
                 for key in env:
                     if key.startswith("HOOKLINE_") and not key.startswith("HOOKLINE_KAFKA_") and key not in env_ok:
-                        problems.add(cwhere, f"{key} is no setting any binary reads (crates/config/src/lib.rs, KNOWN_ENV)")
+                        problems.add(cwhere, f"{key} is no setting any binary reads (crates/config/src/env.rs, KNOWN_ENV)")
                 cmd = c.get("command", [])
                 if c.get("image") == "hookline":
                     if not cmd or cmd[0] not in bins | {"bash"}:
@@ -393,7 +393,7 @@ def check_compose(problems):
             env = dict(e.split("=", 1) if "=" in e else (e, None) for e in env)
         for key in env:
             if key.startswith("HOOKLINE_") and not key.startswith("HOOKLINE_KAFKA_") and key not in env_ok:
-                problems.add(where, f"{key} is no setting any binary reads (crates/config/src/lib.rs, KNOWN_ENV)")
+                problems.add(where, f"{key} is no setting any binary reads (crates/config/src/env.rs, KNOWN_ENV)")
         cmd = svc.get("command") or []
         if isinstance(cmd, str):
             cmd = cmd.split()
