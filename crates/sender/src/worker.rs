@@ -165,13 +165,7 @@ impl Loop {
         let mut tick = tokio::time::interval(TICK);
         let consumer = self.consumer.clone();
         loop {
-            // A revocation (inside the last `recv`) dropped those partitions' waiting work;
-            // their pause and hold bookkeeping goes too (the next assignment starts afresh).
-            for p in self.ctx.handover.take_revoked() {
-                self.paused.remove(&p);
-                self.awaiting.remove(&p);
-                self.holds.forget(p);
-            }
+            self.forget_revoked();
             tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => return Ok(()),
@@ -191,7 +185,20 @@ impl Loop {
         }
     }
 
+    /// A revocation (inside a `recv`) dropped those partitions' waiting work; their pause, seek
+    /// and hold bookkeeping goes too (the next assignment starts afresh, unpaused). Done before
+    /// each record as well: the `recv` that revoked and assigned a partition again may return
+    /// one of its records, and a pause made for it must not be forgotten afterwards.
+    fn forget_revoked(&mut self) {
+        for p in self.ctx.handover.take_revoked() {
+            self.paused.remove(&p);
+            self.awaiting.remove(&p);
+            self.holds.forget(p);
+        }
+    }
+
     async fn on_record(&mut self, msg: &BorrowedMessage<'_>) -> Result<(), SenderError> {
+        self.forget_revoked();
         let (p, o) = (msg.partition(), msg.offset());
         self.count_consumed(p, o);
         if self.paused.contains_key(&p) {
