@@ -339,48 +339,13 @@ fn a_stage_without_a_broker_names_the_address_and_the_setting() {
 /// it in the outcome (`next_attempt_at`), and the table shows it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attempts_show_when_the_next_retry_is_due() {
-    let broker = Broker::start();
-    let t = TestTopics::create(&broker.bootstrap, 1).await;
-    let failing = Receiver::start(500).await;
-    produce(
-        &t,
-        &t.topics.subscriptions,
-        &[(
-            "sub-failing".into(),
-            json!({"id": "sub-failing", "account": "1001", "database": "12", "events": ["click"],
-                   "url": failing.url("/hook"), "format": "json", "status": "active"}),
-        )],
+    let f = FailingEndpoint::start(
+        "sub-failing",
+        "cli-next-attempt",
+        &["--retry-schedule", "1h"],
     )
     .await;
-    let dir = temp_dir("cli-next-attempt");
-    let pipeline = Pipeline::start(&t, &dir.join("signing.pem"), &["--retry-schedule", "1h"]).await;
-    let cli = Cli {
-        bin: binary("hookline"),
-        brokers: t.settings.brokers.clone(),
-        prefix: t.prefix.clone(),
-        api_url: format!("http://{}", pipeline.admin),
-        dir: dir.clone(),
-        outputs: Default::default(),
-    };
-    let token = cli
-        .run(None, &["tokens", "create", "--account", "1001"])
-        .await
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
-    cli.until_ok(Some(&token), &["subscriptions", "get", "sub-failing"])
-        .await;
-    produce(
-        &t,
-        &t.topics.tracking,
-        &[(
-            "12:4711".into(),
-            json!({"id": "evt-next-1", "type": "click", "account": "1001", "database": "12",
-                   "profile": "4711", "timestamp": "2026-12-02T10:00:00Z"}),
-        )],
-    )
-    .await;
+    let (cli, token, pipeline, dir) = (&f.cli, f.token.clone(), f.pipeline, f.dir.clone());
     let started = std::time::Instant::now();
     let table = loop {
         let shown = cli
@@ -417,48 +382,8 @@ async fn attempts_show_when_the_next_retry_is_due() {
 /// marked `(replayed)`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_dead_letter_is_marked_in_attempts() {
-    let broker = Broker::start();
-    let t = TestTopics::create(&broker.bootstrap, 1).await;
-    let endpoint = Receiver::start(500).await;
-    produce(
-        &t,
-        &t.topics.subscriptions,
-        &[(
-            "sub-dead".into(),
-            json!({"id": "sub-dead", "account": "1001", "database": "12", "events": ["click"],
-                   "url": endpoint.url("/hook"), "format": "json", "status": "active"}),
-        )],
-    )
-    .await;
-    let dir = temp_dir("cli-replayed");
-    let pipeline = Pipeline::start(&t, &dir.join("signing.pem"), &["--max-attempts", "1"]).await;
-    let cli = Cli {
-        bin: binary("hookline"),
-        brokers: t.settings.brokers.clone(),
-        prefix: t.prefix.clone(),
-        api_url: format!("http://{}", pipeline.admin),
-        dir: dir.clone(),
-        outputs: Default::default(),
-    };
-    let token = cli
-        .run(None, &["tokens", "create", "--account", "1001"])
-        .await
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
-    cli.until_ok(Some(&token), &["subscriptions", "get", "sub-dead"])
-        .await;
-    produce(
-        &t,
-        &t.topics.tracking,
-        &[(
-            "12:4711".into(),
-            json!({"id": "evt-dead-1", "type": "click", "account": "1001", "database": "12",
-                   "profile": "4711", "timestamp": "2026-12-02T10:00:00Z"}),
-        )],
-    )
-    .await;
+    let f = FailingEndpoint::start("sub-dead", "cli-replayed", &["--max-attempts", "1"]).await;
+    let (cli, token, pipeline, dir) = (&f.cli, f.token.clone(), f.pipeline, f.dir.clone());
     let attempts_until = |needle: &'static str| {
         let cli = &cli;
         let token = token.clone();
@@ -484,7 +409,7 @@ async fn a_replayed_dead_letter_is_marked_in_attempts() {
     let dead = attempts_until("dead-lettered").await;
     assert!(!dead.contains("(replayed)"), "{dead}");
 
-    endpoint.set_default_status(200);
+    f.endpoint.set_default_status(200);
     let replayed = cli
         .run(Some(&token), &["subscriptions", "replay", "sub-dead"])
         .await
@@ -497,4 +422,73 @@ async fn a_replayed_dead_letter_is_marked_in_attempts() {
     assert!(!row("dead-lettered").contains("(replayed)"), "{table}");
     pipeline.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One subscription of account 1001 whose endpoint answers 500, the pipeline (sender flags
+/// `sender_args`), the CLI with an account token, and one click for the subscription produced.
+struct FailingEndpoint {
+    _broker: Broker,
+    _topics: TestTopics,
+    endpoint: Receiver,
+    pipeline: Pipeline,
+    cli: Cli,
+    token: String,
+    dir: std::path::PathBuf,
+}
+
+impl FailingEndpoint {
+    async fn start(sub: &str, dir: &str, sender_args: &[&str]) -> Self {
+        let broker = Broker::start();
+        let t = TestTopics::create(&broker.bootstrap, 1).await;
+        let endpoint = Receiver::start(500).await;
+        produce(
+            &t,
+            &t.topics.subscriptions,
+            &[(
+                sub.into(),
+                json!({"id": sub, "account": "1001", "database": "12", "events": ["click"],
+                       "url": endpoint.url("/hook"), "format": "json", "status": "active"}),
+            )],
+        )
+        .await;
+        let dir = temp_dir(dir);
+        let pipeline = Pipeline::start(&t, &dir.join("signing.pem"), sender_args).await;
+        let cli = Cli {
+            bin: binary("hookline"),
+            brokers: t.settings.brokers.clone(),
+            prefix: t.prefix.clone(),
+            api_url: format!("http://{}", pipeline.admin),
+            dir: dir.clone(),
+            outputs: Default::default(),
+        };
+        let token = cli
+            .run(None, &["tokens", "create", "--account", "1001"])
+            .await
+            .ok()
+            .stdout
+            .trim()
+            .to_owned();
+        cli.until_ok(Some(&token), &["subscriptions", "get", sub])
+            .await;
+        let event = format!("evt-{sub}-1");
+        produce(
+            &t,
+            &t.topics.tracking,
+            &[(
+                "12:4711".into(),
+                json!({"id": event, "type": "click", "account": "1001", "database": "12",
+                       "profile": "4711", "timestamp": "2026-12-02T10:00:00Z"}),
+            )],
+        )
+        .await;
+        Self {
+            _broker: broker,
+            _topics: t,
+            endpoint,
+            pipeline,
+            cli,
+            token,
+            dir,
+        }
+    }
 }

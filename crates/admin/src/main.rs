@@ -13,13 +13,7 @@ async fn main() -> anyhow::Result<()> {
         hookline_telemetry::start(&args.common, "127.0.0.1:9464").await?;
     let (_, server) = serve_until_stopped(&args, Some(metrics), shutdown.clone())
         .await
-        .map_err(|e| {
-            let e = anyhow::Error::from(e);
-            match hookline_config::broker_hint(&format!("{e:#}"), &args.common.brokers) {
-                Some(hint) => e.context(hint),
-                None => e,
-            }
-        })?;
+        .map_err(|e| hookline_telemetry::with_broker_hint(e, &args.common.brokers))?;
     readiness.set(true);
     shutdown.cancelled().await;
     readiness.set(false);

@@ -7,11 +7,7 @@ async fn main() -> anyhow::Result<()> {
     let (metrics, readiness, shutdown) =
         hookline_telemetry::start(&args.common, "127.0.0.1:9463").await?;
     let brokers = args.common.brokers.clone();
-    run(args, metrics, readiness, shutdown).await.map_err(|e| {
-        let e = anyhow::Error::from(e);
-        match hookline_config::broker_hint(&format!("{e:#}"), &brokers) {
-            Some(hint) => e.context(hint),
-            None => e,
-        }
-    })
+    run(args, metrics, readiness, shutdown)
+        .await
+        .map_err(|e| hookline_telemetry::with_broker_hint(e, &brokers))
 }

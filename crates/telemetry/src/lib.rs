@@ -133,6 +133,16 @@ pub async fn start(
     Ok((metrics, readiness, shutdown))
 }
 
+/// A binary's fatal error, with which brokers were tried and the setting that names them when
+/// none answered (`hookline_config::broker_hint`): what `main` returns.
+pub fn with_broker_hint(e: impl Into<anyhow::Error>, brokers: &str) -> anyhow::Error {
+    let e = e.into();
+    match hookline_config::broker_hint(&format!("{e:#}"), brokers) {
+        Some(hint) => e.context(hint),
+        None => e,
+    }
+}
+
 /// How long a stage may take to stop after SIGTERM before the process exits regardless; below
 /// the 30 s a container orchestrator usually grants.
 pub const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(25);
