@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hookline_integration_tests::{binary, start_admin};
+use hookline_integration_tests::start_admin;
 use hookline_testkit::{Broker, DnsServer, Receiver, StaticSite, TestTopics};
 use serde_json::json;
 
@@ -52,14 +52,7 @@ async fn the_cli_drives_the_admin_api_and_checks_signatures() {
         &shutdown,
     )
     .await;
-    let cli = Cli {
-        bin: binary("hookline"),
-        brokers: t.settings.brokers.clone(),
-        prefix: t.prefix.clone(),
-        api_url: format!("http://{admin}"),
-        dir: dir.clone(),
-        outputs: Default::default(),
-    };
+    let cli = Cli::new(&t, admin, &dir);
 
     // Public keys need no token.
     let keys = cli.run(None, &["keys", "list", "--json"]).await.ok().json();

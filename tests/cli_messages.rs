@@ -32,21 +32,8 @@ async fn the_cli_says_what_is_wrong_and_what_to_do() {
         &shutdown,
     )
     .await;
-    let cli = Cli {
-        bin: binary("hookline"),
-        brokers: t.settings.brokers.clone(),
-        prefix: t.prefix.clone(),
-        api_url: format!("http://{admin}"),
-        dir: dir.clone(),
-        outputs: Default::default(),
-    };
-    let token = cli
-        .run(None, &["tokens", "create", "--account", "1001"])
-        .await
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let cli = Cli::new(&t, admin, &dir);
+    let token = cli.account_token("1001").await;
     cli.until_ok(Some(&token), &["subscriptions", "list"]).await;
 
     // A URL the network guard will never let the sender reach is refused at creation, with
@@ -453,21 +440,8 @@ impl FailingEndpoint {
         .await;
         let dir = temp_dir(dir);
         let pipeline = Pipeline::start(&t, &dir.join("signing.pem"), sender_args).await;
-        let cli = Cli {
-            bin: binary("hookline"),
-            brokers: t.settings.brokers.clone(),
-            prefix: t.prefix.clone(),
-            api_url: format!("http://{}", pipeline.admin),
-            dir: dir.clone(),
-            outputs: Default::default(),
-        };
-        let token = cli
-            .run(None, &["tokens", "create", "--account", "1001"])
-            .await
-            .ok()
-            .stdout
-            .trim()
-            .to_owned();
+        let cli = Cli::new(&t, pipeline.admin, &dir);
+        let token = cli.account_token("1001").await;
         cli.until_ok(Some(&token), &["subscriptions", "get", sub])
             .await;
         let event = format!("evt-{sub}-1");

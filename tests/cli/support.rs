@@ -55,6 +55,33 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// The workspace's `hookline` binary against the test's topics and the admin API at
+    /// `admin`, writing its files under `dir`.
+    pub fn new(
+        t: &hookline_testkit::TestTopics,
+        admin: impl std::fmt::Display,
+        dir: &std::path::Path,
+    ) -> Self {
+        Self {
+            bin: hookline_integration_tests::binary("hookline"),
+            brokers: t.settings.brokers.clone(),
+            prefix: t.prefix.clone(),
+            api_url: format!("http://{admin}"),
+            dir: dir.to_path_buf(),
+            outputs: Default::default(),
+        }
+    }
+
+    /// A new API token of `account`, created straight on the tokens topic.
+    pub async fn account_token(&self, account: &str) -> String {
+        self.run(None, &["tokens", "create", "--account", account])
+            .await
+            .ok()
+            .stdout
+            .trim()
+            .to_owned()
+    }
+
     pub async fn run(&self, token: Option<&str>, args: &[&str]) -> Run {
         self.run_env(token, args, &[]).await
     }
