@@ -51,7 +51,11 @@ fn main() -> anyhow::Result<()> {
     // Only the pipeline's idle cost and single-click latency: for comparing fetch settings
     // (`HOOKLINE_KAFKA_FETCH_WAIT_MAX_MS=…` reaches the stages).
     if args.iter().any(|a| a == "--idle") {
-        return idle_only();
+        return pipeline_only(pipeline::Scope::Idle);
+    }
+    // The pipeline up to its bursts (CPU per delivery), without the open-loop rounds.
+    if args.iter().any(|a| a == "--bursts") {
+        return pipeline_only(pipeline::Scope::Bursts);
     }
     if std::env::var_os("RUST_LOG").is_some() {
         hookline_telemetry::init_logging("text");
@@ -108,7 +112,7 @@ fn main() -> anyhow::Result<()> {
         post_per_s,
         cores,
     };
-    rows.extend(rt.block_on(pipeline::run(&ceilings, false)));
+    rows.extend(rt.block_on(pipeline::run(&ceilings, pipeline::Scope::All)));
     if full {
         progress("6/6 join (1M and 10M profiles, child process; restore from the local broker)");
         rows.extend(join::run(CPU_BUDGET, &ceiling, &rt));
@@ -127,8 +131,8 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `hookline-bench --idle`: the pipeline's idle rows only.
-fn idle_only() -> anyhow::Result<()> {
+/// `hookline-bench --idle` or `--bursts`: part of the pipeline section only.
+fn pipeline_only(scope: pipeline::Scope) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     print_header(cores);
     let event = fixtures::enriched("12", "Mike Jansen", "Utrecht", true);
@@ -143,7 +147,7 @@ fn idle_only() -> anyhow::Result<()> {
         post_per_s: None,
         cores,
     };
-    let rows = rt.block_on(pipeline::run(&ceilings, true));
+    let rows = rt.block_on(pipeline::run(&ceilings, scope));
     println!("{}", table::render(&rows));
     Ok(())
 }

@@ -35,6 +35,34 @@ pub fn fetch_wait_ms(profile: BrokerProfile, freshness: Freshness) -> u32 {
     }
 }
 
+/// How a producer keeps a partition's records in order through retries, per broker profile.
+///
+/// On Apache Kafka: the idempotent producer, which also keeps a retry from writing a record
+/// twice. On the local broker it does not fit. librdkafka's idempotent producer sends one
+/// request per partition at a time (it allows five *messages* in flight, so a batch of five or
+/// more is alone), and while that request is out and the next batch's `linger.ms` has passed,
+/// its broker thread polls without sleeping. Tansu answers a produce in tens of milliseconds,
+/// so under load that spin was 45 % of the sender's CPU and 75 % of the tracking stage's
+/// (perf, 2026-12-02, docs/benchmarks.md "Producer settings"); and an idempotent producer that
+/// sends again after a broken connection makes Tansu 0.6's storage panic (docs/architecture.md,
+/// "Broker outages"). So the local profile writes without idempotence and with one request in
+/// flight per connection, which keeps the order (a retry goes before anything after it) and
+/// never spins: the next request waits in librdkafka's queue, not in a polling loop. A retry
+/// after a lost answer may write a record twice (at least once, as everywhere in Hookline;
+/// receivers drop repeats by delivery id).
+pub fn producer_ordering(profile: BrokerProfile) -> [(&'static str, &'static str); 2] {
+    match profile {
+        BrokerProfile::Kafka => [
+            ("enable.idempotence", "true"),
+            ("max.in.flight.requests.per.connection", "5"),
+        ],
+        BrokerProfile::Local => [
+            ("enable.idempotence", "false"),
+            ("max.in.flight.requests.per.connection", "1"),
+        ],
+    }
+}
+
 /// Bootstrap servers plus operator overrides (`HOOKLINE_KAFKA_*`, `--kafka`), applied last so an
 /// operator can change any default below.
 #[derive(Debug, Clone)]
@@ -166,15 +194,18 @@ impl KafkaSettings {
         self.finish(c, Kind::Consumer)
     }
 
-    /// An idempotent producer with the Java client's default partitioner, so keys land on the
-    /// same partitions whichever language produced them.
+    /// A producer with the Java client's default partitioner, so keys land on the same
+    /// partitions whichever language produced them; `acks=all`, and records of a partition
+    /// written in the order they were produced, retries included ([`producer_ordering`]).
     pub fn producer(&self) -> ClientConfig {
         let mut c = self.base();
-        c.set("enable.idempotence", "true")
-            .set("acks", "all")
+        c.set("acks", "all")
             .set("partitioner", "murmur2_random")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "30000");
+        for (k, v) in producer_ordering(self.profile) {
+            c.set(k, v);
+        }
         self.finish(c, Kind::Producer)
     }
 
@@ -224,6 +255,30 @@ fn is_producer_only(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn producers_keep_order_idempotent_on_kafka_one_request_at_a_time_on_the_local_broker() {
+        let kafka = KafkaSettings::new("127.0.0.1:9092", vec![]).producer();
+        assert_eq!(kafka.get("enable.idempotence"), Some("true"));
+        assert_eq!(kafka.get("acks"), Some("all"));
+        let local = KafkaSettings::new("127.0.0.1:9092", vec![])
+            .with_profile(BrokerProfile::Local)
+            .producer();
+        assert_eq!(local.get("enable.idempotence"), Some("false"));
+        assert_eq!(
+            local.get("max.in.flight.requests.per.connection"),
+            Some("1")
+        );
+        assert_eq!(local.get("acks"), Some("all"));
+        // An operator's choice wins over the profile's.
+        let chosen = KafkaSettings::new(
+            "127.0.0.1:9092",
+            vec![("enable.idempotence".into(), "true".into())],
+        )
+        .with_profile(BrokerProfile::Local)
+        .producer();
+        assert_eq!(chosen.get("enable.idempotence"), Some("true"));
+    }
 
     #[test]
     fn every_client_carries_the_stage_name_unless_the_operator_sets_one() {

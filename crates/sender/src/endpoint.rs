@@ -9,6 +9,14 @@
 //! would take longer than `max_wait` to drain. A deferred delivery goes to the retry path
 //! (see [`crate::tiers`]) with the estimated wait, and the partition it came from moves on: one
 //! endpoint's backlog never holds up another's deliveries.
+//!
+//! The queue is bounded first by time and then by memory. A fast endpoint's burst waits in
+//! memory (the defaults allow 10,000 records and 8 MiB per endpoint), since moving it to the
+//! retry path costs a write and a read per delivery; what the endpoint cannot send within
+//! `max_wait` goes there. How fast an endpoint drains is its requests' moving average
+//! duration, or, while requests are out and none has answered for longer than that, the time
+//! since the last answer: an endpoint that goes quiet stops taking deliveries within
+//! `max_wait` instead of collecting its whole memory bound behind requests that time out.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -36,8 +44,8 @@ pub struct QueueBounds {
 impl Default for QueueBounds {
     fn default() -> Self {
         Self {
-            bytes: 1 << 20,
-            records: 500,
+            bytes: 8 << 20,
+            records: 10_000,
             max_wait: Duration::from_secs(10),
             rate_cap: Some(1000.0),
         }
@@ -95,6 +103,9 @@ pub struct Endpoint {
     queued_bytes: AtomicUsize,
     /// Moving average of request durations, in microseconds (0: none seen yet).
     latency_us: AtomicU64,
+    /// Requests holding a slot, and since when none of them has answered (the last answer, or
+    /// the moment requests went out after none were).
+    in_flight: Mutex<(u32, Option<Instant>)>,
     /// When the next deferred delivery is due back: deferrals are spread over the endpoint's
     /// pace, so a backlog comes back as fast as the endpoint can take it, not all at once.
     next_slot: Mutex<Option<Instant>>,
@@ -107,6 +118,7 @@ impl Endpoint {
             queued: AtomicUsize::new(0),
             queued_bytes: AtomicUsize::new(0),
             latency_us: AtomicU64::new(0),
+            in_flight: Mutex::new((0, None)),
             next_slot: Mutex::new(None),
         }
     }
@@ -129,11 +141,29 @@ impl Endpoint {
         let old = self.latency_us.load(Ordering::Relaxed);
         let avg = if old == 0 { new } else { (old * 7 + new) / 8 };
         self.latency_us.store(avg, Ordering::Relaxed);
+        self.in_flight_lock().1 = Some(Instant::now());
     }
 
-    fn drain_estimate(&self, queued: usize, max_in_flight: u32) -> Duration {
-        let lat = Duration::from_micros(self.latency_us.load(Ordering::Relaxed));
-        lat.mul_f64(queued as f64 / f64::from(max_in_flight.max(1)))
+    fn in_flight_lock(&self) -> std::sync::MutexGuard<'_, (u32, Option<Instant>)> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How long a request takes: the moving average, or longer while requests are out and
+    /// nothing has answered for longer than that.
+    fn latency(&self, now: Instant) -> Duration {
+        let avg = Duration::from_micros(self.latency_us.load(Ordering::Relaxed));
+        let quiet = match *self.in_flight_lock() {
+            (n, Some(since)) if n > 0 => now.saturating_duration_since(since),
+            _ => Duration::ZERO,
+        };
+        avg.max(quiet)
+    }
+
+    fn drain_estimate(&self, now: Instant, queued: usize, max_in_flight: u32) -> Duration {
+        self.latency(now)
+            .mul_f64(queued as f64 / f64::from(max_in_flight.max(1)))
     }
 }
 
@@ -164,8 +194,18 @@ impl std::fmt::Debug for Ticket {
 
 impl Ticket {
     /// Waits for one of the endpoint's request slots.
-    pub async fn slot(&self) -> Option<OwnedSemaphorePermit> {
-        self.slots.clone().acquire_owned().await.ok()
+    pub async fn slot(&self) -> Option<Slot> {
+        let permit = self.slots.clone().acquire_owned().await.ok()?;
+        let mut f = self.endpoint.in_flight_lock();
+        if f.0 == 0 {
+            f.1 = Some(Instant::now());
+        }
+        f.0 += 1;
+        drop(f);
+        Some(Slot {
+            endpoint: self.endpoint.clone(),
+            _permit: permit,
+        })
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -179,6 +219,19 @@ impl Drop for Ticket {
         self.endpoint
             .queued_bytes
             .fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// A request slot of an endpoint, held from before the request until its outcome is written.
+pub struct Slot {
+    endpoint: Arc<Endpoint>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut f = self.endpoint.in_flight_lock();
+        f.0 = f.0.saturating_sub(1);
     }
 }
 
@@ -227,10 +280,11 @@ impl Endpoints {
         drop(map);
         let l = ep.limiters.lock().unwrap_or_else(PoisonError::into_inner);
         let queued = ep.queued.load(Ordering::Acquire);
+        let now = Instant::now();
         queued < self.bounds.records / 2
             && ep.queued_bytes.load(Ordering::Acquire) < self.bounds.bytes / 2
-            && l.rate.peek(Instant::now()) < self.bounds.max_wait / 2
-            && ep.drain_estimate(queued, l.limits.max_in_flight) < self.bounds.max_wait / 2
+            && l.rate.peek(now) < self.bounds.max_wait / 2
+            && ep.drain_estimate(now, queued, l.limits.max_in_flight) < self.bounds.max_wait / 2
     }
 
     /// Offers a delivery of `bytes` to the subscription's endpoint.
@@ -241,7 +295,7 @@ impl Endpoints {
         let queued = ep.queued.load(Ordering::Acquire);
         let queued_bytes = ep.queued_bytes.load(Ordering::Acquire);
         let rate_wait = l.rate.peek(now);
-        let drain = ep.drain_estimate(queued, limits.max_in_flight);
+        let drain = ep.drain_estimate(now, queued, limits.max_in_flight);
         let estimate = rate_wait.max(drain);
         let full = queued > 0
             && (queued >= self.bounds.records || queued_bytes + bytes > self.bounds.bytes);
@@ -256,7 +310,7 @@ impl Endpoints {
         };
         if let Some(reason) = reason {
             let per_record = Duration::from_secs_f64(1.0 / l.rate.per_second())
-                .max(ep.drain_estimate(1, limits.max_in_flight));
+                .max(ep.drain_estimate(now, 1, limits.max_in_flight));
             drop(l);
             let wait = ep.defer_slot(now, estimate.max(MIN_DEFER), per_record);
             return Admission::Defer { wait, reason };
@@ -432,5 +486,71 @@ mod tests {
             ),
             "{third:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_that_stops_answering_stops_taking_deliveries_within_the_bound() {
+        let e = Endpoints::new(QueueBounds {
+            records: 1000,
+            bytes: 1 << 20,
+            max_wait: Duration::from_millis(200),
+            rate_cap: None,
+        });
+        let one = Limits {
+            max_in_flight: 1,
+            per_second: 1e6,
+        };
+        let Admission::Take(first) = e.offer(&id("a"), one, 1) else {
+            panic!("an empty queue takes");
+        };
+        // It answered fast once: a millisecond per request.
+        first.endpoint().observe_latency(Duration::from_millis(1));
+        let _out = first.slot().await.expect("a slot");
+        let mut queued = Vec::new();
+        for _ in 0..10 {
+            match e.offer(&id("a"), one, 1) {
+                Admission::Take(t) => queued.push(t),
+                other => panic!("a fast endpoint takes ten: {other:?}"),
+            }
+        }
+        // Now nothing answers for longer than the bound: what is queued cannot drain in time.
+        std::thread::sleep(Duration::from_millis(250));
+        let late = e.offer(&id("a"), one, 1);
+        assert!(
+            matches!(
+                late,
+                Admission::Defer {
+                    reason: DeferReason::SlowEndpoint,
+                    ..
+                }
+            ),
+            "{late:?}"
+        );
+    }
+
+    #[test]
+    fn a_fast_endpoints_burst_waits_in_memory_up_to_the_default_bounds() {
+        let e = Endpoints::new(QueueBounds {
+            rate_cap: None,
+            ..QueueBounds::default()
+        });
+        let fast = Limits {
+            max_in_flight: 64,
+            per_second: 1e6,
+        };
+        let mut held = Vec::new();
+        let reason = loop {
+            match e.offer(&id("a"), fast, 800) {
+                Admission::Take(t) => {
+                    t.endpoint().observe_latency(Duration::from_millis(2));
+                    held.push(t);
+                }
+                Admission::Defer { reason, .. } => break reason,
+            }
+        };
+        // 10,000 records at 2 ms over 64 slots drain in about 0.3 s: only the record bound
+        // ends the burst (8 MiB of 800-byte bodies would be 10,485).
+        assert_eq!(held.len(), 10_000);
+        assert_eq!(reason, DeferReason::QueueFull);
     }
 }

@@ -116,11 +116,16 @@ pub struct SenderArgs {
     pub copernica_id: String,
 
     /// Bytes of delivery bodies one endpoint may hold in memory; more moves to the retry path.
-    #[arg(long, env = "HOOKLINE_ENDPOINT_QUEUE_BYTES", default_value_t = 1 << 20)]
+    /// (What the endpoint cannot send within `--endpoint-max-wait` moves there first.)
+    #[arg(long, env = "HOOKLINE_ENDPOINT_QUEUE_BYTES", default_value_t = 8 << 20)]
     pub endpoint_queue_bytes: usize,
 
     /// Deliveries one endpoint may hold in memory; more moves to the retry path.
-    #[arg(long, env = "HOOKLINE_ENDPOINT_QUEUE_RECORDS", default_value_t = 500)]
+    #[arg(
+        long,
+        env = "HOOKLINE_ENDPOINT_QUEUE_RECORDS",
+        default_value_t = 10_000
+    )]
     pub endpoint_queue_records: usize,
 
     /// The longest a delivery may be expected to wait in memory for its endpoint (its rate

@@ -51,15 +51,26 @@ pub const LEVEL_WARMUP: Duration = Duration::from_secs(5);
 pub const REPEATS: usize = 3;
 const SETUP_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Runs the section, or says why not (the broker is optional on a developer machine). With
-/// `idle_only`, only the idle cost and the single clicks (for comparing fetch settings).
-pub async fn run(c: &Ceilings, idle_only: bool) -> Vec<Row> {
+/// How much of the section runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything.
+    All,
+    /// The idle cost and the single clicks (for comparing fetch settings).
+    Idle,
+    /// The idle cost, the single clicks and the bursts, without the open-loop rounds (for
+    /// comparing CPU per delivery).
+    Bursts,
+}
+
+/// Runs the section, or says why not (the broker is optional on a developer machine).
+pub async fn run(c: &Ceilings, scope: Scope) -> Vec<Row> {
     let bin = hookline_testkit::broker::tansu_bin();
     if !bin.exists() {
         let why = format!("no broker at {}; run `make broker`", bin.display());
         return vec![Row::skipped(SECTION, "the whole section", why)];
     }
-    match measure(c, idle_only).await {
+    match measure(c, scope).await {
         Ok(rows) => rows,
         Err(e) => vec![Row::failed(SECTION, "the whole section", format!("{e:#}"))],
     }
@@ -235,11 +246,11 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Run> {
     Ok(run)
 }
 
-async fn measure(c: &Ceilings, idle_only: bool) -> anyhow::Result<Vec<Row>> {
+async fn measure(c: &Ceilings, scope: Scope) -> anyhow::Result<Vec<Row>> {
     let dir = std::env::temp_dir().join(format!("hookline-bench-{}", std::process::id()));
     let result = async {
         let mut run = setup(&dir).await?;
-        phases(&mut run, c, idle_only).await
+        phases(&mut run, c, scope).await
     }
     .await;
     // The stages' logs stay when something failed.
@@ -252,7 +263,7 @@ async fn measure(c: &Ceilings, idle_only: bool) -> anyhow::Result<Vec<Row>> {
     }
 }
 
-async fn phases(run: &mut Run, c: &Ceilings, idle_only: bool) -> anyhow::Result<Vec<Row>> {
+async fn phases(run: &mut Run, c: &Ceilings, scope: Scope) -> anyhow::Result<Vec<Row>> {
     let mut m = report::Measured::default();
     crate::progress("5a idle pipeline");
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -268,7 +279,7 @@ async fn phases(run: &mut Run, c: &Ceilings, idle_only: bool) -> anyhow::Result<
             .await?;
     }
     m.single = run.latencies("single", 0).0;
-    if idle_only {
+    if scope == Scope::Idle {
         return Ok(report::rows(c, &m));
     }
 
@@ -291,6 +302,10 @@ async fn phases(run: &mut Run, c: &Ceilings, idle_only: bool) -> anyhow::Result<
             cpu,
             unjoined,
         });
+    }
+    if scope == Scope::Bursts {
+        m.peak_rss = run.stages.peak_rss_kib();
+        return Ok(report::rows(c, &m));
     }
     let peak = m.bursts.last().map_or(0.0, |b| b.rate);
     for repeat in 0..REPEATS {
