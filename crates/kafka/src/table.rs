@@ -50,6 +50,11 @@ pub trait TableSink: Send + 'static {
     fn apply(&mut self, partition: i32, offset: i64, key: Option<&[u8]>, value: Option<&[u8]>);
     /// The partition is no longer owned: drop what was read from it.
     fn forget_partition(&mut self, partition: i32);
+    /// Every record handed over so far must be in the table now. Called after each poll's
+    /// records and before a revocation, always before the thread publishes how far it has
+    /// read, so a sink may batch its writes ([`TableSink::apply`] may only buffer) and
+    /// [`TableTail::caught_up`] still means "in the table".
+    fn flush(&mut self) {}
 }
 
 /// Where to start reading a partition.
@@ -316,6 +321,17 @@ fn apply_guarded<S: TableSink>(sink: &mut S, topic: &str, partition: i32, m: &im
     }
 }
 
+/// [`TableSink::flush`], with the same guard as [`apply_guarded`]: a panic loses that batch's
+/// writes (logged), never the thread.
+fn flush_guarded<S: TableSink>(sink: &mut S, topic: &str) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.flush())).is_err() {
+        tracing::error!(
+            topic,
+            "the table sink panicked writing a batch; its records are lost until the next restore (a bug: please report it)"
+        );
+    }
+}
+
 /// The table thread's state.
 struct Reader<S> {
     consumer: Arc<BaseConsumer>,
@@ -422,6 +438,7 @@ impl<S: TableSink> Reader<S> {
 
     fn revoke(&mut self, parts: Vec<i32>) {
         let mut tpl = TopicPartitionList::new();
+        flush_guarded(&mut self.sink, &self.topic);
         for p in parts {
             if self.assigned.remove(&p) {
                 tpl.add_partition(&self.topic, p);
@@ -458,6 +475,7 @@ impl<S: TableSink> Reader<S> {
             }
             next = self.consumer.poll(Duration::ZERO);
         }
+        flush_guarded(&mut self.sink, &self.topic);
     }
 }
 
