@@ -183,17 +183,20 @@ pub async fn validate(
         tracing::info!(account = %caller.account, domain = %record.domain, "domain validated");
     }
     let mut activated = Vec::new();
-    for mut sub in state.tables.subscriptions_where(|s| {
+    for candidate in state.tables.subscriptions_where(|s| {
         s.account == caller.account && s.status == SubscriptionStatus::Unverified
     }) {
+        // Re-read under the write lock, so an edit made meanwhile is kept.
+        let _writing = state.write_locks.lock(&candidate.id.0).await;
+        let Some(mut sub) = state.tables.subscription(&candidate.id.0).filter(|s| {
+            s.account == caller.account && s.status == SubscriptionStatus::Unverified
+        }) else {
+            continue;
+        };
         if let Some(by) = covering_domain(&state, &caller.account, &sub.url) {
             mark_verified_by_domain(&mut sub, &by);
             sub.updated = Some(hookline_model::timefmt::now_rfc3339());
-            state
-                .tables
-                .put_subscription(&sub)
-                .await
-                .map_err(|e| ApiError::unavailable(e.to_string()))?;
+            crate::subscriptions::save(&state, &mut sub).await?;
             activated.push(sub.id.0);
         }
     }

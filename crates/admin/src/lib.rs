@@ -2,6 +2,7 @@
 //!
 //! - [`tables`]: the followed `subscriptions`, `tokens` and `domains` tables and read-after-write
 //!   writes to them; the recent `outcomes` per subscription.
+//! - [`concurrency`]: `ETag` / `If-Match` on subscriptions (412 on a stale version).
 //! - [`auth`]: bearer tokens bound to one account (or operator tokens), stored hashed.
 //! - [`subscriptions`]: CRUD, list by database/collection, pause/resume, URL verification.
 //! - [`domains`]: DNS TXT validation of domains.
@@ -16,6 +17,7 @@
 //! against it. [`AdminArgs`] / [`serve`] are what `main` and the tests share.
 
 pub mod auth;
+pub mod concurrency;
 pub mod delivery;
 pub mod domains;
 pub mod error;
@@ -111,6 +113,8 @@ pub struct Shared {
     pub metrics: Metrics,
     pub limits: limits::Limits,
     pub replays: replay::Replays,
+    /// Serialises the read-check-write of each subscription on this instance.
+    pub write_locks: concurrency::WriteLocks,
 }
 
 /// The handlers' state: cheap to clone.
@@ -311,6 +315,7 @@ pub async fn serve_until_stopped(
         metrics,
         limits,
         replays: replay::Replays::new(args.limits.max_concurrent_replays, replay_deadline),
+        write_locks: concurrency::WriteLocks::default(),
     }));
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(addr)

@@ -5,7 +5,7 @@
 //! exactly like one that does not exist.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::Json;
 use hookline_model::{
     AccountId, CollectionId, DatabaseId, EventKind, Limits, ProfileAction, SignatureProfile,
@@ -17,6 +17,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Map, Value};
 
 use crate::auth::AccountCaller;
+use crate::concurrency::{check_if_match, etag_header};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::AppState;
@@ -196,7 +197,17 @@ fn reverify(state: &AppState, sub: &mut Subscription) {
     }
 }
 
-async fn save(state: &AppState, sub: &Subscription) -> Result<(), ApiError> {
+/// A subscription answer: the JSON body and its `ETag`.
+pub type Tagged<T> = ([(HeaderName, HeaderValue); 1], Json<T>);
+
+fn tagged(sub: Subscription) -> Tagged<Subscription> {
+    ([etag_header(&sub)], Json(sub))
+}
+
+/// Writes `sub` as its next version. Callers hold the subscription's write lock
+/// (`state.write_locks`) from the read the change is based on until this returns.
+pub async fn save(state: &AppState, sub: &mut Subscription) -> Result<(), ApiError> {
+    sub.version += 1;
     state
         .tables
         .put_subscription(sub)
@@ -208,7 +219,7 @@ pub async fn create(
     State(state): State<AppState>,
     caller: AccountCaller,
     ApiJson(body): ApiJson<Value>,
-) -> Result<(StatusCode, Json<Subscription>), ApiError> {
+) -> Result<(StatusCode, Tagged<Subscription>), ApiError> {
     let input: NewSubscription = parse_body(body)?;
     let max = state.limits.max_subscriptions;
     if state
@@ -249,12 +260,13 @@ pub async fn create(
         signature: input.signature,
         created: Some(now.clone()),
         updated: Some(now),
+        version: 0,
     };
     validate(&state, &sub)?;
     reverify(&state, &mut sub);
-    save(&state, &sub).await?;
+    save(&state, &mut sub).await?;
     tracing::info!(subscription = %sub.id, account = %sub.account, status = sub.status.as_str(), "subscription created");
-    Ok((StatusCode::CREATED, Json(sub)))
+    Ok((StatusCode::CREATED, tagged(sub)))
 }
 
 /// One subscription, with the sender's circuit state of its endpoint (`endpoint_health`) once
@@ -263,8 +275,9 @@ pub async fn get_one(
     State(state): State<AppState>,
     caller: AccountCaller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Tagged<Value>, ApiError> {
     let sub = owned(&state, &caller.account, &id)?;
+    let tag = etag_header(&sub);
     let mut answer = serde_json::to_value(&sub)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     let health = state.tables.endpoint_health(&sub.id.0);
@@ -274,7 +287,7 @@ pub async fn get_one(
         })?;
         fields.insert("endpoint_health".into(), health);
     }
-    Ok(Json(answer))
+    Ok(([tag], Json(answer)))
 }
 
 /// The list answer.
@@ -313,10 +326,13 @@ pub async fn update(
     State(state): State<AppState>,
     caller: AccountCaller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
-) -> Result<Json<Subscription>, ApiError> {
+) -> Result<Tagged<Subscription>, ApiError> {
     let patch: SubscriptionPatch = parse_body(body)?;
+    let _writing = state.write_locks.lock(&id).await;
     let mut sub = owned(&state, &caller.account, &id)?;
+    check_if_match(&headers, &sub)?;
     if let Some(d) = patch.database {
         sub.database = database_id("database", &d)?;
     }
@@ -364,16 +380,19 @@ pub async fn update(
         }
     }
     sub.updated = Some(hookline_model::timefmt::now_rfc3339());
-    save(&state, &sub).await?;
-    Ok(Json(sub))
+    save(&state, &mut sub).await?;
+    Ok(tagged(sub))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
     caller: AccountCaller,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
+    let _writing = state.write_locks.lock(&id).await;
     let sub = owned(&state, &caller.account, &id)?;
+    check_if_match(&headers, &sub)?;
     state
         .tables
         .delete_subscription(&sub.id)
@@ -388,8 +407,9 @@ pub async fn pause(
     State(state): State<AppState>,
     caller: AccountCaller,
     Path(id): Path<String>,
-) -> Result<Json<Subscription>, ApiError> {
-    set_status(&state, &caller, &id, SubscriptionStatus::Paused).await
+    headers: HeaderMap,
+) -> Result<Tagged<Subscription>, ApiError> {
+    set_status(&state, &caller, &id, &headers, SubscriptionStatus::Paused).await
 }
 
 /// Resumes a paused subscription, or re-enables one Hookline disabled (410 Gone, or failing for
@@ -398,8 +418,9 @@ pub async fn resume(
     State(state): State<AppState>,
     caller: AccountCaller,
     Path(id): Path<String>,
-) -> Result<Json<Subscription>, ApiError> {
-    set_status(&state, &caller, &id, SubscriptionStatus::Active).await
+    headers: HeaderMap,
+) -> Result<Tagged<Subscription>, ApiError> {
+    set_status(&state, &caller, &id, &headers, SubscriptionStatus::Active).await
 }
 
 /// Moves a verified subscription to `to` (idempotent); an unverified one cannot be paused or
@@ -408,9 +429,12 @@ async fn set_status(
     state: &AppState,
     caller: &AccountCaller,
     id: &str,
+    headers: &HeaderMap,
     to: SubscriptionStatus,
-) -> Result<Json<Subscription>, ApiError> {
+) -> Result<Tagged<Subscription>, ApiError> {
+    let _writing = state.write_locks.lock(id).await;
     let mut sub = owned(state, &caller.account, id)?;
+    check_if_match(headers, &sub)?;
     if sub.status == SubscriptionStatus::Unverified {
         return Err(ApiError::conflict(
             "unverified",
@@ -420,9 +444,9 @@ async fn set_status(
     if sub.status != to {
         sub.status = to;
         sub.updated = Some(hookline_model::timefmt::now_rfc3339());
-        save(state, &sub).await?;
+        save(state, &mut sub).await?;
     }
-    Ok(Json(sub))
+    Ok(tagged(sub))
 }
 
 /// `POST /v1/subscriptions/{id}/verify`: a validated domain covering the URL, or the
@@ -431,10 +455,13 @@ pub async fn verify(
     State(state): State<AppState>,
     caller: AccountCaller,
     Path(id): Path<String>,
-) -> Result<Json<Subscription>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Tagged<Subscription>, ApiError> {
+    let _writing = state.write_locks.lock(&id).await;
     let mut sub = owned(&state, &caller.account, &id)?;
+    check_if_match(&headers, &sub)?;
     if sub.verification.contains_key("verified_at") {
-        return Ok(Json(sub));
+        return Ok(tagged(sub));
     }
     crate::limits::charge(&state.limits.verify, &caller.account, "verifications")?;
     if let Some(domain) = covering_domain(&state, &sub.account, &sub.url) {
@@ -450,7 +477,7 @@ pub async fn verify(
             None => {
                 // Written by other tooling without a challenge: issue one now.
                 sub.verification = file_challenge(&sub.url);
-                save(&state, &sub).await?;
+                save(&state, &mut sub).await?;
                 return Err(ApiError::conflict(
                     "challenge_issued",
                     format!(
@@ -480,12 +507,12 @@ pub async fn verify(
         }
     }
     sub.updated = Some(hookline_model::timefmt::now_rfc3339());
-    save(&state, &sub).await?;
+    save(&state, &mut sub).await?;
     let by = sub
         .verification
         .get("verified_by")
         .and_then(Value::as_str)
         .unwrap_or("-");
     tracing::info!(subscription = %sub.id, by, "subscription verified");
-    Ok(Json(sub))
+    Ok(tagged(sub))
 }
