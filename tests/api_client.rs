@@ -68,9 +68,13 @@ impl Admin {
             Some(AccountId::new(account).unwrap()),
             Some("test".into()),
         );
-        hookline_admin::tables::write_token(&self.topics.settings, &self.topics.topics, &new.record)
-            .await
-            .unwrap();
+        hookline_admin::tables::write_token(
+            &self.topics.settings,
+            &self.topics.topics,
+            &new.record,
+        )
+        .await
+        .unwrap();
         new.token
     }
 

@@ -122,7 +122,10 @@ mod tests {
     fn if_match_compares_strongly_and_accepts_lists_and_star() {
         let s = sub(3);
         let tag = etag(&s);
-        assert!(tag.starts_with("\"3-") && tag.len() == "\"3-\"".len() + 16, "{tag}");
+        assert!(
+            tag.starts_with("\"3-") && tag.len() == "\"3-\"".len() + 16,
+            "{tag}"
+        );
         assert!(check_if_match(&HeaderMap::new(), &s).is_ok());
         assert!(check_if_match(&with(&tag), &s).is_ok());
         assert!(check_if_match(&with("*"), &s).is_ok());

@@ -188,9 +188,11 @@ pub async fn validate(
     }) {
         // Re-read under the write lock, so an edit made meanwhile is kept.
         let _writing = state.write_locks.lock(&candidate.id.0).await;
-        let Some(mut sub) = state.tables.subscription(&candidate.id.0).filter(|s| {
-            s.account == caller.account && s.status == SubscriptionStatus::Unverified
-        }) else {
+        let Some(mut sub) = state
+            .tables
+            .subscription(&candidate.id.0)
+            .filter(|s| s.account == caller.account && s.status == SubscriptionStatus::Unverified)
+        else {
             continue;
         };
         if let Some(by) = covering_domain(&state, &caller.account, &sub.url) {

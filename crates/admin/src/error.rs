@@ -94,6 +94,19 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 
+    /// 409 with `Retry-After: 1`: the same thing is being done right now; ask again shortly.
+    pub fn too_soon(code: &'static str, message: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::CONFLICT, code, message);
+        e.retry_after = Some(std::time::Duration::from_secs(1));
+        e
+    }
+
+    /// Names the request field (or header) at fault.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self

@@ -9,6 +9,8 @@
 //! - [`delivery`]: test webhook, check now, attempt history.
 //! - [`replay`]: replay of dead letters: off the runtime, bounded, idempotent by replay id.
 //! - [`limits`]: per-account quotas and rate limits, and the limit on failed authentications.
+//! - [`idempotency`]: `Idempotency-Key` on the `POST`s that create or send (kept per account,
+//!   in this instance's memory, for 24 h).
 //! - [`keys`]: `GET /v1/keys`, the public keys (a Standard Webhooks key per account).
 //! - [`operator`]: endpoints across accounts, for operator tokens.
 //! - [`error`]: the JSON error answer every endpoint uses.
@@ -22,6 +24,7 @@ pub mod delivery;
 pub mod domains;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod keys;
 pub mod limits;
 pub mod operator;
@@ -115,6 +118,8 @@ pub struct Shared {
     pub replays: replay::Replays,
     /// Serialises the read-check-write of each subscription on this instance.
     pub write_locks: concurrency::WriteLocks,
+    /// The `Idempotency-Key`s this instance remembers.
+    pub idempotency: idempotency::IdempotencyKeys,
 }
 
 /// The handlers' state: cheap to clone.
@@ -195,6 +200,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/operator/metrics", m(get(operator::metrics)))
         .route("/healthz", m(get(|| async { "ok\n" })))
         .fallback(error::no_route)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_request,
@@ -316,6 +325,7 @@ pub async fn serve_until_stopped(
         limits,
         replays: replay::Replays::new(args.limits.max_concurrent_replays, replay_deadline),
         write_locks: concurrency::WriteLocks::default(),
+        idempotency: idempotency::IdempotencyKeys::default(),
     }));
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(addr)
