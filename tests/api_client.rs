@@ -75,6 +75,16 @@ impl Admin {
         )
         .await
         .unwrap();
+        // Wait until the admin API has read it from the topic.
+        let api = self.client(&new.token);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while api.call("GET", "/v1/domains", None).await.status == 401 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the admin API never read the new token"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         new.token
     }
 

@@ -12,6 +12,7 @@
 //! - [`idempotency`]: `Idempotency-Key` on the `POST`s that create or send (kept per account,
 //!   in this instance's memory, for 24 h).
 //! - [`keys`]: `GET /v1/keys`, the public keys (a Standard Webhooks key per account).
+//! - [`page`]: cursor pagination (`limit`, `cursor`, `next_cursor`) of every list.
 //! - [`operator`]: endpoints across accounts, for operator tokens.
 //! - [`error`]: the JSON error answer every endpoint uses.
 //!
@@ -28,6 +29,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod limits;
 pub mod operator;
+pub mod page;
 pub mod replay;
 pub mod subscriptions;
 pub mod tables;

@@ -100,6 +100,8 @@ pub struct ListQuery {
     pub database: Option<String>,
     pub collection: Option<String>,
     pub status: Option<SubscriptionStatus>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
 }
 
 /// A subscription of `account`, or 404.
@@ -290,10 +292,32 @@ pub async fn get_one(
     Ok(([tag], Json(answer)))
 }
 
-/// The list answer.
+/// The list answer: one page, in the order of the ids.
 #[derive(Debug, serde::Serialize)]
 pub struct SubscriptionList {
     pub subscriptions: Vec<Subscription>,
+    /// The `cursor` of the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+impl SubscriptionList {
+    /// The page of `all` (sorted by id) that `limit` and `cursor` ask for.
+    pub fn page(
+        all: Vec<Subscription>,
+        limit: Option<usize>,
+        cursor: Option<&str>,
+    ) -> Result<Self, ApiError> {
+        let limit = crate::page::limit(limit, crate::page::DEFAULT_LIMIT, crate::page::MAX_LIMIT)?;
+        let after = cursor
+            .map(|c| crate::page::decode("subscriptions", c))
+            .transpose()?;
+        let (subscriptions, next_cursor) =
+            crate::page::page(all, "subscriptions", |s| &s.id.0, after.as_deref(), limit);
+        Ok(Self {
+            subscriptions,
+            next_cursor,
+        })
+    }
 }
 
 pub async fn list(
@@ -311,7 +335,7 @@ pub async fn list(
         .as_deref()
         .map(|c| collection_id("collection", c))
         .transpose()?;
-    let subscriptions = state.tables.subscriptions_where(|s| {
+    let all = state.tables.subscriptions_where(|s| {
         s.account == caller.account
             && database.as_ref().is_none_or(|d| &s.database == d)
             && collection
@@ -319,7 +343,11 @@ pub async fn list(
                 .is_none_or(|c| s.collection.as_ref() == Some(c))
             && q.status.is_none_or(|st| s.status == st)
     });
-    Ok(Json(SubscriptionList { subscriptions }))
+    Ok(Json(SubscriptionList::page(
+        all,
+        q.limit,
+        q.cursor.as_deref(),
+    )?))
 }
 
 pub async fn update(

@@ -274,7 +274,9 @@ pub async fn run(api: &Api, json_out: bool, cmd: SubscriptionsCmd) -> anyhow::Re
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| (k, v)))
             .collect();
-            let v = api.get(&["v1", "subscriptions"], &query).await?;
+            let v = api
+                .get_all(&["v1", "subscriptions"], &query, "subscriptions")
+                .await?;
             if json_out {
                 print_json(&v);
             } else {
@@ -613,7 +615,11 @@ pub async fn operator(api: &Api, json_out: bool, cmd: OperatorCmd) -> anyhow::Re
             .filter_map(|(k, v)| v.map(|v| (k, v)))
             .collect();
             let v = api
-                .get(&["v1", "operator", "subscriptions"], &query)
+                .get_all(
+                    &["v1", "operator", "subscriptions"],
+                    &query,
+                    "subscriptions",
+                )
                 .await?;
             if json_out {
                 print_json(&v);
