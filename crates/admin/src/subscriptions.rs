@@ -30,7 +30,7 @@ pub struct NewSubscription {
     #[serde(default)]
     pub collection: Option<String>,
     pub events: Vec<EventKind>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "actions")]
     pub actions: Option<Vec<ProfileAction>>,
     #[serde(default)]
     pub triggers: Option<Vec<Trigger>>,
@@ -56,7 +56,7 @@ pub struct SubscriptionPatch {
     #[serde(default, deserialize_with = "present")]
     pub collection: Option<Option<String>>,
     pub events: Option<Vec<EventKind>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_actions")]
     pub actions: Option<Option<Vec<ProfileAction>>>,
     #[serde(default, deserialize_with = "present")]
     pub triggers: Option<Option<Vec<Trigger>>>,
@@ -73,6 +73,34 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// `actions` as the API takes it: a list of `create`, `update`, `delete`; `"all"` (the
+/// product's "Action Type: all"), alone or in the list, is normalised to absent, which means
+/// all; `null` too.
+fn actions<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<ProfileAction>>, D::Error> {
+    use serde::de::Error;
+    let all = |v: &Value| v.as_str() == Some("all");
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        v if all(&v) => Ok(None),
+        Value::Array(items) if items.iter().any(all) => Ok(None),
+        v @ Value::Array(_) => serde_json::from_value(v).map(Some).map_err(|e| {
+            D::Error::custom(format!(
+                "{e}; actions are create, update and delete, or \"all\""
+            ))
+        }),
+        other => Err(D::Error::custom(format!(
+            "expected a list of create, update and delete, or \"all\", got {other}"
+        ))),
+    }
+}
+
+/// [`actions`] for a patch: absent stays absent.
+fn present_actions<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<Vec<ProfileAction>>>, D::Error> {
+    actions(d).map(Some)
 }
 
 /// Deserializes a request body, naming the field that is wrong.
@@ -543,4 +571,38 @@ pub async fn verify(
         .unwrap_or("-");
     tracing::info!(subscription = %sub.id, by, "subscription verified");
     Ok(tagged(sub))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_with(actions: Value) -> Result<NewSubscription, ApiError> {
+        parse_body(json!({"database": "12", "events": ["update"],
+            "url": "https://h.example/in", "actions": actions}))
+    }
+
+    #[test]
+    fn all_in_actions_is_normalised_to_absent() {
+        for all in [
+            json!("all"),
+            json!(["all"]),
+            json!(["create", "all"]),
+            json!(null),
+        ] {
+            assert_eq!(new_with(all.clone()).unwrap().actions, None, "{all}");
+        }
+        assert_eq!(
+            new_with(json!(["create"])).unwrap().actions,
+            Some(vec![ProfileAction::Create])
+        );
+        let e = new_with(json!(["everything"])).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("actions"));
+        assert!(e.message.contains("\"all\""), "{}", e.message);
+        assert!(new_with(json!(3)).is_err());
+        let patch: SubscriptionPatch = parse_body(json!({"actions": "all"})).unwrap();
+        assert_eq!(patch.actions, Some(None), "a patch to all clears the list");
+        let patch: SubscriptionPatch = parse_body(json!({})).unwrap();
+        assert_eq!(patch.actions, None, "absent leaves it as it is");
+    }
 }

@@ -130,7 +130,7 @@ pub struct SubscriptionFields {
     /// delete.
     #[arg(long, value_delimiter = ',', value_name = "EVENTS")]
     events: Option<Vec<String>>,
-    /// Profile actions, comma-separated (default: all).
+    /// Profile actions, comma-separated: create, update, delete, or all (the default).
     #[arg(long, value_delimiter = ',', value_name = "ACTIONS")]
     actions: Option<Vec<String>>,
     /// Triggers of profile changes, comma-separated (default: all).
