@@ -540,6 +540,7 @@ async fn admin_api_end_to_end() {
             ("POST", format!("{base}/pause"), None),
             ("POST", format!("{base}/resume"), None),
             ("POST", format!("{base}/verify"), None),
+            ("GET", format!("{base}/verification-file"), None),
             ("POST", format!("{base}/test"), None),
             ("GET", format!("{base}/attempts"), None),
             (

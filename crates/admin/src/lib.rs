@@ -4,7 +4,8 @@
 //!   writes to them; the recent `outcomes` per subscription.
 //! - [`concurrency`]: `ETag` / `If-Match` on subscriptions (412 on a stale version).
 //! - [`auth`]: bearer tokens bound to one account (or operator tokens), stored hashed.
-//! - [`subscriptions`]: CRUD, list by database/collection, pause/resume, URL verification.
+//! - [`subscriptions`]: CRUD, list by database/collection, pause/resume.
+//! - [`verify`]: URL verification: the file challenge, its download, `POST .../verify`.
 //! - [`domains`]: DNS TXT validation of domains.
 //! - [`delivery`]: test webhook, check now, attempt history.
 //! - [`replay`]: replay of dead letters: off the runtime, bounded, idempotent by replay id.
@@ -33,6 +34,7 @@ pub mod page;
 pub mod replay;
 pub mod subscriptions;
 pub mod tables;
+pub mod verify;
 
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -84,6 +86,11 @@ pub struct AdminArgs {
     #[arg(long, env = "HOOKLINE_DNS_RESOLVER")]
     pub dns_resolver: Option<String>,
 
+    /// The verification file is `<prefix>-<token>.txt`: the name customers publish to prove a
+    /// callback URL is theirs (`docs/verification.md`).
+    #[arg(long, env = "HOOKLINE_VERIFICATION_PREFIX", default_value = hookline_verification::DEFAULT_PREFIX)]
+    pub verification_prefix: String,
+
     /// The X-Copernica-ID header value of test webhooks; `{account}` is replaced by the account
     /// id (must match the sender's setting).
     #[arg(
@@ -112,6 +119,8 @@ pub struct Shared {
     pub client: HttpClient,
     pub resolver: DnsResolver,
     pub require_https: bool,
+    /// The verification file is `<prefix>-<token>.txt`.
+    pub verification_prefix: hookline_verification::FilePrefix,
     pub copernica_id: String,
     pub settings: KafkaSettings,
     pub topics: Topics,
@@ -177,9 +186,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/subscriptions/{id}/resume",
             m(post(subscriptions::resume)),
         )
+        .route("/v1/subscriptions/{id}/verify", m(post(verify::verify)))
         .route(
-            "/v1/subscriptions/{id}/verify",
-            m(post(subscriptions::verify)),
+            "/v1/subscriptions/{id}/verification-file",
+            m(get(verify::download)),
         )
         .route("/v1/subscriptions/{id}/test", m(post(delivery::test)))
         .route(
@@ -287,6 +297,12 @@ pub async fn serve_until_stopped(
             args.copernica_id
         )));
     }
+    let verification_prefix = hookline_verification::FilePrefix::parse(&args.verification_prefix)
+        .map_err(|e| {
+        AdminError::Setting(format!(
+            "HOOKLINE_VERIFICATION_PREFIX / --verification-prefix: {e}"
+        ))
+    })?;
     let limits = limits::Limits::from_args(&args.limits).map_err(AdminError::Setting)?;
     let replay_deadline =
         hookline_config::parse_duration(&args.limits.replay_deadline).map_err(|e| {
@@ -320,6 +336,7 @@ pub async fn serve_until_stopped(
         client,
         resolver,
         require_https: args.require_https,
+        verification_prefix,
         copernica_id: args.copernica_id.clone(),
         settings,
         topics,

@@ -1,5 +1,5 @@
 //! `/v1/subscriptions`: create, read, list by database or collection, update, pause/resume,
-//! delete, and URL ownership verification.
+//! delete (URL ownership verification is [`crate::verify`]).
 //!
 //! Every handler scopes to the caller's account: a subscription of another account answers 404
 //! exactly like one that does not exist.
@@ -12,14 +12,15 @@ use hookline_model::{
     Subscription, SubscriptionId, SubscriptionStatus, Trigger,
 };
 use hookline_payload::Format;
-use hookline_verification::VerificationToken;
 use serde::{Deserialize, Deserializer};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::auth::AccountCaller;
 use crate::concurrency::{check_if_match, etag_header};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::verify::reverify;
+pub use crate::verify::{covering_domain, mark_verified, mark_verified_by_domain};
 use crate::AppState;
 
 /// The body of `POST /v1/subscriptions`.
@@ -156,81 +157,10 @@ fn validate(state: &AppState, sub: &Subscription) -> Result<(), ApiError> {
     })
 }
 
-/// A fresh file challenge for `url`.
-fn file_challenge(url: &str) -> Map<String, Value> {
-    let token = VerificationToken::generate();
-    let locations = url::Url::parse(url)
-        .map(|u| {
-            hookline_verification::file_locations(&u, &token)
-                .into_iter()
-                .map(|l| Value::String(l.to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut m = Map::new();
-    m.insert("method".into(), json!("file"));
-    m.insert("token".into(), json!(token.as_str()));
-    m.insert(
-        "file".into(),
-        json!(hookline_verification::file_name(&token)),
-    );
-    m.insert("locations".into(), Value::Array(locations));
-    m
-}
-
-/// The validated domain of `account` that covers `url`'s host, if any.
-pub fn covering_domain(state: &AppState, account: &AccountId, url: &str) -> Option<String> {
-    let host = url::Url::parse(url).ok()?.host_str()?.to_owned();
-    state
-        .tables
-        .domains_where(|d| {
-            &d.account == account && d.status == hookline_model::DomainStatus::Validated
-        })
-        .into_iter()
-        .find(|d| {
-            hookline_verification::DomainName::parse(&d.domain)
-                .is_ok_and(|name| hookline_verification::domain_covers(&name, &host))
-        })
-        .map(|d| d.domain)
-}
-
-/// Marks `sub` verified by `by` (a file URL or `domain:<name>`); unverified becomes active.
-pub fn mark_verified(sub: &mut Subscription, by: String) {
-    sub.verification
-        .insert("verified_by".into(), Value::String(by));
-    sub.verification.insert(
-        "verified_at".into(),
-        Value::String(hookline_model::timefmt::now_rfc3339()),
-    );
-    if sub.status == SubscriptionStatus::Unverified {
-        sub.status = SubscriptionStatus::Active;
-    }
-}
-
-/// Marks `sub` verified by the validated `domain` that covers its URL.
-pub fn mark_verified_by_domain(sub: &mut Subscription, domain: &str) {
-    sub.verification.insert("method".into(), json!("domain"));
-    sub.verification.insert("domain".into(), json!(domain));
-    mark_verified(sub, format!("domain:{domain}"));
-}
-
-/// Sets the verification state for a new or changed URL: covered by a validated domain means
-/// verified; otherwise a new file challenge and `unverified`.
-fn reverify(state: &AppState, sub: &mut Subscription) {
-    sub.verification = Map::new();
-    match covering_domain(state, &sub.account, &sub.url) {
-        Some(domain) => mark_verified_by_domain(sub, &domain),
-        None => {
-            sub.verification = file_challenge(&sub.url);
-            sub.status = SubscriptionStatus::Unverified;
-        }
-    }
-}
-
 /// A subscription answer: the JSON body and its `ETag`.
 pub type Tagged<T> = ([(HeaderName, HeaderValue); 1], Json<T>);
 
-fn tagged(sub: Subscription) -> Tagged<Subscription> {
+pub fn tagged(sub: Subscription) -> Tagged<Subscription> {
     ([etag_header(&sub)], Json(sub))
 }
 
@@ -505,77 +435,10 @@ async fn set_status(
     Ok(tagged(sub))
 }
 
-/// `POST /v1/subscriptions/{id}/verify`: a validated domain covering the URL, or the
-/// verification file at the script's directory or the web root.
-pub async fn verify(
-    State(state): State<AppState>,
-    caller: AccountCaller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Result<Tagged<Subscription>, ApiError> {
-    let _writing = state.write_locks.lock(&id).await;
-    let mut sub = owned(&state, &caller.account, &id)?;
-    check_if_match(&headers, &sub)?;
-    if sub.verification.contains_key("verified_at") {
-        return Ok(tagged(sub));
-    }
-    crate::limits::charge(&state.limits.verify, &caller.account, "verifications")?;
-    if let Some(domain) = covering_domain(&state, &sub.account, &sub.url) {
-        mark_verified_by_domain(&mut sub, &domain);
-    } else {
-        let token = sub
-            .verification
-            .get("token")
-            .and_then(Value::as_str)
-            .and_then(|t| VerificationToken::parse(t).ok());
-        let token = match token {
-            Some(t) => t,
-            None => {
-                // Written by other tooling without a challenge: issue one now.
-                sub.verification = file_challenge(&sub.url);
-                save(&state, &mut sub).await?;
-                return Err(ApiError::conflict(
-                    "challenge_issued",
-                    format!(
-                        "the subscription had no verification challenge; publish the file {} and \
-                         call verify again",
-                        sub.verification["file"].as_str().unwrap_or_default()
-                    ),
-                ));
-            }
-        };
-        let url =
-            url::Url::parse(&sub.url).map_err(|e| ApiError::invalid("url", format!("{e}")))?;
-        match hookline_verification::verify_file(&state.client, &url, &token).await {
-            Ok(found) => mark_verified(&mut sub, found.to_string()),
-            Err(e) => {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "verification_failed",
-                    e.to_string(),
-                )
-                .with_details(json!({
-                    "file": hookline_verification::file_name(&token),
-                    "locations": hookline_verification::file_locations(&url, &token)
-                        .iter().map(|u| u.to_string()).collect::<Vec<_>>(),
-                })))
-            }
-        }
-    }
-    sub.updated = Some(hookline_model::timefmt::now_rfc3339());
-    save(&state, &mut sub).await?;
-    let by = sub
-        .verification
-        .get("verified_by")
-        .and_then(Value::as_str)
-        .unwrap_or("-");
-    tracing::info!(subscription = %sub.id, by, "subscription verified");
-    Ok(tagged(sub))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn new_with(actions: Value) -> Result<NewSubscription, ApiError> {
         parse_body(json!({"database": "12", "events": ["update"],

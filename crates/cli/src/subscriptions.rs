@@ -14,6 +14,7 @@ use crate::api::{Api, DEFAULT_TIMEOUT};
 use crate::table::{cell, print_json, Table};
 
 mod show;
+mod verification;
 use show::{print_attempts, print_list, print_subscription, print_test, show};
 
 /// Subscription statuses, for `--status`.
@@ -75,6 +76,14 @@ pub enum SubscriptionsCmd {
     Verify {
         /// The subscription id (`hookline subscriptions list` shows them).
         id: String,
+    },
+    /// Download the verification file (`<prefix>-<token>.txt`) to publish before `verify`.
+    VerificationFile {
+        /// The subscription id (`hookline subscriptions list` shows them).
+        id: String,
+        /// The folder to write it into.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
     /// Send one signed test webhook now and show what the endpoint answered.
     Test {
@@ -397,6 +406,15 @@ pub async fn run(api: &Api, json_out: bool, cmd: SubscriptionsCmd) -> anyhow::Re
                     cell(&v["verification"]["verified_by"]),
                     cell(&v["status"])
                 );
+            }
+        }
+        C::VerificationFile { id, dir } => {
+            let path = verification::download(api, &id, &dir).await?;
+            if json_out {
+                print_json(&json!({"file": path}));
+            } else {
+                let sub = api.get(&["v1", "subscriptions", &id], &[]).await?;
+                println!("{}", verification::next_steps(&path, &sub));
             }
         }
         C::Test {
