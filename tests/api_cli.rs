@@ -1,5 +1,5 @@
 //! The `hookline` command for what the API gained: the verification file downloaded under
-//! its configured name and published to verify. The built binary against a live admin API on
+//! its configured name and published to verify; conditions sent and shown in their text form. The built binary against a live admin API on
 //! the real local broker (`cargo build -p hookline-cli` first).
 
 use hookline_integration_tests::{key_path, start_admin};
@@ -10,7 +10,7 @@ mod support;
 use support::{temp_dir, Cli};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cli_downloads_the_verification_file_that_verifies() {
+async fn the_cli_downloads_the_verification_file_and_speaks_conditions_as_text() {
     let broker = Broker::start();
     let t = TestTopics::create(&broker.bootstrap, 1).await;
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -99,6 +99,41 @@ async fn the_cli_downloads_the_verification_file_that_verifies() {
         "{}",
         verified.stdout
     );
+    // Conditions are sent in their text form and shown in it.
+    let text = r#"name contains "Mike" and (interest vip or signup after -30d)"#;
+    cli.run(tok, &["subscriptions", "update", id, "--condition", text])
+        .await
+        .ok();
+    let shown = cli.run(tok, &["subscriptions", "get", id]).await.ok();
+    assert!(
+        shown
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("conditions:") && l.ends_with(text)),
+        "{}",
+        shown.stdout
+    );
+    let wrong = cli
+        .run(
+            tok,
+            &[
+                "subscriptions",
+                "update",
+                id,
+                "--condition",
+                "name contians x",
+            ],
+        )
+        .await
+        .fails(1);
+    assert!(
+        wrong
+            .stderr
+            .contains("line 1, column 6: unknown operator `contians`"),
+        "{}",
+        wrong.stderr
+    );
+
     // Past `tokens create`, which prints it once, no output shows the token.
     for out in cli.outputs.lock().unwrap().iter().skip(2) {
         assert!(!out.contains(&token), "the token leaked: {out}");

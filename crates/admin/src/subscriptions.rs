@@ -13,7 +13,7 @@ use hookline_model::{
 };
 use hookline_payload::Format;
 use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::auth::AccountCaller;
 use crate::concurrency::{check_if_match, etag_header};
@@ -37,6 +37,9 @@ pub struct NewSubscription {
     pub triggers: Option<Vec<Trigger>>,
     #[serde(default)]
     pub conditions: Value,
+    /// The condition in its text form (`docs/conditions.md`), instead of `conditions`.
+    #[serde(default)]
+    pub conditions_text: Option<String>,
     pub url: String,
     #[serde(default)]
     pub format: Format,
@@ -62,6 +65,8 @@ pub struct SubscriptionPatch {
     #[serde(default, deserialize_with = "present")]
     pub triggers: Option<Option<Vec<Trigger>>>,
     pub conditions: Option<Value>,
+    /// The condition in its text form, instead of `conditions`; empty text clears it.
+    pub conditions_text: Option<String>,
     pub url: Option<String>,
     pub format: Option<Format>,
     pub limits: Option<Limits>,
@@ -102,6 +107,24 @@ fn present_actions<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Option<Vec<ProfileAction>>>, D::Error> {
     actions(d).map(Some)
+}
+
+/// The condition a request gives: `conditions` (JSON) or `conditions_text` (parsed into the
+/// same JSON tree), not both; `None` when it gives neither.
+fn condition_of(json: Option<Value>, text: Option<&str>) -> Result<Option<Value>, ApiError> {
+    match (json, text) {
+        (Some(j), Some(_)) if !j.is_null() => Err(ApiError::invalid(
+            "conditions_text",
+            "give either conditions (JSON) or conditions_text, not both",
+        )),
+        (_, Some(text)) => hookline_conditions::parse_text(text)
+            .map(Some)
+            .map_err(|e| {
+                ApiError::invalid("conditions_text", e.to_string())
+                    .with_details(json!({"line": e.line, "column": e.column}))
+            }),
+        (json, None) => Ok(json),
+    }
 }
 
 /// Deserializes a request body, naming the field that is wrong.
@@ -210,7 +233,8 @@ pub async fn create(
         events: input.events,
         actions: input.actions,
         triggers: input.triggers,
-        conditions: input.conditions,
+        conditions: condition_of(Some(input.conditions), input.conditions_text.as_deref())?
+            .unwrap_or_default(),
         url: input.url,
         format: input.format,
         status: SubscriptionStatus::Unverified,
@@ -337,7 +361,7 @@ pub async fn update(
     if let Some(t) = patch.triggers {
         sub.triggers = t;
     }
-    if let Some(c) = patch.conditions {
+    if let Some(c) = condition_of(patch.conditions, patch.conditions_text.as_deref())? {
         sub.conditions = c;
     }
     if let Some(f) = patch.format {
@@ -438,7 +462,6 @@ async fn set_status(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn new_with(actions: Value) -> Result<NewSubscription, ApiError> {
         parse_body(json!({"database": "12", "events": ["update"],

@@ -148,7 +148,11 @@ pub struct SubscriptionFields {
     /// Body format.
     #[arg(long, value_parser = ["form", "json", "xml"])]
     format: Option<String>,
-    /// A JSON condition (see docs/conditions.md); `-` reads stdin.
+    /// A condition in its text form, e.g. 'name contains "Mike" and interest vip'
+    /// (docs/conditions.md, "Text form").
+    #[arg(long, value_name = "TEXT", conflicts_with = "condition_file")]
+    condition: Option<String>,
+    /// A condition in a file: JSON, or the text form; `-` reads stdin.
     #[arg(long, value_name = "FILE")]
     condition_file: Option<PathBuf>,
     /// Deliver one at a time, in order (`--ordered false` to switch it off).
@@ -193,15 +197,16 @@ impl SubscriptionFields {
         if let Some(f) = &self.format {
             set("format", json!(f));
         }
+        if let Some(text) = &self.condition {
+            set("conditions_text", json!(text));
+        }
         if let Some(path) = &self.condition_file {
             let text = read_text(path)?;
-            let condition: Value = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "{} is not JSON (conditions are JSON, see docs/conditions.md)",
-                    path.display()
-                )
-            })?;
-            set("conditions", condition);
+            // JSON if it is JSON (an object or null); the text form otherwise.
+            match serde_json::from_str::<Value>(&text) {
+                Ok(c @ (Value::Object(_) | Value::Null)) => set("conditions", c),
+                _ => set("conditions_text", json!(text.trim())),
+            }
         }
         if let Some(o) = self.ordered {
             set("ordered", json!(o));
