@@ -1,5 +1,6 @@
 //! The `hookline` command for what the API gained: the verification file downloaded under
-//! its configured name and published to verify; conditions sent and shown in their text form. The built binary against a live admin API on
+//! its configured name and published to verify; conditions sent and shown in their text form;
+//! shell completions and manual pages. The built binary against a live admin API on
 //! the real local broker (`cargo build -p hookline-cli` first).
 
 use hookline_integration_tests::{key_path, start_admin};
@@ -139,5 +140,57 @@ async fn the_cli_downloads_the_verification_file_and_speaks_conditions_as_text()
         assert!(!out.contains(&token), "the token leaked: {out}");
     }
     shutdown.cancel();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn completions_and_manual_pages_describe_every_command() {
+    let bin = hookline_integration_tests::binary("hookline");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&bin)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "hookline {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = run(&["completions", shell]);
+        assert!(
+            script.contains("verification-file") && script.contains("condition-file"),
+            "{shell}: the script knows the newest subcommand and option"
+        );
+    }
+    let page = run(&["man"]);
+    assert!(page.contains(".TH hookline 1"), "{page}");
+    let dir = temp_dir("api-cli-man");
+    let said = run(&["man", "--dir", dir.to_str().unwrap()]);
+    let mut pages: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    assert!(
+        said.contains(&format!("wrote {} manual pages", pages.len())),
+        "{said}"
+    );
+    for expected in [
+        "hookline.1",
+        "hookline-subscriptions.1",
+        "hookline-subscriptions-create.1",
+        "hookline-subscriptions-verification-file.1",
+        "hookline-completions.1",
+    ] {
+        assert!(
+            pages.contains(&expected.to_owned()),
+            "{expected} missing: {pages:?}"
+        );
+    }
+    let create = std::fs::read_to_string(dir.join("hookline-subscriptions-create.1")).unwrap();
+    assert!(
+        create.contains("condition"),
+        "the create page lists its options"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -169,7 +169,7 @@ pub async fn no_route() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "no_such_endpoint",
-        "no such endpoint; see schemas/openapi.json for the API",
+        "no such endpoint; GET /v1/openapi.json describes the API",
     )
 }
 
@@ -178,6 +178,6 @@ pub async fn wrong_method() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        "this endpoint does not take this HTTP method; see schemas/openapi.json",
+        "this endpoint does not take this HTTP method; GET /v1/openapi.json describes the API",
     )
 }

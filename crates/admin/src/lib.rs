@@ -17,8 +17,8 @@
 //! - [`operator`]: endpoints across accounts, for operator tokens.
 //! - [`error`]: the JSON error answer every endpoint uses.
 //!
-//! The whole API is described in `schemas/openapi.json`; a test checks the running server
-//! against it. [`AdminArgs`] / [`serve`] are what `main` and the tests share.
+//! The whole API is described in `schemas/openapi.json`, served at `GET /v1/openapi.json`; a
+//! test checks the running server against it. [`AdminArgs`] / [`serve`] are what `main` and the tests share.
 
 pub mod auth;
 pub mod concurrency;
@@ -211,6 +211,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/operator/endpoints", m(get(operator::endpoints)))
         .route("/v1/operator/metrics", m(get(operator::metrics)))
         .route("/healthz", m(get(|| async { "ok\n" })))
+        .route("/v1/openapi.json", m(get(openapi)))
         .fallback(error::no_route)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -221,6 +222,18 @@ pub fn router(state: AppState) -> Router {
             count_request,
         ))
         .with_state(state)
+}
+
+/// The API's description, `schemas/openapi.json`, built into the binary so it always matches
+/// the server that answers.
+pub const OPENAPI: &str = include_str!("../../../schemas/openapi.json");
+
+/// `GET /v1/openapi.json` (no token needed).
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
 }
 
 /// Counts every request by its route *template* (bounded: never the ids in the path) and
