@@ -35,6 +35,8 @@ mod tree;
 #[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]
+mod readable_tests;
+#[cfg(test)]
 mod tests;
 
 pub use error::ConditionError;
