@@ -540,6 +540,7 @@ async fn admin_api_end_to_end() {
             ("POST", format!("{base}/pause"), None),
             ("POST", format!("{base}/resume"), None),
             ("POST", format!("{base}/verify"), None),
+            ("GET", format!("{base}/verification-file"), None),
             ("POST", format!("{base}/test"), None),
             ("GET", format!("{base}/attempts"), None),
             (
@@ -1253,6 +1254,11 @@ async fn admin_api_end_to_end() {
         204
     );
     assert_eq!(api2.call("GET", "/healthz", None, None).await.status, 200);
+    let served = api2.call("GET", "/v1/openapi.json", None, None).await;
+    assert_eq!(
+        served.body, *doc,
+        "the served document is schemas/openapi.json"
+    );
 
     // --- Generated bodies: whatever is thrown at create, the answer is documented.
     let mut rng = 0x9e37_79b9_7f4a_7c15_u64;

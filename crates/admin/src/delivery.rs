@@ -301,11 +301,24 @@ pub async fn check(
 #[serde(deny_unknown_fields)]
 pub struct AttemptsQuery {
     pub limit: Option<usize>,
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct AttemptList {
     pub attempts: Vec<Outcome>,
+    /// The `cursor` of the next (older) page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// An attempt's place on `outcomes` as a cursor key, `<partition>.<offset>`.
+fn position_key((partition, offset): crate::tables::Position) -> String {
+    format!("{partition}.{offset}")
+}
+
+fn parse_position(key: &str) -> Option<crate::tables::Position> {
+    let (p, o) = key.split_once('.')?;
+    Some((p.parse().ok()?, o.parse().ok()?))
 }
 
 /// `GET /v1/subscriptions/{id}/attempts`: the most recent attempts, newest first.
@@ -316,14 +329,22 @@ pub async fn attempts(
     ApiQuery(q): ApiQuery<AttemptsQuery>,
 ) -> Result<Json<AttemptList>, ApiError> {
     let sub = owned(&state, &caller.account, &id)?;
-    let limit = q.limit.unwrap_or(50);
-    if limit == 0 || limit > crate::tables::ATTEMPTS_KEPT {
-        return Err(ApiError::invalid(
-            "limit",
-            format!("must be 1 to {}", crate::tables::ATTEMPTS_KEPT),
-        ));
-    }
+    let limit = crate::page::limit(q.limit, 50, crate::tables::ATTEMPTS_KEPT)?;
+    let before = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => {
+            let key = crate::page::decode("attempts", c)?;
+            Some(parse_position(&key).ok_or_else(|| {
+                ApiError::invalid(
+                    "cursor",
+                    "not a cursor of this list; pass `next_cursor` unchanged",
+                )
+            })?)
+        }
+    };
+    let (attempts, next) = state.tables.attempts_before(&sub.id, before, limit);
     Ok(Json(AttemptList {
-        attempts: state.tables.attempts(&sub.id, limit),
+        attempts,
+        next_cursor: next.map(|p| crate::page::encode("attempts", &position_key(p))),
     }))
 }

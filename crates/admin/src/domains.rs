@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::auth::AccountCaller;
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::subscriptions::{covering_domain, mark_verified_by_domain, parse_body};
 use crate::AppState;
 
@@ -111,19 +111,38 @@ pub async fn create(
 #[derive(Debug, Serialize)]
 pub struct DomainList {
     pub domains: Vec<DomainView>,
+    /// The `cursor` of the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
 }
 
+/// `limit` and `cursor` of `GET /v1/domains`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainQuery {
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+/// The account's domains, by name, a page at a time.
 pub async fn list(
     State(state): State<AppState>,
     caller: AccountCaller,
+    ApiQuery(q): ApiQuery<DomainQuery>,
 ) -> Result<Json<DomainList>, ApiError> {
-    let domains = state
-        .tables
-        .domains_where(|d| d.account == caller.account)
-        .iter()
-        .map(view)
-        .collect::<Result<_, _>>()?;
-    Ok(Json(DomainList { domains }))
+    let limit = crate::page::limit(q.limit, crate::page::DEFAULT_LIMIT, crate::page::MAX_LIMIT)?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| crate::page::decode("domains", c))
+        .transpose()?;
+    let all = state.tables.domains_where(|d| d.account == caller.account);
+    let (records, next_cursor) =
+        crate::page::page(all, "domains", |d| &d.domain, after.as_deref(), limit);
+    let domains = records.iter().map(view).collect::<Result<_, _>>()?;
+    Ok(Json(DomainList {
+        domains,
+        next_cursor,
+    }))
 }
 
 pub async fn get_one(
@@ -183,17 +202,22 @@ pub async fn validate(
         tracing::info!(account = %caller.account, domain = %record.domain, "domain validated");
     }
     let mut activated = Vec::new();
-    for mut sub in state.tables.subscriptions_where(|s| {
+    for candidate in state.tables.subscriptions_where(|s| {
         s.account == caller.account && s.status == SubscriptionStatus::Unverified
     }) {
+        // Re-read under the write lock, so an edit made meanwhile is kept.
+        let _writing = state.write_locks.lock(&candidate.id.0).await;
+        let Some(mut sub) = state
+            .tables
+            .subscription(&candidate.id.0)
+            .filter(|s| s.account == caller.account && s.status == SubscriptionStatus::Unverified)
+        else {
+            continue;
+        };
         if let Some(by) = covering_domain(&state, &caller.account, &sub.url) {
             mark_verified_by_domain(&mut sub, &by);
             sub.updated = Some(hookline_model::timefmt::now_rfc3339());
-            state
-                .tables
-                .put_subscription(&sub)
-                .await
-                .map_err(|e| ApiError::unavailable(e.to_string()))?;
+            crate::subscriptions::save(&state, &mut sub).await?;
             activated.push(sub.id.0);
         }
     }

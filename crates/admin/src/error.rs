@@ -94,6 +94,19 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 
+    /// 409 with `Retry-After: 1`: the same thing is being done right now; ask again shortly.
+    pub fn too_soon(code: &'static str, message: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::CONFLICT, code, message);
+        e.retry_after = Some(std::time::Duration::from_secs(1));
+        e
+    }
+
+    /// Names the request field (or header) at fault.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self
@@ -156,7 +169,7 @@ pub async fn no_route() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "no_such_endpoint",
-        "no such endpoint; see schemas/openapi.json for the API",
+        "no such endpoint; GET /v1/openapi.json describes the API",
     )
 }
 
@@ -165,6 +178,6 @@ pub async fn wrong_method() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        "this endpoint does not take this HTTP method; see schemas/openapi.json",
+        "this endpoint does not take this HTTP method; GET /v1/openapi.json describes the API",
     )
 }

@@ -2,30 +2,39 @@
 //!
 //! - [`tables`]: the followed `subscriptions`, `tokens` and `domains` tables and read-after-write
 //!   writes to them; the recent `outcomes` per subscription.
+//! - [`concurrency`]: `ETag` / `If-Match` on subscriptions (412 on a stale version).
 //! - [`auth`]: bearer tokens bound to one account (or operator tokens), stored hashed.
-//! - [`subscriptions`]: CRUD, list by database/collection, pause/resume, URL verification.
+//! - [`subscriptions`]: CRUD, list by database/collection, pause/resume.
+//! - [`verify`]: URL verification: the file challenge, its download, `POST .../verify`.
 //! - [`domains`]: DNS TXT validation of domains.
 //! - [`delivery`]: test webhook, check now, attempt history.
 //! - [`replay`]: replay of dead letters: off the runtime, bounded, idempotent by replay id.
 //! - [`limits`]: per-account quotas and rate limits, and the limit on failed authentications.
+//! - [`idempotency`]: `Idempotency-Key` on the `POST`s that create or send (kept per account,
+//!   in this instance's memory, for 24 h).
 //! - [`keys`]: `GET /v1/keys`, the public keys (a Standard Webhooks key per account).
+//! - [`page`]: cursor pagination (`limit`, `cursor`, `next_cursor`) of every list.
 //! - [`operator`]: endpoints across accounts, for operator tokens.
 //! - [`error`]: the JSON error answer every endpoint uses.
 //!
-//! The whole API is described in `schemas/openapi.json`; a test checks the running server
-//! against it. [`AdminArgs`] / [`serve`] are what `main` and the tests share.
+//! The whole API is described in `schemas/openapi.json`, served at `GET /v1/openapi.json`; a
+//! test checks the running server against it. [`AdminArgs`] / [`serve`] are what `main` and the tests share.
 
 pub mod auth;
+pub mod concurrency;
 pub mod delivery;
 pub mod domains;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod keys;
 pub mod limits;
 pub mod operator;
+pub mod page;
 pub mod replay;
 pub mod subscriptions;
 pub mod tables;
+pub mod verify;
 
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -77,6 +86,11 @@ pub struct AdminArgs {
     #[arg(long, env = "HOOKLINE_DNS_RESOLVER")]
     pub dns_resolver: Option<String>,
 
+    /// The verification file is `<prefix>-<token>.txt`: the name customers publish to prove a
+    /// callback URL is theirs (`docs/verification.md`).
+    #[arg(long, env = "HOOKLINE_VERIFICATION_PREFIX", default_value = hookline_verification::DEFAULT_PREFIX)]
+    pub verification_prefix: String,
+
     /// The X-Copernica-ID header value of test webhooks; `{account}` is replaced by the account
     /// id (must match the sender's setting).
     #[arg(
@@ -105,12 +119,18 @@ pub struct Shared {
     pub client: HttpClient,
     pub resolver: DnsResolver,
     pub require_https: bool,
+    /// The verification file is `<prefix>-<token>.txt`.
+    pub verification_prefix: hookline_verification::FilePrefix,
     pub copernica_id: String,
     pub settings: KafkaSettings,
     pub topics: Topics,
     pub metrics: Metrics,
     pub limits: limits::Limits,
     pub replays: replay::Replays,
+    /// Serialises the read-check-write of each subscription on this instance.
+    pub write_locks: concurrency::WriteLocks,
+    /// The `Idempotency-Key`s this instance remembers.
+    pub idempotency: idempotency::IdempotencyKeys,
 }
 
 /// The handlers' state: cheap to clone.
@@ -166,9 +186,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/subscriptions/{id}/resume",
             m(post(subscriptions::resume)),
         )
+        .route("/v1/subscriptions/{id}/verify", m(post(verify::verify)))
         .route(
-            "/v1/subscriptions/{id}/verify",
-            m(post(subscriptions::verify)),
+            "/v1/subscriptions/{id}/verification-file",
+            m(get(verify::download)),
         )
         .route("/v1/subscriptions/{id}/test", m(post(delivery::test)))
         .route(
@@ -190,12 +211,29 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/operator/endpoints", m(get(operator::endpoints)))
         .route("/v1/operator/metrics", m(get(operator::metrics)))
         .route("/healthz", m(get(|| async { "ok\n" })))
+        .route("/v1/openapi.json", m(get(openapi)))
         .fallback(error::no_route)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_request,
         ))
         .with_state(state)
+}
+
+/// The API's description, `schemas/openapi.json`, built into the binary so it always matches
+/// the server that answers.
+pub const OPENAPI: &str = include_str!("../../../schemas/openapi.json");
+
+/// `GET /v1/openapi.json` (no token needed).
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
 }
 
 /// Counts every request by its route *template* (bounded: never the ids in the path) and
@@ -272,6 +310,12 @@ pub async fn serve_until_stopped(
             args.copernica_id
         )));
     }
+    let verification_prefix = hookline_verification::FilePrefix::parse(&args.verification_prefix)
+        .map_err(|e| {
+        AdminError::Setting(format!(
+            "HOOKLINE_VERIFICATION_PREFIX / --verification-prefix: {e}"
+        ))
+    })?;
     let limits = limits::Limits::from_args(&args.limits).map_err(AdminError::Setting)?;
     let replay_deadline =
         hookline_config::parse_duration(&args.limits.replay_deadline).map_err(|e| {
@@ -305,12 +349,15 @@ pub async fn serve_until_stopped(
         client,
         resolver,
         require_https: args.require_https,
+        verification_prefix,
         copernica_id: args.copernica_id.clone(),
         settings,
         topics,
         metrics,
         limits,
         replays: replay::Replays::new(args.limits.max_concurrent_replays, replay_deadline),
+        write_locks: concurrency::WriteLocks::default(),
+        idempotency: idempotency::IdempotencyKeys::default(),
     }));
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(addr)

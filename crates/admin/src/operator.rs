@@ -19,6 +19,8 @@ pub struct OperatorQuery {
     pub account: Option<String>,
     pub database: Option<String>,
     pub status: Option<SubscriptionStatus>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
 }
 
 /// The `account` query filter, checked.
@@ -40,13 +42,16 @@ pub async fn subscriptions(
         .as_deref()
         .map(|d| DatabaseId::new(d).map_err(|e| ApiError::invalid("database", e.to_string())))
         .transpose()?;
-    Ok(Json(SubscriptionList {
-        subscriptions: state.tables.subscriptions_where(|s| {
-            account.as_ref().is_none_or(|a| &s.account == a)
-                && database.as_ref().is_none_or(|d| &s.database == d)
-                && q.status.is_none_or(|st| s.status == st)
-        }),
-    }))
+    let all = state.tables.subscriptions_where(|s| {
+        account.as_ref().is_none_or(|a| &s.account == a)
+            && database.as_ref().is_none_or(|d| &s.database == d)
+            && q.status.is_none_or(|st| s.status == st)
+    });
+    Ok(Json(SubscriptionList::page(
+        all,
+        q.limit,
+        q.cursor.as_deref(),
+    )?))
 }
 
 /// `GET /v1/operator/metrics`: this process's Prometheus metrics behind the operator token (the
@@ -67,6 +72,8 @@ pub struct EndpointsQuery {
     /// Only endpoints whose circuit is not closed or that are failing.
     #[serde(default)]
     pub failing: bool,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
 }
 
 /// One subscription's endpoint as the senders last reported it: what a dashboard cannot carry
@@ -99,6 +106,17 @@ pub struct LastAttempt {
 #[derive(Debug, Serialize)]
 pub struct EndpointList {
     pub endpoints: Vec<EndpointView>,
+    /// The `cursor` of the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// The order of the endpoint list as one string: failing endpoints first, longest failing
+/// first, then by subscription id (unique, so it can serve as a cursor).
+fn endpoint_order(e: &EndpointView) -> String {
+    match &e.failing_since {
+        Some(since) => format!("0{since}\u{1f}{}", e.subscription_id),
+        None => format!("1\u{1f}{}", e.subscription_id),
+    }
 }
 
 /// `GET /v1/operator/endpoints`: per subscription, its circuit, since when it has been failing
@@ -112,18 +130,25 @@ pub async fn endpoints(
     let subs = state.tables.subscriptions_where(|s| {
         account.as_ref().is_none_or(|a| &s.account == a) && q.status.is_none_or(|st| s.status == st)
     });
-    let mut endpoints: Vec<EndpointView> = subs
+    let limit = crate::page::limit(q.limit, crate::page::DEFAULT_LIMIT, crate::page::MAX_LIMIT)?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| crate::page::decode("endpoints", c))
+        .transpose()?;
+    let mut endpoints: Vec<(String, EndpointView)> = subs
         .into_iter()
         .map(|s| endpoint_view(&state, s))
         .filter(|e| !q.failing || e.circuit != "closed" || e.failing_since.is_some())
+        .map(|e| (endpoint_order(&e), e))
         .collect();
-    endpoints.sort_by(|a, b| {
-        let failing = |e: &EndpointView| (e.failing_since.is_none(), e.failing_since.clone());
-        failing(a)
-            .cmp(&failing(b))
-            .then_with(|| a.subscription_id.cmp(&b.subscription_id))
-    });
-    Ok(Json(EndpointList { endpoints }))
+    endpoints.sort_by(|a, b| a.0.cmp(&b.0));
+    let (page, next_cursor) =
+        crate::page::page(endpoints, "endpoints", |(k, _)| k, after.as_deref(), limit);
+    Ok(Json(EndpointList {
+        endpoints: page.into_iter().map(|(_, e)| e).collect(),
+        next_cursor,
+    }))
 }
 
 fn endpoint_view(state: &AppState, s: hookline_model::Subscription) -> EndpointView {

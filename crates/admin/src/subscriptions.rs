@@ -1,24 +1,26 @@
 //! `/v1/subscriptions`: create, read, list by database or collection, update, pause/resume,
-//! delete, and URL ownership verification.
+//! delete (URL ownership verification is [`crate::verify`]).
 //!
 //! Every handler scopes to the caller's account: a subscription of another account answers 404
 //! exactly like one that does not exist.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::Json;
 use hookline_model::{
     AccountId, CollectionId, DatabaseId, EventKind, Limits, ProfileAction, SignatureProfile,
     Subscription, SubscriptionId, SubscriptionStatus, Trigger,
 };
 use hookline_payload::Format;
-use hookline_verification::VerificationToken;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Map, Value};
 
 use crate::auth::AccountCaller;
+use crate::concurrency::{check_if_match, etag_header};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::verify::reverify;
+pub use crate::verify::{covering_domain, mark_verified, mark_verified_by_domain};
 use crate::AppState;
 
 /// The body of `POST /v1/subscriptions`.
@@ -29,12 +31,15 @@ pub struct NewSubscription {
     #[serde(default)]
     pub collection: Option<String>,
     pub events: Vec<EventKind>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "actions")]
     pub actions: Option<Vec<ProfileAction>>,
     #[serde(default)]
     pub triggers: Option<Vec<Trigger>>,
     #[serde(default)]
     pub conditions: Value,
+    /// The condition in its text form (`docs/conditions.md`), instead of `conditions`.
+    #[serde(default)]
+    pub conditions_text: Option<String>,
     pub url: String,
     #[serde(default)]
     pub format: Format,
@@ -55,11 +60,13 @@ pub struct SubscriptionPatch {
     #[serde(default, deserialize_with = "present")]
     pub collection: Option<Option<String>>,
     pub events: Option<Vec<EventKind>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_actions")]
     pub actions: Option<Option<Vec<ProfileAction>>>,
     #[serde(default, deserialize_with = "present")]
     pub triggers: Option<Option<Vec<Trigger>>>,
     pub conditions: Option<Value>,
+    /// The condition in its text form, instead of `conditions`; empty text clears it.
+    pub conditions_text: Option<String>,
     pub url: Option<String>,
     pub format: Option<Format>,
     pub limits: Option<Limits>,
@@ -72,6 +79,52 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// `actions` as the API takes it: a list of `create`, `update`, `delete`; `"all"` (the
+/// product's "Action Type: all"), alone or in the list, is normalised to absent, which means
+/// all; `null` too.
+fn actions<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<ProfileAction>>, D::Error> {
+    use serde::de::Error;
+    let all = |v: &Value| v.as_str() == Some("all");
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        v if all(&v) => Ok(None),
+        Value::Array(items) if items.iter().any(all) => Ok(None),
+        v @ Value::Array(_) => serde_json::from_value(v).map(Some).map_err(|e| {
+            D::Error::custom(format!(
+                "{e}; actions are create, update and delete, or \"all\""
+            ))
+        }),
+        other => Err(D::Error::custom(format!(
+            "expected a list of create, update and delete, or \"all\", got {other}"
+        ))),
+    }
+}
+
+/// [`actions`] for a patch: absent stays absent.
+fn present_actions<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<Vec<ProfileAction>>>, D::Error> {
+    actions(d).map(Some)
+}
+
+/// The condition a request gives: `conditions` (JSON) or `conditions_text` (parsed into the
+/// same JSON tree), not both; `None` when it gives neither.
+fn condition_of(json: Option<Value>, text: Option<&str>) -> Result<Option<Value>, ApiError> {
+    match (json, text) {
+        (Some(j), Some(_)) if !j.is_null() => Err(ApiError::invalid(
+            "conditions_text",
+            "give either conditions (JSON) or conditions_text, not both",
+        )),
+        (_, Some(text)) => hookline_conditions::parse_text(text)
+            .map(Some)
+            .map_err(|e| {
+                ApiError::invalid("conditions_text", e.to_string())
+                    .with_details(json!({"line": e.line, "column": e.column}))
+            }),
+        (json, None) => Ok(json),
+    }
 }
 
 /// Deserializes a request body, naming the field that is wrong.
@@ -99,6 +152,8 @@ pub struct ListQuery {
     pub database: Option<String>,
     pub collection: Option<String>,
     pub status: Option<SubscriptionStatus>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
 }
 
 /// A subscription of `account`, or 404.
@@ -125,78 +180,17 @@ fn validate(state: &AppState, sub: &Subscription) -> Result<(), ApiError> {
     })
 }
 
-/// A fresh file challenge for `url`.
-fn file_challenge(url: &str) -> Map<String, Value> {
-    let token = VerificationToken::generate();
-    let locations = url::Url::parse(url)
-        .map(|u| {
-            hookline_verification::file_locations(&u, &token)
-                .into_iter()
-                .map(|l| Value::String(l.to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut m = Map::new();
-    m.insert("method".into(), json!("file"));
-    m.insert("token".into(), json!(token.as_str()));
-    m.insert(
-        "file".into(),
-        json!(hookline_verification::file_name(&token)),
-    );
-    m.insert("locations".into(), Value::Array(locations));
-    m
+/// A subscription answer: the JSON body and its `ETag`.
+pub type Tagged<T> = ([(HeaderName, HeaderValue); 1], Json<T>);
+
+pub fn tagged(sub: Subscription) -> Tagged<Subscription> {
+    ([etag_header(&sub)], Json(sub))
 }
 
-/// The validated domain of `account` that covers `url`'s host, if any.
-pub fn covering_domain(state: &AppState, account: &AccountId, url: &str) -> Option<String> {
-    let host = url::Url::parse(url).ok()?.host_str()?.to_owned();
-    state
-        .tables
-        .domains_where(|d| {
-            &d.account == account && d.status == hookline_model::DomainStatus::Validated
-        })
-        .into_iter()
-        .find(|d| {
-            hookline_verification::DomainName::parse(&d.domain)
-                .is_ok_and(|name| hookline_verification::domain_covers(&name, &host))
-        })
-        .map(|d| d.domain)
-}
-
-/// Marks `sub` verified by `by` (a file URL or `domain:<name>`); unverified becomes active.
-pub fn mark_verified(sub: &mut Subscription, by: String) {
-    sub.verification
-        .insert("verified_by".into(), Value::String(by));
-    sub.verification.insert(
-        "verified_at".into(),
-        Value::String(hookline_model::timefmt::now_rfc3339()),
-    );
-    if sub.status == SubscriptionStatus::Unverified {
-        sub.status = SubscriptionStatus::Active;
-    }
-}
-
-/// Marks `sub` verified by the validated `domain` that covers its URL.
-pub fn mark_verified_by_domain(sub: &mut Subscription, domain: &str) {
-    sub.verification.insert("method".into(), json!("domain"));
-    sub.verification.insert("domain".into(), json!(domain));
-    mark_verified(sub, format!("domain:{domain}"));
-}
-
-/// Sets the verification state for a new or changed URL: covered by a validated domain means
-/// verified; otherwise a new file challenge and `unverified`.
-fn reverify(state: &AppState, sub: &mut Subscription) {
-    sub.verification = Map::new();
-    match covering_domain(state, &sub.account, &sub.url) {
-        Some(domain) => mark_verified_by_domain(sub, &domain),
-        None => {
-            sub.verification = file_challenge(&sub.url);
-            sub.status = SubscriptionStatus::Unverified;
-        }
-    }
-}
-
-async fn save(state: &AppState, sub: &Subscription) -> Result<(), ApiError> {
+/// Writes `sub` as its next version. Callers hold the subscription's write lock
+/// (`state.write_locks`) from the read the change is based on until this returns.
+pub async fn save(state: &AppState, sub: &mut Subscription) -> Result<(), ApiError> {
+    sub.version += 1;
     state
         .tables
         .put_subscription(sub)
@@ -208,7 +202,7 @@ pub async fn create(
     State(state): State<AppState>,
     caller: AccountCaller,
     ApiJson(body): ApiJson<Value>,
-) -> Result<(StatusCode, Json<Subscription>), ApiError> {
+) -> Result<(StatusCode, Tagged<Subscription>), ApiError> {
     let input: NewSubscription = parse_body(body)?;
     let max = state.limits.max_subscriptions;
     if state
@@ -239,7 +233,8 @@ pub async fn create(
         events: input.events,
         actions: input.actions,
         triggers: input.triggers,
-        conditions: input.conditions,
+        conditions: condition_of(Some(input.conditions), input.conditions_text.as_deref())?
+            .unwrap_or_default(),
         url: input.url,
         format: input.format,
         status: SubscriptionStatus::Unverified,
@@ -249,12 +244,13 @@ pub async fn create(
         signature: input.signature,
         created: Some(now.clone()),
         updated: Some(now),
+        version: 0,
     };
     validate(&state, &sub)?;
     reverify(&state, &mut sub);
-    save(&state, &sub).await?;
+    save(&state, &mut sub).await?;
     tracing::info!(subscription = %sub.id, account = %sub.account, status = sub.status.as_str(), "subscription created");
-    Ok((StatusCode::CREATED, Json(sub)))
+    Ok((StatusCode::CREATED, tagged(sub)))
 }
 
 /// One subscription, with the sender's circuit state of its endpoint (`endpoint_health`) once
@@ -263,8 +259,9 @@ pub async fn get_one(
     State(state): State<AppState>,
     caller: AccountCaller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Tagged<Value>, ApiError> {
     let sub = owned(&state, &caller.account, &id)?;
+    let tag = etag_header(&sub);
     let mut answer = serde_json::to_value(&sub)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     let health = state.tables.endpoint_health(&sub.id.0);
@@ -274,13 +271,35 @@ pub async fn get_one(
         })?;
         fields.insert("endpoint_health".into(), health);
     }
-    Ok(Json(answer))
+    Ok(([tag], Json(answer)))
 }
 
-/// The list answer.
+/// The list answer: one page, in the order of the ids.
 #[derive(Debug, serde::Serialize)]
 pub struct SubscriptionList {
     pub subscriptions: Vec<Subscription>,
+    /// The `cursor` of the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+impl SubscriptionList {
+    /// The page of `all` (sorted by id) that `limit` and `cursor` ask for.
+    pub fn page(
+        all: Vec<Subscription>,
+        limit: Option<usize>,
+        cursor: Option<&str>,
+    ) -> Result<Self, ApiError> {
+        let limit = crate::page::limit(limit, crate::page::DEFAULT_LIMIT, crate::page::MAX_LIMIT)?;
+        let after = cursor
+            .map(|c| crate::page::decode("subscriptions", c))
+            .transpose()?;
+        let (subscriptions, next_cursor) =
+            crate::page::page(all, "subscriptions", |s| &s.id.0, after.as_deref(), limit);
+        Ok(Self {
+            subscriptions,
+            next_cursor,
+        })
+    }
 }
 
 pub async fn list(
@@ -298,7 +317,7 @@ pub async fn list(
         .as_deref()
         .map(|c| collection_id("collection", c))
         .transpose()?;
-    let subscriptions = state.tables.subscriptions_where(|s| {
+    let all = state.tables.subscriptions_where(|s| {
         s.account == caller.account
             && database.as_ref().is_none_or(|d| &s.database == d)
             && collection
@@ -306,17 +325,24 @@ pub async fn list(
                 .is_none_or(|c| s.collection.as_ref() == Some(c))
             && q.status.is_none_or(|st| s.status == st)
     });
-    Ok(Json(SubscriptionList { subscriptions }))
+    Ok(Json(SubscriptionList::page(
+        all,
+        q.limit,
+        q.cursor.as_deref(),
+    )?))
 }
 
 pub async fn update(
     State(state): State<AppState>,
     caller: AccountCaller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
-) -> Result<Json<Subscription>, ApiError> {
+) -> Result<Tagged<Subscription>, ApiError> {
     let patch: SubscriptionPatch = parse_body(body)?;
+    let _writing = state.write_locks.lock(&id).await;
     let mut sub = owned(&state, &caller.account, &id)?;
+    check_if_match(&headers, &sub)?;
     if let Some(d) = patch.database {
         sub.database = database_id("database", &d)?;
     }
@@ -335,7 +361,7 @@ pub async fn update(
     if let Some(t) = patch.triggers {
         sub.triggers = t;
     }
-    if let Some(c) = patch.conditions {
+    if let Some(c) = condition_of(patch.conditions, patch.conditions_text.as_deref())? {
         sub.conditions = c;
     }
     if let Some(f) = patch.format {
@@ -364,16 +390,19 @@ pub async fn update(
         }
     }
     sub.updated = Some(hookline_model::timefmt::now_rfc3339());
-    save(&state, &sub).await?;
-    Ok(Json(sub))
+    save(&state, &mut sub).await?;
+    Ok(tagged(sub))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
     caller: AccountCaller,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
+    let _writing = state.write_locks.lock(&id).await;
     let sub = owned(&state, &caller.account, &id)?;
+    check_if_match(&headers, &sub)?;
     state
         .tables
         .delete_subscription(&sub.id)
@@ -388,8 +417,9 @@ pub async fn pause(
     State(state): State<AppState>,
     caller: AccountCaller,
     Path(id): Path<String>,
-) -> Result<Json<Subscription>, ApiError> {
-    set_status(&state, &caller, &id, SubscriptionStatus::Paused).await
+    headers: HeaderMap,
+) -> Result<Tagged<Subscription>, ApiError> {
+    set_status(&state, &caller, &id, &headers, SubscriptionStatus::Paused).await
 }
 
 /// Resumes a paused subscription, or re-enables one Hookline disabled (410 Gone, or failing for
@@ -398,8 +428,9 @@ pub async fn resume(
     State(state): State<AppState>,
     caller: AccountCaller,
     Path(id): Path<String>,
-) -> Result<Json<Subscription>, ApiError> {
-    set_status(&state, &caller, &id, SubscriptionStatus::Active).await
+    headers: HeaderMap,
+) -> Result<Tagged<Subscription>, ApiError> {
+    set_status(&state, &caller, &id, &headers, SubscriptionStatus::Active).await
 }
 
 /// Moves a verified subscription to `to` (idempotent); an unverified one cannot be paused or
@@ -408,9 +439,12 @@ async fn set_status(
     state: &AppState,
     caller: &AccountCaller,
     id: &str,
+    headers: &HeaderMap,
     to: SubscriptionStatus,
-) -> Result<Json<Subscription>, ApiError> {
+) -> Result<Tagged<Subscription>, ApiError> {
+    let _writing = state.write_locks.lock(id).await;
     let mut sub = owned(state, &caller.account, id)?;
+    check_if_match(headers, &sub)?;
     if sub.status == SubscriptionStatus::Unverified {
         return Err(ApiError::conflict(
             "unverified",
@@ -420,72 +454,41 @@ async fn set_status(
     if sub.status != to {
         sub.status = to;
         sub.updated = Some(hookline_model::timefmt::now_rfc3339());
-        save(state, &sub).await?;
+        save(state, &mut sub).await?;
     }
-    Ok(Json(sub))
+    Ok(tagged(sub))
 }
 
-/// `POST /v1/subscriptions/{id}/verify`: a validated domain covering the URL, or the
-/// verification file at the script's directory or the web root.
-pub async fn verify(
-    State(state): State<AppState>,
-    caller: AccountCaller,
-    Path(id): Path<String>,
-) -> Result<Json<Subscription>, ApiError> {
-    let mut sub = owned(&state, &caller.account, &id)?;
-    if sub.verification.contains_key("verified_at") {
-        return Ok(Json(sub));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_with(actions: Value) -> Result<NewSubscription, ApiError> {
+        parse_body(json!({"database": "12", "events": ["update"],
+            "url": "https://h.example/in", "actions": actions}))
     }
-    crate::limits::charge(&state.limits.verify, &caller.account, "verifications")?;
-    if let Some(domain) = covering_domain(&state, &sub.account, &sub.url) {
-        mark_verified_by_domain(&mut sub, &domain);
-    } else {
-        let token = sub
-            .verification
-            .get("token")
-            .and_then(Value::as_str)
-            .and_then(|t| VerificationToken::parse(t).ok());
-        let token = match token {
-            Some(t) => t,
-            None => {
-                // Written by other tooling without a challenge: issue one now.
-                sub.verification = file_challenge(&sub.url);
-                save(&state, &sub).await?;
-                return Err(ApiError::conflict(
-                    "challenge_issued",
-                    format!(
-                        "the subscription had no verification challenge; publish the file {} and \
-                         call verify again",
-                        sub.verification["file"].as_str().unwrap_or_default()
-                    ),
-                ));
-            }
-        };
-        let url =
-            url::Url::parse(&sub.url).map_err(|e| ApiError::invalid("url", format!("{e}")))?;
-        match hookline_verification::verify_file(&state.client, &url, &token).await {
-            Ok(found) => mark_verified(&mut sub, found.to_string()),
-            Err(e) => {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "verification_failed",
-                    e.to_string(),
-                )
-                .with_details(json!({
-                    "file": hookline_verification::file_name(&token),
-                    "locations": hookline_verification::file_locations(&url, &token)
-                        .iter().map(|u| u.to_string()).collect::<Vec<_>>(),
-                })))
-            }
+
+    #[test]
+    fn all_in_actions_is_normalised_to_absent() {
+        for all in [
+            json!("all"),
+            json!(["all"]),
+            json!(["create", "all"]),
+            json!(null),
+        ] {
+            assert_eq!(new_with(all.clone()).unwrap().actions, None, "{all}");
         }
+        assert_eq!(
+            new_with(json!(["create"])).unwrap().actions,
+            Some(vec![ProfileAction::Create])
+        );
+        let e = new_with(json!(["everything"])).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("actions"));
+        assert!(e.message.contains("\"all\""), "{}", e.message);
+        assert!(new_with(json!(3)).is_err());
+        let patch: SubscriptionPatch = parse_body(json!({"actions": "all"})).unwrap();
+        assert_eq!(patch.actions, Some(None), "a patch to all clears the list");
+        let patch: SubscriptionPatch = parse_body(json!({})).unwrap();
+        assert_eq!(patch.actions, None, "absent leaves it as it is");
     }
-    sub.updated = Some(hookline_model::timefmt::now_rfc3339());
-    save(&state, &sub).await?;
-    let by = sub
-        .verification
-        .get("verified_by")
-        .and_then(Value::as_str)
-        .unwrap_or("-");
-    tracing::info!(subscription = %sub.id, by, "subscription verified");
-    Ok(Json(sub))
 }

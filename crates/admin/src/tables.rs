@@ -130,9 +130,16 @@ fn valid_subscription(key: &str, sub: &Subscription) -> Result<(), String> {
 /// `outcomes` topic has ever seen.
 pub const HISTORIES_KEPT: usize = 20_000;
 
+/// Where an outcome is on the `outcomes` topic: (partition, offset). A subscription's outcomes
+/// are keyed by its id, so they share a partition and their offsets order them.
+pub type Position = (i32, i64);
+
+/// Attempt histories by subscription, oldest first, each outcome with its [`Position`].
+type Histories = Arc<RwLock<HashMap<SubscriptionId, VecDeque<(Position, Outcome)>>>>;
+
 /// Keeps the last [`ATTEMPTS_KEPT`] outcomes of at most [`HISTORIES_KEPT`] subscriptions.
 struct OutcomesSink {
-    rows: Arc<RwLock<HashMap<SubscriptionId, VecDeque<Outcome>>>>,
+    rows: Histories,
     /// When each history was last added to (a counter, not a clock).
     touched: HashMap<SubscriptionId, u64>,
     seq: u64,
@@ -140,10 +147,7 @@ struct OutcomesSink {
 }
 
 impl OutcomesSink {
-    fn new(
-        rows: Arc<RwLock<HashMap<SubscriptionId, VecDeque<Outcome>>>>,
-        histories: usize,
-    ) -> Self {
+    fn new(rows: Histories, histories: usize) -> Self {
         Self {
             rows,
             touched: HashMap::new(),
@@ -152,7 +156,7 @@ impl OutcomesSink {
         }
     }
 
-    fn add(&mut self, outcome: Outcome) {
+    fn add(&mut self, at: Position, outcome: Outcome) {
         self.seq += 1;
         let id = outcome.subscription_id.clone();
         let mut rows = write(&self.rows);
@@ -160,7 +164,7 @@ impl OutcomesSink {
         if list.len() >= ATTEMPTS_KEPT {
             list.pop_front();
         }
-        list.push_back(outcome);
+        list.push_back((at, outcome));
         self.touched.insert(id, self.seq);
         if rows.len() > self.histories {
             // Drop the histories updated longest ago, a tenth of the bound at once.
@@ -177,11 +181,11 @@ impl OutcomesSink {
 }
 
 impl TableSink for OutcomesSink {
-    fn apply(&mut self, _partition: i32, _offset: i64, _key: Option<&[u8]>, value: Option<&[u8]>) {
+    fn apply(&mut self, partition: i32, offset: i64, _key: Option<&[u8]>, value: Option<&[u8]>) {
         let Some(outcome) = value.and_then(|v| serde_json::from_slice::<Outcome>(v).ok()) else {
             return;
         };
-        self.add(outcome);
+        self.add((partition, offset), outcome);
     }
 
     fn forget_partition(&mut self, _partition: i32) {}
@@ -234,7 +238,7 @@ pub struct Tables {
     tokens: Followed<TokenRecord>,
     domains: Followed<DomainRecord>,
     health: Followed<EndpointHealth>,
-    attempts: Arc<RwLock<HashMap<SubscriptionId, VecDeque<Outcome>>>>,
+    attempts: Histories,
     _outcomes: TableTail,
 }
 
@@ -346,8 +350,22 @@ impl Tables {
     pub fn attempts(&self, id: &SubscriptionId, limit: usize) -> Vec<Outcome> {
         read(&self.attempts)
             .get(id)
-            .map(|l| l.iter().rev().take(limit).cloned().collect())
+            .map(|l| l.iter().rev().take(limit).map(|(_, o)| o.clone()).collect())
             .unwrap_or_default()
+    }
+
+    /// Up to `limit` attempts of a subscription older than the one at `before` (all when
+    /// `None`), newest first, and the position of the last one when older ones remain. Empty
+    /// when `before` is no longer kept (it was among the oldest, and has been dropped).
+    pub fn attempts_before(
+        &self,
+        id: &SubscriptionId,
+        before: Option<Position>,
+        limit: usize,
+    ) -> (Vec<Outcome>, Option<Position>) {
+        read(&self.attempts)
+            .get(id)
+            .map_or((Vec::new(), None), |list| older_than(list, before, limit))
     }
 
     pub async fn put_subscription(&self, sub: &Subscription) -> Result<(), WriteError> {
@@ -397,6 +415,27 @@ impl Tables {
     }
 }
 
+/// See [`Tables::attempts_before`]; `list` is oldest first.
+fn older_than(
+    list: &VecDeque<(Position, Outcome)>,
+    before: Option<Position>,
+    limit: usize,
+) -> (Vec<Outcome>, Option<Position>) {
+    let newest_first = list.iter().rev();
+    let mut older: Vec<&(Position, Outcome)> = match before {
+        None => newest_first.take(limit + 1).collect(),
+        Some(pos) => newest_first
+            .skip_while(|(p, _)| *p != pos)
+            .skip(1)
+            .take(limit + 1)
+            .collect(),
+    };
+    let more = older.len() > limit;
+    older.truncate(limit);
+    let next = more.then(|| older.last().map(|(p, _)| *p)).flatten();
+    (older.into_iter().map(|(_, o)| o.clone()).collect(), next)
+}
+
 /// Produces one record and waits for the broker's acknowledgement; returns its partition.
 async fn produce_one(
     producer: &FutureProducer,
@@ -436,7 +475,7 @@ mod tests {
         let rows = Arc::default();
         let mut sink = OutcomesSink::new(Arc::clone(&rows), 10);
         for n in 0..(ATTEMPTS_KEPT as u32 + 5) {
-            sink.add(outcome("busy", n));
+            sink.add((0, i64::from(n)), outcome("busy", n));
         }
         assert_eq!(
             read(&rows)[&SubscriptionId("busy".into())].len(),
@@ -445,9 +484,9 @@ mod tests {
         // Thousands of subscription ids seen once each: at most 10 histories stay, and the
         // one still being added to is among them.
         for n in 0..5_000 {
-            sink.add(outcome(&format!("once-{n}"), n));
+            sink.add((0, i64::from(n)), outcome(&format!("once-{n}"), n));
             if n % 7 == 0 {
-                sink.add(outcome("busy", n));
+                sink.add((1, i64::from(n)), outcome("busy", n));
             }
         }
         let r = read(&rows);
@@ -456,6 +495,34 @@ mod tests {
         assert!(
             r.contains_key(&SubscriptionId("once-4999".into())),
             "the newest stays"
+        );
+    }
+
+    #[test]
+    fn attempt_pages_go_back_in_time_and_ignore_newer_arrivals() {
+        let rows: Histories = Arc::default();
+        let mut sink = OutcomesSink::new(Arc::clone(&rows), 10);
+        for n in 0..7 {
+            sink.add((0, i64::from(n) * 10), outcome("s", n));
+        }
+        let ids = |v: &[Outcome]| v.iter().map(|o| o.event_id.to_string()).collect::<Vec<_>>();
+        let list = read(&rows)[&SubscriptionId("s".into())].clone();
+        let (first, next) = older_than(&list, None, 3);
+        assert_eq!(ids(&first), ["evt-6", "evt-5", "evt-4"]);
+        assert_eq!(next, Some((0, 40)));
+        sink.add((0, 70), outcome("s", 7));
+        let list = read(&rows)[&SubscriptionId("s".into())].clone();
+        let (second, next) = older_than(&list, next, 3);
+        assert_eq!(
+            ids(&second),
+            ["evt-3", "evt-2", "evt-1"],
+            "a newer arrival shifts nothing"
+        );
+        let (last, next) = older_than(&list, next, 3);
+        assert_eq!((ids(&last), next), (vec!["evt-0".to_owned()], None));
+        assert!(
+            older_than(&list, Some((0, 5)), 3).0.is_empty(),
+            "a dropped cursor ends the walk"
         );
     }
 

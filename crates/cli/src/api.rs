@@ -275,6 +275,44 @@ impl Api {
             .body)
     }
 
+    /// `GET` of a paginated list, every page (1000 items at a time, following `next_cursor`):
+    /// the first page's answer with `field` holding all the items and `next_cursor` null.
+    pub async fn get_all(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        field: &str,
+    ) -> Result<Value, ApiError> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut first: Option<Value> = None;
+        loop {
+            let mut q: Vec<(&str, String)> = query.to_vec();
+            q.push(("limit", "1000".to_owned()));
+            if let Some(c) = cursor.take() {
+                q.push(("cursor", c));
+            }
+            let mut page = self.get(segments, &q).await?;
+            if let Some(items) = page.get_mut(field).and_then(Value::as_array_mut) {
+                all.append(items);
+            }
+            cursor = page
+                .get("next_cursor")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            first.get_or_insert(page);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        let mut answer = first.unwrap_or_default();
+        if let Value::Object(m) = &mut answer {
+            m.insert(field.to_owned(), Value::Array(all));
+            m.insert("next_cursor".to_owned(), Value::Null);
+        }
+        Ok(answer)
+    }
+
     /// A call with the token and an optional JSON body.
     pub async fn send(
         &self,

@@ -53,7 +53,7 @@ pub async fn run(api: &Api, json_out: bool, cmd: DomainsCmd) -> anyhow::Result<E
             }
         }
         DomainsCmd::List => {
-            let v = api.get(&["v1", "domains"], &[]).await?;
+            let v = api.get_all(&["v1", "domains"], &[], "domains").await?;
             if json_out {
                 print_json(&v);
             } else {

@@ -20,12 +20,15 @@
 //! - `demo seed`: a demo profile, subscription and events (new ids on every run).
 //! - `replay`: send dead letters again through the normal path.
 //!
+//! `completions SHELL` and `man [--dir DIR]`: shell completions and manual pages ([`manual`]).
+//!
 //! Each command's `--help` lists the options it uses ([`unused_options`]). Unknown
 //! `HOOKLINE_*` variables get a warning with the closest valid name, as in the stages.
 
 mod api;
 mod domains;
 mod kafka_tools;
+mod manual;
 mod receiver;
 mod subscriptions;
 mod table;
@@ -124,6 +127,19 @@ enum Command {
     /// Demo data.
     #[command(subcommand)]
     Demo(DemoCmd),
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell) on stdout, e.g.
+    /// `hookline completions bash > /etc/bash_completion.d/hookline`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Manual pages: `hookline.1` on stdout, or one page per command written into `--dir`.
+    Man {
+        /// Write `hookline.1` and a page per subcommand (`hookline-subscriptions-create.1`, ...)
+        /// into this folder, e.g. /usr/local/share/man/man1.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Send dead-lettered deliveries again through the normal path (`deliveries`).
     Replay {
         /// Only this subscription's dead letters.
@@ -218,7 +234,7 @@ fn unused_options(command: &str) -> Vec<&'static str> {
             unused.extend(API_OPTIONS);
             unused.push("json");
         }
-        "receiver" => {
+        "receiver" | "completions" | "man" => {
             unused.extend(API_OPTIONS);
             unused.extend(KAFKA_OPTIONS);
             unused.push("json");
@@ -231,6 +247,13 @@ fn unused_options(command: &str) -> Vec<&'static str> {
 /// The command line. Each command's `--help` lists the options it uses: the Kafka ones for
 /// the Kafka commands, the API ones for the API commands.
 fn parse_cli() -> Cli {
+    let matches = cli_command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// The command line's definition, as `parse_cli` uses it (and completions and manual pages
+/// describe it).
+fn cli_command() -> clap::Command {
     let mut cmd = Cli::command();
     for id in KAFKA_OPTIONS.into_iter().chain(["metrics_addr"]) {
         cmd = cmd.mut_arg(id, |a| a.global(true).help_heading("Kafka options"));
@@ -252,8 +275,7 @@ fn parse_cli() -> Cli {
             .collect();
         cmd = cmd.mut_subcommand(name, |sc| sc.args(hidden));
     }
-    let matches = cmd.get_matches();
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    cmd
 }
 
 #[tokio::main]
@@ -375,6 +397,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", key.dns_txt());
         }
         Command::Receiver(args) => receiver::run(args).await?,
+        Command::Completions { shell } => {
+            manual::completions(shell, cli_command(), &mut std::io::stdout())?;
+        }
+        Command::Man { dir: None } => manual::page(cli_command(), &mut std::io::stdout())?,
+        Command::Man { dir: Some(dir) } => {
+            let written = manual::pages(cli_command(), &dir)?;
+            println!(
+                "wrote {} manual pages into {}",
+                written.len(),
+                dir.display()
+            );
+        }
         Command::Demo(DemoCmd::Seed { receiver_url }) => {
             kafka_tools::demo_seed(&settings, &topics, &receiver_url).await?
         }

@@ -13,7 +13,10 @@ use serde_json::{json, Map, Value};
 use crate::api::{Api, DEFAULT_TIMEOUT};
 use crate::table::{cell, print_json, Table};
 
+mod operator;
 mod show;
+mod verification;
+pub use operator::{operator, OperatorCmd};
 use show::{print_attempts, print_list, print_subscription, print_test, show};
 
 /// Subscription statuses, for `--status`.
@@ -76,6 +79,14 @@ pub enum SubscriptionsCmd {
         /// The subscription id (`hookline subscriptions list` shows them).
         id: String,
     },
+    /// Download the verification file (`<prefix>-<token>.txt`) to publish before `verify`.
+    VerificationFile {
+        /// The subscription id (`hookline subscriptions list` shows them).
+        id: String,
+        /// The folder to write it into.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Send one signed test webhook now and show what the endpoint answered.
     Test {
         /// The subscription id.
@@ -130,7 +141,7 @@ pub struct SubscriptionFields {
     /// delete.
     #[arg(long, value_delimiter = ',', value_name = "EVENTS")]
     events: Option<Vec<String>>,
-    /// Profile actions, comma-separated (default: all).
+    /// Profile actions, comma-separated: create, update, delete, or all (the default).
     #[arg(long, value_delimiter = ',', value_name = "ACTIONS")]
     actions: Option<Vec<String>>,
     /// Triggers of profile changes, comma-separated (default: all).
@@ -139,7 +150,11 @@ pub struct SubscriptionFields {
     /// Body format.
     #[arg(long, value_parser = ["form", "json", "xml"])]
     format: Option<String>,
-    /// A JSON condition (see docs/conditions.md); `-` reads stdin.
+    /// A condition in its text form, e.g. 'name contains "Mike" and interest vip'
+    /// (docs/conditions.md, "Text form").
+    #[arg(long, value_name = "TEXT", conflicts_with = "condition_file")]
+    condition: Option<String>,
+    /// A condition in a file: JSON, or the text form; `-` reads stdin.
     #[arg(long, value_name = "FILE")]
     condition_file: Option<PathBuf>,
     /// Deliver one at a time, in order (`--ordered false` to switch it off).
@@ -184,15 +199,16 @@ impl SubscriptionFields {
         if let Some(f) = &self.format {
             set("format", json!(f));
         }
+        if let Some(text) = &self.condition {
+            set("conditions_text", json!(text));
+        }
         if let Some(path) = &self.condition_file {
             let text = read_text(path)?;
-            let condition: Value = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "{} is not JSON (conditions are JSON, see docs/conditions.md)",
-                    path.display()
-                )
-            })?;
-            set("conditions", condition);
+            // JSON if it is JSON (an object or null); the text form otherwise.
+            match serde_json::from_str::<Value>(&text) {
+                Ok(c @ (Value::Object(_) | Value::Null)) => set("conditions", c),
+                _ => set("conditions_text", json!(text.trim())),
+            }
         }
         if let Some(o) = self.ordered {
             set("ordered", json!(o));
@@ -274,7 +290,9 @@ pub async fn run(api: &Api, json_out: bool, cmd: SubscriptionsCmd) -> anyhow::Re
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| (k, v)))
             .collect();
-            let v = api.get(&["v1", "subscriptions"], &query).await?;
+            let v = api
+                .get_all(&["v1", "subscriptions"], &query, "subscriptions")
+                .await?;
             if json_out {
                 print_json(&v);
             } else {
@@ -395,6 +413,15 @@ pub async fn run(api: &Api, json_out: bool, cmd: SubscriptionsCmd) -> anyhow::Re
                     cell(&v["verification"]["verified_by"]),
                     cell(&v["status"])
                 );
+            }
+        }
+        C::VerificationFile { id, dir } => {
+            let path = verification::download(api, &id, &dir).await?;
+            if json_out {
+                print_json(&json!({"file": path}));
+            } else {
+                let sub = api.get(&["v1", "subscriptions", &id], &[]).await?;
+                println!("{}", verification::next_steps(&path, &sub));
             }
         }
         C::Test {
@@ -580,54 +607,4 @@ pub async fn check(api: &Api, json_out: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-#[derive(Debug, Subcommand)]
-pub enum OperatorCmd {
-    /// Every account's subscriptions (needs an operator token).
-    Subscriptions {
-        #[arg(long)]
-        account: Option<String>,
-        #[arg(long)]
-        database: Option<String>,
-        #[arg(long, value_parser = STATUSES)]
-        status: Option<String>,
-    },
-    /// The admin API's Prometheus metrics (needs an operator token).
-    Metrics,
-}
-
-pub async fn operator(api: &Api, json_out: bool, cmd: OperatorCmd) -> anyhow::Result<ExitCode> {
-    match cmd {
-        OperatorCmd::Subscriptions {
-            account,
-            database,
-            status,
-        } => {
-            let query: Vec<(&str, String)> = [
-                ("account", account),
-                ("database", database),
-                ("status", status),
-            ]
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect();
-            let v = api
-                .get(&["v1", "operator", "subscriptions"], &query)
-                .await?;
-            if json_out {
-                print_json(&v);
-            } else {
-                print_list(&v["subscriptions"], true);
-            }
-        }
-        OperatorCmd::Metrics => {
-            let url = api.url(&["v1", "operator", "metrics"], &[]);
-            let answer = api
-                .call(Method::GET, url, None, true, DEFAULT_TIMEOUT)
-                .await?;
-            print!("{}", String::from_utf8_lossy(&answer.raw));
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }

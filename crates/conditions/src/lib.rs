@@ -16,6 +16,9 @@
 //!   when it has to (non-ASCII case folding, numbers read as text).
 //! - `text` (private): case-insensitive matching, strict number parsing and the e-mail check.
 //! - `dates` (private): absolute and relative dates and calendar arithmetic.
+//! - [`readable`]: the text form people type (`name contains "Mike" and interest vip`),
+//!   parsed into the JSON wire form with errors that point at the line and column;
+//!   [`print`]: the JSON form printed as that text, canonically (they round-trip).
 //!
 //! [`Condition`] is `Clone + Send + Sync`, so routing can share one parsed condition per
 //! subscription across tasks.
@@ -24,15 +27,21 @@ mod dates;
 mod error;
 mod eval;
 mod parse;
+pub mod print;
+pub mod readable;
 mod text;
 mod tree;
 
 #[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]
+mod readable_tests;
+#[cfg(test)]
 mod tests;
 
 pub use error::ConditionError;
+pub use print::to_text;
+pub use readable::{parse_text, TextError};
 pub use serde_json::{Map, Value};
 
 /// A parsed and validated condition.

@@ -824,7 +824,7 @@ fn op_list(ops: &[Op]) -> String {
 }
 
 /// ` (did you mean "contains"?)` when a known name is within edit distance 2.
-fn suggestion(given: &str, known: &[&str]) -> String {
+pub(crate) fn suggestion(given: &str, known: &[&str]) -> String {
     known
         .iter()
         .map(|k| (edit_distance(given, k), *k))

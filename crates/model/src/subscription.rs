@@ -157,6 +157,11 @@ pub struct Subscription {
     pub created: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated: Option<String>,
+    /// Counts the admin API's writes of this subscription: 1 when created, one more on every
+    /// change. Records written before versions existed read as 0. The admin API's `ETag` is
+    /// derived from it and the record's content, for optimistic concurrency (`If-Match`).
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl Subscription {

@@ -4,6 +4,12 @@
 //! URL runs, so serving the token there proves ownership. Both places are accepted because
 //! some customers can write only to the script's directory (shared hosting) and others only
 //! deploy to the root.
+//!
+//! The file is `<prefix>-<token>.txt`; the prefix is the operator's ([`FilePrefix`],
+//! `HOOKLINE_VERIFICATION_PREFIX`, default `hookline`), as the product names its file after
+//! itself. One redirect is followed, and only one kind: from `http://` to `https://` on the
+//! same host (sites that force https answer the plain address with a redirect), through the
+//! same client, so the SSRF guard checks the new address too.
 
 use std::fmt;
 
@@ -18,18 +24,68 @@ use crate::token::VerificationToken;
 /// stale token, not enough to flood a UI.
 const QUOTE_CHARS: usize = 80;
 
-/// `hookline-<token>.txt`: the name of the file the customer serves.
-pub fn file_name(token: &VerificationToken) -> String {
-    format!("hookline-{token}.txt")
+/// The prefix of the file name when none is configured.
+pub const DEFAULT_PREFIX: &str = "hookline";
+
+/// The first part of the file name, `<prefix>-<token>.txt`: 1 to 64 ASCII letters, digits,
+/// `-`, `_` and `.`, starting with a letter or digit, so the name is one plain path segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilePrefix(String);
+
+/// A prefix that cannot be part of a file name in a URL.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "verification file prefix {0:?}: use 1 to 64 ASCII letters, digits, '-', '_' or '.', \
+     starting with a letter or digit (e.g. hookline)"
+)]
+pub struct PrefixError(String);
+
+impl FilePrefix {
+    pub fn parse(raw: &str) -> Result<Self, PrefixError> {
+        let fine = (1..=64).contains(&raw.len())
+            && raw.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if fine {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(PrefixError(raw.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-/// Where the file is looked for, in order: the callback's directory, then the web root
+impl Default for FilePrefix {
+    fn default() -> Self {
+        Self(DEFAULT_PREFIX.to_owned())
+    }
+}
+
+/// `<prefix>-<token>.txt`: the name of the file the customer serves.
+pub fn file_name(prefix: &FilePrefix, token: &VerificationToken) -> String {
+    format!("{}-{token}.txt", prefix.0)
+}
+
+/// The prefix of `name` when it is a file name for `token` (`<prefix>-<token>.txt` with a
+/// valid prefix); a challenge keeps its file name, so a prefix changed later does not break it.
+pub fn prefix_of(name: &str, token: &VerificationToken) -> Option<FilePrefix> {
+    let prefix = name
+        .strip_suffix(".txt")?
+        .strip_suffix(token.as_str())?
+        .strip_suffix('-')?;
+    FilePrefix::parse(prefix).ok()
+}
+
+/// Where the file `name` is looked for, in order: the callback's directory, then the web root
 /// (`https://d.example/dir/hook.php` → `https://d.example/dir/hookline-<token>.txt`,
 /// `https://d.example/hookline-<token>.txt`). A path ending in `/` is its own directory;
 /// a callback at the root yields one location. Scheme, host and port are kept; query,
 /// fragment and any user name or password are dropped, so the fetch sends no credentials.
-pub fn file_locations(callback: &Url, token: &VerificationToken) -> Vec<Url> {
-    let name = file_name(token);
+pub fn file_locations(callback: &Url, name: &str) -> Vec<Url> {
     let mut base = callback.clone();
     base.set_query(None);
     base.set_fragment(None);
@@ -60,6 +116,8 @@ pub fn file_locations(callback: &Url, token: &VerificationToken) -> Vec<Url> {
 pub struct FileAttempt {
     /// The URL that was fetched.
     pub url: Url,
+    /// The `http://` location that redirected to `url`, when the redirect was followed.
+    pub redirected_from: Option<Url>,
     pub outcome: FileOutcome,
 }
 
@@ -76,18 +134,23 @@ pub enum FileOutcome {
     WrongBody { status: u16, body: Bytes },
     /// No answer: connection refused, refused by the SSRF guard, DNS failure, TLS, timeout.
     Failed(SendError),
+    /// The token was served (never part of an error).
+    Found,
 }
 
 impl fmt::Display for FileAttempt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let url = &self.url;
+        if let Some(from) = &self.redirected_from {
+            write!(f, "GET {from} redirected to https, then ")?;
+        }
         match &self.outcome {
             FileOutcome::Status {
                 status,
                 location: Some(to),
             } if (300..400).contains(status) => write!(
                 f,
-                "GET {url} answered {status} redirecting to {to:?} (redirects are not followed; serve the file at this address)"
+                "GET {url} answered {status} redirecting to {to:?} (only a redirect from http to https on the same host is followed, once; serve the file at this address)"
             ),
             FileOutcome::Status { status, .. } => write!(f, "GET {url} answered {status}"),
             FileOutcome::WrongBody { status, body } => {
@@ -104,6 +167,7 @@ impl fmt::Display for FileAttempt {
                 }
             }
             FileOutcome::Failed(e) => write!(f, "GET {url} failed: {e}"),
+            FileOutcome::Found => write!(f, "GET {url} served the token"),
         }
     }
 }
@@ -143,14 +207,16 @@ fn join(attempts: &[FileAttempt]) -> String {
         .join("; ")
 }
 
-/// Fetches [`file_locations`] in order with `client` (so the SSRF guard, the connect and
-/// total timeouts and the bounded body read of Hookline's outbound client apply, and no
-/// redirect is followed) and returns the first location whose 2xx body, trimmed of
-/// surrounding whitespace (and a UTF-8 byte-order mark, which Windows editors add), equals
-/// the token.
+/// Fetches the [`file_locations`] of file `name` in order with `client` (so the SSRF guard,
+/// the connect and total timeouts and the bounded body read of Hookline's outbound client
+/// apply) and returns the first location whose 2xx body, trimmed of surrounding whitespace
+/// (and a UTF-8 byte-order mark, which Windows editors add), equals the token. A location
+/// that redirects from `http` to `https` on the same host is fetched there, once (the address
+/// returned is then the https one); no other redirect is followed.
 pub async fn verify_file(
     client: &HttpClient,
     callback: &Url,
+    name: &str,
     token: &VerificationToken,
 ) -> Result<Url, FileVerificationError> {
     let invalid = |reason: &str| FileVerificationError::InvalidCallback {
@@ -164,41 +230,75 @@ pub async fn verify_file(
         return Err(invalid("the URL has no host"));
     }
     let mut attempts = Vec::new();
-    for url in file_locations(callback, token) {
-        let outcome = match client
-            .request(
-                Method::GET,
-                url.as_str(),
-                // A cache in front of the site could still hold an earlier 404.
-                vec![(
-                    HeaderName::from_static("cache-control"),
-                    HeaderValue::from_static("no-cache"),
-                )],
-                Bytes::new(),
-            )
-            .await
+    for url in file_locations(callback, name) {
+        let mut outcome = fetch(client, &url, token).await;
+        let mut attempt_url = url.clone();
+        let mut redirected_from = None;
+        if let FileOutcome::Status {
+            status: 300..=399,
+            location: Some(to),
+        } = &outcome
         {
-            Ok(resp) if (200..300).contains(&resp.status) => {
-                if body_is_token(&resp.body, token) {
-                    return Ok(url);
-                }
+            if let Some(https) = https_upgrade(&url, to) {
+                outcome = fetch(client, &https, token).await;
+                redirected_from = Some(url);
+                attempt_url = https;
+            }
+        }
+        if let FileOutcome::Found = outcome {
+            return Ok(attempt_url);
+        }
+        attempts.push(FileAttempt {
+            url: attempt_url,
+            redirected_from,
+            outcome,
+        });
+    }
+    Err(FileVerificationError::NotFound { attempts })
+}
+
+/// The redirect target `location` of `from` when it is the one redirect followed: from
+/// `http://` to `https://` on the same host.
+fn https_upgrade(from: &Url, location: &str) -> Option<Url> {
+    let to = from.join(location).ok()?;
+    let same_host = to.host_str().is_some() && to.host_str() == from.host_str();
+    (from.scheme() == "http" && to.scheme() == "https" && same_host).then_some(to)
+}
+
+/// One GET of `url` (through the guard; no redirect followed by the client).
+async fn fetch(client: &HttpClient, url: &Url, token: &VerificationToken) -> FileOutcome {
+    let answer = client
+        .request(
+            Method::GET,
+            url.as_str(),
+            // A cache in front of the site could still hold an earlier 404.
+            vec![(
+                HeaderName::from_static("cache-control"),
+                HeaderValue::from_static("no-cache"),
+            )],
+            Bytes::new(),
+        )
+        .await;
+    match answer {
+        Ok(resp) if (200..300).contains(&resp.status) => {
+            if body_is_token(&resp.body, token) {
+                FileOutcome::Found
+            } else {
                 FileOutcome::WrongBody {
                     status: resp.status,
                     body: resp.body,
                 }
             }
-            Ok(resp) => FileOutcome::Status {
-                status: resp.status,
-                location: resp
-                    .headers
-                    .get(http::header::LOCATION)
-                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
-            },
-            Err(e) => FileOutcome::Failed(e),
-        };
-        attempts.push(FileAttempt { url, outcome });
+        }
+        Ok(resp) => FileOutcome::Status {
+            status: resp.status,
+            location: resp
+                .headers
+                .get(http::header::LOCATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        },
+        Err(e) => FileOutcome::Failed(e),
     }
-    Err(FileVerificationError::NotFound { attempts })
 }
 
 fn body_is_token(body: &[u8], token: &VerificationToken) -> bool {
@@ -215,13 +315,49 @@ mod tests {
     }
 
     fn locations(callback: &str) -> Vec<String> {
-        file_locations(&Url::parse(callback).unwrap(), &token())
-            .into_iter()
-            .map(String::from)
-            .collect()
+        file_locations(
+            &Url::parse(callback).unwrap(),
+            &file_name(&FilePrefix::default(), &token()),
+        )
+        .into_iter()
+        .map(String::from)
+        .collect()
     }
 
     const F: &str = "hookline-0123456789abcdef0123456789abcdef.txt";
+
+    #[test]
+    fn the_prefix_is_checked_and_a_challenge_keeps_its_own() {
+        let t = token();
+        let acme = FilePrefix::parse("acme-mail").unwrap();
+        assert_eq!(file_name(&acme, &t), format!("acme-mail-{t}.txt"));
+        assert_eq!(prefix_of(&file_name(&acme, &t), &t), Some(acme));
+        assert_eq!(prefix_of(F, &t), Some(FilePrefix::default()));
+        assert_eq!(prefix_of("x.txt", &t), None);
+        assert_eq!(prefix_of(&format!("../a-{t}.txt"), &t), None);
+        for bad in ["", "-x", "a/b", "a b", "ä", &"x".repeat(65)] {
+            assert!(FilePrefix::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_http_to_https_on_the_same_host_is_followed() {
+        let from = Url::parse("http://d.example/dir/f.txt").unwrap();
+        let ok = |to: &str| https_upgrade(&from, to).map(String::from);
+        assert_eq!(
+            ok("https://d.example/dir/f.txt").as_deref(),
+            Some("https://d.example/dir/f.txt")
+        );
+        assert_eq!(
+            ok("https://D.EXAMPLE:8443/f.txt").as_deref(),
+            Some("https://d.example:8443/f.txt")
+        );
+        assert_eq!(ok("https://other.example/dir/f.txt"), None);
+        assert_eq!(ok("http://d.example/elsewhere.txt"), None, "http to http");
+        assert_eq!(ok("/relative.txt"), None, "stays http");
+        let secure = Url::parse("https://d.example/f.txt").unwrap();
+        assert_eq!(https_upgrade(&secure, "https://d.example/g.txt"), None);
+    }
 
     #[test]
     fn the_script_directory_then_the_root() {
@@ -311,6 +447,7 @@ mod tests {
     fn attempt(outcome: FileOutcome) -> FileAttempt {
         FileAttempt {
             url: Url::parse("https://d.example/x.txt").unwrap(),
+            redirected_from: None,
             outcome,
         }
     }
@@ -362,6 +499,7 @@ mod tests {
     fn long_wrong_bodies_are_quoted_shortened() {
         let a = FileAttempt {
             url: Url::parse("https://d.example/x.txt").unwrap(),
+            redirected_from: None,
             outcome: FileOutcome::WrongBody {
                 status: 200,
                 body: Bytes::from("<html>".repeat(100)),

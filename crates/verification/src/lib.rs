@@ -3,9 +3,10 @@
 //! could point a subscription at someone else's server and make Hookline post to it.
 //!
 //! - [`token`]: the random [`VerificationToken`] a customer publishes.
-//! - [`file`]: `hookline-<token>.txt` served in the callback script's directory or at the web
-//!   root, fetched through Hookline's outbound client (SSRF guard, timeouts, bounded read, no
-//!   redirects).
+//! - [`file`]: `<prefix>-<token>.txt` (prefix `hookline` unless configured) served in the
+//!   callback script's directory or at the web root, fetched through Hookline's outbound client
+//!   (SSRF guard, timeouts, bounded read; one redirect followed, only from http to https on the
+//!   same host).
 //! - [`dns`]: a TXT record `_hookline-challenge.<domain>` = `hookline-verification=<token>`
 //!   that validates a whole domain, looked up with a configurable, cache-less resolver.
 //! - [`domain`]: normalised [`DomainName`]s and [`domain_covers`], which decides whether a
@@ -25,6 +26,7 @@ pub use dns::{
 };
 pub use domain::{domain_covers, DomainName, DomainNameError};
 pub use file::{
-    file_locations, file_name, verify_file, FileAttempt, FileOutcome, FileVerificationError,
+    file_locations, file_name, prefix_of, verify_file, FileAttempt, FileOutcome, FilePrefix,
+    FileVerificationError, PrefixError, DEFAULT_PREFIX,
 };
 pub use token::{TokenError, VerificationToken};

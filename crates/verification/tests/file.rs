@@ -4,10 +4,22 @@ use std::time::Duration;
 
 use hookline_outbound::{HttpClient, HttpOptions, NetworkGuard};
 use hookline_testkit::{Receiver, StaticSite};
-use hookline_verification::{
-    file_name, verify_file, FileOutcome, FileVerificationError, VerificationToken,
-};
+use hookline_verification::{FileOutcome, FilePrefix, FileVerificationError, VerificationToken};
 use url::Url;
+
+/// The file name under the default prefix (`hookline-<token>.txt`).
+fn file_name(token: &VerificationToken) -> String {
+    hookline_verification::file_name(&FilePrefix::default(), token)
+}
+
+/// Verification of the file under the default prefix.
+async fn verify_file(
+    client: &HttpClient,
+    callback: &Url,
+    token: &VerificationToken,
+) -> Result<Url, FileVerificationError> {
+    hookline_verification::verify_file(client, callback, &file_name(token), token).await
+}
 
 /// A client like the admin's, with loopback allowed as `HOOKLINE_ALLOW_NETWORKS` does in tests.
 fn loopback_client() -> HttpClient {
@@ -141,7 +153,7 @@ async fn another_subscriptions_token_or_an_error_page_does_not_verify() {
 }
 
 #[tokio::test]
-async fn redirects_are_reported_not_followed() {
+async fn other_redirects_are_reported_not_followed() {
     let site = StaticSite::start().await;
     let token = VerificationToken::generate();
     let name = file_name(&token);
@@ -163,7 +175,8 @@ async fn redirects_are_reported_not_followed() {
         err.to_string(),
         format!(
             "the verification file was not found: GET http://{}/{name} answered 301 redirecting \
-             to \"/elsewhere/{name}\" (redirects are not followed; serve the file at this address)",
+             to \"/elsewhere/{name}\" (only a redirect from http to https on the same host is \
+             followed, once; serve the file at this address)",
             site.addr
         )
     );
@@ -303,4 +316,123 @@ async fn only_http_urls_can_be_verified_by_file() {
         err.to_string(),
         "ftp://d.example/dir/hook cannot be verified with a file: only http:// and https:// URLs can serve a file"
     );
+}
+
+/// A loopback port that takes connections and reports whether one opened with a TLS
+/// handshake record (so a test sees the client went to https there), then closes them.
+async fn tls_door() -> (u16, tokio::sync::mpsc::UnboundedReceiver<bool>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut first = [0u8; 1];
+            let read = conn.read_exact(&mut first).await.is_ok();
+            let _ = tx.send(read && first[0] == 0x16);
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+async fn an_http_to_https_redirect_on_the_same_host_is_followed_once_through_the_guard() {
+    let site = StaticSite::start().await;
+    let token = VerificationToken::generate();
+    let name = file_name(&token);
+    let (tls_port, mut hellos) = tls_door().await;
+    let https = format!("https://127.0.0.1:{tls_port}/{name}");
+    site.serve_with_headers(
+        &format!("/{name}"),
+        301,
+        vec![("location".into(), https.clone())],
+        "",
+    );
+
+    let err = verify_file(&loopback_client(), &url(&site.url("/hook")), &token)
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!(
+            "GET http://{}/{name} redirected to https, then GET {https} failed",
+            site.addr
+        )),
+        "{msg}"
+    );
+    assert_eq!(
+        hellos.recv().await,
+        Some(true),
+        "a TLS handshake reached the https port"
+    );
+    let attempts = not_found(err);
+    assert_eq!(attempts[0].url.as_str(), https);
+    assert_eq!(
+        attempts[0].redirected_from.as_ref().map(Url::as_str),
+        Some(site.url(&format!("/{name}")).as_str())
+    );
+
+    // The guard checks the new address: a port it does not allow is refused before connecting.
+    let port_policy = hookline_outbound::PortPolicy::parse(&site.addr.port().to_string()).unwrap();
+    let strict = client(
+        NetworkGuard::new(vec!["127.0.0.0/8".parse().unwrap()]).with_ports(port_policy),
+        Duration::from_secs(5),
+    );
+    let msg = verify_file(&strict, &url(&site.url("/hook")), &token)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains(&format!(
+            "then GET {https} failed: refused by the network guard"
+        )),
+        "{msg}"
+    );
+    assert!(hellos.try_recv().is_err(), "nothing reached the https port");
+}
+
+#[tokio::test]
+async fn a_redirect_to_https_on_another_host_is_not_followed() {
+    let site = StaticSite::start().await;
+    let token = VerificationToken::generate();
+    let name = file_name(&token);
+    let (tls_port, mut hellos) = tls_door().await;
+    let elsewhere = format!("https://localhost:{tls_port}/{name}");
+    site.serve_with_headers(
+        &format!("/{name}"),
+        302,
+        vec![("location".into(), elsewhere.clone())],
+        "",
+    );
+
+    let msg = verify_file(&loopback_client(), &url(&site.url("/hook")), &token)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains(&format!(
+            "answered 302 redirecting to {elsewhere:?} (only a redirect"
+        )),
+        "{msg}"
+    );
+    assert!(hellos.try_recv().is_err(), "the other host was not asked");
+}
+
+#[tokio::test]
+async fn a_configured_prefix_names_the_file() {
+    let site = StaticSite::start().await;
+    let token = VerificationToken::generate();
+    let prefix = FilePrefix::parse("acme").unwrap();
+    let name = hookline_verification::file_name(&prefix, &token);
+    assert_eq!(name, format!("acme-{token}.txt"));
+    site.serve(&format!("/{name}"), 200, token.to_string());
+    let found = hookline_verification::verify_file(
+        &loopback_client(),
+        &url(&site.url("/hook.php")),
+        &name,
+        &token,
+    )
+    .await
+    .unwrap();
+    assert_eq!(found.as_str(), site.url(&format!("/{name}")));
 }

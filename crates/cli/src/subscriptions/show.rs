@@ -62,10 +62,12 @@ pub fn print_subscription(s: &Value) {
             cell(v)
         }
     };
+    // The text form (docs/conditions.md); JSON for a condition it cannot print.
     let conditions = if s["conditions"].is_null() {
         "none".to_owned()
     } else {
-        s["conditions"].to_string()
+        hookline_conditions::to_text(&s["conditions"])
+            .unwrap_or_else(|_| s["conditions"].to_string())
     };
     let limits = format!(
         "{} in flight, {} per second",
