@@ -55,10 +55,11 @@ bench: broker
 	$(CARGO) build --release --workspace --bins
 	$(CARGO) run --release -p hookline-bench --quiet
 
-## bench-full: the same plus the join section with 1M- and 10M-profile tables
+## bench-full: the same plus the join section with 1M- and 10M-profile tables; records the
+## table in docs/benchmarks.md (the block between its hookline-bench markers)
 bench-full: broker
 	$(CARGO) build --release --workspace --bins
-	$(CARGO) run --release -p hookline-bench --quiet -- --full
+	$(CARGO) run --release -p hookline-bench --quiet -- --full --write docs/benchmarks.md
 
 ## fuzz: every cargo-fuzz target for FUZZ_SECONDS (30) each, on the stable toolchain (fuzz/README.md)
 fuzz:

@@ -23,6 +23,7 @@ mod loopback;
 mod payload;
 mod pipeline;
 mod procfs;
+mod record;
 mod routing;
 mod signing;
 mod table;
@@ -60,8 +61,20 @@ fn main() -> anyhow::Result<()> {
     if std::env::var_os("RUST_LOG").is_some() {
         hookline_telemetry::init_logging("text");
     }
+    // `--write FILE`: the report also replaces the recorded run in FILE (`record`).
+    let write_to = args
+        .iter()
+        .position(|a| a == "--write")
+        .map(|i| args.get(i + 1).cloned())
+        .map(|f| {
+            f.ok_or_else(|| {
+                anyhow::anyhow!("--write needs a file, e.g. --write docs/benchmarks.md")
+            })
+        })
+        .transpose()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    print_header(cores);
+    let mut report = header(cores);
+    print!("{report}");
     let steal_before = procfs::cpu_jiffies();
     let started = Instant::now();
     let mut rows: Vec<Row> = Vec::new();
@@ -119,15 +132,29 @@ fn main() -> anyhow::Result<()> {
     }
     rt.shutdown_timeout(Duration::from_secs(5));
 
-    println!("{}", table::render(&rows));
+    let mut tail = format!("{}\n", table::render(&rows));
     if let (Some((s0, t0)), Some((s1, t1))) = (steal_before, procfs::cpu_jiffies()) {
         let steal = (s1 - s0) as f64 / (t1 - t0).max(1) as f64;
-        println!(
-            "steal time during the run: {:.1} % of all CPU time",
+        tail += &format!(
+            "steal time during the run: {:.1} % of all CPU time\n",
             steal * 100.0
         );
     }
-    println!("total bench time: {:.0} s", started.elapsed().as_secs_f64());
+    tail += &format!(
+        "total bench time: {:.0} s\n",
+        started.elapsed().as_secs_f64()
+    );
+    print!("{tail}");
+    report += &tail;
+    if let Some(file) = write_to {
+        let command = if full {
+            "make bench-full"
+        } else {
+            "make bench"
+        };
+        record::write(std::path::Path::new(&file), command, &report)?;
+        eprintln!("bench: the table is recorded in {file}");
+    }
     Ok(())
 }
 
@@ -154,6 +181,10 @@ fn pipeline_only(scope: pipeline::Scope) -> anyhow::Result<()> {
 
 /// Machine, build profile and load: the context every number depends on.
 fn print_header(cores: usize) {
+    print!("{}", header(cores));
+}
+
+fn header(cores: usize) -> String {
     let profile = if cfg!(debug_assertions) {
         "debug (numbers are not meaningful; use --release)"
     } else {
@@ -176,12 +207,11 @@ fn print_header(cores: usize) {
         .ok()
         .and_then(|s| s.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "n/a".into());
-    println!("hookline-bench {} — {date}", env!("CARGO_PKG_VERSION"));
-    println!(
-        "cores: {cores} ({cpu}); build profile: {profile}; load average (1 min) at start: {load}"
-    );
-    println!("cpu flags: {}", procfs::cpu_flags());
-    println!();
+    format!(
+        "hookline-bench {} — {date}\ncores: {cores} ({cpu}); build profile: {profile}; load average (1 min) at start: {load}\ncpu flags: {}\n\n",
+        env!("CARGO_PKG_VERSION"),
+        procfs::cpu_flags()
+    )
 }
 
 /// Section progress on stderr, so stdout holds only the report.

@@ -426,12 +426,18 @@ mod tests {
         let store = ProfileStore::open(&dir).unwrap();
         let mut sink = store.sink(Metrics::new(), "profiles");
         let row = |name: &str| {
-            format!(r#"{{"account":"1","database":"12","profile":"3","fields":{{"name":"{name}"}}}}"#)
+            format!(
+                r#"{{"account":"1","database":"12","profile":"3","fields":{{"name":"{name}"}}}}"#
+            )
         };
         sink.apply(0, 0, Some(b"12:3"), Some(row("A").as_bytes()));
         sink.apply(0, 1, Some(b"12:3"), Some(row("B").as_bytes()));
         sink.apply(2, 7, Some(b"12:5"), Some(row("C").as_bytes()));
-        assert_eq!(store.checkpoint(0).unwrap(), None, "buffered until the flush");
+        assert_eq!(
+            store.checkpoint(0).unwrap(),
+            None,
+            "buffered until the flush"
+        );
         sink.flush();
         assert_eq!(store.get(0, "12:3").unwrap().unwrap().fields["name"], "B");
         assert_eq!(store.get(2, "12:5").unwrap().unwrap().fields["name"], "C");
@@ -444,7 +450,12 @@ mod tests {
         assert_eq!(store.checkpoint(0).unwrap(), Some(4));
         // A long poll is written in batches without waiting for its end.
         for o in 4..(4 + SINK_BATCH as i64) {
-            sink.apply(1, o, Some(format!("12:{o}").as_bytes()), Some(row("E").as_bytes()));
+            sink.apply(
+                1,
+                o,
+                Some(format!("12:{o}").as_bytes()),
+                Some(row("E").as_bytes()),
+            );
         }
         assert_eq!(store.checkpoint(1).unwrap(), Some(4 + SINK_BATCH as i64));
         drop(store);
