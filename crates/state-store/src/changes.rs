@@ -108,7 +108,7 @@ impl StateStore {
         row: RowWrite<'_>,
     ) -> Result<(), StoreError> {
         let t = &self.inner.table;
-        let mut batch = self.inner.db.batch();
+        let mut batch = self.batch(0);
         match row {
             RowWrite::Keep => {}
             RowWrite::Put(v) => batch.insert(t, crate::row_key(partition, key), v),
@@ -147,14 +147,14 @@ impl StateStore {
         let t = &self.inner.table;
         let from = change_key(partition, 0);
         let to = change_key(partition, committed.max(0));
-        let mut batch = self.inner.db.batch();
+        let mut batch = self.batch(0);
         let mut n = 0;
         for guard in t.range(from..to) {
             let key = guard.key().map_err(self.err("scanning applied changes"))?;
             batch.remove(t, key);
             n += 1;
             if batch.len() >= crate::DROP_CHUNK {
-                let full = std::mem::replace(&mut batch, self.inner.db.batch());
+                let full = std::mem::replace(&mut batch, self.batch(0));
                 full.commit()
                     .map_err(self.err("forgetting applied changes"))?;
             }

@@ -228,6 +228,22 @@ impl StateStore {
         &self.inner.path
     }
 
+    /// A write batch whose commit reaches the operating system before it returns (fjall's
+    /// journal otherwise keeps its tail in a user-space buffer, which a killed process loses).
+    pub(crate) fn batch(&self, capacity: usize) -> fjall::OwnedWriteBatch {
+        fjall::OwnedWriteBatch::with_capacity(self.inner.db.clone(), capacity)
+            .durability(Some(PersistMode::Buffer))
+    }
+
+    /// Hands the journal's buffered tail to the operating system: after a single-key write,
+    /// which fjall commits without durability.
+    fn to_os(&self, op: &'static str) -> Result<(), StoreError> {
+        self.inner
+            .db
+            .persist(PersistMode::Buffer)
+            .map_err(self.err(op))
+    }
+
     fn err(&self, op: &'static str) -> impl FnOnce(fjall::Error) -> StoreError + '_ {
         move |source| StoreError::Storage {
             path: self.inner.path.clone(),
@@ -257,7 +273,7 @@ impl StateStore {
         value: Option<&[u8]>,
     ) -> Result<(), StoreError> {
         let t = &self.inner.table;
-        let mut batch = self.inner.db.batch();
+        let mut batch = self.batch(0);
         match value {
             Some(v) => batch.insert(t, row_key(partition, key), v),
             None => batch.remove(t, row_key(partition, key)),
@@ -283,8 +299,7 @@ impl StateStore {
             return Ok(());
         };
         let t = &self.inner.table;
-        let mut batch =
-            fjall::OwnedWriteBatch::with_capacity(self.inner.db.clone(), records.len() + 1);
+        let mut batch = self.batch(records.len() + 1);
         // All items of a batch share one sequence number, so a key written twice in it would be
         // ambiguous: keep only the last record per key.
         let mut seen: HashSet<&[u8]> = HashSet::with_capacity(records.len());
@@ -312,7 +327,8 @@ impl StateStore {
             Some(v) => t.insert(row_key(partition, key), v),
             None => t.remove(row_key(partition, key)),
         }
-        .map_err(self.err("writing a row"))
+        .map_err(self.err("writing a row"))?;
+        self.to_os("writing a row")
     }
 
     /// The next table offset to read for `partition`, if a checkpoint exists.
@@ -348,7 +364,7 @@ impl StateStore {
         at_ms: i64,
     ) -> Result<(), StoreError> {
         let t = &self.inner.table;
-        let mut batch = self.inner.db.batch();
+        let mut batch = self.batch(0);
         if self
             .checkpoint(partition)?
             .is_none_or(|next| next < high_watermark)
@@ -414,7 +430,8 @@ impl StateStore {
                 partition_key(TAG_CHECKPOINT, partition),
                 next_offset.to_be_bytes(),
             )
-            .map_err(self.err("writing a checkpoint"))
+            .map_err(self.err("writing a checkpoint"))?;
+        self.to_os("writing a checkpoint")
     }
 
     /// Drops everything of a partition (revoked and given to another instance, or to be read
@@ -422,7 +439,7 @@ impl StateStore {
     /// per row; see the crate docs for crash safety.
     pub fn drop_partition(&self, partition: i32) -> Result<(), StoreError> {
         let t = &self.inner.table;
-        let mut batch = self.inner.db.batch();
+        let mut batch = self.batch(0);
         batch.remove(t, partition_key(TAG_CHECKPOINT, partition));
         batch.remove(t, partition_key(TAG_CAUGHT_UP, partition));
         batch.insert(t, partition_key(TAG_DROPPING, partition), []);
@@ -431,18 +448,19 @@ impl StateStore {
             .map_err(self.err("marking a partition for dropping"))?;
         self.delete_rows(partition)?;
         t.remove(partition_key(TAG_DROPPING, partition))
-            .map_err(self.err("finishing a partition drop"))
+            .map_err(self.err("finishing a partition drop"))?;
+        self.to_os("finishing a partition drop")
     }
 
     fn delete_rows(&self, partition: i32) -> Result<(), StoreError> {
         let t = &self.inner.table;
         let prefix = partition_key(TAG_ROW, partition);
-        let mut batch = self.inner.db.batch();
+        let mut batch = self.batch(0);
         for guard in t.prefix(prefix) {
             let key = guard.key().map_err(self.err("scanning a partition"))?;
             batch.remove(t, key);
             if batch.len() >= DROP_CHUNK {
-                let full = std::mem::replace(&mut batch, self.inner.db.batch());
+                let full = std::mem::replace(&mut batch, self.batch(0));
                 full.commit()
                     .map_err(self.err("deleting a partition's rows"))?;
             }
@@ -465,6 +483,7 @@ impl StateStore {
             self.delete_rows(partition)?;
             t.remove(partition_key(TAG_DROPPING, partition))
                 .map_err(self.err("finishing a partition drop"))?;
+            self.to_os("finishing a partition drop")?;
         }
         Ok(())
     }

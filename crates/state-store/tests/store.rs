@@ -332,10 +332,7 @@ fn kill_a_writing_child() -> TempDir {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(
-        running.is_ok(),
-        "the child said it was running within 60 s"
-    );
+    assert!(running.is_ok(), "the child said it was running within 60 s");
     assert!(ended_early.is_none(), "the child stopped on its own");
     dir
 }
@@ -373,7 +370,6 @@ fn a_killed_process_loses_no_half_batch() {
 /// The crate promises (`//!` Durability) that every write reaches the operating system before
 /// the method returns, so it survives the process being killed.
 #[test]
-#[ignore = "reason: product defect in crates/state-store: the last batch applied before SIGKILL is lost (checkpoint 29,700 = 99 batches after the child applied 100 and said so); fjall's write batch is committed without durability, so its tail stays in the journal's 8 KiB BufWriter, contrary to the crate's 'Durability' docs"]
 fn batches_applied_before_a_kill_survive_it() {
     let dir = kill_a_writing_child();
     let store = StateStore::open(dir.path()).unwrap();
