@@ -26,9 +26,6 @@ fn click(n: usize) -> (String, serde_json::Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "not yet reliable: passed 3 runs of 3 locally, but in CI (2026-12-02 05:20) the \
-            profiles stage exited after the outage (not diagnosed); docs/architecture.md, Broker \
-            outages; run with --ignored"]
 async fn stages_ride_out_a_broker_outage_longer_than_the_message_timeout() {
     // SAFETY of the process-wide settings: this test binary holds this one test.
     std::env::set_var("HOOKLINE_KAFKA_MESSAGE_TIMEOUT_MS", "2000");

@@ -36,6 +36,10 @@ use crate::{KafkaError, KafkaSettings};
 /// How long [`TableTail::caught_up`] waits for a partition to be read to its end by default.
 pub const DEFAULT_CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long [`TableTail::wait_caught_up`] waits before it looks a partition's end up again
+/// after the broker did not answer.
+const WATERMARK_RETRY: Duration = Duration::from_secs(1);
+
 /// How long the thread drains fetched records before it looks at commands again, and how long
 /// one poll waits when nothing arrives.
 const DRAIN_SLICE: Duration = Duration::from_millis(100);
@@ -187,7 +191,8 @@ impl TableTail {
     }
 
     /// Resolves when `partition` has been read up to the high watermark seen now; returns that
-    /// watermark. [`KafkaError::CatchUpTimeout`] when that takes longer than the bound.
+    /// watermark. [`KafkaError::CatchUpTimeout`] when that takes longer than the bound,
+    /// [`KafkaError::Watermarks`] when the broker does not say where the end is.
     pub async fn caught_up(&self, partition: i32) -> Result<i64, KafkaError> {
         let deadline = tokio::time::Instant::now() + self.catch_up_timeout;
         let (low, high) = self.watermarks(partition).await?;
@@ -229,9 +234,10 @@ impl TableTail {
         .await;
         match found {
             Ok(Ok(w)) => Ok(w),
-            Ok(Err(e)) => Err(KafkaError::CatchUp {
+            Ok(Err(source)) => Err(KafkaError::Watermarks {
                 topic: self.topic.clone(),
-                reason: format!("reading the watermarks of {}/{partition}: {e}", self.topic),
+                partition,
+                source,
             }),
             Err(e) => Err(KafkaError::CatchUp {
                 topic: self.topic.clone(),
@@ -241,13 +247,17 @@ impl TableTail {
     }
 
     /// [`TableTail::caught_up`] for a reader that must not go on before `partition` is read to
-    /// its end: each time the bound passes, what is missing is logged and the wait goes on. Any
-    /// other failure is returned.
+    /// its end: each time the bound passes, or the end cannot be looked up (the broker is away),
+    /// what is missing is logged and the wait goes on. Any other failure is returned.
     pub async fn wait_caught_up(&self, partition: i32) -> Result<i64, KafkaError> {
         loop {
             match self.caught_up(partition).await {
                 Err(e @ KafkaError::CatchUpTimeout { .. }) => {
                     tracing::warn!(topic = %self.topic, partition, error = %e, "table partition not read to its end yet; still waiting (nothing that needs it goes on before)");
+                }
+                Err(e @ KafkaError::Watermarks { .. }) => {
+                    tracing::warn!(topic = %self.topic, partition, error = %e, "the table partition's end could not be looked up; trying again (nothing that needs it goes on before)");
+                    tokio::time::sleep(WATERMARK_RETRY).await;
                 }
                 r => return r,
             }

@@ -421,8 +421,12 @@ pub async fn run_stage<P: Processor>(
                 for p in parts {
                     if ready.contains(&p) && !revoked.contains(&p) {
                         match table.caught_up(p).await {
-                            // Joining with a table a little behind beats not joining at all.
-                            Err(e @ KafkaError::CatchUpTimeout { .. }) => {
+                            // Joining with a table a little behind beats not joining at all,
+                            // and beats stopping the stage while the broker is away.
+                            Err(
+                                e @ (KafkaError::CatchUpTimeout { .. }
+                                | KafkaError::Watermarks { .. }),
+                            ) => {
                                 tracing::warn!(stage = cfg.name, partition = p, error = %e, "table not read to its end before this batch; joining with what is read");
                             }
                             r => {
