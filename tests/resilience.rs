@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use hookline_integration_tests::{committed_and_end, count, produce, read_to_end, Pipeline};
+use hookline_integration_tests::{
+    committed_and_end, count, produce, read_to_end, wait_quiescent, Pipeline,
+};
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
 use serde_json::{json, Value};
@@ -45,6 +47,12 @@ fn event_ids(r: &Receiver) -> Vec<String> {
         .collect()
 }
 
+/// Every outcome up to the topic's end offsets: call once [`wait_quiescent`] returned.
+fn outcomes_to_end(t: &TestTopics) -> Vec<Value> {
+    read_to_end(t, &t.topics.outcomes).iter().map(json).collect()
+}
+
+/// The outcomes read until there are `at_least`: a wait for them, not a count.
 fn results(t: &TestTopics, at_least: usize) -> Vec<Value> {
     read_until(
         &t.settings,
@@ -76,24 +84,22 @@ async fn ordered_subscription_keeps_order_across_a_failure() {
     let pipeline = Pipeline::start(&t, &key("ordered"), &["--retry-schedule", "1s"]).await;
     let ids: Vec<String> = (1..=5).map(|i| format!("evt-{i}")).collect();
     produce(&t, &t.topics.tracking, &clicks(&ids)).await;
-    assert!(
-        eventually(Duration::from_secs(60), || receiver.count() >= 6).await,
-        "got {:?}",
-        event_ids(&receiver)
-    );
+    // Once every stage has committed its input, every POST and outcome is in: count exactly.
+    wait_quiescent(&t, Duration::from_secs(60)).await;
     assert_eq!(
         event_ids(&receiver),
         ["evt-1", "evt-1", "evt-2", "evt-3", "evt-4", "evt-5"],
-        "the failed first delivery is retried before anything after it is sent"
+        "the failed first delivery is retried before anything after it is sent, once each"
     );
-    let outcomes = results(&t, 6);
-    assert_eq!(outcomes[0]["result"], "retrying");
+    let outcomes = outcomes_to_end(&t);
+    let results: Vec<&str> = outcomes
+        .iter()
+        .map(|o| o["result"].as_str().unwrap_or("?"))
+        .collect();
     assert_eq!(
-        outcomes
-            .iter()
-            .filter(|o| o["result"] == "delivered")
-            .count(),
-        5
+        results,
+        ["retrying", "delivered", "delivered", "delivered", "delivered", "delivered"],
+        "one outcome per POST: {outcomes:#?}"
     );
     pipeline.stop().await;
 }
@@ -120,10 +126,13 @@ async fn a_scheduled_retry_survives_a_sender_restart() {
     first.stop().await;
     assert_eq!(receiver.count(), 1);
     let second = Pipeline::start(&t, &k, &[]).await;
-    let outcomes = results(&t, 2);
+    results(&t, 2);
+    wait_quiescent(&t, Duration::from_secs(60)).await;
+    let outcomes = outcomes_to_end(&t);
+    assert_eq!(outcomes.len(), 2, "two attempts, two outcomes: {outcomes:#?}");
     assert_eq!(outcomes[1]["result"], "delivered", "{outcomes:#?}");
     assert_eq!(outcomes[1]["attempt"], 2);
-    assert!(eventually(Duration::from_secs(10), || receiver.count() == 2).await);
+    assert_eq!(receiver.count(), 2, "one POST per attempt");
     let posts = receiver.received();
     assert_eq!(
         posts[0].header("x-hookline-delivery"),

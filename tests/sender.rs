@@ -268,9 +268,11 @@ async fn a_429_with_retry_after_is_honoured() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-429", "12")]).await;
 
-    let outcomes = outcomes_of(&t, "sub-429", |o| {
+    outcomes_of(&t, "sub-429", |o| {
         o.iter().any(|o| o["result"] == "delivered")
     });
+    wait_sender_idle(&t).await;
+    let outcomes = all_outcomes_of(&t, "sub-429");
     assert_eq!(outcomes.len(), 2, "{outcomes:#?}");
     assert_eq!(outcomes[0]["attempt"], 1);
     assert_eq!(outcomes[0]["result"], "retrying");
@@ -294,7 +296,7 @@ async fn a_429_with_retry_after_is_honoured() {
     );
 
     // The scheduled record says so too.
-    let retries = read_json(&t, &t.topics.retries, |r| !r.is_empty());
+    let retries = values(&t, &t.topics.retries);
     assert_eq!(retries.len(), 1, "{retries:#?}");
     let not_before =
         hookline_model::timefmt::parse(retries[0]["not_before"].as_str().unwrap()).unwrap();
@@ -352,6 +354,8 @@ async fn a_410_disables_the_subscription_and_later_deliveries_are_skipped() {
 
     // Nothing was scheduled for a 410.
     wait_sender_idle(&t).await;
+    let subs = values(&t, &t.topics.subscriptions);
+    assert_eq!(subs.len(), 2, "one disabled version, no more: {subs:#?}");
     let retries = values(&t, &t.topics.retries);
     assert!(retries.is_empty(), "no retry after 410: {retries:#?}");
     // The delivery the endpoint refused is not lost: it is dead-lettered, replayable once
@@ -484,9 +488,11 @@ async fn a_slow_answer_is_a_timeout() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-slow", "12")]).await;
 
-    let outcomes = outcomes_of(&t, "sub-slow", |o| {
+    outcomes_of(&t, "sub-slow", |o| {
         o.iter().any(|o| o["result"] == "dead-lettered")
     });
+    wait_sender_idle(&t).await;
+    let outcomes = all_outcomes_of(&t, "sub-slow");
     assert_eq!(outcomes.len(), 2, "{outcomes:#?}");
     for (o, result) in outcomes.iter().zip(["retrying", "dead-lettered"]) {
         assert_eq!(o["result"], result, "{o:#}");
@@ -520,16 +526,18 @@ async fn a_refused_connection_is_a_connect_error() {
     .await;
     produce(&t, &t.topics.tracking, &[click("evt-refused", "12")]).await;
 
-    let outcomes = outcomes_of(&t, "sub-refused", |o| {
+    outcomes_of(&t, "sub-refused", |o| {
         o.iter().any(|o| o["result"] == "dead-lettered")
     });
+    wait_sender_idle(&t).await;
+    let outcomes = all_outcomes_of(&t, "sub-refused");
     assert_eq!(outcomes.len(), 2, "{outcomes:#?}");
     for (o, result) in outcomes.iter().zip(["retrying", "dead-lettered"]) {
         assert_eq!(o["result"], result, "{o:#}");
         assert_eq!(o["error_class"], "connect", "{o:#}");
         assert!(o["http_status"].is_null(), "{o:#}");
     }
-    let dead = read_json(&t, &t.topics.dead_letter, |d| !d.is_empty());
+    let dead = values(&t, &t.topics.dead_letter);
     assert_eq!(dead.len(), 1, "{dead:#?}");
     assert_eq!(dead[0]["attempts"], 2);
     assert!(dead[0]["last_status"].is_null());

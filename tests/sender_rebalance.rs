@@ -11,9 +11,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use hookline_integration_tests::{count, produce, Sender};
+use hookline_integration_tests::{count, produce, read_to_end, Sender};
 use hookline_testkit::topics::json;
-use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
+use hookline_testkit::{eventually, Broker, Receiver, TestTopics};
 use serde_json::{json, Value};
 
 const SUBSCRIPTIONS: usize = 8;
@@ -176,15 +176,16 @@ async fn rebalance_hands_over_in_flight_work_without_loss() {
 
     // Outcome accounting: every delivery has a final `delivered` outcome, and there is one
     // outcome per POST (attempts that ended in shutdown were not sent).
-    let outcomes: Vec<Value> = read_until(
-        &t.settings,
-        &t.topics.outcomes,
-        Duration::from_secs(60),
-        |ms| ms.len() as u64 >= posts,
-    )
-    .iter()
-    .map(json)
-    .collect();
+    // Both instances have stopped: the topic is final, read to its end.
+    let outcomes: Vec<Value> = read_to_end(&t, &t.topics.outcomes)
+        .iter()
+        .map(json)
+        .collect();
+    assert_eq!(
+        outcomes.len() as u64,
+        posts,
+        "one outcome per POST, none without one"
+    );
     let mut delivered: HashMap<String, usize> = HashMap::new();
     for o in &outcomes {
         assert_eq!(o["result"], "delivered", "only deliveries here: {o:#}");

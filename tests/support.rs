@@ -375,6 +375,52 @@ pub fn committed_by_partition(t: &TestTopics, group: &str, topic: &str) -> Vec<(
     committed.into_iter().zip(end).collect()
 }
 
+/// Each consumer group of the pipeline with the topic it reads: the profiles and tracking
+/// stages, the sender's `deliveries` loop and each of its retry loops (`<group>-retries`,
+/// `<group>-retries.5s`, …). Group names are the defaults, `<prefix><stage>`.
+pub fn stage_inputs(t: &TestTopics) -> Vec<(String, String)> {
+    let p = &t.prefix;
+    let mut inputs = vec![
+        (format!("{p}profiles"), t.topics.profile_changes.clone()),
+        (format!("{p}tracking"), t.topics.tracking.clone()),
+        (format!("{p}sender"), t.topics.deliveries.clone()),
+    ];
+    for (topic, _) in t.topics.retry_tiers() {
+        let suffix = &topic[t.topics.retries.len()..];
+        inputs.push((format!("{p}sender-retries{suffix}"), topic));
+    }
+    inputs
+}
+
+/// The first stage input whose group has not committed up to the topic's end offsets, as
+/// `(group, topic, committed, end)`; `None` when every stage is done with everything written.
+pub fn stage_behind(t: &TestTopics) -> Option<(String, String, i64, i64)> {
+    stage_inputs(t).into_iter().find_map(|(group, topic)| {
+        let (committed, end) = committed_and_end(t, &group, &topic);
+        (committed != end).then_some((group, topic, committed, end))
+    })
+}
+
+/// Waits until the pipeline is quiescent: every stage's group (see [`stage_inputs`]) has
+/// committed its input up to the end offsets, and stays so on a second look. Every stage
+/// stores an input's offset only after the broker acknowledged what it wrote for it, so from
+/// then on the output topics hold everything the inputs cause, and [`read_to_end`] can be
+/// counted exactly. A retry still waiting on its tier keeps the pipeline busy, as it should.
+/// Panics, naming the group behind, if that does not happen within `within`.
+pub async fn wait_quiescent(t: &TestTopics, within: std::time::Duration) {
+    // Two looks in a row: a record written by one stage for the next between the looks at the
+    // two groups would otherwise pass unseen.
+    let quiet = hookline_testkit::eventually(within, || {
+        stage_behind(t).is_none() && stage_behind(t).is_none()
+    })
+    .await;
+    assert!(
+        quiet,
+        "the pipeline did not go quiet within {within:?}: (group, topic, committed, end) {:?}",
+        stage_behind(t)
+    );
+}
+
 /// Every record of `topic` up to its end offsets as they are when called: each partition is
 /// read from its beginning up to the high watermark fetched at the start, records written
 /// later are left out. Call it once whatever writes `topic` is quiescent (a stage's committed
