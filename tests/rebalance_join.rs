@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookline_integration_tests::{committed_and_end, count, produce, read_to_end};
+use hookline_integration_tests::{committed_and_end, count, process, produce, read_to_end};
 use hookline_kafka::producer::Acks;
 use hookline_kafka::Producer;
 use hookline_telemetry::{Metrics, Readiness};
@@ -215,22 +215,20 @@ impl Instance {
         }
     }
 
+    /// SIGTERM and the exit status; fails the test (instead of hanging it) if the process has
+    /// not ended within `process::TERM_WAIT`.
     fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        self.child.wait().unwrap()
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
+        process::terminate(&mut self.child, &self.log.display().to_string())
     }
 }
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        self.kill();
+        // SIGKILL, reaped within `process::KILL_WAIT`; reported rather than panicking again
+        // while a failed test unwinds.
+        if let Err(e) = process::try_kill(&mut self.child) {
+            eprintln!("tracking instance ({}): {e}", self.log.display());
+        }
     }
 }
 
