@@ -266,6 +266,8 @@ fn a_batch_moves_its_checkpoint_with_its_rows() {
 
 const CRASH_DIR_ENV: &str = "HOOKLINE_STATE_STORE_CRASH_DIR";
 const CRASH_BATCH: i64 = 300;
+/// The child prints "child: running" once this many batches are applied, and goes on.
+const RUNNING_AFTER: i64 = 100;
 
 /// Runs as a child process of `a_killed_process_loses_no_half_batch`: applies batches until it
 /// is killed.
@@ -285,14 +287,15 @@ fn crash_child() {
             })
             .collect();
         store.apply_table_batch(0, &recs).unwrap();
-        if b == 10 {
+        if b + 1 == RUNNING_AFTER {
             println!("child: running");
         }
     }
 }
 
-#[test]
-fn a_killed_process_loses_no_half_batch() {
+/// Runs `crash_child` in a child process over a fresh folder and SIGKILLs it right after it
+/// says it has applied [`RUNNING_AFTER`] batches (it goes on applying more): mid-flight.
+fn kill_a_writing_child() -> TempDir {
     let dir = TempDir::new("crash");
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
@@ -303,30 +306,50 @@ fn a_killed_process_loses_no_half_batch() {
             "--test-threads=1",
         ])
         .env(CRASH_DIR_ENV, dir.path())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Let it write a few hundred batches, then kill it mid-flight.
-    let started = Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_millis(50));
-        if started.elapsed() > Duration::from_millis(700) {
-            break;
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.contains("child: running") {
+                let _ = tx.send(());
+                break;
+            }
         }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the child stopped on its own"
-        );
-    }
+    });
+    let running = rx.recv_timeout(Duration::from_secs(60));
+    let ended_early = child.try_wait().unwrap();
     child.kill().unwrap();
-    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the child outlived SIGKILL by 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        running.is_ok(),
+        "the child said it was running within 60 s"
+    );
+    assert!(ended_early.is_none(), "the child stopped on its own");
+    dir
+}
 
+#[test]
+fn a_killed_process_loses_no_half_batch() {
+    let dir = kill_a_writing_child();
     let store = StateStore::open(dir.path()).unwrap();
     let next = store
         .checkpoint(0)
         .unwrap()
         .expect("the child applied some batches");
     eprintln!("killed after {} batches", next / CRASH_BATCH);
+
     assert_eq!(
         next % CRASH_BATCH,
         0,
@@ -345,6 +368,21 @@ fn a_killed_process_loses_no_half_batch() {
             "row {o} is present above checkpoint {next}: half a batch survived"
         );
     }
+}
+
+/// The crate promises (`//!` Durability) that every write reaches the operating system before
+/// the method returns, so it survives the process being killed.
+#[test]
+#[ignore = "reason: product defect in crates/state-store: the last batch applied before SIGKILL is lost (checkpoint 29,700 = 99 batches after the child applied 100 and said so); fjall's write batch is committed without durability, so its tail stays in the journal's 8 KiB BufWriter, contrary to the crate's 'Durability' docs"]
+fn batches_applied_before_a_kill_survive_it() {
+    let dir = kill_a_writing_child();
+    let store = StateStore::open(dir.path()).unwrap();
+    let next = store.checkpoint(0).unwrap().unwrap_or(0);
+    assert!(
+        next >= RUNNING_AFTER * CRASH_BATCH,
+        "the {RUNNING_AFTER} batches applied before the child said so are kept (checkpoint {next} = {} batches)",
+        next / CRASH_BATCH
+    );
 }
 
 #[test]
