@@ -13,8 +13,10 @@
 //! `receivers/isolation.rs`: a test webhook made by one account, captured and replayed to a
 //! receiver of another account, verifies for neither profile there (and does for its own).
 //!
-//! A language whose runtime is missing here is skipped with "skipped: <lang> not available"
-//! on stderr: `php` with the openssl extension, `node`, `python3` with `cryptography`.
+//! A language whose runtime is missing here is skipped, reported by name in the `make test`
+//! summary (`SKIPPED-RUNTIME:` lines, `hookline_integration_tests::skip_for_missing_runtime`):
+//! `php` with the openssl extension, `node`, `python3` with `cryptography`. CI sets
+//! `HOOKLINE_REQUIRE_RUNTIMES=1`, which makes a missing runtime fail the test instead.
 
 #[path = "receivers/example.rs"]
 mod example;

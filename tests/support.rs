@@ -490,3 +490,34 @@ pub fn read_to_end(t: &TestTopics, topic: &str) -> Vec<rdkafka::message::OwnedMe
         }
     }
 }
+
+/// The variable that turns a skip for a missing runtime into a failure (CI sets it: `.ci/run`
+/// installs every runtime, so a skip there means the installation went wrong).
+pub const REQUIRE_RUNTIMES: &str = "HOOKLINE_REQUIRE_RUNTIMES";
+
+/// Reports that the running test skips (part of) its work because `runtime` is missing here,
+/// `why` saying what was looked for. The line goes straight to the process's stderr, past
+/// libtest's capture, as `SKIPPED-RUNTIME: <binary>::<test> (<runtime>): <why>`, which
+/// `scripts/test-summary.sh` collects into the `make test` summary by name. With
+/// `HOOKLINE_REQUIRE_RUNTIMES=1` it panics instead: the test fails rather than skips.
+pub fn skip_for_missing_runtime(runtime: &str, why: &str) {
+    use std::io::Write as _;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_owned();
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|stem| match stem.rsplit_once('-') {
+            Some((name, _hash)) => name.to_owned(),
+            None => stem,
+        })
+        .unwrap_or_default();
+    assert!(
+        std::env::var(REQUIRE_RUNTIMES).as_deref() != Ok("1"),
+        "{test} needs {runtime}, and {REQUIRE_RUNTIMES}=1 forbids skipping it: {why}"
+    );
+    let line = format!("SKIPPED-RUNTIME: {binary}::{test} ({runtime}): {why}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
