@@ -283,30 +283,67 @@ async fn circuit_opens_probes_and_closes() {
             &["open"]
         ) >= 1)
         .await,
-        "the breaker opens after most of 10 attempts failed"
+        "the breaker opens after 10 failed attempts"
     );
-    let open_outcomes = results(&t, 11);
-    assert!(open_outcomes.iter().all(|o| o["result"] != "delivered"));
-    let posts_while_open = receiver.count();
+    // The probe comes a cool-down (2 s) later: it finds the endpoint recovered.
     receiver.set_default_status(200);
-    assert!(
-        eventually(Duration::from_secs(60), || count(
-            &m.circuit_transitions,
-            &["closed"]
-        ) >= 1)
-        .await
-    );
-    assert!(count(&m.circuit_transitions, &["half-open"]) >= 1);
     let settled = eventually(Duration::from_secs(60), || {
         count(&m.attempts, &["delivered"]) == 12
     })
     .await;
     assert!(settled, "every delivery arrives once the endpoint recovers");
+    wait_quiescent(&t, Duration::from_secs(60)).await;
+    assert_eq!(
+        ["open", "half-open", "closed"].map(|to| count(&m.circuit_transitions, &[to])),
+        [1, 1, 1],
+        "one cycle: open, half-open, closed"
+    );
     assert!(
         count(&m.attempts, &["circuit-open"]) >= 1,
         "deliveries were held back while open"
     );
-    assert!(receiver.count() > posts_while_open);
+
+    // The attempts that reached the endpoint (an HTTP status), in the order they started,
+    // against the circuit's open period as persisted on `endpoint-health`. Times are the
+    // sender's own clock, with millisecond precision: 50 ms of tolerance.
+    let tolerance = time::Duration::milliseconds(50);
+    let at = |o: &Value, field: &str| {
+        hookline_model::timefmt::parse(o[field].as_str().unwrap()).unwrap()
+    };
+    let mut posted: Vec<Value> = outcomes_to_end(&t)
+        .into_iter()
+        .filter(|o| !o["http_status"].is_null())
+        .collect();
+    posted.sort_by_key(|o| at(o, "started_at"));
+    assert_eq!(posted.len(), receiver.count(), "one outcome per POST");
+    assert!(posted.len() > 11, "{posted:#?}");
+    assert!(
+        posted[..10]
+            .iter()
+            .all(|o| o["http_status"] == 500 && o["result"] == "retrying"),
+        "ten failures open the circuit: {posted:#?}"
+    );
+    let health = health_records(&t, "cb", |h| h.iter().any(|h| h["state"] == "open"));
+    let open = health.iter().find(|h| h["state"] == "open").unwrap();
+    let (opened_at, open_until) = (at(open, "opened_at"), at(open, "open_until"));
+    let (tenth, probe, after) = (&posted[9], &posted[10], &posted[11]);
+    assert!(
+        at(tenth, "finished_at") <= opened_at + tolerance,
+        "the tenth failure opened the circuit at {opened_at}: {tenth:#}"
+    );
+    // Nothing is sent while the circuit is open: the next POST after the tenth failure is the
+    // probe, at the end of the cool-down.
+    assert!(
+        at(probe, "started_at") >= open_until - tolerance,
+        "a POST at {} while the circuit was open until {open_until}: {probe:#}",
+        at(probe, "started_at")
+    );
+    assert_eq!(probe["result"], "delivered", "the probe closed it: {probe:#}");
+    // Half-open sends exactly one probe: the next POST starts only once the probe is answered.
+    assert!(
+        at(after, "started_at") >= at(probe, "finished_at") - tolerance,
+        "a second POST while the probe was out: {after:#}, probe {probe:#}"
+    );
     pipeline.stop().await;
 }
 

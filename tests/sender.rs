@@ -7,10 +7,10 @@
 //! receivers with a sender whose allow-list does NOT cover loopback, and check that nothing
 //! arrives.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hookline_integration_tests::{
-    committed_and_end, count, key_path, produce, read_to_end, Pipeline,
+    committed_and_end, count, key_path, produce, read_to_end, wait_quiescent, Pipeline,
 };
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
@@ -370,48 +370,46 @@ async fn a_410_disables_the_subscription_and_later_deliveries_are_skipped() {
     assert_eq!(dead[0]["last_status"], 410, "{:#}", dead[0]);
     assert_eq!(dead[0]["delivery"]["delivery_id"], o["delivery_id"]);
 
-    // A second event for the subscription. The routing stage may already drop it (the
-    // subscription is no longer active); if it still builds a delivery, the sender must skip
-    // it. Either way: no POST.
+    // A second event for the subscription, once the tracking stage's routing table holds the
+    // disabled version (its subscriptions counter moves after the table is updated): the
+    // routing stage drops it.
+    let m = &pipeline.tracking_metrics;
+    assert!(
+        eventually(WAIT, || count(&m.table_records, &["subscriptions"]) == 2).await,
+        "the tracking stage read the disabled version ({} subscription records)",
+        count(&m.table_records, &["subscriptions"])
+    );
     produce(&t, &t.topics.tracking, &[click("evt-gone-2", "12")]).await;
-    // And a delivery that reaches the sender for sure: a copy of the first with new ids.
-    let deliveries = read_json(&t, &t.topics.deliveries, |d| !d.is_empty());
+    // And a delivery that reaches the sender anyway (built before the routing table knew, say):
+    // a copy of the first with new ids. The sender must skip it.
+    let deliveries = values(&t, &t.topics.deliveries);
+    assert_eq!(deliveries.len(), 1, "{deliveries:#?}");
     let mut second = deliveries[0].clone();
     second["delivery_id"] = json!("dlv_after_disable");
     second["event_id"] = json!("evt-gone-manual");
     produce(&t, &t.topics.deliveries, &[("sub-gone".into(), second)]).await;
 
-    let outcomes = outcomes_of(&t, "sub-gone", |o| {
-        o.iter().any(|o| o["delivery_id"] == "dlv_after_disable")
-    });
-    let skipped = outcomes
-        .iter()
-        .find(|o| o["delivery_id"] == "dlv_after_disable")
-        .expect("an outcome for the delivery after the disable");
+    wait_quiescent(&t, WAIT).await;
+    assert_eq!(
+        (
+            count(&m.consumed, &["tracking"]),
+            count(&m.routed, &["tracking"]),
+            count(&m.filtered, &["tracking"])
+        ),
+        (2, 1, 1),
+        "(consumed, routed, filtered): the second click is dropped by routing"
+    );
+    let outcomes = all_outcomes_of(&t, "sub-gone");
+    assert_eq!(
+        outcomes.len(),
+        2,
+        "the 410 and the skipped copy, nothing for the filtered click: {outcomes:#?}"
+    );
+    let skipped = &outcomes[1];
+    assert_eq!(skipped["delivery_id"], "dlv_after_disable", "{skipped:#}");
     assert_eq!(skipped["result"], "skipped-disabled", "{skipped:#}");
     assert_eq!(skipped["attempt"], 1);
     assert!(skipped["http_status"].is_null(), "{skipped:#}");
-
-    // The tracking stage has handled the second click: routed or filtered.
-    let m = &pipeline.tracking_metrics;
-    assert!(
-        eventually(WAIT, || count(&m.consumed, &["tracking"]) == 2
-            && count(&m.routed, &["tracking"])
-                + count(&m.filtered, &["tracking"])
-                == 2)
-        .await,
-        "the tracking stage handled both clicks"
-    );
-    if count(&m.routed, &["tracking"]) == 2 {
-        let outcomes = outcomes_of(&t, "sub-gone", |o| {
-            o.iter().any(|o| o["event_id"] == "evt-gone-2")
-        });
-        let o = outcomes
-            .iter()
-            .find(|o| o["event_id"] == "evt-gone-2")
-            .expect("an outcome for the routed second click");
-        assert_eq!(o["result"], "skipped-disabled", "{o:#}");
-    }
     assert_eq!(
         receiver.count(),
         1,
@@ -627,9 +625,14 @@ async fn the_guard_refuses_names_that_resolve_to_loopback() {
 
 // 9 ───────────────────────────────────────────────────────────────────────────────────────────
 
+/// How long the failing endpoint of the starvation test takes to answer its 500.
+const SLOW_FAILURE: Duration = Duration::from_secs(2);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failing_endpoint_does_not_starve_a_healthy_one() {
-    let dead = Receiver::start(500).await;
+    // A fails slowly: every request holds one of its slots for SLOW_FAILURE, then gets a 500.
+    // An endpoint that failed at once would never hold anything up.
+    let dead = Receiver::start_delayed(500, SLOW_FAILURE).await;
     let healthy = Receiver::start(200).await;
     // A listens to database 12, B to database 13.
     let (_broker, t, pipeline) = setup(
@@ -647,7 +650,6 @@ async fn a_failing_endpoint_does_not_starve_a_healthy_one() {
         events.push(click(&format!("evt-a-{i}"), "12"));
         events.push(click(&format!("evt-b-{i}"), "13"));
     }
-    let produced = Instant::now();
     produce(&t, &t.topics.tracking, &events).await;
 
     assert!(
@@ -655,7 +657,6 @@ async fn a_failing_endpoint_does_not_starve_a_healthy_one() {
         "the healthy endpoint got {} of 20 events within {WAIT:?}",
         healthy.count()
     );
-    let took = produced.elapsed();
     // A's deliveries keep being retried, but every delivery's first attempt is over once the
     // sender has committed all 40 on `deliveries` (an input is committed only after what its
     // attempt wrote is acknowledged): then B's outcomes can be counted.
@@ -682,6 +683,30 @@ async fn a_failing_endpoint_does_not_starve_a_healthy_one() {
     assert_eq!(ids.len(), 20, "20 distinct events");
     assert_eq!(healthy.count(), 20, "no duplicates at B");
 
+    // Not starved: B's latency is its own. Every B delivery reached B before A's first
+    // request could have had its answer (A's first arrival + SLOW_FAILURE), so none of them
+    // waited for a slot, a queue or a partition held by A. And each B attempt took a fraction
+    // of A's answer time.
+    let first_at_a = dead.received().iter().map(|p| p.at).min().unwrap();
+    let last_at_b = healthy.received().iter().map(|p| p.at).max().unwrap();
+    assert!(
+        last_at_b < first_at_a + SLOW_FAILURE,
+        "B's last delivery arrived {:?} after A's first request, not before A's first answer ({SLOW_FAILURE:?})",
+        last_at_b.saturating_duration_since(first_at_a)
+    );
+    let slowest_b = b
+        .iter()
+        .map(|o| o["latency_ms"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert!(
+        slowest_b < SLOW_FAILURE.as_millis() as f64 / 2.0,
+        "B's slowest attempt took {slowest_b} ms, A's take {SLOW_FAILURE:?}"
+    );
+    eprintln!(
+        "B's last delivery {:?} after A's first request; B's slowest attempt {slowest_b} ms",
+        last_at_b.saturating_duration_since(first_at_a)
+    );
+
     // Meanwhile A is failing and being retried, not given up on or dropped.
     let a = outcomes_of(&t, "sub-a-failing", |o| {
         o.iter().filter(|o| o["attempt"] == 1).count() >= 20
@@ -701,6 +726,11 @@ async fn a_failing_endpoint_does_not_starve_a_healthy_one() {
             Some("retrying") => {
                 assert_eq!(o["error_class"], "http_5xx", "{o:#}");
                 assert_eq!(o["http_status"], 500, "{o:#}");
+                let latency = o["latency_ms"].as_f64().unwrap();
+                assert!(
+                    latency >= SLOW_FAILURE.as_millis() as f64 - 50.0,
+                    "A answered slowly ({latency} ms): {o:#}"
+                );
             }
             Some("circuit-open") => assert!(o["http_status"].is_null(), "{o:#}"),
             _ => panic!("A's attempts are retrying (or held by an open circuit): {o:#}"),
@@ -711,6 +741,5 @@ async fn a_failing_endpoint_does_not_starve_a_healthy_one() {
         "A's endpoint was actually tried"
     );
     assert!(dead.count() >= 1, "A's endpoint was called");
-    eprintln!("B's 20 deliveries took {took:?} while A was failing");
     pipeline.stop().await;
 }
