@@ -383,6 +383,15 @@ async fn a_click_after_a_profile_update_joins_the_updated_profile() {
         &[("12:4711".into(), click("evt-before"))],
     )
     .await;
+    // The test is ordered on the tracking stage's own progress, not on the order of produce
+    // calls: the update is produced only once the stage has committed evt-before (joined and
+    // routed, its delivery acknowledged), so evt-before cannot be joined with the update.
+    let tracking_group = format!("{}tracking", t.prefix);
+    let before_done = eventually(Duration::from_secs(60), || {
+        committed_and_end(&t, &tracking_group, &t.topics.tracking) == (1, 1)
+    })
+    .await;
+    assert!(before_done, "the tracking stage commits evt-before");
     let mut update = profile_create();
     update["id"] = json!("chg-2");
     update["action"] = json!("update");
@@ -404,13 +413,26 @@ async fn a_click_after_a_profile_update_joins_the_updated_profile() {
         2,
         "one table record per change"
     );
+    // And evt-after only once the tracking stage has applied both table rows to its own copy
+    // of the table (its table_records counter moves after a row is applied).
+    let m = &pipeline.tracking_metrics;
+    let table_applied = eventually(Duration::from_secs(60), || {
+        count(&m.table_records, &["profiles"]) == 2
+    })
+    .await;
+    assert!(
+        table_applied,
+        "the tracking stage applies the create and the update ({} rows)",
+        count(&m.table_records, &["profiles"])
+    );
     produce(
         &t,
         &t.topics.tracking,
         &[("12:4711".into(), click("evt-after"))],
     )
     .await;
-    assert!(eventually(Duration::from_secs(60), || receiver.count() >= 2).await);
+    wait_quiescent(&t, Duration::from_secs(60)).await;
+    assert_eq!(receiver.count(), 2, "one POST per click");
     let bodies: Vec<serde_json::Value> = receiver
         .received()
         .iter()
