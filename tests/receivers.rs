@@ -513,8 +513,12 @@ async fn standard_webhooks_deliveries_verify_with_the_python_example_across_retr
             );
         }
     }
+    // Whole seconds: the retry schedule of this test (2s, jittered to no less than 1 s) puts
+    // the second signing at least a second after the first, so its second is later whatever
+    // the fraction of the first one was.
     let ts = |i: usize| header(i, "webhook-timestamp").parse::<u64>().unwrap();
     assert!(ts(1) > ts(0), "the retry carries a later webhook-timestamp");
+
     assert_ne!(
         header(0, "webhook-signature"),
         header(1, "webhook-signature"),
