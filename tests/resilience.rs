@@ -538,6 +538,18 @@ async fn breaker_state_and_failing_since_survive_a_restart() {
             .all(|o| o["result"] == "circuit-open"),
         "until then the restored circuit stayed open: {after:#?}"
     );
+    // "Then nothing": counted once the sender has finished with every delivery and retry (the
+    // rest of the backlog is skipped as disabled), not right after the disable was seen.
+    wait_quiescent(&t, Duration::from_secs(90)).await;
+    let after: Vec<Value> = outcomes_to_end(&t)
+        .into_iter()
+        .skip(outcomes_before)
+        .collect();
+    assert_eq!(
+        after.iter().filter(|o| !o["http_status"].is_null()).count(),
+        1,
+        "one POST after the restart, the probe that disabled: {after:#?}"
+    );
     assert_eq!(
         receiver.count(),
         posts_before + 1,
