@@ -150,9 +150,9 @@ impl Pipeline {
     }
 
     /// Stops every stage and checks that each stopped cleanly.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         self.shutdown.cancel();
-        for (name, task) in self.tasks {
+        for (name, task) in std::mem::take(&mut self.tasks) {
             let r = tokio::time::timeout(std::time::Duration::from_secs(30), task)
                 .await
                 .unwrap_or_else(|_| panic!("{name} did not stop within 30 s"));
@@ -160,6 +160,45 @@ impl Pipeline {
                 .unwrap_or_else(|e| panic!("{name} failed: {e:#}"));
         }
     }
+}
+
+/// A pipeline dropped without [`Pipeline::stop`] (a test failed, or returned early) stops its
+/// stages here, while the runtime still runs them: dropped mid-flight by the runtime's own
+/// shutdown, a stage's consumer close can wait forever for callbacks that no longer run, and the
+/// failed test would hang instead of failing. Each stage gets 30 s; one that takes longer is
+/// reported and left to the runtime.
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        stop_on_drop(&self.shutdown, std::mem::take(&mut self.tasks));
+    }
+}
+
+/// Cancels `shutdown` and waits (30 s each, blocking this thread but not the runtime's workers)
+/// for the tasks still running: see `impl Drop for Pipeline`.
+fn stop_on_drop<T: Send + 'static>(
+    shutdown: &CancellationToken,
+    tasks: Vec<(&'static str, JoinHandle<T>)>,
+) {
+    if tasks.iter().all(|(_, t)| t.is_finished()) {
+        return;
+    }
+    shutdown.cancel();
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return;
+    }
+    tokio::task::block_in_place(|| {
+        handle.block_on(async {
+            for (name, task) in tasks {
+                let within = std::time::Duration::from_secs(30);
+                if tokio::time::timeout(within, task).await.is_err() {
+                    eprintln!("{name} did not stop within {within:?} after its test ended");
+                }
+            }
+        })
+    });
 }
 
 /// Produces JSON values with the contract's keys.
@@ -207,7 +246,17 @@ pub fn key_path(name: &str) -> std::path::PathBuf {
 pub struct Sender {
     pub shutdown: CancellationToken,
     pub metrics: Metrics,
-    task: JoinHandle<Result<(), hookline_sender::SenderError>>,
+    /// `None` once [`Sender::stop`] has taken it.
+    task: Option<JoinHandle<Result<(), hookline_sender::SenderError>>>,
+}
+
+/// Like a [`Pipeline`], a sender dropped without [`Sender::stop`] is stopped here.
+impl Drop for Sender {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            stop_on_drop(&self.shutdown, vec![("sender", task)]);
+        }
+    }
 }
 
 impl Sender {
@@ -244,14 +293,15 @@ impl Sender {
         Self {
             shutdown,
             metrics,
-            task,
+            task: Some(task),
         }
     }
 
     /// Stops the sender and checks that it stopped cleanly within `within`.
-    pub async fn stop(self, within: std::time::Duration) {
+    pub async fn stop(mut self, within: std::time::Duration) {
         self.shutdown.cancel();
-        tokio::time::timeout(within, self.task)
+        let task = self.task.take().expect("a sender is stopped once");
+        tokio::time::timeout(within, task)
             .await
             .unwrap_or_else(|_| panic!("the sender stops within {within:?}"))
             .expect("no panic")
