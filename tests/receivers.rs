@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 
 use example::{free_port, temp_dir, Example, Lang};
 
-use hookline_integration_tests::{produce, Pipeline};
+use hookline_integration_tests::{produce, read_to_end, wait_quiescent, Pipeline};
 use hookline_signing::cavage::{digest_header, new_nonce, sign_request_at};
 use hookline_signing::standard_webhooks;
 use hookline_signing::{RequestToSign, SigningKey};
@@ -213,12 +213,21 @@ async fn receiver_examples_verify_real_deliveries_and_reject_forgeries() {
     );
     produce(&t, &t.topics.tracking, &[("12:4711".into(), click())]).await;
 
-    // One outcome per subscription: written once the example has answered.
-    let outcomes = read_until(
+    // One outcome per subscription: written once the example has answered. Counted once the
+    // pipeline is quiet, so a second attempt would show.
+    read_until(
         &t.settings,
         &t.topics.outcomes,
         Duration::from_secs(90),
         |ms| ms.len() >= subs.len(),
+    );
+    wait_quiescent(&t, Duration::from_secs(90)).await;
+    let outcomes = read_to_end(&t, &t.topics.outcomes);
+    assert_eq!(
+        outcomes.len(),
+        subs.len(),
+        "one outcome per subscription: {:#?}",
+        outcomes.iter().map(json).collect::<Vec<_>>()
     );
     let key = SigningKey::load_or_generate(&key_path, None).unwrap();
     for (sub, i) in &subs {
@@ -424,16 +433,19 @@ async fn standard_webhooks_deliveries_verify_with_the_python_example_across_retr
     );
     produce(&t, &t.topics.tracking, &[("12:4711".into(), click())]).await;
 
-    // Three outcomes: the direct delivery, and the retried one's 500 and 200.
-    let outcomes: Vec<Value> = read_until(
+    // Three outcomes: the direct delivery, and the retried one's 500 and 200 (all of them, once
+    // the pipeline is quiet).
+    read_until(
         &t.settings,
         &t.topics.outcomes,
         Duration::from_secs(90),
         |ms| ms.len() >= 3,
-    )
-    .iter()
-    .map(json)
-    .collect();
+    );
+    wait_quiescent(&t, Duration::from_secs(90)).await;
+    let outcomes: Vec<Value> = read_to_end(&t, &t.topics.outcomes)
+        .iter()
+        .map(json)
+        .collect();
     let of = |sub: &str| -> Vec<&Value> {
         outcomes
             .iter()
