@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use hookline_integration_tests::{
-    committed_and_end, count, key_path, produce, produce_raw, read_to_end, wait_quiescent, Pipeline,
-    RawRecord,
+    committed_and_end, count, key_path, produce, produce_raw, read_to_end, wait_quiescent,
+    Pipeline, RawRecord,
 };
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};

@@ -72,7 +72,11 @@ impl Drop for StageProcess {
         // No second panic while a failed test unwinds: a process that cannot be ended is
         // reported and left.
         if let Err(e) = try_kill(&mut self.child) {
-            eprintln!("stage process {} ({}): {e}", self.child.id(), self.log.display());
+            eprintln!(
+                "stage process {} ({}): {e}",
+                self.child.id(),
+                self.log.display()
+            );
         }
     }
 }

@@ -49,7 +49,10 @@ fn event_ids(r: &Receiver) -> Vec<String> {
 
 /// Every outcome up to the topic's end offsets: call once [`wait_quiescent`] returned.
 fn outcomes_to_end(t: &TestTopics) -> Vec<Value> {
-    read_to_end(t, &t.topics.outcomes).iter().map(json).collect()
+    read_to_end(t, &t.topics.outcomes)
+        .iter()
+        .map(json)
+        .collect()
 }
 
 /// The outcomes read until there are `at_least`: a wait for them, not a count.
@@ -98,7 +101,14 @@ async fn ordered_subscription_keeps_order_across_a_failure() {
         .collect();
     assert_eq!(
         results,
-        ["retrying", "delivered", "delivered", "delivered", "delivered", "delivered"],
+        [
+            "retrying",
+            "delivered",
+            "delivered",
+            "delivered",
+            "delivered",
+            "delivered"
+        ],
         "one outcome per POST: {outcomes:#?}"
     );
     pipeline.stop().await;
@@ -129,7 +139,11 @@ async fn a_scheduled_retry_survives_a_sender_restart() {
     results(&t, 2);
     wait_quiescent(&t, Duration::from_secs(60)).await;
     let outcomes = outcomes_to_end(&t);
-    assert_eq!(outcomes.len(), 2, "two attempts, two outcomes: {outcomes:#?}");
+    assert_eq!(
+        outcomes.len(),
+        2,
+        "two attempts, two outcomes: {outcomes:#?}"
+    );
     assert_eq!(outcomes[1]["result"], "delivered", "{outcomes:#?}");
     assert_eq!(outcomes[1]["attempt"], 2);
     assert_eq!(receiver.count(), 2, "one POST per attempt");
@@ -338,7 +352,10 @@ async fn circuit_opens_probes_and_closes() {
         "a POST at {} while the circuit was open until {open_until}: {probe:#}",
         at(probe, "started_at")
     );
-    assert_eq!(probe["result"], "delivered", "the probe closed it: {probe:#}");
+    assert_eq!(
+        probe["result"], "delivered",
+        "the probe closed it: {probe:#}"
+    );
     // Half-open sends exactly one probe: the next POST starts only once the probe is answered.
     assert!(
         at(after, "started_at") >= at(probe, "finished_at") - tolerance,

@@ -332,10 +332,7 @@ fn kill_a_writing_child() -> TempDir {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(
-        running.is_ok(),
-        "the child said it was running within 60 s"
-    );
+    assert!(running.is_ok(), "the child said it was running within 60 s");
     assert!(ended_early.is_none(), "the child stopped on its own");
     dir
 }
