@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use hookline_integration_tests::{
-    committed_and_end, count, key_path, produce, read_to_end, Pipeline,
+    committed_and_end, count, key_path, produce, read_to_end, wait_quiescent, Pipeline,
 };
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
@@ -228,10 +228,27 @@ async fn no_account_reaches_another_accounts_profile_on_the_same_database() {
         "every routed delivery is sent: {:?}",
         committed_and_end(&t, &sender_group, &t.topics.deliveries)
     );
+    // Every stage has committed its input to the end: the counts below are final.
+    wait_quiescent(&t, Duration::from_secs(60)).await;
+    assert_eq!(
+        committed_and_end(&t, &sender_group, &t.topics.deliveries),
+        (n, n),
+        "no delivery beyond the two routed ones"
+    );
     let outcomes = read_to_end(&t, &t.topics.outcomes);
     assert_eq!(outcomes.len() as u64, routed, "one outcome per delivery");
-    assert!(eventually(Duration::from_secs(10), || rx_1001.count() == 2).await);
+    assert_eq!(rx_1001.count(), 2, "1001's create and click, once each");
     assert_eq!(rx_2002.count(), 0, "2002's subscription receives nothing");
+    let quarantined: Vec<Value> = read_to_end(&t, &t.topics.quarantine)
+        .iter()
+        .map(json)
+        .collect();
+    let by_stage = |stage: &str| quarantined.iter().filter(|q| q["stage"] == stage).count();
+    assert_eq!(
+        (by_stage("tracking"), by_stage("profiles"), quarantined.len()),
+        (1, 3, 4),
+        "(tracking, profiles, all) quarantined: 2002's click and its three changes, nothing else: {quarantined:#?}"
+    );
     for body in bodies(&rx_2002) {
         for secret in SECRETS_1001 {
             assert!(

@@ -743,16 +743,22 @@ async fn admin_api_end_to_end() {
         r.body["delivery_id"].as_str()
     );
     let keys = api.call("GET", "/v1/keys", None, None).await;
-    let pem = keys.body[0]["public_key_pem"].as_str().unwrap().to_owned();
+    let published = &keys.body[0];
+    assert_eq!(published["algorithm"], "rsa-sha256", "{published:#}");
+    let published_id = published["key_id"].as_str().unwrap().to_owned();
+    let pem = published["public_key_pem"].as_str().unwrap().to_owned();
     let der = hookline_signing::keys::decode_pem(&pem).unwrap().1;
-    hookline_signing::verify_request(
+    // The key is looked up by the keyId the request names, as a receiver does: only the
+    // published key id resolves.
+    let key_id = hookline_signing::verify_request(
         "POST",
         "/hooks/a.php",
         |h| test_post.header(h),
         &test_post.body,
-        |_| Some(der.clone()),
+        |id| (id == published_id).then(|| der.clone()),
     )
-    .expect("the test webhook carries a valid signature");
+    .expect("the test webhook carries a valid signature by the published key id");
+    assert_eq!(key_id, published_id, "signed with the published key");
     let sample: Value = serde_json::from_slice(&test_post.body).unwrap();
     assert_eq!(sample["type"], "click");
     assert_eq!(sample["database"], "12");

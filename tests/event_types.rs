@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use hookline_integration_tests::{
-    committed_and_end, count, key_path, produce, read_to_end, Pipeline,
+    committed_and_end, count, key_path, produce, read_to_end, wait_quiescent, Pipeline,
 };
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, Broker, Receiver, TestTopics};
@@ -354,6 +354,13 @@ async fn every_event_type_arrives_enriched_as_documented() {
         sent,
         "{total} deliveries, all sent: {:?}",
         committed_and_end(&t, &sender_group, &t.topics.deliveries)
+    );
+    // Every stage has committed its input to the end: no delivery, outcome or POST is to come.
+    wait_quiescent(&t, Duration::from_secs(60)).await;
+    assert_eq!(
+        committed_and_end(&t, &sender_group, &t.topics.deliveries),
+        (total as i64, total as i64),
+        "{total} deliveries, no more"
     );
     let outcomes = read_to_end(&t, &t.topics.outcomes);
     assert_eq!(outcomes.len(), total, "one outcome per delivery");

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use hookline_integration_tests::{
-    committed_and_end, count, key_path, produce, produce_raw, read_to_end, Pipeline, RawRecord,
+    committed_and_end, count, key_path, produce, produce_raw, read_to_end, wait_quiescent,
+    Pipeline, RawRecord,
 };
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
@@ -77,9 +78,10 @@ async fn click_becomes_one_signed_enriched_post_and_a_delivered_outcome() {
     )
     .await;
 
-    // The outcome is written after the POST is answered, and the sender commits the delivery
-    // only after its outcome is acknowledged: once the commit covers every delivery, count the
-    // outcomes and the POSTs.
+    // The outcome is written after the POST is answered, and each stage commits an input only
+    // after what it wrote for it is acknowledged: once every stage has committed its input to
+    // the end (the profile create and the click routed, the delivery sent), nothing more will
+    // be written or POSTed. Then count the deliveries, outcomes and POSTs exactly.
     let sender_group = format!("{}sender", t.prefix);
     let sent = eventually(Duration::from_secs(60), || {
         let (committed, end) = committed_and_end(&t, &sender_group, &t.topics.deliveries);
@@ -87,6 +89,12 @@ async fn click_becomes_one_signed_enriched_post_and_a_delivered_outcome() {
     })
     .await;
     assert!(sent, "the sender commits the delivery");
+    wait_quiescent(&t, Duration::from_secs(60)).await;
+    assert_eq!(
+        read_to_end(&t, &t.topics.deliveries).len(),
+        1,
+        "one delivery: the click's (the profile create matches no click subscription)"
+    );
     let outcomes = read_to_end(&t, &t.topics.outcomes);
     assert_eq!(outcomes.len(), 1, "one outcome for one attempt");
     let outcome = json(&outcomes[0]);
@@ -99,13 +107,8 @@ async fn click_becomes_one_signed_enriched_post_and_a_delivered_outcome() {
         Some(b"sub-1".as_slice()),
         "outcomes are keyed by subscription"
     );
-    assert!(eventually(Duration::from_secs(5), || receiver.count() >= 1).await);
     let posts = receiver.received();
-    assert_eq!(
-        posts.len(),
-        1,
-        "exactly one POST (the profile create matches no click subscription)"
-    );
+    assert_eq!(posts.len(), 1, "exactly one POST, for the one delivery");
     let post = &posts[0];
     assert_eq!(post.method, "POST");
     assert_eq!(post.path_and_query, "/hook.php?x=1");
@@ -336,7 +339,8 @@ async fn malformed_records_are_quarantined_and_every_record_is_accounted_for() {
         consumed,
         "every input record is accounted for"
     );
-    assert!(eventually(Duration::from_secs(10), || receiver.count() == 2).await);
+    wait_quiescent(&t, Duration::from_secs(60)).await;
+    assert_eq!(receiver.count(), 2, "one POST per good record");
     // Consumer lag per partition comes from librdkafka's statistics (every 5 s).
     let lag_exported = eventually(Duration::from_secs(20), || {
         let text = pipeline.tracking_metrics.render();
@@ -379,6 +383,15 @@ async fn a_click_after_a_profile_update_joins_the_updated_profile() {
         &[("12:4711".into(), click("evt-before"))],
     )
     .await;
+    // The test is ordered on the tracking stage's own progress, not on the order of produce
+    // calls: the update is produced only once the stage has committed evt-before (joined and
+    // routed, its delivery acknowledged), so evt-before cannot be joined with the update.
+    let tracking_group = format!("{}tracking", t.prefix);
+    let before_done = eventually(Duration::from_secs(60), || {
+        committed_and_end(&t, &tracking_group, &t.topics.tracking) == (1, 1)
+    })
+    .await;
+    assert!(before_done, "the tracking stage commits evt-before");
     let mut update = profile_create();
     update["id"] = json!("chg-2");
     update["action"] = json!("update");
@@ -400,13 +413,26 @@ async fn a_click_after_a_profile_update_joins_the_updated_profile() {
         2,
         "one table record per change"
     );
+    // And evt-after only once the tracking stage has applied both table rows to its own copy
+    // of the table (its table_records counter moves after a row is applied).
+    let m = &pipeline.tracking_metrics;
+    let table_applied = eventually(Duration::from_secs(60), || {
+        count(&m.table_records, &["profiles"]) == 2
+    })
+    .await;
+    assert!(
+        table_applied,
+        "the tracking stage applies the create and the update ({} rows)",
+        count(&m.table_records, &["profiles"])
+    );
     produce(
         &t,
         &t.topics.tracking,
         &[("12:4711".into(), click("evt-after"))],
     )
     .await;
-    assert!(eventually(Duration::from_secs(60), || receiver.count() >= 2).await);
+    wait_quiescent(&t, Duration::from_secs(60)).await;
+    assert_eq!(receiver.count(), 2, "one POST per click");
     let bodies: Vec<serde_json::Value> = receiver
         .received()
         .iter()

@@ -78,12 +78,15 @@ fn read_to_end(t: &TestTopics, topic: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Stops a stage with SIGTERM, as an orchestrator does.
+/// Stops a stage with SIGTERM, as an orchestrator does (the test fails if it has not stopped
+/// within `process::TERM_WAIT`).
 fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    child.wait().unwrap()
+    hookline_integration_tests::process::terminate(child, "profiles stage")
+}
+
+/// SIGKILL, reaped within `process::KILL_WAIT` (the test fails instead of hanging).
+fn kill(child: &mut Child) {
+    hookline_integration_tests::process::kill(child, "profiles stage");
 }
 
 fn change(id: &str, action: &str, minute: u32, name: &str) -> (String, Value) {
@@ -180,8 +183,7 @@ async fn an_update_replayed_after_a_crash_between_store_write_and_commit_is_deli
     let table = read_to_end(&t, &t.topics.profiles);
     assert_eq!(table.last().unwrap()["fields"]["name"], "Jane Doe");
 
-    let _ = stage.kill();
-    let _ = stage.wait();
+    kill(&mut stage);
     sender.stop(Duration::from_secs(30)).await;
     let _ = std::fs::remove_dir_all(&state);
 }
@@ -279,8 +281,7 @@ async fn an_update_whose_row_was_written_before_a_crash_is_delivered_once_when_a
     assert_eq!(body["previous"], json!({"name": "Jane"}));
     assert_eq!(body["fields"]["name"], "Jane Doe");
 
-    let _ = second.kill();
-    let _ = second.wait();
+    kill(&mut second);
     sender.stop(Duration::from_secs(30)).await;
     let _ = std::fs::remove_dir_all(&base);
 }
@@ -371,7 +372,6 @@ async fn a_partition_that_stays_away_longer_than_the_grace_period_is_dropped_and
             "12:{i}: the update was applied to the restored row"
         );
     }
-    let _ = a.kill();
-    let _ = a.wait();
+    kill(&mut a);
     let _ = std::fs::remove_dir_all(&base);
 }

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use hookline_integration_tests::{committed_and_end, count, produce, read_to_end, Pipeline};
+use hookline_integration_tests::{
+    committed_and_end, count, produce, read_to_end, wait_quiescent, Pipeline,
+};
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
 use serde_json::{json, Value};
@@ -45,6 +47,15 @@ fn event_ids(r: &Receiver) -> Vec<String> {
         .collect()
 }
 
+/// Every outcome up to the topic's end offsets: call once [`wait_quiescent`] returned.
+fn outcomes_to_end(t: &TestTopics) -> Vec<Value> {
+    read_to_end(t, &t.topics.outcomes)
+        .iter()
+        .map(json)
+        .collect()
+}
+
+/// The outcomes read until there are `at_least`: a wait for them, not a count.
 fn results(t: &TestTopics, at_least: usize) -> Vec<Value> {
     read_until(
         &t.settings,
@@ -76,24 +87,29 @@ async fn ordered_subscription_keeps_order_across_a_failure() {
     let pipeline = Pipeline::start(&t, &key("ordered"), &["--retry-schedule", "1s"]).await;
     let ids: Vec<String> = (1..=5).map(|i| format!("evt-{i}")).collect();
     produce(&t, &t.topics.tracking, &clicks(&ids)).await;
-    assert!(
-        eventually(Duration::from_secs(60), || receiver.count() >= 6).await,
-        "got {:?}",
-        event_ids(&receiver)
-    );
+    // Once every stage has committed its input, every POST and outcome is in: count exactly.
+    wait_quiescent(&t, Duration::from_secs(60)).await;
     assert_eq!(
         event_ids(&receiver),
         ["evt-1", "evt-1", "evt-2", "evt-3", "evt-4", "evt-5"],
-        "the failed first delivery is retried before anything after it is sent"
+        "the failed first delivery is retried before anything after it is sent, once each"
     );
-    let outcomes = results(&t, 6);
-    assert_eq!(outcomes[0]["result"], "retrying");
+    let outcomes = outcomes_to_end(&t);
+    let results: Vec<&str> = outcomes
+        .iter()
+        .map(|o| o["result"].as_str().unwrap_or("?"))
+        .collect();
     assert_eq!(
-        outcomes
-            .iter()
-            .filter(|o| o["result"] == "delivered")
-            .count(),
-        5
+        results,
+        [
+            "retrying",
+            "delivered",
+            "delivered",
+            "delivered",
+            "delivered",
+            "delivered"
+        ],
+        "one outcome per POST: {outcomes:#?}"
     );
     pipeline.stop().await;
 }
@@ -120,10 +136,17 @@ async fn a_scheduled_retry_survives_a_sender_restart() {
     first.stop().await;
     assert_eq!(receiver.count(), 1);
     let second = Pipeline::start(&t, &k, &[]).await;
-    let outcomes = results(&t, 2);
+    results(&t, 2);
+    wait_quiescent(&t, Duration::from_secs(60)).await;
+    let outcomes = outcomes_to_end(&t);
+    assert_eq!(
+        outcomes.len(),
+        2,
+        "two attempts, two outcomes: {outcomes:#?}"
+    );
     assert_eq!(outcomes[1]["result"], "delivered", "{outcomes:#?}");
     assert_eq!(outcomes[1]["attempt"], 2);
-    assert!(eventually(Duration::from_secs(10), || receiver.count() == 2).await);
+    assert_eq!(receiver.count(), 2, "one POST per attempt");
     let posts = receiver.received();
     assert_eq!(
         posts[0].header("x-hookline-delivery"),
@@ -274,30 +297,70 @@ async fn circuit_opens_probes_and_closes() {
             &["open"]
         ) >= 1)
         .await,
-        "the breaker opens after most of 10 attempts failed"
+        "the breaker opens after 10 failed attempts"
     );
-    let open_outcomes = results(&t, 11);
-    assert!(open_outcomes.iter().all(|o| o["result"] != "delivered"));
-    let posts_while_open = receiver.count();
+    // The probe comes a cool-down (2 s) later: it finds the endpoint recovered.
     receiver.set_default_status(200);
-    assert!(
-        eventually(Duration::from_secs(60), || count(
-            &m.circuit_transitions,
-            &["closed"]
-        ) >= 1)
-        .await
-    );
-    assert!(count(&m.circuit_transitions, &["half-open"]) >= 1);
     let settled = eventually(Duration::from_secs(60), || {
         count(&m.attempts, &["delivered"]) == 12
     })
     .await;
     assert!(settled, "every delivery arrives once the endpoint recovers");
+    wait_quiescent(&t, Duration::from_secs(60)).await;
+    assert_eq!(
+        ["open", "half-open", "closed"].map(|to| count(&m.circuit_transitions, &[to])),
+        [1, 1, 1],
+        "one cycle: open, half-open, closed"
+    );
     assert!(
         count(&m.attempts, &["circuit-open"]) >= 1,
         "deliveries were held back while open"
     );
-    assert!(receiver.count() > posts_while_open);
+
+    // The attempts that reached the endpoint (an HTTP status), in the order they started,
+    // against the circuit's open period as persisted on `endpoint-health`. Times are the
+    // sender's own clock, with millisecond precision: 50 ms of tolerance.
+    let tolerance = time::Duration::milliseconds(50);
+    let at = |o: &Value, field: &str| {
+        hookline_model::timefmt::parse(o[field].as_str().unwrap()).unwrap()
+    };
+    let mut posted: Vec<Value> = outcomes_to_end(&t)
+        .into_iter()
+        .filter(|o| !o["http_status"].is_null())
+        .collect();
+    posted.sort_by_key(|o| at(o, "started_at"));
+    assert_eq!(posted.len(), receiver.count(), "one outcome per POST");
+    assert!(posted.len() > 11, "{posted:#?}");
+    assert!(
+        posted[..10]
+            .iter()
+            .all(|o| o["http_status"] == 500 && o["result"] == "retrying"),
+        "ten failures open the circuit: {posted:#?}"
+    );
+    let health = health_records(&t, "cb", |h| h.iter().any(|h| h["state"] == "open"));
+    let open = health.iter().find(|h| h["state"] == "open").unwrap();
+    let (opened_at, open_until) = (at(open, "opened_at"), at(open, "open_until"));
+    let (tenth, probe, after) = (&posted[9], &posted[10], &posted[11]);
+    assert!(
+        at(tenth, "finished_at") <= opened_at + tolerance,
+        "the tenth failure opened the circuit at {opened_at}: {tenth:#}"
+    );
+    // Nothing is sent while the circuit is open: the next POST after the tenth failure is the
+    // probe, at the end of the cool-down.
+    assert!(
+        at(probe, "started_at") >= open_until - tolerance,
+        "a POST at {} while the circuit was open until {open_until}: {probe:#}",
+        at(probe, "started_at")
+    );
+    assert_eq!(
+        probe["result"], "delivered",
+        "the probe closed it: {probe:#}"
+    );
+    // Half-open sends exactly one probe: the next POST starts only once the probe is answered.
+    assert!(
+        at(after, "started_at") >= at(probe, "finished_at") - tolerance,
+        "a second POST while the probe was out: {after:#}, probe {probe:#}"
+    );
     pipeline.stop().await;
 }
 
@@ -491,6 +554,18 @@ async fn breaker_state_and_failing_since_survive_a_restart() {
             .take_while(|o| o["http_status"].is_null())
             .all(|o| o["result"] == "circuit-open"),
         "until then the restored circuit stayed open: {after:#?}"
+    );
+    // "Then nothing": counted once the sender has finished with every delivery and retry (the
+    // rest of the backlog is skipped as disabled), not right after the disable was seen.
+    wait_quiescent(&t, Duration::from_secs(90)).await;
+    let after: Vec<Value> = outcomes_to_end(&t)
+        .into_iter()
+        .skip(outcomes_before)
+        .collect();
+    assert_eq!(
+        after.iter().filter(|o| !o["http_status"].is_null()).count(),
+        1,
+        "one POST after the restart, the probe that disabled: {after:#?}"
     );
     assert_eq!(
         receiver.count(),

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hookline_integration_tests::{committed_and_end, count, produce, read_to_end, Pipeline};
+use hookline_integration_tests::{
+    committed_and_end, count, produce, read_to_end, wait_quiescent, Pipeline,
+};
 use hookline_testkit::{eventually, Broker, Receiver, TestTopics};
 use rdkafka::message::Message;
 use serde_json::{json, Value};
@@ -182,6 +184,13 @@ async fn each_subscription_receives_exactly_its_events() {
         "five deliveries, all sent: {:?}",
         committed_and_end(&t, &sender_group, &t.topics.deliveries)
     );
+    // Every stage has committed its input to the end: no delivery, outcome or POST is to come.
+    wait_quiescent(&t, Duration::from_secs(60)).await;
+    assert_eq!(
+        committed_and_end(&t, &sender_group, &t.topics.deliveries),
+        (5, 5),
+        "five deliveries, no more"
+    );
     let outcomes = read_to_end(&t, &t.topics.outcomes);
     assert_eq!(outcomes.len(), 5, "one outcome per delivery");
     assert!(outcomes
@@ -190,7 +199,7 @@ async fn each_subscription_receives_exactly_its_events() {
             |m| serde_json::from_slice::<Value>(m.payload().unwrap()).unwrap()["result"]
                 == "delivered"
         ));
-    assert!(eventually(Duration::from_secs(10), || receiver.count() >= 5).await);
+    assert_eq!(receiver.count(), 5, "one POST per delivery");
 
     let mut got: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in receiver.received() {

@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 pub mod process;
 pub use process::StageProcess;
+pub mod quiescence;
+pub use quiescence::{stage_behind, stage_inputs, wait_quiescent};
 
 /// The running pipeline of one test.
 pub struct Pipeline {
@@ -150,9 +152,9 @@ impl Pipeline {
     }
 
     /// Stops every stage and checks that each stopped cleanly.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         self.shutdown.cancel();
-        for (name, task) in self.tasks {
+        for (name, task) in std::mem::take(&mut self.tasks) {
             let r = tokio::time::timeout(std::time::Duration::from_secs(30), task)
                 .await
                 .unwrap_or_else(|_| panic!("{name} did not stop within 30 s"));
@@ -160,6 +162,45 @@ impl Pipeline {
                 .unwrap_or_else(|e| panic!("{name} failed: {e:#}"));
         }
     }
+}
+
+/// A pipeline dropped without [`Pipeline::stop`] (a test failed, or returned early) stops its
+/// stages here, while the runtime still runs them: dropped mid-flight by the runtime's own
+/// shutdown, a stage's consumer close can wait forever for callbacks that no longer run, and the
+/// failed test would hang instead of failing. Each stage gets 30 s; one that takes longer is
+/// reported and left to the runtime.
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        stop_on_drop(&self.shutdown, std::mem::take(&mut self.tasks));
+    }
+}
+
+/// Cancels `shutdown` and waits (30 s each, blocking this thread but not the runtime's workers)
+/// for the tasks still running: see `impl Drop for Pipeline`.
+fn stop_on_drop<T: Send + 'static>(
+    shutdown: &CancellationToken,
+    tasks: Vec<(&'static str, JoinHandle<T>)>,
+) {
+    if tasks.iter().all(|(_, t)| t.is_finished()) {
+        return;
+    }
+    shutdown.cancel();
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return;
+    }
+    tokio::task::block_in_place(|| {
+        handle.block_on(async {
+            for (name, task) in tasks {
+                let within = std::time::Duration::from_secs(30);
+                if tokio::time::timeout(within, task).await.is_err() {
+                    eprintln!("{name} did not stop within {within:?} after its test ended");
+                }
+            }
+        })
+    });
 }
 
 /// Produces JSON values with the contract's keys.
@@ -207,7 +248,17 @@ pub fn key_path(name: &str) -> std::path::PathBuf {
 pub struct Sender {
     pub shutdown: CancellationToken,
     pub metrics: Metrics,
-    task: JoinHandle<Result<(), hookline_sender::SenderError>>,
+    /// `None` once [`Sender::stop`] has taken it.
+    task: Option<JoinHandle<Result<(), hookline_sender::SenderError>>>,
+}
+
+/// Like a [`Pipeline`], a sender dropped without [`Sender::stop`] is stopped here.
+impl Drop for Sender {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            stop_on_drop(&self.shutdown, vec![("sender", task)]);
+        }
+    }
 }
 
 impl Sender {
@@ -244,14 +295,15 @@ impl Sender {
         Self {
             shutdown,
             metrics,
-            task,
+            task: Some(task),
         }
     }
 
     /// Stops the sender and checks that it stopped cleanly within `within`.
-    pub async fn stop(self, within: std::time::Duration) {
+    pub async fn stop(mut self, within: std::time::Duration) {
         self.shutdown.cancel();
-        tokio::time::timeout(within, self.task)
+        let task = self.task.take().expect("a sender is stopped once");
+        tokio::time::timeout(within, task)
             .await
             .unwrap_or_else(|_| panic!("the sender stops within {within:?}"))
             .expect("no panic")
@@ -353,7 +405,14 @@ pub fn committed_by_partition(t: &TestTopics, group: &str, topic: &str) -> Vec<(
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use std::time::Duration;
     let consumer: BaseConsumer = t.settings.table_consumer(group).create().unwrap();
-    let partitions = hookline_kafka::table::partition_count(&t.settings, topic).unwrap();
+    // The partition count from this consumer's own metadata: a client of its own per call made
+    // each look cost about 100 ms more.
+    let partitions = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(5))
+        .ok()
+        .and_then(|m| m.topics().first().map(|t| t.partitions().len() as i32))
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| hookline_kafka::table::partition_count(&t.settings, topic).unwrap());
     let mut tpl = rdkafka::TopicPartitionList::new();
     let mut end = Vec::new();
     for p in 0..partitions {
@@ -443,4 +502,35 @@ pub fn read_to_end(t: &TestTopics, topic: &str) -> Vec<rdkafka::message::OwnedMe
             read.insert(p, offset + 1);
         }
     }
+}
+
+/// The variable that turns a skip for a missing runtime into a failure (CI sets it: `.ci/run`
+/// installs every runtime, so a skip there means the installation went wrong).
+pub const REQUIRE_RUNTIMES: &str = "HOOKLINE_REQUIRE_RUNTIMES";
+
+/// Reports that the running test skips (part of) its work because `runtime` is missing here,
+/// `why` saying what was looked for. The line goes straight to the process's stderr, past
+/// libtest's capture, as `SKIPPED-RUNTIME: <binary>::<test> (<runtime>): <why>`, which
+/// `scripts/test-summary.sh` collects into the `make test` summary by name. With
+/// `HOOKLINE_REQUIRE_RUNTIMES=1` it panics instead: the test fails rather than skips.
+pub fn skip_for_missing_runtime(runtime: &str, why: &str) {
+    use std::io::Write as _;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_owned();
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|stem| match stem.rsplit_once('-') {
+            Some((name, _hash)) => name.to_owned(),
+            None => stem,
+        })
+        .unwrap_or_default();
+    assert!(
+        std::env::var(REQUIRE_RUNTIMES).as_deref() != Ok("1"),
+        "{test} needs {runtime}, and {REQUIRE_RUNTIMES}=1 forbids skipping it: {why}"
+    );
+    let line = format!("SKIPPED-RUNTIME: {binary}::{test} ({runtime}): {why}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }

@@ -72,8 +72,9 @@ impl Lang {
         }
     }
 
-    /// The command that runs this language's example, or `None` (with the reason printed)
-    /// when the runtime is not installed here.
+    /// The command that runs this language's example, or `None` when the runtime is not
+    /// installed here: the skip is then reported by name for the `make test` summary (and fails
+    /// the test under `HOOKLINE_REQUIRE_RUNTIMES=1`, as in CI).
     pub fn runtime(self) -> Option<Vec<&'static str>> {
         let found = match self {
             Lang::Php => {
@@ -81,33 +82,33 @@ impl Lang {
                 // `-n`: no php.ini, so the test does not depend on the machine's settings;
                 // fall back to the ini files where openssl is a shared extension they load.
                 if succeeds("php", &["-n", "-r", probe]) {
-                    Some(vec!["php", "-n"])
+                    Ok(vec!["php", "-n"])
                 } else if succeeds("php", &["-r", probe]) {
-                    Some(vec!["php"])
+                    Ok(vec!["php"])
+                } else if succeeds("php", &["-v"]) {
+                    Err("php found, but without the openssl extension")
                 } else {
-                    if succeeds("php", &["-v"]) {
-                        eprintln!(
-                            "skipped: php not available (found, but without the openssl extension)"
-                        );
-                        return None;
-                    }
-                    None
+                    Err("php not found (apt-get install php-cli)")
                 }
             }
-            Lang::Node => succeeds("node", &["-e", "process.exit(0)"]).then(|| vec!["node"]),
+            Lang::Node => succeeds("node", &["-e", "process.exit(0)"])
+                .then(|| vec!["node"])
+                .ok_or("node not found (apt-get install nodejs)"),
             Lang::Python => {
                 if succeeds("python3", &["-c", "import cryptography"]) {
-                    Some(vec!["python3"])
+                    Ok(vec!["python3"])
+                } else if succeeds("python3", &["-c", "pass"]) {
+                    Err("python3 found, but without the cryptography package (pip install cryptography)")
                 } else {
-                    eprintln!("skipped: python3 not available (with the cryptography package)");
-                    return None;
+                    Err("python3 not found (apt-get install python3)")
                 }
             }
         };
-        if found.is_none() {
-            eprintln!("skipped: {} not available", self.name());
-        }
         found
+            .inspect_err(|why| {
+                hookline_integration_tests::skip_for_missing_runtime(self.name(), why)
+            })
+            .ok()
     }
 }
 

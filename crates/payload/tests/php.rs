@@ -1,7 +1,9 @@
 //! Cross-checks the form format against real PHP (`php-cli`): what
 //! `parse_str` (the parser behind `$_POST`) makes of our bodies, and what
-//! `urlencode` makes of awkward strings. Skipped, with a note on stderr, when
-//! `php` is not on PATH; CI installs `php-cli`.
+//! `urlencode` makes of awkward strings. Skipped when `php` is not on PATH, with a
+//! `SKIPPED-RUNTIME:` line that `scripts/test-summary.sh` reports by name in the
+//! `make test` summary; CI installs `php-cli` and sets `HOOKLINE_REQUIRE_RUNTIMES=1`,
+//! which makes a missing `php` fail these tests instead.
 //!
 //! Each test starts PHP once and feeds it one body per line (form bodies
 //! never contain a raw newline), so the whole file costs three PHP runs.
@@ -15,7 +17,24 @@ use common::*;
 use hookline_payload::{decode_form, encode, Format};
 use serde_json::{json, Map, Value};
 
-/// Runs `php -r script` with `input` on stdin; `None` if PHP is not installed.
+/// Reports the running test's skip past libtest's capture, in the format of
+/// `hookline_integration_tests::skip_for_missing_runtime` (which this crate cannot depend on),
+/// or fails the test when `HOOKLINE_REQUIRE_RUNTIMES=1`.
+fn skip_for_missing_php(why: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_owned();
+    assert!(
+        std::env::var("HOOKLINE_REQUIRE_RUNTIMES").as_deref() != Ok("1"),
+        "{test} needs php, and HOOKLINE_REQUIRE_RUNTIMES=1 forbids skipping it: {why}"
+    );
+    let line = format!("SKIPPED-RUNTIME: php::{test} (php): {why}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// Runs `php -r script` with `input` on stdin; `None` if PHP is not installed (reported as a
+/// skip).
 fn php(script: &str, input: &str) -> Option<String> {
     let child = Command::new("php")
         // -n: PHP's built-in defaults (max_input_vars = 1000, nesting 64),
@@ -28,7 +47,7 @@ fn php(script: &str, input: &str) -> Option<String> {
     let mut child = match child {
         Ok(child) => child,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("skipped: php not installed (apt-get install php-cli to run this check)");
+            skip_for_missing_php("php not found (apt-get install php-cli)");
             return None;
         }
         Err(err) => panic!("cannot start php: {err}"),

@@ -187,9 +187,12 @@ async fn a_silent_nameserver_is_a_retriable_timeout() {
         .await
         .unwrap_err();
 
+    // Bounded by the 400 ms timeout, not the resolver's default (5 s a try, two tries): under
+    // 5 s, which leaves a loaded machine 4.6 s of tolerance and still tells the two apart.
+    let took = started.elapsed();
     assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "bounded by the timeout"
+        took < Duration::from_secs(5),
+        "bounded by the 400 ms timeout: took {took:?}"
     );
     assert!(err.is_retriable(), "{err:?}");
     assert_eq!(
