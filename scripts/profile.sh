@@ -43,7 +43,7 @@ wait "${pids[@]}"
 kill -TERM -- "-$bench_pid" 2>/dev/null || true
 for stage in hookline-tracking hookline-sender hookline-profiles; do
   perf script -i "$work/$stage.data" 2>/dev/null | inferno-collapse-perf > "$work/$stage.folded"
-  inferno-flamegraph --title "$stage at the 16x burst of make bench" < "$work/$stage.folded" > "$OUT/$stage.svg"
+  inferno-flamegraph --minwidth 1 --title "$stage at the 16x burst of make bench" < "$work/$stage.folded" > "$OUT/$stage.svg"
   [ -z "${PROFILE_KEEP_FOLDED:-}" ] || cp "$work/$stage.folded" "$OUT/$stage.folded"
   echo "== $stage: $OUT/$stage.svg"
 done

@@ -22,10 +22,10 @@ pub enum Freshness {
 /// On Apache Kafka a fetch returns as soon as records arrive, so the wait only bounds how
 /// often an idle consumer asks and how long a resumed or sought partition waits for the fetch
 /// in flight: 100 ms on the record's path, 500 ms (librdkafka's default) for tables. The local
-/// broker holds every fetch for the whole wait and spends tens of milliseconds per fetch on
-/// its own: measured, a click takes about 150 ms from produce to POST at any wait from 5 to
-/// 25 ms, while the idle broker's CPU falls from 0.95 to 0.45 cores; so 25 ms on the record's
-/// path, 250 ms for tables.
+/// broker holds every fetch for the whole wait, so a click waits about two of them; measured
+/// (docs/benchmarks.md, "Fetch waits"), 5, 10, 25 and 50 ms give an idle p50 of 33, 36, 62 and
+/// 109 ms while the idle broker spends 0.72, 0.52, 0.38 and 0.21 cores; so 25 ms on the
+/// record's path, the knee, and 250 ms for tables.
 pub fn fetch_wait_ms(profile: BrokerProfile, freshness: Freshness) -> u32 {
     match (profile, freshness) {
         (BrokerProfile::Kafka, Freshness::Hot) => 100,
