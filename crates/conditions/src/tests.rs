@@ -605,8 +605,15 @@ fn documented_examples_parse() {
             block.push('\n');
         } else if line.starts_with('|') {
             for span in line.split('`').skip(1).step_by(2) {
-                // The groups table shows schemas (`{"all": [c1, c2, ...]}`), not examples.
-                let schematic = span.contains("...") || span.ends_with(" c}");
+                // The groups table shows schemas (`{"all": [c1, c2, ...]}`), and the text-form
+                // table shapes with placeholders (`{"all": [a, b, c]}`), not examples: a span
+                // that is not JSON and holds a bare placeholder is one. Any other span that is
+                // not JSON fails below.
+                let placeholder = serde_json::from_str::<Value>(span).is_err()
+                    && span
+                        .split(|c: char| !c.is_ascii_alphanumeric())
+                        .any(|w| matches!(w, "a" | "b" | "c"));
+                let schematic = span.contains("...") || span.ends_with(" c}") || placeholder;
                 if span.starts_with("{\"") && !schematic {
                     let v = serde_json::from_str(span)
                         .unwrap_or_else(|e| panic!("bad JSON in doc row {span}: {e}"));

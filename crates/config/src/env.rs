@@ -31,6 +31,10 @@ pub const KNOWN_ENV: &[&str] = &[
     "HOOKLINE_MAX_TABLE_RECORD_BYTES",
     "HOOKLINE_TANSU_BIN",
     "HOOKLINE_TEST_BROKERS",
+    // CI sets it for the whole test run: a test that finds a runtime missing fails instead of
+    // skipping (docs/testing.md). Read by tests only; known here so the binaries the tests
+    // start do not warn about it.
+    "HOOKLINE_REQUIRE_RUNTIMES",
     "HOOKLINE_EMAIL_FIELD",
     "HOOKLINE_REQUIRE_HTTPS",
     "HOOKLINE_RETRY_SCHEDULE",
