@@ -17,7 +17,11 @@ use serde_json::{json, Value};
 
 /// The OpenAPI document of the repository.
 pub fn document() -> Arc<Value> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/openapi.json");
+    let path = std::path::Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("../schemas/openapi.json");
     Arc::new(serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap())
 }
 

@@ -18,10 +18,13 @@ use hookline_integration_tests::binary;
 
 /// The repository: scripts/ and README.md.
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
+    Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .parent()
+    .unwrap()
+    .to_owned()
 }
 
 /// Where `hookline` was built: the script's `CARGO_TARGET_DIR`, so it builds nothing new.

@@ -12,7 +12,11 @@ use hookline_testkit::eventually;
 use serde_json::Value;
 
 pub fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/receivers")
+    Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("../docs/receivers")
 }
 
 /// A fresh folder per test (the tests of this file run at the same time).

@@ -6,7 +6,11 @@ use hookline_conditions::{parse_text, to_text, Condition};
 use serde_json::Value;
 
 fn doc() -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/conditions.md");
+    let path = std::path::Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("../../docs/conditions.md");
     std::fs::read_to_string(path).unwrap()
 }
 

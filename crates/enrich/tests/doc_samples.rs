@@ -295,7 +295,11 @@ fn samples() -> Vec<Sample> {
 }
 
 fn doc_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/events.md")
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("../../docs/events.md")
 }
 
 /// The samples in the doc: marker id → the text inside the fenced code block. Each sample is a

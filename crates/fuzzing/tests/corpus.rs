@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 use hookline_fuzzing::{Target, Verdict};
 
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
+    Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("../../fuzz")
 }
 
 /// The files under `fuzz/<kind>/<target>/`, sorted; none when the directory does not exist.

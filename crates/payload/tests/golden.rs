@@ -97,7 +97,12 @@ fn doc_update() -> Map<String, Value> {
 }
 
 fn docs() -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/payload-formats.md");
+    let path = format!(
+        "{}{}",
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+        "/../../docs/payload-formats.md"
+    );
     std::fs::read_to_string(path).expect("docs/payload-formats.md")
 }
 
