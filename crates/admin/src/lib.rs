@@ -15,12 +15,15 @@
 //! - [`keys`]: `GET /v1/keys`, the public keys (a Standard Webhooks key per account).
 //! - [`page`]: cursor pagination (`limit`, `cursor`, `next_cursor`) of every list.
 //! - [`operator`]: endpoints across accounts, for operator tokens.
+//! - [`backlog`]: per subscription, the deliveries waiting for another attempt or parked while
+//!   paused, counted from the followed outcomes.
 //! - [`error`]: the JSON error answer every endpoint uses.
 //!
 //! The whole API is described in `schemas/openapi.json`, served at `GET /v1/openapi.json`; a
 //! test checks the running server against it. [`AdminArgs`] / [`serve`] are what `main` and the tests share.
 
 pub mod auth;
+pub mod backlog;
 pub mod concurrency;
 pub mod delivery;
 pub mod domains;
