@@ -6,7 +6,8 @@ use axum::extract::{Path, State};
 use axum::Json;
 use futures::StreamExt;
 use hookline_model::{
-    AccountId, Delivery, DeliveryId, EventId, EventKind, Outcome, Subscription, SubscriptionStatus,
+    AccountId, DatabaseId, Delivery, DeliveryId, EventId, EventKind, Outcome, Subscription,
+    SubscriptionStatus,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -74,7 +75,10 @@ fn sample_for(sub: &Subscription, kind: EventKind) -> Map<String, Value> {
         (k, _) => k.as_str(),
     };
     let mut body = sample(name).unwrap_or_default();
-    body.insert("database".into(), Value::String(sub.database.to_string()));
+    body.insert(
+        "database".into(),
+        Value::String(test_database(sub).to_string()),
+    );
     if let Some(c) = &sub.collection {
         if body.contains_key("collection") {
             body.insert("collection".into(), Value::String(c.to_string()));
@@ -82,6 +86,18 @@ fn sample_for(sub: &Subscription, kind: EventKind) -> Map<String, Value> {
     }
     body
 }
+
+/// The database a test webhook names: the subscription's, or for an account-wide one
+/// [`ACCOUNT_WIDE_TEST_DATABASE`].
+fn test_database(sub: &Subscription) -> DatabaseId {
+    sub.database
+        .clone()
+        .unwrap_or_else(|| DatabaseId::new(ACCOUNT_WIDE_TEST_DATABASE).expect("a valid id"))
+}
+
+/// The database id of an account-wide subscription's test webhooks: 0, which names no real
+/// database (the platform's ids start at 1), so a receiver can tell a test apart.
+pub const ACCOUNT_WIDE_TEST_DATABASE: &str = "0";
 
 fn copernica_id(template: &str, account: &AccountId) -> String {
     template.replace("{account}", account.as_str())
@@ -121,7 +137,7 @@ pub async fn send_test(
         event_type: kind.as_str().to_owned(),
         subscription_id: sub.id.clone(),
         account: sub.account.clone(),
-        database: sub.database.clone(),
+        database: test_database(sub),
         collection: sub.collection.clone(),
         url: sub.url.clone(),
         format: sub.format,

@@ -44,7 +44,9 @@ pub async fn subscriptions(
         .transpose()?;
     let all = state.tables.subscriptions_where(|s| {
         account.as_ref().is_none_or(|a| &s.account == a)
-            && database.as_ref().is_none_or(|d| &s.database == d)
+            && database
+                .as_ref()
+                .is_none_or(|d| s.database.as_ref().is_none_or(|own| own == d))
             && q.status.is_none_or(|st| s.status == st)
     });
     Ok(Json(SubscriptionList::page(
@@ -82,7 +84,8 @@ pub struct EndpointsQuery {
 pub struct EndpointView {
     pub subscription_id: String,
     pub account: String,
-    pub database: String,
+    /// `None` for an account-wide subscription.
+    pub database: Option<String>,
     pub url: String,
     pub status: SubscriptionStatus,
     /// `closed`, `open` or `half-open` (`closed` while the endpoint never failed).
@@ -165,7 +168,7 @@ fn endpoint_view(state: &AppState, s: hookline_model::Subscription) -> EndpointV
     EndpointView {
         subscription_id: s.id.to_string(),
         account: s.account.to_string(),
-        database: s.database.to_string(),
+        database: s.database.as_ref().map(ToString::to_string),
         url: s.url.clone(),
         status: s.status,
         circuit: health

@@ -27,7 +27,9 @@ use crate::AppState;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewSubscription {
-    pub database: String,
+    /// Absent: an account-wide subscription (every database of the account).
+    #[serde(default)]
+    pub database: Option<String>,
     #[serde(default)]
     pub collection: Option<String>,
     pub events: Vec<EventKind>,
@@ -56,7 +58,9 @@ pub struct NewSubscription {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionPatch {
-    pub database: Option<String>,
+    /// `null` makes the subscription account-wide.
+    #[serde(default, deserialize_with = "present")]
+    pub database: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     pub collection: Option<Option<String>>,
     pub events: Option<Vec<EventKind>>,
@@ -224,7 +228,11 @@ pub async fn create(
     let mut sub = Subscription {
         id: SubscriptionId(format!("sub_{}", uuid::Uuid::new_v4().simple())),
         account: caller.account,
-        database: database_id("database", &input.database)?,
+        database: input
+            .database
+            .as_deref()
+            .map(|d| database_id("database", d))
+            .transpose()?,
         collection: input
             .collection
             .as_deref()
@@ -319,7 +327,10 @@ pub async fn list(
         .transpose()?;
     let all = state.tables.subscriptions_where(|s| {
         s.account == caller.account
-            && database.as_ref().is_none_or(|d| &s.database == d)
+            // A database's list includes the account-wide subscriptions, which cover it too.
+            && database
+                .as_ref()
+                .is_none_or(|d| s.database.as_ref().is_none_or(|own| own == d))
             && collection
                 .as_ref()
                 .is_none_or(|c| s.collection.as_ref() == Some(c))
@@ -344,7 +355,10 @@ pub async fn update(
     let mut sub = owned(&state, &caller.account, &id)?;
     check_if_match(&headers, &sub)?;
     if let Some(d) = patch.database {
-        sub.database = database_id("database", &d)?;
+        sub.database = d
+            .as_deref()
+            .map(|d| database_id("database", d))
+            .transpose()?;
     }
     if let Some(c) = patch.collection {
         sub.collection = c

@@ -85,11 +85,14 @@ pub async fn subscription_put(
         .send_json(&mut acks, &topics.subscriptions, sub.id.0.as_bytes(), &sub)
         .await?;
     acks.wait().await?;
+    let scope = sub.database.as_ref().map_or_else(
+        || "every database of its account".to_owned(),
+        |d| format!("database {d}"),
+    );
     println!(
-        "subscription {} written ({} on database {})",
+        "subscription {} written ({} on {scope})",
         sub.id,
-        sub.status.as_str(),
-        sub.database
+        sub.status.as_str()
     );
     Ok(())
 }

@@ -26,7 +26,13 @@ pub(crate) fn check(value: &[u8]) -> Result<Verdict, Broken> {
     };
     read_back(&compiled.sub)?;
     let mut table = SubscriptionTable::new();
-    let (account, database) = (compiled.sub.account.clone(), compiled.sub.database.clone());
+    // An account-wide subscription is tried on events of a database of its account.
+    let account = compiled.sub.account.clone();
+    let database = compiled
+        .sub
+        .database
+        .clone()
+        .unwrap_or_else(|| hookline_model::DatabaseId::new("12").expect("a valid id"));
     let collection = compiled.sub.collection.clone();
     table.insert(compiled);
     for event in sample::events(&account, &database, collection.as_ref()) {

@@ -128,7 +128,10 @@ impl Default for Limits {
 pub struct Subscription {
     pub id: SubscriptionId,
     pub account: AccountId,
-    pub database: DatabaseId,
+    /// The database whose events it receives; absent: every database of the account, those
+    /// created later included (an account-wide subscription, which takes no `collection`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collection: Option<CollectionId>,
     pub events: Vec<EventKind>,

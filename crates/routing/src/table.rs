@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use hookline_conditions::{Condition, EvalContext};
 use hookline_enrich::Enriched;
-use hookline_model::{DatabaseId, EventKind, Subscription, SubscriptionId, SubscriptionStatus};
+use hookline_model::{
+    AccountId, DatabaseId, EventKind, Subscription, SubscriptionId, SubscriptionStatus,
+};
 use time::OffsetDateTime;
 
 use crate::validate::{validate_subscription, InvalidSubscription};
@@ -27,11 +29,13 @@ impl CompiledSubscription {
 }
 
 /// Every subscription, indexed by database so an event is offered only to its own database's
-/// subscriptions (10,000 subscriptions over 1,000 databases means ~10 candidates per event).
+/// subscriptions (10,000 subscriptions over 1,000 databases means ~10 candidates per event),
+/// and account-wide subscriptions (no `database`) by account, offered every event of theirs.
 #[derive(Debug, Default)]
 pub struct SubscriptionTable {
     by_id: HashMap<SubscriptionId, Arc<CompiledSubscription>>,
     by_database: HashMap<DatabaseId, Vec<Arc<CompiledSubscription>>>,
+    account_wide: HashMap<AccountId, Vec<Arc<CompiledSubscription>>>,
 }
 
 impl SubscriptionTable {
@@ -59,21 +63,23 @@ impl SubscriptionTable {
     pub fn insert(&mut self, compiled: CompiledSubscription) -> Option<Arc<CompiledSubscription>> {
         let old = self.remove(&compiled.sub.id);
         let compiled = Arc::new(compiled);
-        self.by_database
-            .entry(compiled.sub.database.clone())
-            .or_default()
-            .push(compiled.clone());
+        match &compiled.sub.database {
+            Some(db) => self.by_database.entry(db.clone()).or_default(),
+            None => self
+                .account_wide
+                .entry(compiled.sub.account.clone())
+                .or_default(),
+        }
+        .push(compiled.clone());
         self.by_id.insert(compiled.sub.id.clone(), compiled);
         old
     }
 
     pub fn remove(&mut self, id: &SubscriptionId) -> Option<Arc<CompiledSubscription>> {
         let old = self.by_id.remove(id)?;
-        if let Some(list) = self.by_database.get_mut(&old.sub.database) {
-            list.retain(|s| &s.sub.id != id);
-            if list.is_empty() {
-                self.by_database.remove(&old.sub.database);
-            }
+        match &old.sub.database {
+            Some(db) => drop_from(&mut self.by_database, db, id),
+            None => drop_from(&mut self.account_wide, &old.sub.account, id),
         }
         Some(old)
     }
@@ -115,16 +121,32 @@ impl SubscriptionTable {
             .get(&event.database)
             .into_iter()
             .flatten()
+            .chain(self.account_wide.get(&event.account).into_iter().flatten())
             .filter(move |s| wants(&s.sub, event) && s.condition.evaluate(&ctx))
     }
 }
 
+/// Removes subscription `id` from `key`'s list, and the list once it is empty.
+fn drop_from<K: std::hash::Hash + Eq>(
+    index: &mut HashMap<K, Vec<Arc<CompiledSubscription>>>,
+    key: &K,
+    id: &SubscriptionId,
+) {
+    if let Some(list) = index.get_mut(key) {
+        list.retain(|s| &s.sub.id != id);
+        if list.is_empty() {
+            index.remove(key);
+        }
+    }
+}
+
 /// The filters before the condition: status, owner, collection scope, event kind, action,
-/// trigger. The account is checked as well as the database: database ids are only unique within
+/// trigger. An account-wide subscription (no database) takes every database of its account,
+/// as a database-level one does within its database. The account is checked as well as the database: database ids are only unique within
 /// an account, and one account's subscription must never see another account's events.
 fn wants(sub: &Subscription, event: &Enriched) -> bool {
     if sub.status != SubscriptionStatus::Active
-        || sub.database != event.database
+        || sub.database.as_ref().is_some_and(|d| d != &event.database)
         || sub.account != event.account
     {
         return false;
@@ -191,6 +213,51 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    /// A subscription without a database: every database of its own account.
+    fn account_wide(v: Value) -> Subscription {
+        let mut s = sub(v);
+        s.database = None;
+        s
+    }
+
+    #[test]
+    fn an_account_wide_subscription_takes_every_database_of_its_account_only() {
+        let mut t = SubscriptionTable::new();
+        t.upsert(account_wide(json!({"id": "everywhere"})), true)
+            .unwrap();
+        t.upsert(
+            account_wide(json!({"id": "stranger", "account": "2002"})),
+            true,
+        )
+        .unwrap();
+        t.upsert(sub(json!({"id": "db-12"})), true).unwrap();
+        assert_eq!(ids(&t, &click("12", "Jane")), vec!["db-12", "everywhere"]);
+        assert_eq!(ids(&t, &click("13", "Jane")), vec!["everywhere"]);
+        assert_eq!(ids(&t, &click("9999", "Jane")), vec!["everywhere"]);
+        // Like a database-level one: profile changes, not subprofile changes.
+        t.upsert(
+            account_wide(json!({"id": "changes", "events": ["create", "update"]})),
+            true,
+        )
+        .unwrap();
+        assert_eq!(ids(&t, &change("update", "rest", None)), vec!["changes"]);
+        assert!(ids(&t, &change("update", "rest", Some("5"))).is_empty());
+        // Removed and re-added under the same id with a database: indexed once, there.
+        t.upsert(sub(json!({"id": "everywhere", "database": "13"})), true)
+            .unwrap();
+        assert_eq!(ids(&t, &click("12", "Jane")), vec!["db-12"]);
+        assert_eq!(ids(&t, &click("13", "Jane")), vec!["everywhere"]);
+    }
+
+    #[test]
+    fn an_account_wide_subscription_names_no_collection() {
+        let mut t = SubscriptionTable::new();
+        let e = t
+            .upsert(account_wide(json!({"id": "x", "collection": "5"})), true)
+            .unwrap_err();
+        assert!(e.to_string().contains("give `database` too"), "{e}");
     }
 
     #[test]
@@ -300,7 +367,10 @@ mod tests {
         )
         .unwrap();
         let replaced = t.insert(second).expect("the first version is handed back");
-        assert_eq!(replaced.sub.database.as_str(), "12");
+        assert_eq!(
+            replaced.sub.database.as_ref().map(|d| d.as_str()),
+            Some("12")
+        );
         assert_eq!(t.len(), 1);
         assert_eq!(ids(&t, &click("12", "Mike")), Vec::<String>::new());
         assert_eq!(ids(&t, &click("13", "Mike")), vec!["s"]);

@@ -27,6 +27,12 @@ pub fn validate_subscription(
     if sub.id.0.is_empty() || sub.id.0.len() > 128 {
         return Err(bad("id", "must be 1 to 128 characters"));
     }
+    if sub.database.is_none() && sub.collection.is_some() {
+        return Err(bad(
+            "collection",
+            "a collection belongs to a database: give `database` too, or drop `collection` for an account-wide subscription",
+        ));
+    }
     if sub.events.is_empty() {
         return Err(bad("events", "list at least one event type (click, open, bounce, failure, delivery, create, update, delete)"));
     }
