@@ -390,7 +390,7 @@ async fn the_cli_drives_the_admin_api_and_checks_signatures() {
         .to_string(),
     );
     let put = cli
-        .run(None, &["subscription", "put", &sub_file, "--allow-http"])
+        .run(None, &["subscriptions-topic", "put", &sub_file, "--allow-http"])
         .await
         .ok()
         .stdout;

@@ -193,24 +193,24 @@ async fn dead_letters_are_replayed_through_the_normal_path() {
     assert_eq!(d["last_status"], 500);
 
     receiver.set_default_status(200);
-    let filter = hookline_cli::replay::Filter {
+    let filter = hookline_replay::Filter {
         subscription: Some("other".into()),
         since: None,
         until: None,
     };
     assert_eq!(
-        hookline_cli::replay::replay(&t.settings, &t.topics, &filter, false)
+        hookline_replay::replay(&t.settings, &t.topics, &filter, false)
             .await
             .unwrap(),
         0
     );
-    let filter = hookline_cli::replay::Filter {
+    let filter = hookline_replay::Filter {
         subscription: Some("dl".into()),
         since: None,
         until: None,
     };
     assert_eq!(
-        hookline_cli::replay::replay(&t.settings, &t.topics, &filter, false)
+        hookline_replay::replay(&t.settings, &t.topics, &filter, false)
             .await
             .unwrap(),
         2
