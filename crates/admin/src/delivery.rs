@@ -115,24 +115,13 @@ pub async fn send_test(
         )),
     };
     let test_id = uuid::Uuid::new_v4().simple().to_string();
-    let delivery = Delivery {
-        delivery_id: DeliveryId(format!("test_{test_id}")),
-        event_id: EventId(format!("test-{test_id}")),
-        event_type: kind.as_str().to_owned(),
-        subscription_id: sub.id.clone(),
-        account: sub.account.clone(),
-        database: sub.database.clone(),
-        collection: sub.collection.clone(),
-        url: sub.url.clone(),
-        format: sub.format,
-        content_type: Some(sub.format.content_type().to_owned()),
+    let delivery = Delivery::to_subscription(
+        sub,
+        DeliveryId(format!("test_{test_id}")),
+        EventId(format!("test-{test_id}")),
+        kind,
         body,
-        ordered: sub.ordered,
-        signature: sub.signature,
-        created_at: hookline_model::timefmt::now_rfc3339(),
-        source: None,
-        replayed_at: None,
-    };
+    );
     let report = hookline_webhook::attempt(
         &state.client,
         &state.signers,

@@ -1,7 +1,7 @@
 //! The event and profile every section works on: the click of `docs/contracts.md` and a profile
 //! of the kind Copernica databases hold, so sizes and condition work are realistic.
 
-use hookline_enrich::Enriched;
+use hookline_model::Enriched;
 use hookline_model::{ProfileState, TrackingEvent};
 use serde_json::{json, Value};
 

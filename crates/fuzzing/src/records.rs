@@ -4,7 +4,7 @@
 //! the new table row (profiles), and routing to deliveries.
 
 use hookline_enrich::bound::{bound_subprofiles, encode_row, RowError, RowLimits};
-use hookline_enrich::Enriched;
+use hookline_model::Enriched;
 use hookline_model::{Delivery, ProfileChange, ProfileState, SourcePosition, TrackingEvent};
 use hookline_schemas::{decode_input, validators, SchemaKind};
 use serde_json::Value;
@@ -39,7 +39,7 @@ pub(crate) fn tracking_event(value: &[u8]) -> Result<Verdict, Broken> {
         |e: &TrackingEvent| e.key().to_string(),
     ) {
         Ok(event) => event,
-        Err(reason) => return Ok(Verdict::Refused(reason)),
+        Err(reason) => return Ok(Verdict::Refused(reason.text)),
     };
     let row = sample::profile_row(&event.account, &event.database, &event.profile);
     for stored in [None, Some(&row)] {
@@ -76,7 +76,7 @@ pub(crate) fn profile_change(value: &[u8]) -> Result<Verdict, Broken> {
         |c: &ProfileChange| c.key().to_string(),
     ) {
         Ok(change) => change,
-        Err(reason) => return Ok(Verdict::Refused(reason)),
+        Err(reason) => return Ok(Verdict::Refused(reason.text)),
     };
     let row = sample::profile_row(&change.account, &change.database, &change.profile);
     for before in [None, Some(&row)] {

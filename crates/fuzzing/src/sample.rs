@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use hookline_enrich::Enriched;
+use hookline_model::Enriched;
 use hookline_model::{
     AccountId, CollectionId, DatabaseId, ProfileChange, ProfileId, ProfileState, Subscription,
     TrackingEvent,

@@ -205,7 +205,7 @@ impl Processor for ProfilesProcessor {
                 // change is delivered to nobody.
                 ctx.store
                     .apply_change(p, offset, id, &key, &before, RowWrite::Keep)?;
-                return ctx.quarantine(msg, &mismatch.to_string()).await;
+                return ctx.quarantine(msg, &mismatch.reason()).await;
             }
         };
         ctx.count_join(before.state.is_some());
@@ -218,7 +218,7 @@ impl Processor for ProfilesProcessor {
                     Err(e) => {
                         ctx.store
                             .apply_change(p, offset, id, &key, &before, RowWrite::Keep)?;
-                        return ctx.quarantine(msg, &e.to_string()).await;
+                        return ctx.quarantine(msg, &e.reason()).await;
                     }
                 };
                 ctx.store

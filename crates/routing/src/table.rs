@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use hookline_conditions::{Condition, EvalContext};
-use hookline_enrich::Enriched;
+use hookline_model::Enriched;
 use hookline_model::{DatabaseId, EventKind, Subscription, SubscriptionId, SubscriptionStatus};
 use time::OffsetDateTime;
 

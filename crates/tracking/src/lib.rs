@@ -86,7 +86,7 @@ impl Processor for TrackingProcessor {
                     // The row is another account's: nothing of it may reach this event's
                     // subscriptions, and a thin delivery could hand this account an event that
                     // concerns the other one's recipient.
-                    return ctx.quarantine(msg, &mismatch.to_string()).await;
+                    return ctx.quarantine(msg, &mismatch.reason()).await;
                 }
             };
         ctx.count_join(enriched.joined);
