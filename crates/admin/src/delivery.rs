@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use futures::StreamExt;
 use hookline_model::{
-    AccountId, Delivery, DeliveryId, EventId, EventKind, Outcome, Subscription, SubscriptionStatus,
+    Delivery, DeliveryId, EventId, EventKind, Outcome, Subscription, SubscriptionStatus,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -83,10 +83,6 @@ fn sample_for(sub: &Subscription, kind: EventKind) -> Map<String, Value> {
     body
 }
 
-fn copernica_id(template: &str, account: &AccountId) -> String {
-    template.replace("{account}", account.as_str())
-}
-
 /// Signs and sends one test delivery to `sub` right away, as the sender would (same signature,
 /// headers and SSRF guard); nothing goes through Kafka and no outcome is recorded, so tests do
 /// not count as deliveries.
@@ -127,7 +123,7 @@ pub async fn send_test(
         &state.signers,
         &delivery,
         1,
-        copernica_id(&state.copernica_id, &sub.account),
+        state.copernica_id.for_account(&sub.account),
     )
     .await;
     Ok(TestReport {
