@@ -451,9 +451,7 @@ async fn send_once(
     outputs: &mut Vec<Output>,
 ) -> Tried {
     let shared = &ctx.shared;
-    let copernica_id = shared
-        .copernica_id
-        .replace("{account}", delivery.account.as_str());
+    let copernica_id = shared.copernica_id.for_account(&delivery.account);
     let report = {
         let _in_flight = InFlight::enter(&shared.metrics.in_flight);
         attempt(
