@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use hookline_integration_tests::{
-    committed_and_end, count, produce, read_to_end, wait_quiescent, Pipeline,
+    committed_and_end, count, fixtures, produce, read_to_end, wait_quiescent, Pipeline,
 };
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
@@ -15,12 +15,7 @@ fn key(name: &str) -> std::path::PathBuf {
 }
 
 fn subscription(id: &str, url: &str, extra: Value) -> (String, Value) {
-    let mut s = json!({"id": id, "account": "1001", "database": "12", "events": ["click"], "url": url,
-                       "format": "json", "status": "active"});
-    for (k, v) in extra.as_object().unwrap() {
-        s[k] = v.clone();
-    }
-    (id.to_owned(), s)
+    fixtures::keyed_subscription(id, url, extra)
 }
 
 fn clicks(ids: &[String]) -> Vec<(String, Value)> {
