@@ -48,7 +48,7 @@ pub struct TestReport {
     pub error: Option<String>,
 }
 
-/// The documented sample bodies (`docs/events.md`, kept current by a test of `hookline-enrich`).
+/// The documented sample bodies (`docs/events.md`, kept current by a test of `hookline-join`).
 const EVENTS_DOC: &str = include_str!("../../../docs/events.md");
 
 /// The JSON sample named `name` in `docs/events.md`.

@@ -7,7 +7,7 @@
 //!   thread feeds record by record; it writes them in batches per partition (`apply_table_batch`:
 //!   rows + checkpoint in one write batch) after each poll or every 5,000 records.
 //! - **join**: on one thread, against that table, with random keys: the lookup (`get` + parsing
-//!   the row) and `hookline_enrich::tracking::enrich`; and the whole per-record work of the
+//!   the row) and `hookline_join::tracking::enrich`; and the whole per-record work of the
 //!   tracking stage without Kafka I/O (validation against the schema, decoding, lookup, enrich,
 //!   routing, building the delivery and serializing it).
 //! - **RSS** of the child after the restore, and its peak after the lookups.
@@ -257,7 +257,7 @@ fn child(dir: &Path, budget: Duration, profiles: u64) -> anyhow::Result<ChildRes
         let profile = store.get(partition(i), &k).expect("store read");
         joined += u64::from(profile.is_some());
         looked_up += 1;
-        std::hint::black_box(hookline_enrich::tracking::enrich(
+        std::hint::black_box(hookline_join::tracking::enrich(
             ev,
             profile.as_ref(),
             "email",
@@ -276,7 +276,7 @@ fn child(dir: &Path, budget: Duration, profiles: u64) -> anyhow::Result<ChildRes
         .expect("a valid click");
         let i: u64 = ev.profile.to_string().parse().unwrap_or(0);
         let profile = store.get(partition(i), k).expect("store read");
-        let enriched = hookline_enrich::tracking::enrich(&ev, profile.as_ref(), "email");
+        let enriched = hookline_join::tracking::enrich(&ev, profile.as_ref(), "email");
         let source = SourcePosition {
             topic: "hookline.tracking".into(),
             partition: partition(i),

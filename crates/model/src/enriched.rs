@@ -1,5 +1,5 @@
 //! What the join hands to routing: an event ready for routing, with the body to send and the
-//! facts conditions read. Built by `hookline-enrich`, read by `hookline-routing`.
+//! facts conditions read. Built by `hookline-join`, read by `hookline-routing`.
 
 use serde_json::{Map, Value};
 

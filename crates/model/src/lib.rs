@@ -5,7 +5,7 @@
 //! - [`events`]: the input topics (`tracking`, `profile-changes`) and the `profiles` table value.
 //! - [`subscription`]: the `subscriptions` table value and its enums (event kinds, actions, triggers).
 //! - [`format`]: the payload format a subscription chooses (`hookline-payload` encodes it).
-//! - [`enriched`]: the join's output, an event ready for routing (`hookline-enrich` builds it,
+//! - [`enriched`]: the join's output, an event ready for routing (`hookline-join` builds it,
 //!   `hookline-routing` reads it).
 //! - [`delivery`]: what the routing stages hand to the sender, and what the sender reports back
 //!   (`deliveries`, `retries`, `outcomes`, `dead-letter`).

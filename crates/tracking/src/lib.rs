@@ -80,7 +80,7 @@ impl Processor for TrackingProcessor {
         let key = event.key().to_string();
         let profile = ctx.store.get(msg.partition(), &key)?;
         let enriched =
-            match hookline_enrich::tracking::join(&event, profile.as_ref(), &self.email_field) {
+            match hookline_join::tracking::join(&event, profile.as_ref(), &self.email_field) {
                 Ok(enriched) => enriched,
                 Err(mismatch) => {
                     // The row is another account's: nothing of it may reach this event's
