@@ -24,7 +24,7 @@ use hookline_kafka::table::{StartAt, TableSink, TableTail};
 use hookline_kafka::Producer;
 use hookline_model::{SourcePosition, Subscription, TrackingEvent};
 use hookline_schemas::SchemaKind;
-use hookline_stream::ProfileStore;
+use hookline_join_runtime::ProfileStore;
 use hookline_telemetry::Metrics;
 use hookline_testkit::{Broker, TestTopics};
 
@@ -266,7 +266,7 @@ fn child(dir: &Path, budget: Duration, profiles: u64) -> anyhow::Result<ChildRes
     let mut full_record = || {
         let (k, payload) = &clicks[n2 % clicks.len()];
         n2 += 1;
-        let ev: TrackingEvent = hookline_stream::validate::decode_input(
+        let ev: TrackingEvent = hookline_join_runtime::validate::decode_input(
             SchemaKind::TrackingEvent,
             Some(k.as_bytes()),
             Some(payload),

@@ -33,7 +33,7 @@ use hookline_config::{CommonArgs, JoinStageArgs};
 use hookline_join::bound::{bound_subprofiles, encode_row, RowError, RowLimits};
 use hookline_model::{ProfileChange, ProfileState};
 use hookline_schemas::SchemaKind;
-use hookline_stream::{
+use hookline_join_runtime::{
     BatchContext, JoinStage, Processor, RowWrite, StageError, SubscriptionsView, TableMode,
 };
 use hookline_telemetry::{Metrics, Readiness};
@@ -103,7 +103,7 @@ pub async fn run(
         max_table_record_bytes = limits.max_record_bytes,
         "profile rows bounded"
     );
-    hookline_stream::run_join_stage(
+    hookline_join_runtime::run_join_stage(
         JoinStage {
             name: "profiles",
             input_topic: |t| t.profile_changes.clone(),
@@ -234,7 +234,7 @@ impl Processor for ProfilesProcessor {
             }
         }
         let enriched = applied.enriched;
-        let source = hookline_stream::source::source_of(msg);
+        let source = hookline_join_runtime::source::source_of(msg);
         ctx.route(&self.subscriptions, &enriched, source).await
     }
 

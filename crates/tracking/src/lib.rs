@@ -14,7 +14,7 @@ use clap::Parser;
 use hookline_config::{CommonArgs, JoinStageArgs};
 use hookline_model::TrackingEvent;
 use hookline_schemas::SchemaKind;
-use hookline_stream::{
+use hookline_join_runtime::{
     BatchContext, JoinStage, Processor, StageError, SubscriptionsView, TableMode,
 };
 use hookline_telemetry::{Metrics, Readiness};
@@ -38,7 +38,7 @@ pub async fn run(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), StageError> {
-    hookline_stream::run_join_stage(
+    hookline_join_runtime::run_join_stage(
         JoinStage {
             name: "tracking",
             input_topic: |t| t.tracking.clone(),
@@ -93,7 +93,7 @@ impl Processor for TrackingProcessor {
         if !enriched.joined {
             tracing::debug!(key, event = %event.id, "profile not in the table; delivering without profile data");
         }
-        let source = hookline_stream::source::source_of(msg);
+        let source = hookline_join_runtime::source::source_of(msg);
         ctx.route(&self.subscriptions, &enriched, source).await
     }
 }
