@@ -19,12 +19,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use hookline_join_runtime::ProfileStore;
 use hookline_kafka::producer::Acks;
 use hookline_kafka::table::{StartAt, TableSink, TableTail};
 use hookline_kafka::Producer;
 use hookline_model::{SourcePosition, Subscription, TrackingEvent};
 use hookline_schemas::SchemaKind;
-use hookline_join_runtime::ProfileStore;
 use hookline_telemetry::Metrics;
 use hookline_testkit::{Broker, TestTopics};
 

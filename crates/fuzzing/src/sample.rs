@@ -141,11 +141,7 @@ pub(crate) fn events(
         "timestamp": "2026-11-25T10:15:00Z", "tags": ["bf-2026"],
         "original": "https://shop.example/offer", "ip": "203.0.113.7"})))
     .expect("a sample event");
-    let mut out = vec![hookline_join::tracking::enrich(
-        &click,
-        Some(&row),
-        "email",
-    )];
+    let mut out = vec![hookline_join::tracking::enrich(&click, Some(&row), "email")];
     for (action, interests) in [
         ("create", json!(["vip"])),
         ("update", json!(["news"])),

@@ -31,11 +31,11 @@
 use clap::Parser;
 use hookline_config::{CommonArgs, JoinStageArgs};
 use hookline_join::bound::{bound_subprofiles, encode_row, RowError, RowLimits};
-use hookline_model::{ProfileChange, ProfileState};
-use hookline_schemas::SchemaKind;
 use hookline_join_runtime::{
     BatchContext, JoinStage, Processor, RowWrite, StageError, SubscriptionsView, TableMode,
 };
+use hookline_model::{ProfileChange, ProfileState};
+use hookline_schemas::SchemaKind;
 use hookline_telemetry::{Metrics, Readiness};
 use rdkafka::message::{BorrowedMessage, Message};
 use tokio_util::sync::CancellationToken;

@@ -12,11 +12,11 @@
 
 use clap::Parser;
 use hookline_config::{CommonArgs, JoinStageArgs};
-use hookline_model::TrackingEvent;
-use hookline_schemas::SchemaKind;
 use hookline_join_runtime::{
     BatchContext, JoinStage, Processor, StageError, SubscriptionsView, TableMode,
 };
+use hookline_model::TrackingEvent;
+use hookline_schemas::SchemaKind;
 use hookline_telemetry::{Metrics, Readiness};
 use rdkafka::message::{BorrowedMessage, Message};
 use tokio_util::sync::CancellationToken;
