@@ -73,7 +73,9 @@ deny:
 validate-deploy:
 	@scripts/validate-deploy.sh
 
+## lint: formatting, clippy, and files and functions within their sizes (scripts/check-sizes.py)
 lint:
+	python3 scripts/check-sizes.py
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use hookline_integration_tests::{
-    committed_and_end, count, key_path, produce, read_to_end, wait_quiescent, Pipeline,
+    committed_and_end, count, fixtures, key_path, produce, read_to_end, wait_quiescent, Pipeline,
 };
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
@@ -20,9 +20,11 @@ const KEY: &str = "12:4711";
 const SECRETS_1001: [&str; 4] = ["jane@example.com", "Jane Doe", "Utrecht", "vip-1001"];
 
 fn subscription(account: &str, url: &str) -> Value {
-    json!({"id": format!("sub-{account}"), "account": account, "database": "12",
-           "events": ["click", "create", "update", "delete"], "url": url,
-           "format": "json", "status": "active", "conditions": null})
+    fixtures::subscription(
+        &format!("sub-{account}"),
+        url,
+        json!({"account": account, "events": ["click", "create", "update", "delete"]}),
+    )
 }
 
 /// A profile change of 12:4711; `interests` null leaves them out (the change keeps them).

@@ -99,29 +99,115 @@ fn assert_error(a: &Answer, status: u16, code: &str) {
     assert_eq!(a.body["error"]["code"], code, "{}", a.text);
 }
 
+/// What every scenario uses: the broker, the pipeline with its admin API, a client checking
+/// answers against the OpenAPI document, a web site on loopback and three tokens.
+struct World {
+    _broker: Broker,
+    t: TestTopics,
+    pipeline: Pipeline,
+    doc: Arc<Value>,
+    seen: Seen,
+    api: Api,
+    site: StaticSite,
+    alice: String,
+    bob: String,
+    operator: String,
+}
+
+impl World {
+    async fn start() -> Self {
+        let broker = Broker::start();
+        let t = TestTopics::create(&broker.bootstrap, 2).await;
+        let alice = token(&t, TokenRole::Account, Some("1001")).await;
+        let bob = token(&t, TokenRole::Account, Some("2002")).await;
+        let operator = token(&t, TokenRole::Operator, None).await;
+        let pipeline = Pipeline::start(&t, &key_path("admin"), &["--max-attempts", "1"]).await;
+        let doc = openapi();
+        let seen = Arc::new(Mutex::new(BTreeSet::new()));
+        let api = Api::new(pipeline.admin, doc.clone(), seen.clone());
+        let site = StaticSite::start().await;
+        for p in ["/hooks/a.php", "/hooks/b.php", "/other/c.php"] {
+            site.serve(p, 200, "ok");
+        }
+        site.serve("/down.php", 500, "boom");
+        World {
+            _broker: broker,
+            t,
+            pipeline,
+            doc,
+            seen,
+            api,
+            site,
+            alice,
+            bob,
+            operator,
+        }
+    }
+
+    /// Alice's token (account 1001).
+    fn a(&self) -> Option<&str> {
+        Some(&self.alice)
+    }
+
+    /// Bob's token (account 2002).
+    fn b(&self) -> Option<&str> {
+        Some(&self.bob)
+    }
+
+    /// The operator's token.
+    fn op(&self) -> Option<&str> {
+        Some(&self.operator)
+    }
+}
+
+/// The subscriptions the scenarios share: Alice's s1 (database 12, clicks), s2 (collection 3,
+/// creates), s3 (database 13, the failing endpoint), s4 (never verified), and Bob's sb.
+struct Subs {
+    s1_id: String,
+    s1_token: String,
+    s2_id: String,
+    s2_token: String,
+    s3_id: String,
+    s3_token: String,
+    sb_id: String,
+    s4_id: String,
+}
+
+/// A subscription to create through the API.
+fn new_sub(db: &str, url: String, events: Value) -> Value {
+    json!({"database": db, "url": url, "events": events, "format": "json"})
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn admin_api_end_to_end() {
-    let broker = Broker::start();
-    let t = TestTopics::create(&broker.bootstrap, 2).await;
-    let alice = token(&t, TokenRole::Account, Some("1001")).await;
-    let bob = token(&t, TokenRole::Account, Some("2002")).await;
-    let operator = token(&t, TokenRole::Operator, None).await;
-    let pipeline = Pipeline::start(&t, &key_path("admin"), &["--max-attempts", "1"]).await;
-    let doc = openapi();
-    let seen = Arc::new(Mutex::new(BTreeSet::new()));
-    let api = Api::new(pipeline.admin, doc.clone(), seen.clone());
-    let site = StaticSite::start().await;
-    for p in ["/hooks/a.php", "/hooks/b.php", "/other/c.php"] {
-        site.serve(p, 200, "ok");
-    }
-    site.serve("/down.php", 500, "boom");
-    let (a, b, op) = (
-        Some(alice.as_str()),
-        Some(bob.as_str()),
-        Some(operator.as_str()),
-    );
+    let w = World::start().await;
+    tokens_are_checked(&w).await;
+    let mut subs = subscriptions_are_created_and_read_right_after(&w).await;
+    validation_answers_400_with_the_field(&w).await;
+    lists_by_database_and_collection_per_account(&w, &subs).await;
+    another_account_gets_404_and_nothing_else(&w, &subs).await;
+    file_verification_names_both_locations(&w, &subs).await;
+    an_unverified_subscription_receives_nothing(&w).await;
+    once_verified_the_next_change_arrives_once(&w, &subs).await;
+    subs.s4_id = a_test_webhook_is_signed_like_a_delivery(&w, &subs).await;
+    check_now_tests_every_subscription(&w, &subs).await;
+    attempt_history_and_replay(&w, &subs).await;
+    pause_and_resume_need_a_verified_subscription(&w, &subs).await;
+    updates_change_what_is_given(&w, &subs).await;
+    delete_and_metrics_by_route(&w, &subs).await;
+    let (api2, shutdown, _dns) = domains_on_a_second_instance(&w).await;
+    generated_bodies_get_documented_answers(&w, &api2).await;
+    every_documented_operation_was_exercised(&w).await;
+    shutdown.cancel();
+    w.pipeline.stop().await;
+}
 
-    // --- Tokens: missing, malformed, unknown, wrong kind.
+/// Tokens: missing, malformed, unknown, wrong kind.
+async fn tokens_are_checked(w: &World) {
+    let api = &w.api;
+    let alice = &w.alice;
+    let a = w.a();
+    let op = w.op();
     assert_error(
         &api.call("GET", "/v1/subscriptions", None, None).await,
         401,
@@ -160,9 +246,14 @@ async fn admin_api_end_to_end() {
         405,
         "method_not_allowed",
     );
+}
 
-    // --- Create, and read right after the write.
-    let new_sub = |db: &str, url: String, events: Value| json!({"database": db, "url": url, "events": events, "format": "json"});
+/// Create, and read right after the write; Bob's subscription on *his* database 12.
+async fn subscriptions_are_created_and_read_right_after(w: &World) -> Subs {
+    let api = &w.api;
+    let site = &w.site;
+    let a = w.a();
+    let b = w.b();
     let s1 = api
         .call(
             "POST",
@@ -227,8 +318,29 @@ async fn admin_api_end_to_end() {
         .await;
     assert_eq!(sb.status, 201);
     let sb_id = sb.body["id"].as_str().unwrap().to_owned();
+    Subs {
+        s1_id,
+        s1_token,
+        s2_id,
+        s2_token: s2.body["verification"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        s3_id,
+        s3_token: s3.body["verification"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        sb_id,
+        s4_id: String::new(),
+    }
+}
 
-    // --- Validation answers 400 with the field and the reason.
+/// Validation answers 400 with the field and the reason.
+async fn validation_answers_400_with_the_field(w: &World) {
+    let api = &w.api;
+    let site = &w.site;
+    let a = w.a();
     let bad = |body: Value| async { api.call("POST", "/v1/subscriptions", a, Some(body)).await };
     let e = bad(new_sub("12", site.url("/x"), json!(["clik"]))).await;
     assert_error(&e, 400, "invalid_request");
@@ -276,8 +388,18 @@ async fn admin_api_end_to_end() {
         )
         .await;
     assert_error(&e, 400, "invalid_json");
+}
 
-    // --- Lists by database and by collection, per account; the operator sees all.
+/// Lists by database and by collection, per account; the operator sees all.
+async fn lists_by_database_and_collection_per_account(w: &World, subs: &Subs) {
+    let api = &w.api;
+    let a = w.a();
+    let b = w.b();
+    let op = w.op();
+    let s1_id = subs.s1_id.as_str();
+    let s2_id = subs.s2_id.as_str();
+    let s3_id = subs.s3_id.as_str();
+    let sb_id = subs.sb_id.as_str();
     let ids = |ans: &Answer| -> BTreeSet<String> {
         ans.body["subscriptions"]
             .as_array()
@@ -354,9 +476,16 @@ async fn admin_api_end_to_end() {
         400,
         "invalid_query",
     );
+}
 
-    // --- Isolation: every subscription endpoint with the other account's token answers 404
-    // and reveals nothing.
+/// Isolation: every subscription endpoint with the other account's token answers 404 and
+/// reveals nothing.
+async fn another_account_gets_404_and_nothing_else(w: &World, subs: &Subs) {
+    let api = &w.api;
+    let a = w.a();
+    let b = w.b();
+    let s1_id = subs.s1_id.as_str();
+    let sb_id = subs.sb_id.as_str();
     for (who, id, secret_path) in [(b, &s1_id, "/hooks/a.php"), (a, &sb_id, "/hooks/b.php")] {
         let base = format!("/v1/subscriptions/{id}");
         let calls: Vec<(&str, String, Option<Value>)> = vec![
@@ -389,9 +518,18 @@ async fn admin_api_end_to_end() {
         .call("GET", "/v1/subscriptions/sub_does_not_exist", a, None)
         .await;
     assert_error(&nobody, 404, "not_found");
+}
 
-    // --- File verification: a clear failure naming both locations, then the script's
-    // directory, then the web root.
+/// File verification: a clear failure naming both locations, then the script's directory,
+/// then the web root.
+async fn file_verification_names_both_locations(w: &World, subs: &Subs) {
+    let s1_token = subs.s1_token.clone();
+    let s3_token = subs.s3_token.clone();
+    let api = &w.api;
+    let site = &w.site;
+    let a = w.a();
+    let s1_id = subs.s1_id.as_str();
+    let s3_id = subs.s3_id.as_str();
     let e = api
         .call(
             "POST",
@@ -445,10 +583,6 @@ async fn admin_api_end_to_end() {
         v.body["verification"]["verified_by"],
         site.url(&format!("/hooks/hookline-{s1_token}.txt"))
     );
-    let s3_token = s3.body["verification"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     site.serve(&format!("/hookline-{s3_token}.txt"), 200, s3_token.clone());
     let v = api
         .call(
@@ -464,9 +598,14 @@ async fn admin_api_end_to_end() {
         "{}",
         v.text
     );
+}
 
-    // --- An unverified subscription receives nothing (nor does another account's subscription
-    // on a database with the same id).
+/// An unverified subscription receives nothing (nor does another account's subscription on a
+/// database with the same id).
+async fn an_unverified_subscription_receives_nothing(w: &World) {
+    let site = &w.site;
+    let t = &w.t;
+    let pipeline = &w.pipeline;
     produce(
         &t,
         &t.topics.profile_changes,
@@ -509,11 +648,18 @@ async fn admin_api_end_to_end() {
         "unverified (and foreign) subscriptions received: {:?}",
         posts(&site, "/hooks/b.php").len()
     );
+}
+
+/// Once verified, the next change arrives, exactly once (Bob's subscription stays silent).
+async fn once_verified_the_next_change_arrives_once(w: &World, subs: &Subs) {
+    let s2_token = subs.s2_token.clone();
+    let api = &w.api;
+    let site = &w.site;
+    let t = &w.t;
+    let pipeline = &w.pipeline;
+    let a = w.a();
+    let s2_id = subs.s2_id.as_str();
     // Once verified, the next change arrives, exactly once (Bob's subscription stays silent).
-    let s2_token = s2.body["verification"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     site.serve(
         &format!("/hooks/hookline-{s2_token}.txt"),
         200,
@@ -563,8 +709,16 @@ async fn admin_api_end_to_end() {
     assert_eq!(posts(&site, "/hooks/b.php").len(), 1);
     let delivered: Value = serde_json::from_slice(&posts(&site, "/hooks/b.php")[0].body).unwrap();
     assert_eq!(delivered["id"], "chg-3");
+}
 
-    // --- Test webhook: signed like a delivery, with the real status of the endpoint.
+/// Test webhook: signed like a delivery, with the real status of the endpoint; nothing is
+/// sent to an unverified URL. Returns the unverified subscription it made.
+async fn a_test_webhook_is_signed_like_a_delivery(w: &World, subs: &Subs) -> String {
+    let api = &w.api;
+    let site = &w.site;
+    let a = w.a();
+    let s1_id = subs.s1_id.as_str();
+    let s3_id = subs.s3_id.as_str();
     let before = posts(&site, "/hooks/a.php").len();
     let r = api
         .call("POST", &format!("/v1/subscriptions/{s1_id}/test"), a, None)
@@ -639,8 +793,16 @@ async fn admin_api_end_to_end() {
         posts(&site, "/other/c.php").is_empty(),
         "nothing is sent to an unverified URL, not even a test"
     );
+    s4_id
+}
 
-    // --- Check now: every subscription, real statuses, the unverified one skipped.
+/// Check now: every subscription, real statuses, the unverified one skipped.
+async fn check_now_tests_every_subscription(w: &World, subs: &Subs) {
+    let api = &w.api;
+    let a = w.a();
+    let s2_id = subs.s2_id.as_str();
+    let s3_id = subs.s3_id.as_str();
+    let s4_id = subs.s4_id.as_str();
     let c = api.call("POST", "/v1/check", a, None).await;
     assert_eq!(c.status, 200, "{}", c.text);
     assert_eq!(
@@ -669,9 +831,16 @@ async fn admin_api_end_to_end() {
         .as_str()
         .unwrap()
         .contains("unverified"));
+}
 
-    // --- Attempt history and replay: a click to the failing endpoint dead-letters (one attempt
-    // allowed), shows up in the history, and is re-sent by replay once the endpoint is back.
+/// Attempt history and replay: a click to the failing endpoint dead-letters (one attempt
+/// allowed), shows up in the history, and is re-sent by replay once the endpoint is back.
+async fn attempt_history_and_replay(w: &World, subs: &Subs) {
+    let api = &w.api;
+    let site = &w.site;
+    let t = &w.t;
+    let a = w.a();
+    let s3_id = subs.s3_id.as_str();
     produce(
         &t,
         &t.topics.tracking,
@@ -758,8 +927,14 @@ async fn admin_api_end_to_end() {
         400,
         "invalid_request",
     );
+}
 
-    // --- Pause, resume, update, delete.
+/// Pause and resume; an unverified subscription can do neither.
+async fn pause_and_resume_need_a_verified_subscription(w: &World, subs: &Subs) {
+    let api = &w.api;
+    let a = w.a();
+    let s1_id = subs.s1_id.as_str();
+    let s4_id = subs.s4_id.as_str();
     let p = api
         .call("POST", &format!("/v1/subscriptions/{s1_id}/pause"), a, None)
         .await;
@@ -790,6 +965,16 @@ async fn admin_api_end_to_end() {
         409,
         "unverified",
     );
+}
+
+/// Updates change what is given; a new URL must be verified again.
+async fn updates_change_what_is_given(w: &World, subs: &Subs) {
+    let s1_token = subs.s1_token.clone();
+    let api = &w.api;
+    let site = &w.site;
+    let a = w.a();
+    let s1_id = subs.s1_id.as_str();
+    let s2_id = subs.s2_id.as_str();
     let u = api
         .call(
             "PATCH",
@@ -846,6 +1031,15 @@ async fn admin_api_end_to_end() {
         400,
         "invalid_request",
     );
+}
+
+/// Delete; requests are counted by route template, ids never become label values.
+async fn delete_and_metrics_by_route(w: &World, subs: &Subs) {
+    let api = &w.api;
+    let b = w.b();
+    let op = w.op();
+    let s1_id = subs.s1_id.as_str();
+    let sb_id = subs.sb_id.as_str();
     assert_eq!(
         api.call("DELETE", &format!("/v1/subscriptions/{sb_id}"), b, None)
             .await
@@ -870,10 +1064,22 @@ async fn admin_api_end_to_end() {
         !m.text.contains(&s1_id),
         "a subscription id leaked into a label"
     );
+}
 
-    // --- Domains (DNS TXT) on a second admin instance: https required, a DNS server on loopback.
-    // Subscriptions from here on are on database 99, which gets no events: their made-up hosts
-    // must never be resolved (tests talk to loopback only).
+/// Domains (DNS TXT) on a second admin instance: https required, a DNS server on loopback.
+/// Subscriptions from here on are on database 99, which gets no events: their made-up hosts
+/// must never be resolved (tests talk to loopback only). Returns the second instance's client
+/// and the token that stops it.
+async fn domains_on_a_second_instance(
+    w: &World,
+) -> (Api, tokio_util::sync::CancellationToken, DnsServer) {
+    let api = &w.api;
+    let t = &w.t;
+    let doc = &w.doc;
+    let seen = &w.seen;
+    let a = w.a();
+    let b = w.b();
+    let op = w.op();
     let dns = DnsServer::start().await;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let dns_addr = dns.addr.to_string();
@@ -1100,11 +1306,15 @@ async fn admin_api_end_to_end() {
     assert_eq!(api2.call("GET", "/healthz", None, None).await.status, 200);
     let served = api2.call("GET", "/v1/openapi.json", None, None).await;
     assert_eq!(
-        served.body, *doc,
+        served.body, **doc,
         "the served document is schemas/openapi.json"
     );
+    (api2, shutdown, dns)
+}
 
-    // --- Generated bodies: whatever is thrown at create, the answer is documented.
+/// Generated bodies: whatever is thrown at create, the answer is documented.
+async fn generated_bodies_get_documented_answers(w: &World, api2: &Api) {
+    let a = w.a();
     let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
     let mut next = move || {
         rng ^= rng << 13;
@@ -1157,8 +1367,12 @@ async fn admin_api_end_to_end() {
             ans.text
         );
     }
+}
 
-    // --- Every documented operation was exercised (and so checked against the document).
+/// Every documented operation was exercised (and so checked against the document).
+async fn every_documented_operation_was_exercised(w: &World) {
+    let doc = &w.doc;
+    let seen = &w.seen;
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for m in ["get", "post", "patch", "delete", "put"] {
@@ -1175,7 +1389,4 @@ async fn admin_api_end_to_end() {
         missing.is_empty(),
         "operations never exercised: {missing:?}"
     );
-
-    shutdown.cancel();
-    pipeline.stop().await;
 }

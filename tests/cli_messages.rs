@@ -177,7 +177,7 @@ async fn the_cli_says_what_is_wrong_and_what_to_do() {
     .ok();
     assert_eq!(metrics.subscriptions.get(), 2);
 
-    // `subscription put` of an http:// URL names the flag that allows it.
+    // `subscriptions-topic put` of an http:// URL names the flag that allows it.
     let sub_file = cli.file(
         "sub.json",
         json!({"id": "sub-http", "account": "1001", "database": "12", "events": ["click"],
@@ -185,13 +185,25 @@ async fn the_cli_says_what_is_wrong_and_what_to_do() {
         .to_string(),
     );
     let put = cli
-        .run(None, &["subscription", "put", &sub_file])
+        .run(None, &["subscriptions-topic", "put", &sub_file])
         .await
         .fails(1);
     assert!(
         put.stderr.contains("must use https://") && put.stderr.contains("--allow-http"),
         "{}",
         put.stderr
+    );
+    // Its old name, `subscription`, still works and says which name to use instead.
+    let old = cli
+        .run(None, &["subscription", "put", &sub_file])
+        .await
+        .fails(1);
+    assert!(
+        old.stderr.contains("`hookline subscription` is deprecated")
+            && old.stderr.contains("`hookline subscriptions-topic`")
+            && old.stderr.contains("must use https://"),
+        "{}",
+        old.stderr
     );
 
     // A mistyped HOOKLINE_* variable gets the closest name, as the stages do; and what goes
@@ -243,7 +255,7 @@ fn each_command_lists_the_options_it_uses() {
     for kafka in [
         &["tokens", "create"][..],
         &["topics", "create"],
-        &["subscription", "put"],
+        &["subscriptions-topic", "put"],
         &["produce"],
         &["replay"],
         &["demo", "seed"],

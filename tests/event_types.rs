@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use hookline_integration_tests::{
-    committed_and_end, count, key_path, produce, read_to_end, wait_quiescent, Pipeline,
+    committed_and_end, count, fixtures, key_path, produce, read_to_end, wait_quiescent, Pipeline,
 };
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, Broker, Receiver, TestTopics};
@@ -20,12 +20,11 @@ use serde_json::{json, Value};
 
 /// A `json` subscription on database 12; `extra` adds `collection`, `triggers`, ….
 fn subscription(id: &str, url: &str, events: &[&str], extra: Value) -> (String, Value) {
-    let mut s = json!({"id": id, "account": "1001", "database": "12", "events": events,
-                       "url": url, "format": "json", "status": "active", "conditions": null});
-    for (k, v) in extra.as_object().unwrap() {
-        s[k] = v.clone();
+    let mut fields = json!({"events": events});
+    if let (Some(f), Some(extra)) = (fields.as_object_mut(), extra.as_object()) {
+        f.extend(extra.clone());
     }
-    (id.to_owned(), s)
+    fixtures::keyed_subscription(id, url, fields)
 }
 
 /// A profile change of profile `profile` (keyed by it), or of its subprofile `(collection,

@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use hookline_integration_tests::{
-    committed_and_end, count, key_path, produce, produce_raw, read_to_end, tracking_args, Sender,
+    committed_and_end, count, fixtures, key_path, produce, produce_raw, read_to_end, tracking_args,
+    Sender,
 };
 use hookline_kafka::table::{StartAt, TableSink, TableTail};
 use hookline_kafka::KafkaError;
@@ -41,8 +42,7 @@ fn click(id: &str) -> Value {
 }
 
 fn subscription(id: &str, url: &str, format: &str) -> Value {
-    json!({"id": id, "account": "1001", "database": "12", "events": ["click"], "url": url,
-           "format": format, "status": "active"})
+    fixtures::subscription(id, url, json!({"format": format}))
 }
 
 /// One in-process `hookline-tracking` with the default `--max-record-bytes` (1 MiB).

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use hookline_integration_tests::{
-    committed_and_end, count, key_path, produce, produce_raw, read_to_end, wait_quiescent,
-    Pipeline, RawRecord,
+    committed_and_end, count, fixtures, key_path, produce, produce_raw, read_to_end,
+    wait_quiescent, Pipeline, RawRecord,
 };
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
@@ -15,8 +15,7 @@ use rdkafka::message::Message;
 use serde_json::json;
 
 fn subscription(id: &str, url: &str, events: &[&str]) -> serde_json::Value {
-    json!({"id": id, "account": "1001", "database": "12", "events": events, "url": url,
-           "format": "json", "status": "active", "conditions": null})
+    fixtures::subscription(id, url, json!({"events": events}))
 }
 
 fn profile_create() -> serde_json::Value {

@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 
 use example::{free_port, temp_dir, Example, Lang};
 
-use hookline_integration_tests::{produce, read_to_end, wait_quiescent, Pipeline};
+use hookline_integration_tests::{fixtures, produce, read_to_end, wait_quiescent, Pipeline};
 use hookline_signing::cavage::{digest_header, new_nonce, sign_request_at};
 use hookline_signing::standard_webhooks;
 use hookline_signing::{RequestToSign, SigningKey};
@@ -40,8 +40,7 @@ use serde_json::{json, Value};
 const CLICK_ID: &str = "evt-receiver-click";
 
 fn subscription(id: &str, url: &str, format: &str) -> Value {
-    json!({"id": id, "account": "1001", "database": "12", "events": ["click"], "url": url,
-           "format": format, "status": "active", "conditions": null})
+    fixtures::subscription(id, url, json!({"format": format}))
 }
 
 fn profile_create() -> Value {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use hookline_integration_tests::{
-    committed_and_end, count, produce, read_to_end, wait_quiescent, Pipeline,
+    committed_and_end, count, fixtures, produce, read_to_end, wait_quiescent, Pipeline,
 };
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
@@ -15,12 +15,7 @@ fn key(name: &str) -> std::path::PathBuf {
 }
 
 fn subscription(id: &str, url: &str, extra: Value) -> (String, Value) {
-    let mut s = json!({"id": id, "account": "1001", "database": "12", "events": ["click"], "url": url,
-                       "format": "json", "status": "active"});
-    for (k, v) in extra.as_object().unwrap() {
-        s[k] = v.clone();
-    }
-    (id.to_owned(), s)
+    fixtures::keyed_subscription(id, url, extra)
 }
 
 fn clicks(ids: &[String]) -> Vec<(String, Value)> {
@@ -193,24 +188,24 @@ async fn dead_letters_are_replayed_through_the_normal_path() {
     assert_eq!(d["last_status"], 500);
 
     receiver.set_default_status(200);
-    let filter = hookline_cli::replay::Filter {
+    let filter = hookline_replay::Filter {
         subscription: Some("other".into()),
         since: None,
         until: None,
     };
     assert_eq!(
-        hookline_cli::replay::replay(&t.settings, &t.topics, &filter, false)
+        hookline_replay::replay(&t.settings, &t.topics, &filter, false)
             .await
             .unwrap(),
         0
     );
-    let filter = hookline_cli::replay::Filter {
+    let filter = hookline_replay::Filter {
         subscription: Some("dl".into()),
         since: None,
         until: None,
     };
     assert_eq!(
-        hookline_cli::replay::replay(&t.settings, &t.topics, &filter, false)
+        hookline_replay::replay(&t.settings, &t.topics, &filter, false)
             .await
             .unwrap(),
         2

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use hookline_integration_tests::{
-    committed_and_end, count, key_path, produce, read_to_end, wait_quiescent, Pipeline,
+    committed_and_end, count, fixtures, key_path, produce, read_to_end, wait_quiescent, Pipeline,
 };
 use hookline_testkit::topics::json;
 use hookline_testkit::{eventually, read_until, Broker, Receiver, TestTopics};
@@ -21,11 +21,7 @@ const WAIT: Duration = Duration::from_secs(25);
 
 /// An active JSON subscription to clicks on `database`.
 fn subscription(id: &str, database: &str, url: &str) -> (String, Value) {
-    (
-        id.to_owned(),
-        json!({"id": id, "account": "1001", "database": database, "events": ["click"], "url": url,
-               "format": "json", "status": "active", "conditions": null}),
-    )
+    fixtures::keyed_subscription(id, url, json!({"database": database}))
 }
 
 /// A click on database `database` by a profile the table does not know (delivered thin).

@@ -7,17 +7,16 @@
 
 use std::time::{Duration, Instant};
 
-use hookline_integration_tests::{count, key_path, produce, Sender};
+use hookline_integration_tests::{count, fixtures, key_path, produce, Sender};
 use hookline_testkit::{eventually, Broker, Receiver, TestTopics};
 use serde_json::{json, Value};
 
 fn subscription(id: &str, account: &str, url: &str, extra: Value) -> (String, Value) {
-    let mut s = json!({"id": id, "account": account, "database": "12", "events": ["click"],
-                       "url": url, "format": "json", "status": "active"});
-    if let (Some(s), Some(extra)) = (s.as_object_mut(), extra.as_object()) {
-        s.extend(extra.clone());
+    let mut fields = json!({"account": account});
+    if let (Some(f), Some(extra)) = (fields.as_object_mut(), extra.as_object()) {
+        f.extend(extra.clone());
     }
-    (id.to_owned(), s)
+    fixtures::keyed_subscription(id, url, fields)
 }
 
 fn delivery(n: usize, sub: &str, account: &str, url: &str) -> (String, Value) {

@@ -8,17 +8,13 @@
 
 use std::time::{Duration, Instant};
 
-use hookline_integration_tests::{count, key_path, produce, Sender};
+use hookline_integration_tests::{count, fixtures, key_path, produce, Sender};
 use hookline_testkit::{eventually, Broker, Receiver, TestTopics};
 use serde_json::{json, Value};
 
 fn subscription(id: &str, url: &str, limits: Option<Value>) -> (String, Value) {
-    let mut s = json!({"id": id, "account": "1001", "database": "12", "events": ["click"],
-                       "url": url, "format": "json", "status": "active"});
-    if let Some(l) = limits {
-        s["limits"] = l;
-    }
-    (id.to_owned(), s)
+    let fields = limits.map_or_else(|| json!({}), |l| json!({ "limits": l }));
+    fixtures::keyed_subscription(id, url, fields)
 }
 
 /// A built delivery, as the routing stages write it, keyed by its subscription.

@@ -12,6 +12,7 @@ use hookline_testkit::TestTopics;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod fixtures;
 pub mod openapi;
 pub mod process;
 pub use process::StageProcess;

@@ -134,7 +134,7 @@ impl Cli {
     }
 
     /// Retries `args` until it succeeds: the admin API follows the topics that `tokens create`
-    /// and `subscription put` write, and sees those writes a moment later.
+    /// and `subscriptions-topic put` write, and sees those writes a moment later.
     pub async fn until_ok(&self, token: Option<&str>, args: &[&str]) -> Run {
         let started = Instant::now();
         loop {

@@ -6,8 +6,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use futures::StreamExt;
 use hookline_model::{
-    AccountId, DatabaseId, Delivery, DeliveryId, EventId, EventKind, Outcome, Subscription,
-    SubscriptionStatus,
+    Delivery, DeliveryId, EventId, EventKind, Outcome, Subscription, SubscriptionStatus,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -49,7 +48,7 @@ pub struct TestReport {
     pub error: Option<String>,
 }
 
-/// The documented sample bodies (`docs/events.md`, kept current by a test of `hookline-enrich`).
+/// The documented sample bodies (`docs/events.md`, kept current by a test of `hookline-join`).
 const EVENTS_DOC: &str = include_str!("../../../docs/events.md");
 
 /// The JSON sample named `name` in `docs/events.md`.
@@ -75,32 +74,17 @@ fn sample_for(sub: &Subscription, kind: EventKind) -> Map<String, Value> {
         (k, _) => k.as_str(),
     };
     let mut body = sample(name).unwrap_or_default();
-    body.insert(
-        "database".into(),
-        Value::String(test_database(sub).to_string()),
-    );
+    let database = sub
+        .database
+        .as_ref()
+        .map_or(hookline_model::delivery::NO_DATABASE, |d| d.as_str());
+    body.insert("database".into(), Value::String(database.to_owned()));
     if let Some(c) = &sub.collection {
         if body.contains_key("collection") {
             body.insert("collection".into(), Value::String(c.to_string()));
         }
     }
     body
-}
-
-/// The database a test webhook names: the subscription's, or for an account-wide one
-/// [`ACCOUNT_WIDE_TEST_DATABASE`].
-fn test_database(sub: &Subscription) -> DatabaseId {
-    sub.database
-        .clone()
-        .unwrap_or_else(|| DatabaseId::new(ACCOUNT_WIDE_TEST_DATABASE).expect("a valid id"))
-}
-
-/// The database id of an account-wide subscription's test webhooks: 0, which names no real
-/// database (the platform's ids start at 1), so a receiver can tell a test apart.
-pub const ACCOUNT_WIDE_TEST_DATABASE: &str = "0";
-
-fn copernica_id(template: &str, account: &AccountId) -> String {
-    template.replace("{account}", account.as_str())
 }
 
 /// Signs and sends one test delivery to `sub` right away, as the sender would (same signature,
@@ -131,30 +115,19 @@ pub async fn send_test(
         )),
     };
     let test_id = uuid::Uuid::new_v4().simple().to_string();
-    let delivery = Delivery {
-        delivery_id: DeliveryId(format!("test_{test_id}")),
-        event_id: EventId(format!("test-{test_id}")),
-        event_type: kind.as_str().to_owned(),
-        subscription_id: sub.id.clone(),
-        account: sub.account.clone(),
-        database: test_database(sub),
-        collection: sub.collection.clone(),
-        url: sub.url.clone(),
-        format: sub.format,
-        content_type: Some(sub.format.content_type().to_owned()),
+    let delivery = Delivery::to_subscription(
+        sub,
+        DeliveryId(format!("test_{test_id}")),
+        EventId(format!("test-{test_id}")),
+        kind,
         body,
-        ordered: sub.ordered,
-        signature: sub.signature,
-        created_at: hookline_model::timefmt::now_rfc3339(),
-        source: None,
-        replayed_at: None,
-    };
+    );
     let report = hookline_webhook::attempt(
         &state.client,
         &state.signers,
         &delivery,
         1,
-        copernica_id(&state.copernica_id, &sub.account),
+        state.copernica_id.for_account(&sub.account),
     )
     .await;
     Ok(TestReport {

@@ -47,9 +47,9 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Router;
 use clap::Parser;
-use hookline_config::{parse_listen_addr, parse_networks, CommonArgs, Topics};
+use hookline_config::{parse_listen_addr, CommonArgs, Topics};
 use hookline_kafka::KafkaSettings;
-use hookline_outbound::{HttpClient, HttpOptions, NetworkGuard, PortPolicy};
+use hookline_outbound::{HttpClient, HttpOptions};
 use hookline_signing::Signers;
 use hookline_telemetry::Metrics;
 use hookline_verification::DnsResolver;
@@ -71,15 +71,9 @@ pub struct AdminArgs {
     #[command(flatten)]
     pub signing: hookline_config::SigningArgs,
 
-    /// CIDRs that verification fetches and test webhooks may reach despite the private-address
-    /// guard, e.g. 127.0.0.0/8 (the sender has the same setting).
-    #[arg(long, env = "HOOKLINE_ALLOW_NETWORKS", default_value = "")]
-    pub allow_networks: String,
-
-    /// Destination ports verification fetches and test webhooks may use: ports and ranges,
-    /// comma-separated (the sender has the same setting).
-    #[arg(long, env = "HOOKLINE_ALLOW_PORTS", default_value = hookline_outbound::guard::DEFAULT_ALLOWED_PORTS)]
-    pub allow_ports: String,
+    /// Networks, ports and the X-Copernica-ID template, as the sender has them.
+    #[command(flatten)]
+    pub outbound: hookline_webhook::OutboundArgs,
 
     /// Refuse plain http:// callback URLs (must match the routing stages' setting).
     #[arg(long, env = "HOOKLINE_REQUIRE_HTTPS", default_value_t = true, action = clap::ArgAction::Set)]
@@ -93,15 +87,6 @@ pub struct AdminArgs {
     /// callback URL is theirs (`docs/verification.md`).
     #[arg(long, env = "HOOKLINE_VERIFICATION_PREFIX", default_value = hookline_verification::DEFAULT_PREFIX)]
     pub verification_prefix: String,
-
-    /// The X-Copernica-ID header value of test webhooks; `{account}` is replaced by the account
-    /// id (must match the sender's setting).
-    #[arg(
-        long,
-        env = "HOOKLINE_COPERNICA_ID",
-        default_value = "account_{account}"
-    )]
-    pub copernica_id: String,
 
     /// Timeout of a verification fetch or test webhook, response included.
     #[arg(long, default_value = "10s")]
@@ -124,7 +109,7 @@ pub struct Shared {
     pub require_https: bool,
     /// The verification file is `<prefix>-<token>.txt`.
     pub verification_prefix: hookline_verification::FilePrefix,
-    pub copernica_id: String,
+    pub copernica_id: hookline_webhook::CopernicaId,
     pub settings: KafkaSettings,
     pub topics: Topics,
     pub metrics: Metrics,
@@ -288,9 +273,10 @@ pub async fn serve_until_stopped(
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), AdminError> {
     let addr = parse_listen_addr("HOOKLINE_ADMIN_ADDR / --admin-addr", &args.admin_addr)?;
-    let allow = parse_networks(&args.allow_networks)?;
-    let ports =
-        PortPolicy::parse(&args.allow_ports).map_err(|e| AdminError::Setting(e.to_string()))?;
+    let outbound = args
+        .outbound
+        .check()
+        .map_err(|e| AdminError::Setting(e.to_string()))?;
     let timeout = hookline_config::parse_duration(&args.request_timeout)
         .map_err(|e| AdminError::Setting(format!("--request-timeout: {e}")))?;
     let nameserver = args
@@ -304,15 +290,6 @@ pub async fn serve_until_stopped(
             })
         })
         .transpose()?;
-    if !args.copernica_id.contains("{account}") {
-        // Without the account in the signed X-Copernica-ID, a copernica-profile request signed
-        // for one account would verify at another account's receiver.
-        return Err(AdminError::Setting(format!(
-            "HOOKLINE_COPERNICA_ID / --copernica-id {:?} must contain {{account}}: receivers \
-             tell accounts apart by it (default account_{{account}})",
-            args.copernica_id
-        )));
-    }
     let verification_prefix = hookline_verification::FilePrefix::parse(&args.verification_prefix)
         .map_err(|e| {
         AdminError::Setting(format!(
@@ -335,7 +312,7 @@ pub async fn serve_until_stopped(
     let tables =
         Tables::start_counted(&settings, &topics, Some(metrics.subscriptions.clone())).await?;
     let client = HttpClient::new(
-        NetworkGuard::new(allow).with_ports(ports),
+        outbound.guard,
         HttpOptions {
             connect_timeout: timeout.min(std::time::Duration::from_secs(5)),
             total_timeout: timeout,
@@ -353,7 +330,7 @@ pub async fn serve_until_stopped(
         resolver,
         require_https: args.require_https,
         verification_prefix,
-        copernica_id: args.copernica_id.clone(),
+        copernica_id: outbound.copernica_id,
         settings,
         topics,
         metrics,

@@ -167,41 +167,7 @@ pub async fn replay(
                 ))
             }
             Some(e) => e.done.clone(),
-            None => {
-                if inner.running.contains(&caller.account) {
-                    return Err(ApiError::too_many(
-                        "replay_running",
-                        "a replay of this account is running; wait for it (or ask again with \
-                         its replay_id)",
-                        Duration::from_secs(5),
-                    ));
-                }
-                if inner.running.len() >= replays.max_concurrent {
-                    return Err(ApiError::too_many(
-                        "replays_busy",
-                        "this instance runs as many replays as it may; try again shortly",
-                        Duration::from_secs(5),
-                    ));
-                }
-                crate::limits::charge(&state.limits.replay, &caller.account, "replays")?;
-                let (tx, rx) = watch::channel(None);
-                inner.running.insert(caller.account.clone());
-                inner.by_id.insert(
-                    key.clone(),
-                    Entry {
-                        request,
-                        done: rx.clone(),
-                    },
-                );
-                inner.order.push_back(key.clone());
-                while inner.order.len() > IDS_KEPT {
-                    if let Some(old) = inner.order.pop_front() {
-                        inner.by_id.remove(&old);
-                    }
-                }
-                start(&state, key, filter, req.dry_run, tx);
-                rx
-            }
+            None => admit(&state, &mut inner, key, request, filter, req.dry_run)?,
         }
     };
     let wait = replays.deadline + Duration::from_secs(60);
@@ -218,6 +184,52 @@ pub async fn replay(
     finished
         .map(Json)
         .map_err(|(status, code, message)| ApiError::new(status, code, message))
+}
+
+/// Starts a new replay for the account of `key`, unless it runs one already or the instance
+/// runs as many as it may; the receiver gets its result.
+fn admit(
+    state: &AppState,
+    inner: &mut Inner,
+    key: (AccountId, String),
+    request: String,
+    filter: hookline_replay::Filter,
+    dry_run: bool,
+) -> Result<watch::Receiver<Option<Finished>>, ApiError> {
+    let account = &key.0;
+    if inner.running.contains(account) {
+        return Err(ApiError::too_many(
+            "replay_running",
+            "a replay of this account is running; wait for it (or ask again with \
+             its replay_id)",
+            Duration::from_secs(5),
+        ));
+    }
+    if inner.running.len() >= state.replays.max_concurrent {
+        return Err(ApiError::too_many(
+            "replays_busy",
+            "this instance runs as many replays as it may; try again shortly",
+            Duration::from_secs(5),
+        ));
+    }
+    crate::limits::charge(&state.limits.replay, account, "replays")?;
+    let (tx, rx) = watch::channel(None);
+    inner.running.insert(account.clone());
+    inner.by_id.insert(
+        key.clone(),
+        Entry {
+            request,
+            done: rx.clone(),
+        },
+    );
+    inner.order.push_back(key.clone());
+    while inner.order.len() > IDS_KEPT {
+        if let Some(old) = inner.order.pop_front() {
+            inner.by_id.remove(&old);
+        }
+    }
+    start(state, key, filter, dry_run, tx);
+    Ok(rx)
 }
 
 /// Runs the replay as a task of its own: it finishes (and records its result) even when the

@@ -219,10 +219,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Followed<T> {
             check,
             count,
         };
-        let tail = TableTail::spawn(settings, "hookline-admin", topic, sink)?;
-        let partitions = partition_count(settings, topic)?;
-        tail.assign((0..partitions).map(|p| (p, StartAt::Beginning)).collect());
-        tail.catch_up_all(0..partitions).await?;
+        let tail = TableTail::follow_all(settings, "hookline-admin", topic, sink).await?;
         Ok(Self { rows, tail })
     }
 }

@@ -1,7 +1,7 @@
 //! The event and profile every section works on: the click of `docs/contracts.md` and a profile
 //! of the kind Copernica databases hold, so sizes and condition work are realistic.
 
-use hookline_enrich::Enriched;
+use hookline_model::Enriched;
 use hookline_model::{ProfileState, TrackingEvent};
 use serde_json::{json, Value};
 
@@ -44,5 +44,5 @@ pub fn enriched(database: &str, name: &str, city: &str, vip: bool) -> Enriched {
     let ev: TrackingEvent = serde_json::from_value(click("evt-7f3a", database, "4711"))
         .expect("fixture click matches the model");
     let p = profile(database, "4711", name, city, vip);
-    hookline_enrich::tracking::enrich(&ev, Some(&p), "email")
+    hookline_join::tracking::enrich(&ev, Some(&p), "email")
 }

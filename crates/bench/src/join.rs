@@ -7,7 +7,7 @@
 //!   thread feeds record by record; it writes them in batches per partition (`apply_table_batch`:
 //!   rows + checkpoint in one write batch) after each poll or every 5,000 records.
 //! - **join**: on one thread, against that table, with random keys: the lookup (`get` + parsing
-//!   the row) and `hookline_enrich::tracking::enrich`; and the whole per-record work of the
+//!   the row) and `hookline_join::tracking::enrich`; and the whole per-record work of the
 //!   tracking stage without Kafka I/O (validation against the schema, decoding, lookup, enrich,
 //!   routing, building the delivery and serializing it).
 //! - **RSS** of the child after the restore, and its peak after the lookups.
@@ -19,12 +19,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use hookline_join_runtime::ProfileStore;
 use hookline_kafka::producer::Acks;
 use hookline_kafka::table::{StartAt, TableSink, TableTail};
 use hookline_kafka::Producer;
 use hookline_model::{SourcePosition, Subscription, TrackingEvent};
 use hookline_schemas::SchemaKind;
-use hookline_stream::ProfileStore;
 use hookline_telemetry::Metrics;
 use hookline_testkit::{Broker, TestTopics};
 
@@ -257,7 +257,7 @@ fn child(dir: &Path, budget: Duration, profiles: u64) -> anyhow::Result<ChildRes
         let profile = store.get(partition(i), &k).expect("store read");
         joined += u64::from(profile.is_some());
         looked_up += 1;
-        std::hint::black_box(hookline_enrich::tracking::enrich(
+        std::hint::black_box(hookline_join::tracking::enrich(
             ev,
             profile.as_ref(),
             "email",
@@ -266,7 +266,7 @@ fn child(dir: &Path, budget: Duration, profiles: u64) -> anyhow::Result<ChildRes
     let mut full_record = || {
         let (k, payload) = &clicks[n2 % clicks.len()];
         n2 += 1;
-        let ev: TrackingEvent = hookline_stream::validate::decode_input(
+        let ev: TrackingEvent = hookline_join_runtime::validate::decode_input(
             SchemaKind::TrackingEvent,
             Some(k.as_bytes()),
             Some(payload),
@@ -276,7 +276,7 @@ fn child(dir: &Path, budget: Duration, profiles: u64) -> anyhow::Result<ChildRes
         .expect("a valid click");
         let i: u64 = ev.profile.to_string().parse().unwrap_or(0);
         let profile = store.get(partition(i), k).expect("store read");
-        let enriched = hookline_enrich::tracking::enrich(&ev, profile.as_ref(), "email");
+        let enriched = hookline_join::tracking::enrich(&ev, profile.as_ref(), "email");
         let source = SourcePosition {
             topic: "hookline.tracking".into(),
             partition: partition(i),

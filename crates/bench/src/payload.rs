@@ -4,7 +4,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use hookline_enrich::Enriched;
+use hookline_model::Enriched;
 use hookline_payload::Format;
 
 use crate::signing::SigningCeiling;

@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use hookline_enrich::Enriched;
+use hookline_model::Enriched;
 use hookline_model::Subscription;
 use hookline_routing::SubscriptionTable;
 use serde_json::{json, Value};

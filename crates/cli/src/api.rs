@@ -227,39 +227,7 @@ impl Api {
                 url: shown.clone(),
                 timeout,
             })??;
-        let body = if raw.iter().all(u8::is_ascii_whitespace) {
-            Value::Null
-        } else {
-            match serde_json::from_slice::<Value>(&raw) {
-                Ok(v) => v,
-                // Some answers are plain text on purpose (operator metrics).
-                Err(_) if status.is_success() => Value::Null,
-                Err(_) => {
-                    return Err(ApiError::Unexpected {
-                        url: shown,
-                        status,
-                        excerpt: excerpt(&raw),
-                    })
-                }
-            }
-        };
-        if status.is_success() {
-            return Ok(Answer { body, raw });
-        }
-        let error = &body["error"];
-        match (error["code"].as_str(), error["message"].as_str()) {
-            (Some(code), Some(message)) => Err(ApiError::Api(Box::new(ErrorBody {
-                code: code.to_owned(),
-                message: message.to_owned(),
-                field: error["field"].as_str().map(str::to_owned),
-                details: error.get("details").cloned(),
-            }))),
-            _ => Err(ApiError::Unexpected {
-                url: shown,
-                status,
-                excerpt: excerpt(&raw),
-            }),
-        }
+        answer(shown, status, raw)
     }
 
     /// `GET` with the token.
@@ -339,6 +307,44 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         cause = c.source();
     }
     out
+}
+
+/// The API's answer: its JSON body on success, [`ApiError::Api`] for an error it explains, and
+/// [`ApiError::Unexpected`] for anything else.
+fn answer(shown: String, status: http::StatusCode, raw: Bytes) -> Result<Answer, ApiError> {
+    let body = if raw.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        match serde_json::from_slice::<Value>(&raw) {
+            Ok(v) => v,
+            // Some answers are plain text on purpose (operator metrics).
+            Err(_) if status.is_success() => Value::Null,
+            Err(_) => {
+                return Err(ApiError::Unexpected {
+                    url: shown,
+                    status,
+                    excerpt: excerpt(&raw),
+                })
+            }
+        }
+    };
+    if status.is_success() {
+        return Ok(Answer { body, raw });
+    }
+    let error = &body["error"];
+    match (error["code"].as_str(), error["message"].as_str()) {
+        (Some(code), Some(message)) => Err(ApiError::Api(Box::new(ErrorBody {
+            code: code.to_owned(),
+            message: message.to_owned(),
+            field: error["field"].as_str().map(str::to_owned),
+            details: error.get("details").cloned(),
+        }))),
+        _ => Err(ApiError::Unexpected {
+            url: shown,
+            status,
+            excerpt: excerpt(&raw),
+        }),
+    }
 }
 
 fn excerpt(raw: &[u8]) -> String {

@@ -33,6 +33,22 @@ fn write_all(out: &mut dyn Write, bytes: &[u8]) -> std::io::Result<()> {
     }
 }
 
+/// `hookline man [--dir DIR]`: the top page on stdout, or every page into `dir`.
+pub fn man(cmd: clap::Command, dir: Option<&Path>) -> anyhow::Result<()> {
+    match dir {
+        None => page(cmd, &mut std::io::stdout())?,
+        Some(dir) => {
+            let written = pages(cmd, dir)?;
+            println!(
+                "wrote {} manual pages into {}",
+                written.len(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Writes a manual page for `cmd` and every subcommand into `dir` (`hookline.1`,
 /// `hookline-subscriptions.1`, `hookline-subscriptions-create.1`, ...); returns the files.
 pub fn pages(cmd: clap::Command, dir: &Path) -> std::io::Result<Vec<PathBuf>> {

@@ -8,6 +8,7 @@
 //! ([`standard`]) is verified with that account's Ed25519 key: a request Hookline signed for
 //! another account is invalid.
 
+mod copernica;
 mod head;
 mod standard;
 
@@ -16,12 +17,10 @@ use head::{parse_head, Head};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use hookline_signing::cavage::{digest_header, parse_signature_header};
-use hookline_signing::VerifyError;
 use http::Method;
 use serde_json::json;
 
@@ -188,8 +187,54 @@ struct Check {
     detail: String,
 }
 
+impl Check {
+    fn new(name: &'static str, mark: Mark, detail: impl Into<String>) -> Self {
+        Check {
+            name,
+            mark,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The request under check.
+struct Request {
+    method: String,
+    path: String,
+    head: Head,
+    body: Vec<u8>,
+}
+
 /// Runs the checks; exit code 0 when the request is valid, 1 when it is not.
 pub async fn run(args: VerifyArgs, api_url: &str, json_out: bool) -> anyhow::Result<ExitCode> {
+    let req = read_request(&args)?;
+    let keys = match &args.public_key {
+        Some(file) => keys_from_file(file)?,
+        None => {
+            let url = args
+                .key_url
+                .clone()
+                .unwrap_or_else(|| format!("{}/v1/keys", api_url.trim_end_matches('/')));
+            keys_from_url(&url, args.account.as_deref()).await?
+        }
+    };
+    let standard =
+        req.head.header("signature").is_none() && req.head.header("webhook-signature").is_some();
+    let (checks, verdict, key) = if standard {
+        let checks = standard::checks(&req.head, &req.body, &keys, &args);
+        let key = args
+            .account
+            .as_ref()
+            .map(|a| format!("the key of account {a}"));
+        (checks, Ok(()), key)
+    } else {
+        copernica::checks(&req, &keys, &args)
+    };
+    Ok(finish(&checks, verdict, &req, key, &keys.source, json_out))
+}
+
+/// The headers file, the body file, and the method and path (flags over the request line).
+fn read_request(args: &VerifyArgs) -> anyhow::Result<Request> {
     let text = std::fs::read_to_string(&args.headers_file)
         .with_context(|| format!("reading {}", args.headers_file.display()))?;
     let head = parse_head(&text).with_context(|| format!("{}", args.headers_file.display()))?;
@@ -211,282 +256,25 @@ pub async fn run(args: VerifyArgs, api_url: &str, json_out: bool) -> anyhow::Res
             args.headers_file.display()
         )
         })?;
-    let keys = match &args.public_key {
-        Some(file) => keys_from_file(file)?,
-        None => {
-            let url = args
-                .key_url
-                .clone()
-                .unwrap_or_else(|| format!("{}/v1/keys", api_url.trim_end_matches('/')));
-            keys_from_url(&url, args.account.as_deref()).await?
-        }
-    };
-    if head.header("signature").is_none() && head.header("webhook-signature").is_some() {
-        let checks = standard::checks(&head, &body, &keys, &args);
-        let key = args
-            .account
-            .as_ref()
-            .map(|a| format!("the key of account {a}"));
-        return Ok(finish(
-            &checks,
-            Ok(()),
-            &method,
-            &path,
-            key,
-            &keys.source,
-            &body,
-            json_out,
-        ));
-    }
-
-    let mut checks = Vec::new();
-    let mut check = |name, mark, detail: String| checks.push(Check { name, mark, detail });
-
-    // 1. The Signature header and what it covers.
-    let params = head.header("signature").map(parse_signature_header);
-    match &params {
-        None => check("Signature header", Mark::Fail, "no Signature header".into()),
-        Some(Err(e)) => check("Signature header", Mark::Fail, e.to_string()),
-        Some(Ok(p)) => {
-            let supported = p.algorithm.eq_ignore_ascii_case("rsa-sha256")
-                || p.algorithm.eq_ignore_ascii_case("hs2019");
-            check(
-                "Signature header",
-                if supported { Mark::Ok } else { Mark::Fail },
-                format!("keyId {:?}, algorithm {}", p.key_id, p.algorithm),
-            );
-        }
-    }
-    match &params {
-        Some(Ok(p)) => {
-            let missing: Vec<&str> = p
-                .headers
-                .iter()
-                .filter(|h| *h != "(request-target)" && head.header(h).is_none())
-                .map(String::as_str)
-                .collect();
-            let mut detail = p.headers.join(" ");
-            if !p.headers.iter().any(|h| h == "digest") {
-                detail.push_str(" (note: digest is not signed, so the body is not covered)");
-            }
-            if missing.is_empty() {
-                check("signed headers present", Mark::Ok, detail);
-            } else {
-                check(
-                    "signed headers present",
-                    Mark::Fail,
-                    format!(
-                        "missing from the request: {} (signed: {detail})",
-                        missing.join(", ")
-                    ),
-                );
-            }
-        }
-        _ => check(
-            "signed headers present",
-            Mark::Skip,
-            "no usable Signature header".into(),
-        ),
-    }
-
-    // 2. The body against the Digest header.
-    let computed = digest_header(&body);
-    match head.header("digest") {
-        None => check(
-            "digest matches body",
-            Mark::Fail,
-            "no Digest header: nothing ties the body to the signature".into(),
-        ),
-        Some(d) if d.trim() == computed => check(
-            "digest matches body",
-            Mark::Ok,
-            format!("{computed} ({} bytes)", body.len()),
-        ),
-        Some(d) => check(
-            "digest matches body",
-            Mark::Fail,
-            format!(
-                "the Digest header says {}, the body ({} bytes) hashes to {computed}: the body is \
-                 not the one that was signed (check against the raw bytes, before any parsing)",
-                d.trim(),
-                body.len()
-            ),
-        ),
-    }
-
-    // 3. The clock.
-    if args.ignore_date {
-        check("date skew", Mark::Skip, "--ignore-date".into());
-    } else {
-        match head
-            .header("date")
-            .map(|d| (d, httpdate::parse_http_date(d)))
-        {
-            None => check("date skew", Mark::Fail, "no Date header".into()),
-            Some((d, Err(_))) => check(
-                "date skew",
-                Mark::Fail,
-                format!("Date {d:?} is not an HTTP date"),
-            ),
-            Some((_, Ok(when))) => {
-                let now = SystemTime::now();
-                let (skew, ahead) = match now.duration_since(when) {
-                    Ok(age) => (age, false),
-                    Err(e) => (e.duration(), true),
-                };
-                let shown = format!(
-                    "{} s {}",
-                    skew.as_secs(),
-                    if ahead { "ahead of this clock" } else { "old" }
-                );
-                if skew <= args.max_skew {
-                    check("date skew", Mark::Ok, shown);
-                } else {
-                    check(
-                        "date skew",
-                        Mark::Fail,
-                        format!(
-                            "Date is {shown}, more than {} s: receivers reject it (an old capture? \
-                             use --ignore-date; a wrong clock? check NTP)",
-                            args.max_skew.as_secs()
-                        ),
-                    );
-                }
-            }
-        }
-    }
-
-    // 4. The key.
-    let key_id = params
-        .as_ref()
-        .and_then(|p| p.as_ref().ok())
-        .map(|p| p.key_id.clone());
-    let lookup = |id: &str| keys.any.clone().or_else(|| keys.by_id.get(id).cloned());
-    match &key_id {
-        None => check(
-            "keyId known",
-            Mark::Skip,
-            "no usable Signature header".into(),
-        ),
-        Some(id) if lookup(id).is_some() => check(
-            "keyId known",
-            Mark::Ok,
-            format!("{id} (from {})", keys.source),
-        ),
-        Some(id) => {
-            let mut known: Vec<&str> = keys.by_id.keys().map(String::as_str).collect();
-            known.sort_unstable();
-            check(
-                "keyId known",
-                Mark::Fail,
-                format!(
-                    "{id:?} is not among the keys at {}: {}",
-                    keys.source,
-                    if known.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
-            );
-        }
-    }
-
-    // 5. The account the request was signed for.
-    if let Some(account) = &args.account {
-        check_account(
-            &mut check,
-            &head,
-            params.as_ref().and_then(|p| p.as_ref().ok()),
-            account,
-        );
-    }
-
-    // 6. The verdict of the project's verifier.
-    let verdict =
-        hookline_signing::verify_request(&method, &path, |n| head.header(n), &body, lookup);
-    match &verdict {
-        Ok(id) => check(
-            "signature valid",
-            Mark::Ok,
-            format!(
-                "verifies with {id} over `{} {path}`",
-                method.to_ascii_lowercase()
-            ),
-        ),
-        Err(VerifyError::BadSignature(id)) => check(
-            "signature valid",
-            Mark::Fail,
-            format!(
-                "does not verify with {id}: a signed value differs from what was signed — the \
-                 method and path (checked as `{} {path}`, see --method/--path), Host, or another \
-                 signed header",
-                method.to_ascii_lowercase()
-            ),
-        ),
-        Err(e) => check(
-            "signature valid",
-            Mark::Skip,
-            format!("not checked: the verifier stopped earlier ({e})"),
-        ),
-    }
-
-    let verdict = verdict.map(|_| ()).map_err(|e| e.to_string());
-    Ok(finish(
-        &checks,
-        verdict,
-        &method,
-        &path,
-        key_id,
-        &keys.source,
-        &body,
-        json_out,
-    ))
-}
-
-/// The copernica profile's account check: `X-Copernica-ID` is signed and is `account_<id>`.
-fn check_account(
-    check: &mut impl FnMut(&'static str, Mark, String),
-    head: &Head,
-    params: Option<&hookline_signing::cavage::SignatureParams>,
-    account: &str,
-) {
-    const NAME: &str = "signed for the account";
-    let expected = format!("account_{account}");
-    let signed = params.is_some_and(|p| p.headers.iter().any(|h| h == "x-copernica-id"));
-    match head.header("x-copernica-id").map(str::trim) {
-        _ if !signed => check(
-            NAME,
-            Mark::Fail,
-            "x-copernica-id is not among the signed headers, so nothing says which account the \
-             request is for"
-                .into(),
-        ),
-        Some(v) if v == expected => check(NAME, Mark::Ok, format!("X-Copernica-ID {v}")),
-        got => check(
-            NAME,
-            Mark::Fail,
-            format!(
-                "X-Copernica-ID is {got:?}, not {expected:?}: Hookline signed this request for \
-                 another account"
-            ),
-        ),
-    }
+    Ok(Request {
+        method,
+        path,
+        head,
+        body,
+    })
 }
 
 /// Prints the checks (a table, or JSON) and the verdict; exit code 0 when every check passed and
 /// `verdict` (the verifier's own answer) is `Ok`.
-#[allow(clippy::too_many_arguments)]
 fn finish(
     checks: &[Check],
     verdict: Result<(), String>,
-    method: &str,
-    path: &str,
+    req: &Request,
     key_id: Option<String>,
     source: &str,
-    body: &[u8],
     json_out: bool,
 ) -> ExitCode {
+    let (method, path, body) = (&req.method, &req.path, &req.body);
     let valid = verdict.is_ok() && checks.iter().all(|c| c.mark != Mark::Fail);
     let reason = checks
         .iter()

@@ -64,20 +64,7 @@ impl ScalarLeaf {
                 negate,
                 rhs,
                 case_sensitive,
-            } => {
-                let hit = match rhs {
-                    Rhs::Value(o) => any_item(subject, |v| {
-                        text_match(*op, &text_of(v), &o.raw, Some(&o.lower), *case_sensitive)
-                    }),
-                    Rhs::Other(p) => {
-                        let other = text_of(lookup(p));
-                        any_item(subject, |v| {
-                            text_match(*op, &text_of(v), &other, None, *case_sensitive)
-                        })
-                    }
-                };
-                hit != *negate
-            }
+            } => text_test(subject, *op, rhs, lookup, *case_sensitive) != *negate,
             ScalarTest::Numeric { op, rhs } => {
                 let r = match rhs {
                     Rhs::Value(o) => o.number,
@@ -90,28 +77,7 @@ impl ScalarLeaf {
                 more,
                 rhs,
                 case_sensitive,
-            } => {
-                let wanted = Some(if *more {
-                    Ordering::Greater
-                } else {
-                    Ordering::Less
-                });
-                match rhs {
-                    Rhs::Value(o) => any_item(subject, |v| {
-                        order(v, &o.raw, Some(&o.lower), o.number, *case_sensitive) == wanted
-                    }),
-                    Rhs::Other(p) => {
-                        let other = lookup(p);
-                        if is_absent(other) {
-                            return false;
-                        }
-                        let (text, number) = (text_of(other), number_of(other));
-                        any_item(subject, |v| {
-                            order(v, &text, None, number, *case_sensitive) == wanted
-                        })
-                    }
-                }
-            }
+            } => order_test(subject, *more, rhs, lookup, *case_sensitive),
             ScalarTest::Regex(re) => any_item(subject, |v| re.is_match(&text_of(v))),
             ScalarTest::IsEmail => any_item(subject, |v| is_email(&text_of(v))),
             ScalarTest::IsNumeric => any_item(subject, |v| number_of(v).is_some()),
@@ -132,24 +98,7 @@ impl ScalarLeaf {
                     DateRhs::Relative(r) => r.apply(ctx.now),
                     DateRhs::Other(p) => date_of(lookup(p)),
                 };
-                let Some(reference) = reference else {
-                    return false;
-                };
-                let wanted = if *after {
-                    Ordering::Greater
-                } else {
-                    Ordering::Less
-                };
-                any_item(subject, |v| {
-                    date_of(v).is_some_and(|d| {
-                        let ord = if *ignore_year {
-                            cmp_ignoring_year(d, reference)
-                        } else {
-                            Some(d.cmp(&reference))
-                        };
-                        ord == Some(wanted)
-                    })
-                })
+                reference.is_some_and(|r| date_test(subject, *after, r, *ignore_year))
             }
             ScalarTest::Changed => {
                 if ctx.is_new_profile {
@@ -163,6 +112,81 @@ impl ScalarLeaf {
             }
         }
     }
+}
+
+/// A text operator against a value, or against another field (`lookup` reads it).
+fn text_test<'a>(
+    subject: Option<&Value>,
+    op: TextOp,
+    rhs: &Rhs,
+    lookup: impl Fn(&FieldPath) -> Option<&'a Value>,
+    case_sensitive: bool,
+) -> bool {
+    match rhs {
+        Rhs::Value(o) => any_item(subject, |v| {
+            text_match(op, &text_of(v), &o.raw, Some(&o.lower), case_sensitive)
+        }),
+        Rhs::Other(p) => {
+            let other = text_of(lookup(p));
+            any_item(subject, |v| {
+                text_match(op, &text_of(v), &other, None, case_sensitive)
+            })
+        }
+    }
+}
+
+/// `less` / `more`: numbers as numbers, anything else as text.
+fn order_test<'a>(
+    subject: Option<&Value>,
+    more: bool,
+    rhs: &Rhs,
+    lookup: impl Fn(&FieldPath) -> Option<&'a Value>,
+    case_sensitive: bool,
+) -> bool {
+    let wanted = Some(if more {
+        Ordering::Greater
+    } else {
+        Ordering::Less
+    });
+    match rhs {
+        Rhs::Value(o) => any_item(subject, |v| {
+            order(v, &o.raw, Some(&o.lower), o.number, case_sensitive) == wanted
+        }),
+        Rhs::Other(p) => {
+            let other = lookup(p);
+            if is_absent(other) {
+                return false;
+            }
+            let (text, number) = (text_of(other), number_of(other));
+            any_item(subject, |v| {
+                order(v, &text, None, number, case_sensitive) == wanted
+            })
+        }
+    }
+}
+
+/// `before` / `after` the reference date, optionally on the calendar of any year.
+fn date_test(
+    subject: Option<&Value>,
+    after: bool,
+    reference: OffsetDateTime,
+    ignore_year: bool,
+) -> bool {
+    let wanted = if after {
+        Ordering::Greater
+    } else {
+        Ordering::Less
+    };
+    any_item(subject, |v| {
+        date_of(v).is_some_and(|d| {
+            let ord = if ignore_year {
+                cmp_ignoring_year(d, reference)
+            } else {
+                Some(d.cmp(&reference))
+            };
+            ord == Some(wanted)
+        })
+    })
 }
 
 fn is_absent(v: Option<&Value>) -> bool {

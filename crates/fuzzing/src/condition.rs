@@ -10,7 +10,7 @@
 //! `all` / `any` of one condition are that condition.
 
 use hookline_conditions::{Condition, EvalContext};
-use hookline_enrich::Enriched;
+use hookline_model::Enriched;
 use hookline_model::{AccountId, CollectionId, DatabaseId};
 use serde_json::{json, Map, Value};
 

@@ -3,8 +3,8 @@
 //! the join with no stored row, with the profile's own row and with another account's row,
 //! the new table row (profiles), and routing to deliveries.
 
-use hookline_enrich::bound::{bound_subprofiles, encode_row, RowError, RowLimits};
-use hookline_enrich::Enriched;
+use hookline_join::bound::{bound_subprofiles, encode_row, RowError, RowLimits};
+use hookline_model::Enriched;
 use hookline_model::{Delivery, ProfileChange, ProfileState, SourcePosition, TrackingEvent};
 use hookline_schemas::{decode_input, validators, SchemaKind};
 use serde_json::Value;
@@ -39,11 +39,11 @@ pub(crate) fn tracking_event(value: &[u8]) -> Result<Verdict, Broken> {
         |e: &TrackingEvent| e.key().to_string(),
     ) {
         Ok(event) => event,
-        Err(reason) => return Ok(Verdict::Refused(reason)),
+        Err(reason) => return Ok(Verdict::Refused(reason.text)),
     };
     let row = sample::profile_row(&event.account, &event.database, &event.profile);
     for stored in [None, Some(&row)] {
-        let enriched = hookline_enrich::tracking::join(&event, stored, EMAIL_FIELD)
+        let enriched = hookline_join::tracking::join(&event, stored, EMAIL_FIELD)
             .map_err(|e| Broken(format!("the event's own account's row was refused: {e}")))?;
         ensure(enriched.joined == stored.is_some(), || {
             format!(
@@ -59,7 +59,7 @@ pub(crate) fn tracking_event(value: &[u8]) -> Result<Verdict, Broken> {
         ..row
     };
     ensure(
-        hookline_enrich::tracking::join(&event, Some(&foreign), EMAIL_FIELD).is_err(),
+        hookline_join::tracking::join(&event, Some(&foreign), EMAIL_FIELD).is_err(),
         || "the event was joined with another account's profile row".into(),
     )?;
     Ok(Verdict::Accepted)
@@ -76,11 +76,11 @@ pub(crate) fn profile_change(value: &[u8]) -> Result<Verdict, Broken> {
         |c: &ProfileChange| c.key().to_string(),
     ) {
         Ok(change) => change,
-        Err(reason) => return Ok(Verdict::Refused(reason)),
+        Err(reason) => return Ok(Verdict::Refused(reason.text)),
     };
     let row = sample::profile_row(&change.account, &change.database, &change.profile);
     for before in [None, Some(&row)] {
-        let applied = hookline_enrich::profile::join(&change, before)
+        let applied = hookline_join::profile::join(&change, before)
             .map_err(|e| Broken(format!("the change's own account's row was refused: {e}")))?;
         if let Some(mut state) = applied.new_state {
             new_row(&change, &mut state)?;
@@ -92,7 +92,7 @@ pub(crate) fn profile_change(value: &[u8]) -> Result<Verdict, Broken> {
         ..row
     };
     ensure(
-        hookline_enrich::profile::join(&change, Some(&foreign)).is_err(),
+        hookline_join::profile::join(&change, Some(&foreign)).is_err(),
         || "the change was applied to another account's profile row".into(),
     )?;
     Ok(Verdict::Accepted)

@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use hookline_enrich::Enriched;
+use hookline_model::Enriched;
 use hookline_model::{
     AccountId, CollectionId, DatabaseId, ProfileChange, ProfileId, ProfileState, Subscription,
     TrackingEvent,
@@ -141,11 +141,7 @@ pub(crate) fn events(
         "timestamp": "2026-11-25T10:15:00Z", "tags": ["bf-2026"],
         "original": "https://shop.example/offer", "ip": "203.0.113.7"})))
     .expect("a sample event");
-    let mut out = vec![hookline_enrich::tracking::enrich(
-        &click,
-        Some(&row),
-        "email",
-    )];
+    let mut out = vec![hookline_join::tracking::enrich(&click, Some(&row), "email")];
     for (action, interests) in [
         ("create", json!(["vip"])),
         ("update", json!(["news"])),
@@ -157,7 +153,7 @@ pub(crate) fn events(
             "fields": {"email": "mike@example.com", "total": "9", "city": "Delft"},
             "interests": interests})))
             .expect("a sample change");
-        out.push(hookline_enrich::profile::apply(&change, Some(&row)).enriched);
+        out.push(hookline_join::profile::apply(&change, Some(&row)).enriched);
     }
     out
 }

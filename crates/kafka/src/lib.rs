@@ -42,6 +42,9 @@ pub enum KafkaError {
     },
     #[error("creating topic {topic} failed: {reason}")]
     CreateTopic { topic: String, reason: String },
+    /// A topic the client needs is not on the broker.
+    #[error("topic {topic} does not exist (run `hookline topics create`)")]
+    MissingTopic { topic: String },
     #[error("table reader for {topic} stopped")]
     TableStopped { topic: String },
     /// A table partition was not read to its end within the bound (`TableTail`'s catch-up

@@ -144,6 +144,23 @@ impl TableTail {
         })
     }
 
+    /// Starts a thread reading every partition of the compacted `topic` from its beginning into
+    /// `sink`, and returns once all of them are read to their end; the thread keeps following
+    /// the topic until the handle is dropped. For the tables every instance holds whole
+    /// (subscriptions, endpoint health, tokens, domains).
+    pub async fn follow_all<S: TableSink>(
+        settings: &KafkaSettings,
+        name: &str,
+        topic: &str,
+        sink: S,
+    ) -> Result<Self, KafkaError> {
+        let partitions = partition_count(settings, topic)?;
+        let tail = Self::spawn(settings, name, topic, sink)?;
+        tail.assign((0..partitions).map(|p| (p, StartAt::Beginning)).collect());
+        tail.catch_up_all(0..partitions).await?;
+        Ok(tail)
+    }
+
     /// Bounds each [`TableTail::caught_up`] to `timeout` instead of
     /// [`DEFAULT_CATCH_UP_TIMEOUT`].
     pub fn with_catch_up_timeout(mut self, timeout: Duration) -> Self {
@@ -293,9 +310,8 @@ pub fn partition_count(settings: &KafkaSettings, topic: &str) -> Result<i32, Kaf
         .find(|t| t.name() == topic)
         .map_or(0, |t| t.partitions().len());
     if n == 0 {
-        return Err(KafkaError::CreateTopic {
+        return Err(KafkaError::MissingTopic {
             topic: topic.to_owned(),
-            reason: "topic does not exist (run `hookline topics create`)".into(),
         });
     }
     Ok(n as i32)

@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AccountId, CollectionId, DatabaseId, DeliveryId, EventId, SubscriptionId};
-use crate::subscription::SignatureProfile;
-use hookline_payload::Format;
+use crate::subscription::{EventKind, SignatureProfile, Subscription};
+use crate::Format;
 
 /// Where an input record came from, for tracing a delivery back to its event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +53,46 @@ pub struct Delivery {
     /// Set by a replay: when this dead-lettered delivery was put back on `deliveries`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replayed_at: Option<String>,
+}
+
+/// The database a delivery names when it is built for an account-wide subscription without an
+/// event (the admin API's test webhooks): 0, which no real database has (the platform's ids
+/// start at 1), so a receiver can tell a test apart.
+pub const NO_DATABASE: &str = "0";
+
+impl Delivery {
+    /// A delivery of one event to `sub`, `body` already encoded in the subscription's format:
+    /// where it goes and how it is signed come from the subscription, the database and
+    /// collection too (a delivery of an event of a collection sets its own), no source, created
+    /// now. Routing and the admin API's test webhooks both build theirs here.
+    pub fn to_subscription(
+        sub: &Subscription,
+        delivery_id: DeliveryId,
+        event_id: EventId,
+        kind: EventKind,
+        body: String,
+    ) -> Self {
+        Delivery {
+            delivery_id,
+            event_id,
+            event_type: kind.as_str().to_owned(),
+            subscription_id: sub.id.clone(),
+            account: sub.account.clone(),
+            database: sub.database.clone().unwrap_or_else(|| {
+                DatabaseId::new(NO_DATABASE).expect("a valid database id")
+            }),
+            collection: sub.collection.clone(),
+            url: sub.url.clone(),
+            format: sub.format,
+            content_type: Some(sub.format.content_type().to_owned()),
+            body,
+            ordered: sub.ordered,
+            signature: sub.signature,
+            created_at: crate::timefmt::now_rfc3339(),
+            source: None,
+            replayed_at: None,
+        }
+    }
 }
 
 /// A delivery scheduled for another attempt, on the `retries` topic.

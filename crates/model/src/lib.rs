@@ -4,6 +4,9 @@
 //!   profile id is expected, and the `<database>:<profile>` key is built in one place.
 //! - [`events`]: the input topics (`tracking`, `profile-changes`) and the `profiles` table value.
 //! - [`subscription`]: the `subscriptions` table value and its enums (event kinds, actions, triggers).
+//! - [`format`]: the payload format a subscription chooses (`hookline-payload` encodes it).
+//! - [`enriched`]: the join's output, an event ready for routing (`hookline-join` builds it,
+//!   `hookline-routing` reads it).
 //! - [`delivery`]: what the routing stages hand to the sender, and what the sender reports back
 //!   (`deliveries`, `retries`, `outcomes`, `dead-letter`).
 //! - [`health`]: the `endpoint-health` table (circuit state, failing since).
@@ -16,7 +19,9 @@
 
 pub mod access;
 pub mod delivery;
+pub mod enriched;
 pub mod events;
+pub mod format;
 pub mod health;
 pub mod ids;
 pub mod quarantine;
@@ -29,11 +34,13 @@ pub use delivery::{
     DeadLetter, DeadReason, Delivery, ErrorClass, Outcome, OutcomeResult, RetryRecord,
     SourcePosition,
 };
+pub use enriched::Enriched;
 pub use events::{
     ProfileAction, ProfileChange, ProfileState, SubprofileState, TrackingEvent, TrackingKind,
     Trigger,
 };
+pub use format::{Format, UnknownFormat};
 pub use health::EndpointHealth;
 pub use ids::*;
-pub use quarantine::QuarantineRecord;
+pub use quarantine::{QuarantineReason, QuarantineRecord, ReasonClass};
 pub use subscription::{EventKind, Limits, SignatureProfile, Subscription, SubscriptionStatus};

@@ -13,6 +13,68 @@ pub const TRUNCATED_REASON_CHARS: usize = 2_048;
 /// The most base64 characters of the key kept in a truncated record (768 key bytes).
 pub const TRUNCATED_KEY_BASE64_CHARS: usize = 1_024;
 
+/// The class of a quarantine reason: the `reason` label of
+/// `hookline_stage_quarantined_records_total` (bounded; dashboards and alerts use it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReasonClass {
+    /// A tombstone on a stream topic.
+    Null,
+    /// The input is larger than `--max-record-bytes`.
+    Oversized,
+    Utf8,
+    Json,
+    /// Not valid against its schema, or not of the contract's types.
+    Schema,
+    /// No key, or a key that does not match the value.
+    Key,
+    /// An output of the input (or the profile row it leads to) is larger than the producer may
+    /// send.
+    TooLarge,
+    /// The input's account differs from the stored profile row's.
+    AccountMismatch,
+    Other,
+}
+
+impl ReasonClass {
+    /// The label value; stable, dashboards and alerts use it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonClass::Null => "null",
+            ReasonClass::Oversized => "oversized",
+            ReasonClass::Utf8 => "utf8",
+            ReasonClass::Json => "json",
+            ReasonClass::Schema => "schema",
+            ReasonClass::Key => "key",
+            ReasonClass::TooLarge => "too-large",
+            ReasonClass::AccountMismatch => "account-mismatch",
+            ReasonClass::Other => "other",
+        }
+    }
+}
+
+/// Why an input is quarantined: its class (the metric's label) and the text the quarantine
+/// record carries (what is wrong and what to fix, never data of another account).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuarantineReason {
+    pub class: ReasonClass,
+    pub text: String,
+}
+
+impl QuarantineReason {
+    pub fn new(class: ReasonClass, text: impl Into<String>) -> Self {
+        QuarantineReason {
+            class,
+            text: text.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for QuarantineReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// Input that could not be processed, with enough to find, understand and replay it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QuarantineRecord {

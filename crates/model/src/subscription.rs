@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::events::{ProfileAction, TrackingKind, Trigger};
 use crate::ids::{AccountId, CollectionId, DatabaseId, SubscriptionId};
-use hookline_payload::Format;
+use crate::Format;
 
 /// An event kind a subscription can ask for: the five tracking kinds and the three profile
 /// actions.

@@ -250,6 +250,7 @@ fn urldecode(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+// size: PHP's php_register_variable_ex step by step, kept whole to compare with its source
 /// PHP's `php_register_variable_ex` for one decoded name and its value.
 fn register(top: &mut PhpArray, name: &[u8], value: String) {
     // C strings: the name ends at the first NUL.

@@ -34,7 +34,7 @@
 
 use std::borrow::Cow;
 
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 use serde_json::{Map, Number, Value};
 
@@ -302,23 +302,7 @@ pub fn decode_xml(body: &[u8]) -> Result<Value, DecodeError> {
                 push_text(&mut stack, &text).map_err(structure)?;
             }
             Event::GeneralRef(reference) => {
-                let resolved = reference.resolve_char_ref().map_err(|e| DecodeError::Xml {
-                    position,
-                    message: e.to_string(),
-                })?;
-                let text: Cow<'_, str> = match resolved {
-                    Some(ch) => ch.to_string().into(),
-                    None => {
-                        let name = reference.decode().map_err(|e| DecodeError::Xml {
-                            position,
-                            message: e.to_string(),
-                        })?;
-                        match quick_xml::escape::resolve_predefined_entity(&name) {
-                            Some(s) => s.into(),
-                            None => return Err(structure(format!("unknown entity &{name};"))),
-                        }
-                    }
-                };
+                let text = reference_text(&reference, position)?;
                 push_text(&mut stack, &text).map_err(structure)?;
             }
             Event::Eof => break,
@@ -335,6 +319,28 @@ pub fn decode_xml(body: &[u8]) -> Result<Value, DecodeError> {
         position: reader.buffer_position(),
         message: "no root element".into(),
     })
+}
+
+/// The text a character reference (`&#233;`) or one of the five predefined entities stands for.
+fn reference_text(
+    reference: &BytesRef<'_>,
+    position: u64,
+) -> Result<Cow<'static, str>, DecodeError> {
+    let xml = |e: &dyn std::fmt::Display| DecodeError::Xml {
+        position,
+        message: e.to_string(),
+    };
+    if let Some(ch) = reference.resolve_char_ref().map_err(|e| xml(&e))? {
+        return Ok(ch.to_string().into());
+    }
+    let name = reference.decode().map_err(|e| xml(&e))?;
+    match quick_xml::escape::resolve_predefined_entity(&name) {
+        Some(s) => Ok(s.into()),
+        None => Err(DecodeError::Structure {
+            position,
+            message: format!("unknown entity &{name};"),
+        }),
+    }
 }
 
 /// Starts a frame for an element: its key (element name or `name` attribute

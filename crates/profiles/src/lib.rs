@@ -13,7 +13,7 @@
 //! quarantined with reason `account-mismatch`: the row stays as it is, in the store and in the
 //! topic, and nothing is delivered.
 //!
-//! Rows are bounded (`hookline_enrich::bound`): at most `--max-subprofiles` per collection, and
+//! Rows are bounded (`hookline_join::bound`): at most `--max-subprofiles` per collection, and
 //! one record of `--max-table-record-bytes` at most, the least recently modified subprofiles
 //! leaving first. A change whose row does not fit even so is quarantined (`too-large`), and the
 //! stage goes on.
@@ -30,12 +30,12 @@
 
 use clap::Parser;
 use hookline_config::{CommonArgs, JoinStageArgs};
-use hookline_enrich::bound::{bound_subprofiles, encode_row, RowError, RowLimits};
-use hookline_model::{ProfileChange, ProfileState};
-use hookline_schemas::SchemaKind;
-use hookline_stream::{
+use hookline_join::bound::{bound_subprofiles, encode_row, RowError, RowLimits};
+use hookline_join_runtime::{
     BatchContext, JoinStage, Processor, RowWrite, StageError, SubscriptionsView, TableMode,
 };
+use hookline_model::{ProfileChange, ProfileState};
+use hookline_schemas::SchemaKind;
 use hookline_telemetry::{Metrics, Readiness};
 use rdkafka::message::{BorrowedMessage, Message};
 use tokio_util::sync::CancellationToken;
@@ -55,7 +55,7 @@ pub struct ProfilesArgs {
     /// Subprofiles kept per collection in a profile's table row (at least 1). Beyond it the
     /// least recently modified ones leave the row: their events are then joined without
     /// subprofile fields.
-    #[arg(long, env = "HOOKLINE_MAX_SUBPROFILES", default_value_t = hookline_enrich::bound::DEFAULT_MAX_SUBPROFILES_PER_COLLECTION)]
+    #[arg(long, env = "HOOKLINE_MAX_SUBPROFILES", default_value_t = hookline_join::bound::DEFAULT_MAX_SUBPROFILES_PER_COLLECTION)]
     pub max_subprofiles: usize,
 
     /// The largest `profiles` record (key + value + framing) this stage writes; a change whose
@@ -81,7 +81,7 @@ impl ProfilesArgs {
             (Some(flag), Some(producer)) => flag.min(producer),
             (Some(flag), None) => flag,
             (None, Some(producer)) => producer,
-            (None, None) => hookline_enrich::bound::DEFAULT_MAX_RECORD_BYTES,
+            (None, None) => hookline_join::bound::DEFAULT_MAX_RECORD_BYTES,
         };
         RowLimits {
             max_subprofiles_per_collection: self.max_subprofiles.max(1),
@@ -103,7 +103,7 @@ pub async fn run(
         max_table_record_bytes = limits.max_record_bytes,
         "profile rows bounded"
     );
-    hookline_stream::run_join_stage(
+    hookline_join_runtime::run_join_stage(
         JoinStage {
             name: "profiles",
             input_topic: |t| t.profile_changes.clone(),
@@ -198,14 +198,14 @@ impl Processor for ProfilesProcessor {
                 .inc();
             return Ok(());
         }
-        let mut applied = match hookline_enrich::profile::join(&change, before.state.as_ref()) {
+        let mut applied = match hookline_join::profile::join(&change, before.state.as_ref()) {
             Ok(applied) => applied,
             Err(mismatch) => {
                 // Another account's row: left as it is, in the store and in the topic, and the
                 // change is delivered to nobody.
                 ctx.store
                     .apply_change(p, offset, id, &key, &before, RowWrite::Keep)?;
-                return ctx.quarantine(msg, &mismatch.to_string()).await;
+                return ctx.quarantine(msg, &mismatch.reason()).await;
             }
         };
         ctx.count_join(before.state.is_some());
@@ -218,7 +218,7 @@ impl Processor for ProfilesProcessor {
                     Err(e) => {
                         ctx.store
                             .apply_change(p, offset, id, &key, &before, RowWrite::Keep)?;
-                        return ctx.quarantine(msg, &e.to_string()).await;
+                        return ctx.quarantine(msg, &e.reason()).await;
                     }
                 };
                 ctx.store
@@ -234,7 +234,7 @@ impl Processor for ProfilesProcessor {
             }
         }
         let enriched = applied.enriched;
-        let source = hookline_stream::source::source_of(msg);
+        let source = hookline_join_runtime::source::source_of(msg);
         ctx.route(&self.subscriptions, &enriched, source).await
     }
 

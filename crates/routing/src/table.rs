@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use hookline_conditions::{Condition, EvalContext};
-use hookline_enrich::Enriched;
+use hookline_model::Enriched;
 use hookline_model::{
     AccountId, DatabaseId, EventKind, Subscription, SubscriptionId, SubscriptionStatus,
 };
@@ -192,7 +192,7 @@ mod tests {
         let p = serde_json::from_value(json!({"account": "1001", "database": db, "profile": "1",
             "fields": {"name": name}, "interests": []}))
         .unwrap();
-        hookline_enrich::tracking::enrich(&ev, Some(&p), "email")
+        hookline_join::tracking::enrich(&ev, Some(&p), "email")
     }
 
     fn change(action: &str, trigger: &str, collection: Option<&str>) -> Enriched {
@@ -203,7 +203,7 @@ mod tests {
             v["subprofile"] = json!("77");
         }
         let ch: ProfileChange = serde_json::from_value(v).unwrap();
-        hookline_enrich::profile::apply(&ch, None).enriched
+        hookline_join::profile::apply(&ch, None).enriched
     }
 
     fn ids(t: &SubscriptionTable, e: &Enriched) -> Vec<String> {

@@ -12,7 +12,7 @@
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::{CompiledSubscription, SubscriptionTable};
-use hookline_kafka::table::{partition_count, StartAt, TableSink, TableTail};
+use hookline_kafka::table::{TableSink, TableTail};
 use hookline_kafka::{KafkaError, KafkaSettings};
 use hookline_model::{Subscription, SubscriptionId};
 use hookline_telemetry::Metrics;
@@ -32,16 +32,14 @@ impl SubscriptionsView {
         require_https: bool,
         metrics: Metrics,
     ) -> Result<Self, KafkaError> {
-        let partitions = partition_count(settings, topic)?;
         let table = Arc::new(RwLock::new(SubscriptionTable::new()));
         let sink = SubscriptionSink {
             table: table.clone(),
             require_https,
             metrics,
         };
-        let tail = TableTail::spawn(settings, "hookline-subscriptions-view", topic, sink)?;
-        tail.assign((0..partitions).map(|p| (p, StartAt::Beginning)).collect());
-        tail.catch_up_all(0..partitions).await?;
+        let tail =
+            TableTail::follow_all(settings, "hookline-subscriptions-view", topic, sink).await?;
         tracing::info!(
             topic,
             subscriptions = read(&table).len(),

@@ -342,6 +342,7 @@ fn name(root: &Value, pointer: &str) -> Option<String> {
     Some(last)
 }
 
+// size: one arm per kind of validation error, each a message
 fn describe(kind: &ValidationErrorKind, subject: &str, instance: &Value, pointer: &str) -> String {
     use ValidationErrorKind as K;
     match kind {

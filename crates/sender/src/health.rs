@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use hookline_kafka::table::{partition_count, StartAt, TableSink, TableTail};
+use hookline_kafka::table::{TableSink, TableTail};
 use hookline_kafka::{KafkaError, KafkaSettings};
 pub use hookline_model::EndpointHealth;
 use hookline_model::SubscriptionId;
@@ -29,18 +29,16 @@ pub struct HealthView {
 impl HealthView {
     /// Reads `topic` to its end before returning.
     pub async fn start(settings: &KafkaSettings, topic: &str) -> Result<Self, KafkaError> {
-        let partitions = partition_count(settings, topic)?;
         let table = Arc::new(RwLock::new(HashMap::new()));
-        let tail = TableTail::spawn(
+        let tail = TableTail::follow_all(
             settings,
             "hookline-endpoint-health-view",
             topic,
             HealthSink {
                 table: table.clone(),
             },
-        )?;
-        tail.assign((0..partitions).map(|p| (p, StartAt::Beginning)).collect());
-        tail.catch_up_all(0..partitions).await?;
+        )
+        .await?;
         tracing::info!(
             topic,
             endpoints = table.read().unwrap_or_else(PoisonError::into_inner).len(),

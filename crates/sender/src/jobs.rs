@@ -456,9 +456,7 @@ async fn send_once(
     outputs: &mut Vec<Output>,
 ) -> Tried {
     let shared = &ctx.shared;
-    let copernica_id = shared
-        .copernica_id
-        .replace("{account}", delivery.account.as_str());
+    let copernica_id = shared.copernica_id.for_account(&delivery.account);
     let parent = delivery
         .source
         .as_ref()

@@ -42,9 +42,9 @@ pub mod worker;
 use std::sync::Arc;
 
 use clap::Parser;
-use hookline_config::{parse_networks, CommonArgs};
+use hookline_config::CommonArgs;
 use hookline_kafka::KafkaSettings;
-use hookline_outbound::{HttpClient, HttpOptions, NetworkGuard, PortPolicy};
+use hookline_outbound::{HttpClient, HttpOptions};
 use hookline_routing::SubscriptionsView;
 use hookline_signing::Signers;
 use hookline_telemetry::{Metrics, Readiness};
@@ -62,14 +62,9 @@ pub struct SenderArgs {
     #[command(flatten)]
     pub signing: hookline_config::SigningArgs,
 
-    /// CIDRs outbound calls may reach despite the private-address guard, e.g. 127.0.0.0/8.
-    #[arg(long, env = "HOOKLINE_ALLOW_NETWORKS", default_value = "")]
-    pub allow_networks: String,
-
-    /// Destination ports deliveries may use: ports and ranges, comma-separated (the admin has
-    /// the same setting).
-    #[arg(long, env = "HOOKLINE_ALLOW_PORTS", default_value = hookline_outbound::guard::DEFAULT_ALLOWED_PORTS)]
-    pub allow_ports: String,
+    /// Networks, ports and the X-Copernica-ID template, as the admin API has them.
+    #[command(flatten)]
+    pub outbound: hookline_webhook::OutboundArgs,
 
     /// Consumer group id; defaults to `<topic prefix>sender`.
     #[arg(long, env = "HOOKLINE_GROUP_ID")]
@@ -106,14 +101,6 @@ pub struct SenderArgs {
     /// Timeout of a whole request, response included.
     #[arg(long, env = "HOOKLINE_REQUEST_TIMEOUT", default_value = "15s")]
     pub request_timeout: String,
-
-    /// The X-Copernica-ID header value; `{account}` is replaced by the account id.
-    #[arg(
-        long,
-        env = "HOOKLINE_COPERNICA_ID",
-        default_value = "account_{account}"
-    )]
-    pub copernica_id: String,
 
     /// Bytes of delivery bodies one endpoint may hold in memory; more moves to the retry path.
     /// (What the endpoint cannot send within `--endpoint-max-wait` moves there first.)
@@ -175,7 +162,7 @@ pub struct Shared {
     pub endpoints: endpoint::Endpoints,
     pub subscriptions: SubscriptionsView,
     pub metrics: Metrics,
-    pub copernica_id: String,
+    pub copernica_id: hookline_webhook::CopernicaId,
     pub breakers: std::sync::Mutex<
         std::collections::HashMap<hookline_model::SubscriptionId, breaker::Breaker>,
     >,
@@ -192,18 +179,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), SenderError> {
     let cfg_err = |e: String| SenderError::Config(e);
-    let allow = parse_networks(&args.allow_networks).map_err(|e| cfg_err(e.to_string()))?;
-    let ports = PortPolicy::parse(&args.allow_ports)
-        .map_err(|e| cfg_err(format!("--allow-ports / HOOKLINE_ALLOW_PORTS: {e}")))?;
-    if !args.copernica_id.contains("{account}") {
-        // Without the account in the signed X-Copernica-ID, a copernica-profile request signed
-        // for one account would verify at another account's receiver.
-        return Err(cfg_err(format!(
-            "--copernica-id / HOOKLINE_COPERNICA_ID {:?} must contain {{account}}: receivers tell \
-             accounts apart by it (default account_{{account}})",
-            args.copernica_id
-        )));
-    }
+    let outbound = args.outbound.check().map_err(|e| cfg_err(e.to_string()))?;
     let steps = RetryPolicy::parse_steps(&args.retry_schedule)
         .map_err(|e| cfg_err(format!("--retry-schedule: {e}")))?;
     let max_age = hookline_config::parse_duration(&args.max_age)
@@ -227,8 +203,8 @@ pub async fn run(
         ed25519_key_id = signers.ed25519.key_id(),
         "signing keys loaded"
     );
-    if !allow.is_empty() {
-        tracing::warn!(networks = %args.allow_networks, "outbound calls may reach these non-public networks");
+    if outbound.opens_networks {
+        tracing::warn!(networks = %args.outbound.allow_networks, "outbound calls may reach these non-public networks");
     }
     let topics = args.common.topics();
     let group = args
@@ -246,7 +222,7 @@ pub async fn run(
     .await?;
     let health = health::HealthView::start(&settings, &topics.endpoint_health).await?;
     let client = HttpClient::new(
-        NetworkGuard::new(allow).with_ports(ports),
+        outbound.guard,
         HttpOptions {
             connect_timeout: connect,
             total_timeout: total,
@@ -274,7 +250,7 @@ pub async fn run(
         .counted_on(metrics.queued.clone()),
         subscriptions,
         metrics,
-        copernica_id: args.copernica_id.clone(),
+        copernica_id: outbound.copernica_id,
         breakers: Default::default(),
         breaker_cfg: breaker::BreakerConfig {
             cool_down,

@@ -97,7 +97,9 @@ pub async fn run_loop(
         Input::Deliveries => topics.deliveries.clone(),
         Input::Tier(t) => t.topic.clone(),
     };
-    let stop = CancellationToken::new();
+    // A child of the shutdown token: a signal stops the waiting work at once, and `finish`
+    // stops it for a loop that ends on its own (a fatal write error).
+    let stop = shutdown.child_token();
     let handover = Arc::new(Handover::new(topic.clone(), stop.clone()));
     let mut config = settings.group_consumer(&group);
     if let Input::Tier(t) = &input {
@@ -141,6 +143,8 @@ pub async fn run_loop(
         handover,
         max_bytes,
         recent: matches!(input, Input::Tier(_)).then(|| Arc::new(Recent::new(RECENT_LINKS))),
+        // Not in the shutdown tree on purpose: it signals upwards (a job tells the loop that a
+        // write failed), and the loop tells a shutdown from a failure by which one fired.
         fatal: CancellationToken::new(),
         stop,
     };

@@ -114,6 +114,7 @@ pub const API_REQUESTS: &str = "hookline_admin_requests_total";
 pub const API_LATENCY: &str = "hookline_admin_request_duration_seconds";
 
 impl Metrics {
+    // size: one registration per metric, in one list (scripts/check-metric-names.py reads it)
     pub fn new() -> Self {
         let registry = Registry::new();
         let counter = |name: &str, help: &str, labels: &[&str]| {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hookline_config::Topics;
-use hookline_kafka::table::{partition_count, StartAt, TableSink, TableTail};
+use hookline_kafka::table::{TableSink, TableTail};
 use hookline_kafka::{KafkaError, KafkaSettings};
 use hookline_model::TokenRecord;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -77,10 +77,7 @@ pub async fn read_tokens(
         rows: rows.clone(),
         topic: topics.tokens.clone(),
     };
-    let tail = TableTail::spawn(settings, "hookline-tokens", &topics.tokens, sink)?;
-    let partitions = partition_count(settings, &topics.tokens)?;
-    tail.assign((0..partitions).map(|p| (p, StartAt::Beginning)).collect());
-    tail.catch_up_all(0..partitions).await?;
+    let tail = TableTail::follow_all(settings, "hookline-tokens", &topics.tokens, sink).await?;
     drop(tail);
     let mut out: Vec<TokenRecord> = rows
         .lock()

@@ -12,11 +12,11 @@
 
 use clap::Parser;
 use hookline_config::{CommonArgs, JoinStageArgs};
-use hookline_model::TrackingEvent;
-use hookline_schemas::SchemaKind;
-use hookline_stream::{
+use hookline_join_runtime::{
     BatchContext, JoinStage, Processor, StageError, SubscriptionsView, TableMode,
 };
+use hookline_model::TrackingEvent;
+use hookline_schemas::SchemaKind;
 use hookline_telemetry::{Metrics, Readiness};
 use rdkafka::message::{BorrowedMessage, Message};
 use tokio_util::sync::CancellationToken;
@@ -38,7 +38,7 @@ pub async fn run(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), StageError> {
-    hookline_stream::run_join_stage(
+    hookline_join_runtime::run_join_stage(
         JoinStage {
             name: "tracking",
             input_topic: |t| t.tracking.clone(),
@@ -80,20 +80,20 @@ impl Processor for TrackingProcessor {
         let key = event.key().to_string();
         let profile = ctx.store.get(msg.partition(), &key)?;
         let enriched =
-            match hookline_enrich::tracking::join(&event, profile.as_ref(), &self.email_field) {
+            match hookline_join::tracking::join(&event, profile.as_ref(), &self.email_field) {
                 Ok(enriched) => enriched,
                 Err(mismatch) => {
                     // The row is another account's: nothing of it may reach this event's
                     // subscriptions, and a thin delivery could hand this account an event that
                     // concerns the other one's recipient.
-                    return ctx.quarantine(msg, &mismatch.to_string()).await;
+                    return ctx.quarantine(msg, &mismatch.reason()).await;
                 }
             };
         ctx.count_join(enriched.joined);
         if !enriched.joined {
             tracing::debug!(key, event = %event.id, "profile not in the table; delivering without profile data");
         }
-        let source = hookline_stream::source::source_of(msg);
+        let source = hookline_join_runtime::source::source_of(msg);
         ctx.route(&self.subscriptions, &enriched, source).await
     }
 }

@@ -116,90 +116,104 @@ async fn send(
         .content_type
         .clone()
         .unwrap_or_else(|| d.format.content_type().to_owned());
-    let h = |name: &'static str, value: &str| -> Result<(HeaderName, HeaderValue), SendError> {
-        let v = HeaderValue::from_str(value).map_err(|_| SendError {
-            kind: SendErrorKind::InvalidUrl,
-            message: format!("header {name} value is not valid"),
-        })?;
-        Ok((HeaderName::from_static(name), v))
-    };
-    let mut headers = vec![h("host", &host)?, h("content-type", &content_type)?];
+    let mut headers = vec![
+        header("host", &host)?,
+        header("content-type", &content_type)?,
+    ];
     match d.signature {
         SignatureProfile::Copernica => {
-            // RSA signing takes a quarter of a millisecond of a core: off the async workers, on
-            // the bounded signing pool (one thread per core).
-            let signed = {
-                let key = signers.rsa.clone();
-                let (host, path, id, body) = (
-                    host.clone(),
-                    path.clone(),
-                    copernica_id.clone(),
-                    body.clone(),
-                );
-                signers
-                    .pool
-                    .run(move || {
-                        sign_request(
-                            &key,
-                            &RequestToSign {
-                                method: "POST",
-                                path_and_query: &path,
-                                host: &host,
-                                copernica_id: &id,
-                                body: &body,
-                            },
-                        )
-                    })
-                    .await
-                    .map_err(|e| SendError {
-                        kind: SendErrorKind::Other,
-                        message: format!("signing failed: {e}"),
-                    })?
-            };
-            headers.extend([
-                h("date", &signed.date)?,
-                h("digest", &signed.digest)?,
-                h("x-nonce", &signed.nonce)?,
-                h("x-copernica-id", &copernica_id)?,
-                h("signature", &signed.signature)?,
-            ]);
+            let request = (host, path, copernica_id, body.clone());
+            headers.extend(copernica_headers(signers, request).await?);
         }
         SignatureProfile::StandardWebhooks => {
-            // Ed25519 takes tens of microseconds: no need for a blocking thread. The id is the
-            // delivery id (the receiver's idempotency key, the same on every attempt); the
-            // timestamp and so the signature are fresh per attempt. The key is the delivery's
-            // account's, so a request signed for one account never verifies for another.
-            // During an Ed25519 key rotation's overlap the retired key signs too (a second
-            // `v1a` signature), so receivers that have not fetched the new key yet verify.
-            let keys = signers
-                .ed25519_all_for(d.account.as_str(), time::OffsetDateTime::now_utc())
-                .map_err(|e| SendError {
-                    kind: SendErrorKind::Other,
-                    message: format!("signing: {e}"),
-                })?;
-            let keys: Vec<&hookline_signing::Ed25519Key> =
-                keys.iter().map(|(k, _)| k.as_ref()).collect();
-            let signed = standard_webhooks::sign_all(&keys, &d.delivery_id.0, &body);
-            headers.extend([
-                h(standard_webhooks::ID_HEADER, &signed.id)?,
-                h(
-                    standard_webhooks::TIMESTAMP_HEADER,
-                    &signed.timestamp.to_string(),
-                )?,
-                h(standard_webhooks::SIGNATURE_HEADER, &signed.signature)?,
-            ]);
+            headers.extend(standard_headers(signers, d, &body)?);
         }
     }
     headers.extend([
-        h(DELIVERY_ID_HEADER, &d.delivery_id.0)?,
-        h(ATTEMPT_HEADER, &attempt.to_string())?,
-        h(EVENT_HEADER, &d.event_type)?,
+        header(DELIVERY_ID_HEADER, &d.delivery_id.0)?,
+        header(ATTEMPT_HEADER, &attempt.to_string())?,
+        header(EVENT_HEADER, &d.event_type)?,
     ]);
     let parent = d.source.as_ref().and_then(|s| s.traceparent.as_deref());
     if let Some(child) = parent.and_then(|p| child_traceparent(p, span_id)) {
-        headers.push(h(TRACEPARENT_HEADER, &child)?);
+        headers.push(header(TRACEPARENT_HEADER, &child)?);
     }
     client.request(Method::POST, &d.url, headers, body).await
+}
+
+/// One request header; a value HTTP cannot carry is the delivery's fault (its URL or id).
+fn header(name: &'static str, value: &str) -> Result<(HeaderName, HeaderValue), SendError> {
+    let v = HeaderValue::from_str(value).map_err(|_| SendError {
+        kind: SendErrorKind::InvalidUrl,
+        message: format!("header {name} value is not valid"),
+    })?;
+    Ok((HeaderName::from_static(name), v))
+}
+
+/// The `copernica` profile's headers for (Host, path and query, `X-Copernica-ID`, body).
+async fn copernica_headers(
+    signers: &Signers,
+    (host, path, copernica_id, body): (String, String, String, Bytes),
+) -> Result<Vec<(HeaderName, HeaderValue)>, SendError> {
+    // RSA signing takes a quarter of a millisecond of a core: off the async workers, on the
+    // bounded signing pool (one thread per core).
+    let key = signers.rsa.clone();
+    let id = copernica_id.clone();
+    let signed = signers
+        .pool
+        .run(move || {
+            sign_request(
+                &key,
+                &RequestToSign {
+                    method: "POST",
+                    path_and_query: &path,
+                    host: &host,
+                    copernica_id: &id,
+                    body: &body,
+                },
+            )
+        })
+        .await
+        .map_err(|e| SendError {
+            kind: SendErrorKind::Other,
+            message: format!("signing failed: {e}"),
+        })?;
+    Ok(vec![
+        header("date", &signed.date)?,
+        header("digest", &signed.digest)?,
+        header("x-nonce", &signed.nonce)?,
+        header("x-copernica-id", &copernica_id)?,
+        header("signature", &signed.signature)?,
+    ])
+}
+
+/// The Standard Webhooks headers. Ed25519 takes tens of microseconds: no need for a blocking
+/// thread. The id is the delivery id (the receiver's idempotency key, the same on every
+/// attempt); the timestamp and so the signature are fresh per attempt. The key is the
+/// delivery's account's, so a request signed for one account never verifies for another.
+fn standard_headers(
+    signers: &Signers,
+    d: &Delivery,
+    body: &[u8],
+) -> Result<Vec<(HeaderName, HeaderValue)>, SendError> {
+    // During an Ed25519 key rotation's overlap the retired key signs too (a second `v1a`
+    // signature), so receivers that have not fetched the new key yet verify.
+    let keys = signers
+        .ed25519_all_for(d.account.as_str(), time::OffsetDateTime::now_utc())
+        .map_err(|e| SendError {
+            kind: SendErrorKind::Other,
+            message: format!("signing: {e}"),
+        })?;
+    let keys: Vec<&hookline_signing::Ed25519Key> = keys.iter().map(|(k, _)| k.as_ref()).collect();
+    let signed = standard_webhooks::sign_all(&keys, &d.delivery_id.0, body);
+    Ok(vec![
+        header(standard_webhooks::ID_HEADER, &signed.id)?,
+        header(
+            standard_webhooks::TIMESTAMP_HEADER,
+            &signed.timestamp.to_string(),
+        )?,
+        header(standard_webhooks::SIGNATURE_HEADER, &signed.signature)?,
+    ])
 }
 
 fn is_default_port(scheme: Option<&str>, port: u16) -> bool {

@@ -110,25 +110,18 @@ pub fn judge(result: &Result<Response, SendError>) -> Judged {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date, capped at a day.
+/// `Retry-After` as seconds or an HTTP date (any of the three forms RFC 9110 has recipients
+/// accept), capped at a day.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let v = value.trim();
     let d = if let Ok(secs) = v.parse::<u64>() {
         Duration::from_secs(secs)
     } else {
-        let when = httpdate_parse(v)?;
+        let when = httpdate::parse_http_date(v).ok()?;
         when.duration_since(std::time::SystemTime::now())
             .unwrap_or(Duration::ZERO)
     };
     Some(d.min(Duration::from_secs(86_400)))
-}
-
-fn httpdate_parse(v: &str) -> Option<std::time::SystemTime> {
-    let fmt = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    let t = time::PrimitiveDateTime::parse(v, &fmt).ok()?.assume_utc();
-    Some(std::time::UNIX_EPOCH + Duration::from_secs(t.unix_timestamp().max(0) as u64))
 }
 
 #[cfg(test)]
@@ -148,5 +141,21 @@ mod tests {
             "capped at a day"
         );
         assert_eq!(parse_retry_after("soon"), None);
+        // The obsolete forms count too (RFC 850 and asctime).
+        assert_eq!(
+            parse_retry_after("Wednesday, 21-Oct-15 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_retry_after("Wed Oct 21 07:28:00 2015"),
+            Some(Duration::ZERO)
+        );
+        let later =
+            httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(120));
+        let wait = parse_retry_after(&later).expect("a date in the future");
+        assert!(
+            wait > Duration::from_secs(60) && wait <= Duration::from_secs(120),
+            "{wait:?}"
+        );
     }
 }

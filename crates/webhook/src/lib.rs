@@ -11,11 +11,16 @@
 //!   [`Verdict::Gone`] for 410, [`Verdict::Permanent`] when trying again cannot help,
 //!   [`Verdict::Retry`] otherwise (with `Retry-After` from 429/503, read by
 //!   [`parse_retry_after`]).
+//! - [`outbound`](mod@outbound): [`OutboundArgs`], the settings of outgoing calls that the
+//!   sender and the admin API share (allowed networks and ports, the `X-Copernica-ID`
+//!   template), flattened into both command lines.
 
 pub mod attempt;
 pub mod judge;
+pub mod outbound;
 
 pub use attempt::{
     attempt, traced_attempt, AttemptReport, ATTEMPT_HEADER, DELIVERY_ID_HEADER, EVENT_HEADER,
 };
 pub use judge::{judge, parse_retry_after, Verdict};
+pub use outbound::{CopernicaId, Outbound, OutboundArgs, OutboundArgsError};

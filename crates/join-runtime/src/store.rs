@@ -102,7 +102,7 @@ impl ProfileStore {
     ///
     /// A row that does not parse, such as one without an `account` (so it cannot be told whose
     /// it is), reads as absent: no join uses anything of it, and the profiles stage replaces it
-    /// on the key's next create or update (`hookline_enrich::account`).
+    /// on the key's next create or update (`hookline_join::account`).
     pub fn get(&self, partition: i32, key: &str) -> Result<Option<ProfileState>, StoreError> {
         Ok(self
             .disk

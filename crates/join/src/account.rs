@@ -10,7 +10,7 @@
 //! store treats it as absent, so nothing of it is joined into anyone's webhook, and the next
 //! profile change of the key replaces it.
 
-use hookline_model::{AccountId, ProfileKey, ProfileState};
+use hookline_model::{AccountId, ProfileKey, ProfileState, QuarantineReason, ReasonClass};
 
 /// The quarantine reason (and metric label) of a refused cross-account join.
 pub const REASON: &str = "account-mismatch";
@@ -34,6 +34,11 @@ pub struct AccountMismatch {
 }
 
 impl AccountMismatch {
+    /// The quarantine reason: this message, counted as `account-mismatch`.
+    pub fn reason(&self) -> QuarantineReason {
+        QuarantineReason::new(ReasonClass::AccountMismatch, self.to_string())
+    }
+
     /// The table key both records concern.
     pub fn key(&self) -> ProfileKey {
         ProfileKey::new(self.database.clone(), self.profile.clone())

@@ -12,10 +12,11 @@
 //! - [`eviction`]: the rows of partitions this instance no longer holds are deleted after a
 //!   grace period (`--revoked-partition-grace`).
 //! - [`runner`]: the consume → process → produce → await acks → store offsets loop, with
-//!   rebalance handling and graceful shutdown.
+//!   rebalance handling and graceful shutdown; [`batch`]: what a processor gets for one batch.
 //! - [`run_join_stage`]: the start-up both stages share (subscriptions, state store, group),
 //!   given what sets the stage apart ([`JoinStage`]) and its processor.
 
+pub mod batch;
 pub mod commits;
 pub mod eviction;
 mod restore;

@@ -20,35 +20,9 @@ pub mod bound;
 pub mod profile;
 pub mod tracking;
 
-use hookline_model::{
-    AccountId, CollectionId, DatabaseId, EventId, EventKind, ProfileAction, Trigger,
-};
-use serde_json::{Map, Value};
-
-/// An event ready for routing: the body to send and the facts conditions read.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Enriched {
-    pub event_id: EventId,
-    pub kind: EventKind,
-    pub account: AccountId,
-    pub database: DatabaseId,
-    pub collection: Option<CollectionId>,
-    /// Set for profile changes.
-    pub action: Option<ProfileAction>,
-    pub trigger: Option<Trigger>,
-    /// Whether the profile was found in the table (always true for profile changes).
-    pub joined: bool,
-    /// The webhook body, in Copernica's field names.
-    pub body: Map<String, Value>,
-    /// The profile's fields (for subprofile changes: the parent profile's).
-    pub profile_fields: Map<String, Value>,
-    pub subprofile_fields: Option<Map<String, Value>>,
-    pub interests: Vec<String>,
-    pub tags: Vec<String>,
-    pub previous_fields: Option<Map<String, Value>>,
-    pub previous_interests: Option<Vec<String>>,
-    pub is_new_profile: bool,
-}
+// The join's output lives in the model (`hookline_model::Enriched`), so routing reads it
+// without depending on the join.
+use hookline_model::Enriched;
 
 /// `YYYY-MM-DD HH:MM:SS` and Unix seconds of an RFC 3339 (or Copernica-style) timestamp; the
 /// input string and 0 when it cannot be parsed (the schema check normally prevents that).

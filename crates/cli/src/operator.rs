@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use http::Method;
 
-use super::{print_list, STATUSES};
 use crate::api::{Api, DEFAULT_TIMEOUT};
+use crate::subscriptions::{show::print_list, STATUSES};
 use crate::table::print_json;
 
 #[derive(Debug, Subcommand)]
@@ -25,7 +25,7 @@ pub enum OperatorCmd {
     Metrics,
 }
 
-pub async fn operator(api: &Api, json_out: bool, cmd: OperatorCmd) -> anyhow::Result<ExitCode> {
+pub async fn run(api: &Api, json_out: bool, cmd: OperatorCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         OperatorCmd::Subscriptions {
             account,

@@ -39,8 +39,7 @@ pub fn join(
 pub fn apply(change: &ProfileChange, before: Option<&ProfileState>) -> Applied {
     let before = before.filter(|b| b.account == change.account);
     let sub_key = change.subprofile_key();
-    let now_ts = change.timestamp.clone();
-    let mut state = before.cloned().unwrap_or_else(|| ProfileState {
+    let state = before.cloned().unwrap_or_else(|| ProfileState {
         account: change.account.clone(),
         database: change.database.clone(),
         profile: change.profile.clone(),
@@ -51,77 +50,141 @@ pub fn apply(change: &ProfileChange, before: Option<&ProfileState>) -> Applied {
         subprofiles: Map::new(),
         rest: Map::new(),
     });
-    let (previous_fields, previous_interests, new_state, subprofile_fields, created, modified);
-    match &sub_key {
-        None => {
-            let prev_fields = before.map(|b| changed_previous(&b.fields, &change.fields));
-            let prev_interests = before.map(|b| b.interests.clone());
-            if change.action == ProfileAction::Delete {
-                created = state.created.clone();
-                modified = Some(now_ts.clone());
-                new_state = None;
-            } else {
-                if state.created.is_none() || change.action == ProfileAction::Create {
-                    state.created = Some(now_ts.clone());
-                }
-                state.modified = Some(now_ts.clone());
-                state.fields = change.fields.clone();
-                if let Some(i) = &change.interests {
-                    state.interests = i.clone();
-                }
-                created = state.created.clone();
-                modified = state.modified.clone();
-                new_state = Some(state.clone());
-            }
-            previous_fields = if change.action == ProfileAction::Update {
-                prev_fields
-            } else {
-                None
-            };
-            previous_interests = if change.action == ProfileAction::Update {
-                prev_interests
-            } else {
-                None
-            };
-            subprofile_fields = None;
-        }
-        Some(key) => {
-            let old: Option<Map<String, Value>> = state
-                .subprofiles
-                .get(key)
-                .and_then(|v| v.get("fields"))
-                .and_then(Value::as_object)
-                .cloned();
-            let old_created = state
-                .subprofiles
-                .get(key)
-                .and_then(|v| v.get("created"))
-                .cloned();
-            previous_fields = match (change.action, &old) {
-                (ProfileAction::Update, Some(o)) => Some(changed_previous(o, &change.fields)),
-                _ => None,
-            };
-            previous_interests = None;
-            if change.action == ProfileAction::Delete {
-                state.subprofiles.remove(key);
-                created = old_created.and_then(|v| v.as_str().map(str::to_owned));
-            } else {
-                let c = match (&old_created, change.action) {
-                    (Some(Value::String(s)), ProfileAction::Update) => s.clone(),
-                    _ => now_ts.clone(),
-                };
-                created = Some(c.clone());
-                state.subprofiles.insert(
-                    key.clone(),
-                    serde_json::json!({"created": c, "modified": now_ts, "fields": change.fields}),
-                );
-            }
-            modified = Some(now_ts.clone());
-            new_state = Some(state.clone());
-            subprofile_fields = Some(change.fields.clone());
-        }
+    let t = match &sub_key {
+        None => profile_transition(change, before, state),
+        Some(key) => subprofile_transition(change, key, state),
+    };
+    let interests: Vec<String> = match &sub_key {
+        None => change
+            .interests
+            .clone()
+            .or_else(|| before.map(|b| b.interests.clone()))
+            .unwrap_or_default(),
+        Some(_) => before.map(|b| b.interests.clone()).unwrap_or_default(),
+    };
+    let body = body(change, before, sub_key.is_some(), &t, &interests);
+    let profile_fields = match &sub_key {
+        None => change.fields.clone(),
+        Some(_) => before.map(|b| b.fields.clone()).unwrap_or_default(),
+    };
+    Applied {
+        new_state: t.new_state,
+        enriched: Enriched {
+            event_id: change.id.clone(),
+            kind: EventKind::from(change.action),
+            account: change.account.clone(),
+            database: change.database.clone(),
+            collection: change.collection.clone(),
+            action: Some(change.action),
+            trigger: Some(change.trigger),
+            joined: true,
+            body,
+            profile_fields,
+            subprofile_fields: t.subprofile_fields,
+            interests,
+            tags: Vec::new(),
+            previous_fields: t.previous_fields,
+            previous_interests: t.previous_interests,
+            is_new_profile: change.action == ProfileAction::Create && sub_key.is_none(),
+        },
     }
+}
 
+/// What a change does to the row, and what the webhook says about it.
+struct Transition {
+    new_state: Option<ProfileState>,
+    previous_fields: Option<Map<String, Value>>,
+    previous_interests: Option<Vec<String>>,
+    subprofile_fields: Option<Map<String, Value>>,
+    created: Option<String>,
+    modified: Option<String>,
+}
+
+/// A profile create, update or delete: `state` is the row before (or a new one).
+fn profile_transition(
+    change: &ProfileChange,
+    before: Option<&ProfileState>,
+    mut state: ProfileState,
+) -> Transition {
+    let now_ts = &change.timestamp;
+    let update = change.action == ProfileAction::Update;
+    let previous_fields = before
+        .filter(|_| update)
+        .map(|b| changed_previous(&b.fields, &change.fields));
+    let previous_interests = before.filter(|_| update).map(|b| b.interests.clone());
+    if change.action == ProfileAction::Delete {
+        return Transition {
+            new_state: None,
+            previous_fields,
+            previous_interests,
+            subprofile_fields: None,
+            created: state.created.clone(),
+            modified: Some(now_ts.clone()),
+        };
+    }
+    if state.created.is_none() || change.action == ProfileAction::Create {
+        state.created = Some(now_ts.clone());
+    }
+    state.modified = Some(now_ts.clone());
+    state.fields = change.fields.clone();
+    if let Some(i) = &change.interests {
+        state.interests = i.clone();
+    }
+    Transition {
+        created: state.created.clone(),
+        modified: state.modified.clone(),
+        new_state: Some(state),
+        previous_fields,
+        previous_interests,
+        subprofile_fields: None,
+    }
+}
+
+/// A subprofile create, update or delete: the entry `key` inside the parent's row changes.
+fn subprofile_transition(change: &ProfileChange, key: &str, mut state: ProfileState) -> Transition {
+    let now_ts = &change.timestamp;
+    let entry = state.subprofiles.get(key);
+    let old: Option<Map<String, Value>> = entry
+        .and_then(|v| v.get("fields"))
+        .and_then(Value::as_object)
+        .cloned();
+    let old_created = entry.and_then(|v| v.get("created")).cloned();
+    let previous_fields = match (change.action, &old) {
+        (ProfileAction::Update, Some(o)) => Some(changed_previous(o, &change.fields)),
+        _ => None,
+    };
+    let created = if change.action == ProfileAction::Delete {
+        state.subprofiles.remove(key);
+        old_created.and_then(|v| v.as_str().map(str::to_owned))
+    } else {
+        let c = match (&old_created, change.action) {
+            (Some(Value::String(s)), ProfileAction::Update) => s.clone(),
+            _ => now_ts.clone(),
+        };
+        state.subprofiles.insert(
+            key.to_owned(),
+            serde_json::json!({"created": c, "modified": now_ts, "fields": change.fields}),
+        );
+        Some(c)
+    };
+    Transition {
+        new_state: Some(state),
+        previous_fields,
+        previous_interests: None,
+        subprofile_fields: Some(change.fields.clone()),
+        created,
+        modified: Some(now_ts.clone()),
+    }
+}
+
+/// The webhook body of a change: its own fields, the row's times, and what changed.
+fn body(
+    change: &ProfileChange,
+    before: Option<&ProfileState>,
+    is_subprofile: bool,
+    t: &Transition,
+    interests: &[String],
+) -> Map<String, Value> {
     let (timestamp, time) = times(&change.timestamp);
     let mut body = Map::with_capacity(change.rest.len() + 16);
     body.insert("id".into(), Value::String(change.id.0.clone()));
@@ -145,39 +208,26 @@ pub fn apply(change: &ProfileChange, before: Option<&ProfileState>) -> Applied {
         body.insert("collection".into(), Value::String(c.to_string()));
         body.insert("subprofile".into(), Value::String(s.to_string()));
     }
-    body.insert(
-        "created".into(),
-        created
-            .map(|c| Value::String(times(&c).0))
-            .unwrap_or(Value::Null),
-    );
-    body.insert(
-        "modified".into(),
-        modified
-            .map(|m| Value::String(times(&m).0))
-            .unwrap_or(Value::Null),
-    );
-    body.insert("fields".into(), Value::Object(change.fields.clone()));
-    let interests: Vec<String> = match &sub_key {
-        None => change
-            .interests
-            .clone()
-            .or_else(|| before.map(|b| b.interests.clone()))
-            .unwrap_or_default(),
-        Some(_) => before.map(|b| b.interests.clone()).unwrap_or_default(),
+    let time_of = |t: &Option<String>| {
+        t.as_ref()
+            .map(|t| Value::String(times(t).0))
+            .unwrap_or(Value::Null)
     };
-    if sub_key.is_none() {
-        body.insert(
-            "interests".into(),
-            Value::Array(interests.iter().cloned().map(Value::String).collect()),
-        );
-    } else {
+    body.insert("created".into(), time_of(&t.created));
+    body.insert("modified".into(), time_of(&t.modified));
+    body.insert("fields".into(), Value::Object(change.fields.clone()));
+    if is_subprofile {
         body.insert(
             "profile_fields".into(),
             Value::Object(before.map(|b| b.fields.clone()).unwrap_or_default()),
         );
+    } else {
+        body.insert(
+            "interests".into(),
+            Value::Array(interests.iter().cloned().map(Value::String).collect()),
+        );
     }
-    if let Some(p) = &previous_fields {
+    if let Some(p) = &t.previous_fields {
         body.insert("previous".into(), Value::Object(p.clone()));
     }
     for (k, v) in &change.rest {
@@ -185,31 +235,7 @@ pub fn apply(change: &ProfileChange, before: Option<&ProfileState>) -> Applied {
             body.insert(k.clone(), v.clone());
         }
     }
-    let profile_fields = match &sub_key {
-        None => change.fields.clone(),
-        Some(_) => before.map(|b| b.fields.clone()).unwrap_or_default(),
-    };
-    Applied {
-        new_state,
-        enriched: Enriched {
-            event_id: change.id.clone(),
-            kind: EventKind::from(change.action),
-            account: change.account.clone(),
-            database: change.database.clone(),
-            collection: change.collection.clone(),
-            action: Some(change.action),
-            trigger: Some(change.trigger),
-            joined: true,
-            body,
-            profile_fields,
-            subprofile_fields,
-            interests,
-            tags: Vec::new(),
-            previous_fields,
-            previous_interests,
-            is_new_profile: change.action == ProfileAction::Create && sub_key.is_none(),
-        },
-    }
+    body
 }
 
 /// The previous values of fields whose value differs between `old` and `new` (absent → null).

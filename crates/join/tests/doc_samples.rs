@@ -9,13 +9,13 @@
 //! To regenerate the samples after a change, print them and paste them into the doc:
 //!
 //! ```text
-//! PRINT_DOC_SAMPLES=1 cargo test -p hookline-enrich --test doc_samples -- --nocapture
+//! PRINT_DOC_SAMPLES=1 cargo test -p hookline-join --test doc_samples -- --nocapture
 //! ```
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use hookline_enrich::{profile, tracking};
+use hookline_join::{profile, tracking};
 use hookline_model::{ProfileChange, ProfileState, TrackingEvent};
 use hookline_payload::{encode, Format};
 use serde_json::{json, Map, Value};
@@ -378,7 +378,7 @@ fn docs_events_samples_are_current() {
     assert!(
         problems.is_empty(),
         "docs/events.md is out of date (regenerate with PRINT_DOC_SAMPLES=1 cargo test -p \
-         hookline-enrich --test doc_samples -- --nocapture):\n\n{}",
+         hookline-join --test doc_samples -- --nocapture):\n\n{}",
         problems.join("\n\n")
     );
 }

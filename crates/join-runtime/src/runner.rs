@@ -14,7 +14,6 @@ use std::time::Duration;
 use hookline_config::Topics;
 use hookline_kafka::offsets::ProcessedOffsets;
 use hookline_kafka::producer::Acks;
-use hookline_kafka::quarantine::quarantine;
 use hookline_kafka::table::TableTail;
 use hookline_kafka::{KafkaError, KafkaSettings, Producer};
 use hookline_telemetry::{Metrics, Readiness};
@@ -26,19 +25,15 @@ use rdkafka::ClientContext;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+pub use crate::batch::{BatchContext, Processor};
 use crate::commits::CommittedOffsets;
 use crate::eviction::Evictions;
 use crate::restore::{record_caught_up, restore, restore_starts, table_retention};
 use crate::store::{ProfileStore, TableMode};
-use crate::validate::{reason_class, too_large_reason};
+use crate::validate::too_large_reason;
 
 /// How long an idle stage waits for a record before it looks at rebalances again.
 const IDLE_TICK: Duration = Duration::from_millis(250);
-
-/// Room a delivery leaves below the producer's record limit, so that the sender can wrap it
-/// into a retry or dead-letter record (the delivery plus attempt counts, times and the last
-/// error) and still produce that.
-const DELIVERY_HEADROOM: usize = 16 * 1024;
 
 /// Kafka's default `delete.retention.ms`, assumed when the broker does not report the table
 /// topic's own.
@@ -91,146 +86,6 @@ pub struct StageConfig {
     /// How long the store keeps the rows of a partition the stage no longer holds
     /// (`--revoked-partition-grace`; see [`crate::eviction`]).
     pub revoked_partition_grace: Duration,
-}
-
-/// The outputs side of one batch, handed to the processor for each record.
-pub struct BatchContext<'a> {
-    pub stage: &'static str,
-    pub producer: &'a Producer,
-    pub acks: &'a mut Acks,
-    pub topics: &'a Topics,
-    pub metrics: &'a Metrics,
-    pub store: &'a ProfileStore,
-    pub max_record_bytes: usize,
-}
-
-impl BatchContext<'_> {
-    /// Validates and decodes one input record; a bad one is quarantined with its reason and
-    /// `None` is returned, so the stage goes on with the next record.
-    pub async fn decode_or_quarantine<T: serde::de::DeserializeOwned>(
-        &mut self,
-        msg: &BorrowedMessage<'_>,
-        kind: hookline_schemas::SchemaKind,
-        key_of: impl Fn(&T) -> String,
-    ) -> Result<Option<T>, StageError> {
-        match crate::validate::decode_input(
-            kind,
-            msg.key(),
-            msg.payload(),
-            self.max_record_bytes,
-            key_of,
-        ) {
-            Ok(v) => Ok(Some(v)),
-            Err(reason) => {
-                self.quarantine(msg, &reason).await?;
-                Ok(None)
-            }
-        }
-    }
-
-    /// Counts a lookup in the profile table as joined or unjoined.
-    pub fn count_join(&self, found: bool) {
-        let counter = if found {
-            &self.metrics.joined
-        } else {
-            &self.metrics.unjoined
-        };
-        counter.with_label_values(&[self.stage]).inc();
-    }
-
-    /// Offers `event` to the subscriptions and queues one delivery per match (keyed by
-    /// subscription id); counts the record as routed or filtered.
-    pub async fn route(
-        &mut self,
-        subscriptions: &crate::SubscriptionsView,
-        event: &hookline_enrich::Enriched,
-        source: hookline_model::SourcePosition,
-    ) -> Result<(), StageError> {
-        let deliveries: Vec<_> = {
-            let table = subscriptions.read();
-            table
-                .matching(event, time::OffsetDateTime::now_utc())
-                .map(|s| hookline_routing::build_delivery(event, &s.sub, Some(source.clone())))
-                .collect()
-        };
-        if deliveries.is_empty() {
-            self.metrics.filtered.with_label_values(&[self.stage]).inc();
-        }
-        // Encode and size-check every delivery before queuing any, so an event is either routed
-        // whole or (too large) quarantined, never half delivered.
-        let topic = &self.topics.deliveries;
-        let mut encoded = Vec::with_capacity(deliveries.len());
-        for d in &deliveries {
-            let key = d.subscription_id.0.as_bytes();
-            let bytes = serde_json::to_vec(d).map_err(|source| KafkaError::Serialize {
-                topic: topic.clone(),
-                source,
-            })?;
-            let size = key.len() + bytes.len();
-            let max = self
-                .producer
-                .max_record_bytes()
-                .saturating_sub(DELIVERY_HEADROOM);
-            if size > max {
-                return Err(StageError::OutputTooLarge {
-                    output: format!(
-                        "the delivery to {topic} for subscription {}",
-                        d.subscription_id.0
-                    ),
-                    size,
-                    max,
-                });
-            }
-            encoded.push((key, bytes));
-        }
-        for (key, bytes) in encoded {
-            self.producer
-                .send(self.acks, topic, Some(key), Some(&bytes))
-                .await?;
-            self.metrics.routed.with_label_values(&[self.stage]).inc();
-        }
-        Ok(())
-    }
-
-    /// Sends `msg` to the quarantine topic with `reason`.
-    pub async fn quarantine(
-        &mut self,
-        msg: &BorrowedMessage<'_>,
-        reason: &str,
-    ) -> Result<(), StageError> {
-        self.metrics
-            .quarantined
-            .with_label_values(&[self.stage, reason_class(reason).as_str()])
-            .inc();
-        quarantine(
-            self.producer,
-            self.acks,
-            &self.topics.quarantine,
-            self.stage,
-            msg,
-            reason,
-        )
-        .await?;
-        Ok(())
-    }
-}
-
-/// A stage's per-record logic. It queues outputs through the context and returns; the runner
-/// awaits their acknowledgements before committing.
-#[allow(async_fn_in_trait)]
-pub trait Processor {
-    async fn process(
-        &mut self,
-        ctx: &mut BatchContext<'_>,
-        msg: &BorrowedMessage<'_>,
-    ) -> Result<(), StageError>;
-
-    /// Called once the outputs `process` queued for a batch are all acknowledged, before the
-    /// batch's input offsets are stored; what it queues is acknowledged before they are. The
-    /// profiles stage writes its table rows here, after the deliveries they led to.
-    async fn after_outputs(&mut self, _ctx: &mut BatchContext<'_>) -> Result<(), StageError> {
-        Ok(())
-    }
 }
 
 #[derive(Debug)]
@@ -315,6 +170,8 @@ impl ConsumerContext for StageContext {
 
 /// Runs a stage until `shutdown` is cancelled or a fatal error occurs. On shutdown it finishes
 /// the batch in hand, commits, flushes and returns `Ok`.
+// size: the stage's loop, one batch's steps in order (rebalances, restore, readiness, join,
+// commit), each a call; the state they share (held and ready partitions) stays in view here
 pub async fn run_stage<P: Processor>(
     cfg: StageConfig,
     mut processor: P,
@@ -325,19 +182,7 @@ pub async fn run_stage<P: Processor>(
 ) -> Result<(), StageError> {
     let events = Arc::new(Mutex::new(Vec::new()));
     let committed = CommittedOffsets::default();
-    let ctx = StageContext {
-        stage: cfg.name,
-        topic: cfg.input_topic.clone(),
-        group: cfg.group_id.clone(),
-        events: events.clone(),
-        committed: committed.clone(),
-        metrics: metrics.clone(),
-    };
-    let consumer: StreamConsumer<StageContext> = cfg
-        .settings
-        .group_consumer(&cfg.group_id)
-        .create_with_context(ctx)?;
-    consumer.subscribe(&[cfg.input_topic.as_str()])?;
+    let consumer = subscribe(&cfg, &metrics, &events, &committed)?;
     let producer = Producer::with_stats(
         &cfg.settings,
         metrics.clone(),
@@ -373,25 +218,10 @@ pub async fn run_stage<P: Processor>(
         loop {
             // The tick lets an idle stage act on a rebalance (restore the new partitions' tables
             // and report ready) without waiting for a record.
-            let first = tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => break,
-                m = consumer.recv() => Some(m),
-                _ = tokio::time::sleep(IDLE_TICK) => None,
+            let Some(batch) = next_batch(&consumer, &shutdown, cfg.name, cfg.max_batch).await
+            else {
+                break;
             };
-            let mut batch = Vec::new();
-            match first {
-                Some(Ok(m)) => batch.push(m),
-                Some(Err(e)) => tracing::warn!(stage = cfg.name, error = %e, "consumer error"),
-                None => {}
-            }
-            while !batch.is_empty() && batch.len() < cfg.max_batch {
-                match tokio::time::timeout(Duration::from_millis(2), consumer.recv()).await {
-                    Ok(Ok(m)) => batch.push(m),
-                    Ok(Err(e)) => tracing::warn!(stage = cfg.name, error = %e, "consumer error"),
-                    Err(_) => break,
-                }
-            }
             let (revoked, assigned, last) = apply_rebalances(
                 cfg.name, &store, &events, &table, &mut held, &mut ready, retention,
             )
@@ -407,13 +237,10 @@ pub async fn run_stage<P: Processor>(
             if !pending.is_empty() {
                 let restored = tokio::select! {
                     biased;
-                    _ = shutdown.cancelled() => None,
-                    r = restore(&cfg, &table, &store, &pending, &metrics) => Some(r),
+                    _ = shutdown.cancelled() => break,
+                    r = restore(&cfg, &table, &store, &pending, &metrics) => r,
                 };
-                match restored {
-                    None => break,
-                    Some(r) => r?,
-                }
+                restored?;
                 ready.extend(pending);
             }
             // Once ready, a stage stays ready through later rebalances: readiness gates rollouts,
@@ -423,26 +250,12 @@ pub async fn run_stage<P: Processor>(
                 tracing::info!(stage = cfg.name, partitions = ?held, "ready");
             }
             if cfg.table_mode == TableMode::Follow {
-                // Read the table up to its current end before joining this batch, so a profile
-                // change that reached the table before the event was taken up is seen.
-                let parts: HashSet<i32> = batch.iter().map(|m| m.partition()).collect();
-                for p in parts {
-                    if ready.contains(&p) && !revoked.contains(&p) {
-                        match table.caught_up(p).await {
-                            // Joining with a table a little behind beats not joining at all,
-                            // and beats stopping the stage while the broker is away.
-                            Err(
-                                e @ (KafkaError::CatchUpTimeout { .. }
-                                | KafkaError::Watermarks { .. }),
-                            ) => {
-                                tracing::warn!(stage = cfg.name, partition = p, error = %e, "table not read to its end before this batch; joining with what is read");
-                            }
-                            r => {
-                                r?;
-                            }
-                        }
-                    }
-                }
+                let parts: HashSet<i32> = batch
+                    .iter()
+                    .map(|m| m.partition())
+                    .filter(|p| ready.contains(p) && !revoked.contains(p))
+                    .collect();
+                read_tables_to_end(cfg.name, &table, parts).await?;
             }
             let mut bctx = BatchContext {
                 stage: cfg.name,
@@ -453,24 +266,12 @@ pub async fn run_stage<P: Processor>(
                 store: &store,
                 max_record_bytes: cfg.max_record_bytes,
             };
-            for msg in &batch {
-                let p = msg.partition();
-                if revoked.contains(&p) || !ready.contains(&p) {
-                    // Its new owner re-reads it from the committed offset.
-                    continue;
-                }
-                metrics.consumed.with_label_values(&[cfg.name]).inc();
-                let span = crate::source::span_of(cfg.name, msg);
-                if let Err(e) = processor.process(&mut bctx, msg).instrument(span).await {
-                    // An output too large to produce would be as large after a restart:
-                    // quarantine the input and go on. Anything else stops the stage.
-                    let Some(reason) = too_large_reason(&e) else {
-                        return Err(e);
-                    };
-                    bctx.quarantine(msg, &reason).await?;
-                }
-                offsets.done(p, msg.offset());
-            }
+            // Records of a revoked partition are left: its new owner re-reads them from the
+            // committed offset.
+            let mine = batch
+                .iter()
+                .filter(|m| ready.contains(&m.partition()) && !revoked.contains(&m.partition()));
+            process_batch(&mut processor, &mut bctx, mine, &mut offsets).await?;
             bctx.acks.wait().await?;
             processor.after_outputs(&mut bctx).await?;
             bctx.acks.wait().await?;
@@ -495,19 +296,121 @@ pub async fn run_stage<P: Processor>(
         acks.wait().await?;
         store.flush()?;
         offsets.store(&consumer, &cfg.input_topic)?;
-        if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-            tracing::debug!(stage = cfg.name, error = %e, "final commit (nothing stored is fine)");
-        }
+        commit_and_leave(&cfg, &consumer).await;
     }
-    if result.is_ok() && cfg.settings.instance.is_some() {
-        // A static member does not leave on close: leave now so the partitions move at once.
-        hookline_kafka::membership::leave_group(&consumer, LEAVE_TIMEOUT).await;
-    }
-
     producer.flush(Duration::from_secs(10))?;
     readiness.set(false);
     tracing::info!(stage = cfg.name, "stage stopped");
     result
+}
+
+/// The stage's consumer, subscribed to its input; its rebalances are queued on `events`.
+fn subscribe(
+    cfg: &StageConfig,
+    metrics: &Metrics,
+    events: &Arc<Mutex<Vec<RebalanceEvent>>>,
+    committed: &CommittedOffsets,
+) -> Result<StreamConsumer<StageContext>, StageError> {
+    let ctx = StageContext {
+        stage: cfg.name,
+        topic: cfg.input_topic.clone(),
+        group: cfg.group_id.clone(),
+        events: events.clone(),
+        committed: committed.clone(),
+        metrics: metrics.clone(),
+    };
+    let consumer: StreamConsumer<StageContext> = cfg
+        .settings
+        .group_consumer(&cfg.group_id)
+        .create_with_context(ctx)?;
+    consumer.subscribe(&[cfg.input_topic.as_str()])?;
+    Ok(consumer)
+}
+
+/// The next batch: the first record that arrives (or none after [`IDLE_TICK`]) and what
+/// follows it within a moment, up to `max_batch`. `None` once `shutdown` is cancelled.
+async fn next_batch<'c>(
+    consumer: &'c StreamConsumer<StageContext>,
+    shutdown: &CancellationToken,
+    stage: &str,
+    max_batch: usize,
+) -> Option<Vec<BorrowedMessage<'c>>> {
+    let first = tokio::select! {
+        biased;
+        _ = shutdown.cancelled() => return None,
+        m = consumer.recv() => Some(m),
+        _ = tokio::time::sleep(IDLE_TICK) => None,
+    };
+    let mut batch = Vec::new();
+    match first {
+        Some(Ok(m)) => batch.push(m),
+        Some(Err(e)) => tracing::warn!(stage, error = %e, "consumer error"),
+        None => {}
+    }
+    while !batch.is_empty() && batch.len() < max_batch {
+        match tokio::time::timeout(Duration::from_millis(2), consumer.recv()).await {
+            Ok(Ok(m)) => batch.push(m),
+            Ok(Err(e)) => tracing::warn!(stage, error = %e, "consumer error"),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+/// Reads the table partitions of a batch up to their current end before joining it, so a
+/// profile change that reached the table before the event was taken up is seen.
+async fn read_tables_to_end(
+    stage: &str,
+    table: &TableTail,
+    parts: HashSet<i32>,
+) -> Result<(), StageError> {
+    for p in parts {
+        match table.caught_up(p).await {
+            // Joining with a table a little behind beats not joining at all, and beats
+            // stopping the stage while the broker is away.
+            Err(e @ (KafkaError::CatchUpTimeout { .. } | KafkaError::Watermarks { .. })) => {
+                tracing::warn!(stage, partition = p, error = %e, "table not read to its end before this batch; joining with what is read");
+            }
+            r => {
+                r?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Processes the batch's records in order, marking each done for the offsets to store.
+async fn process_batch<'b, 'c: 'b, P: Processor>(
+    processor: &mut P,
+    bctx: &mut BatchContext<'_>,
+    batch: impl Iterator<Item = &'b BorrowedMessage<'c>>,
+    offsets: &mut ProcessedOffsets,
+) -> Result<(), StageError> {
+    for msg in batch {
+        bctx.metrics.consumed.with_label_values(&[bctx.stage]).inc();
+        let span = crate::source::span_of(bctx.stage, msg);
+        if let Err(e) = processor.process(bctx, msg).instrument(span).await {
+            // An output too large to produce would be as large after a restart: quarantine
+            // the input and go on. Anything else stops the stage.
+            let Some(reason) = too_large_reason(&e) else {
+                return Err(e);
+            };
+            bctx.quarantine(msg, &reason).await?;
+        }
+        offsets.done(msg.partition(), msg.offset());
+    }
+    Ok(())
+}
+
+/// The final commit after a clean stop, and for a static member leaving the group.
+async fn commit_and_leave(cfg: &StageConfig, consumer: &StreamConsumer<StageContext>) {
+    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+        tracing::debug!(stage = cfg.name, error = %e, "final commit (nothing stored is fine)");
+    }
+    if cfg.settings.instance.is_some() {
+        // A static member does not leave on close: leave now so the partitions move at once.
+        hookline_kafka::membership::leave_group(consumer, LEAVE_TIMEOUT).await;
+    }
 }
 
 /// Applies queued rebalances to the table; returns the partitions revoked and not re-assigned,

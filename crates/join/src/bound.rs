@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use hookline_model::ProfileState;
+use hookline_model::{ProfileState, QuarantineReason, ReasonClass};
 use serde_json::Value;
 
 /// The quarantine reason (and metric label) of a change whose row does not fit in a record.
@@ -154,6 +154,17 @@ pub enum RowError {
         key: String,
         source: serde_json::Error,
     },
+}
+
+impl RowError {
+    /// The quarantine reason: this message, counted as `too-large` for a row that does not fit.
+    pub fn reason(&self) -> QuarantineReason {
+        let class = match self {
+            RowError::TooLarge { .. } => ReasonClass::TooLarge,
+            _ => ReasonClass::Other,
+        };
+        QuarantineReason::new(class, self.to_string())
+    }
 }
 
 /// The row's bytes for the table, refused when they would not fit in one record.
