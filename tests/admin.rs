@@ -1158,6 +1158,42 @@ async fn admin_api_end_to_end() {
         );
     }
 
+    // --- Portal links (the console's customer view; opened in tests/console.rs): operator only.
+    let link = api
+        .call(
+            "POST",
+            "/v1/operator/portal-links",
+            op,
+            Some(json!({"account": "1001"})),
+        )
+        .await;
+    assert_eq!(link.status, 201, "{}", link.text);
+    assert!(link.body["url"]
+        .as_str()
+        .unwrap()
+        .contains("/console/portal/open?link="));
+    assert_error(
+        &api.call(
+            "POST",
+            "/v1/operator/portal-links",
+            a,
+            Some(json!({"account": "1001"})),
+        )
+        .await,
+        403,
+        "forbidden",
+    );
+    let bad = api
+        .call(
+            "POST",
+            "/v1/operator/portal-links",
+            op,
+            Some(json!({"account": "1001", "accent_color": "red"})),
+        )
+        .await;
+    assert_error(&bad, 400, "invalid_request");
+    assert_eq!(bad.body["error"]["field"], "accent_color");
+
     // --- Every documented operation was exercised (and so checked against the document).
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
