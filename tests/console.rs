@@ -365,6 +365,20 @@ async fn scenario() {
         .await;
     b.wait_text("Pause", WITHIN, false).await;
 
+    // --- Edit: the builder starts from the saved condition; a wrong limit is named at its field.
+    b.goto(&format!("{base}/console/subscriptions/{a_id}/edit"))
+        .await;
+    assert_eq!(b.find_all("#builder .cb-leaf").await.len(), 2);
+    assert_eq!(condition_json(&b).await, expected);
+    b.fill(&b.find("#f-per_second").await, "lots").await;
+    save(&b).await;
+    let err = b.text(&b.find("#err-per_second").await).await;
+    assert!(!err.is_empty(), "the API's message for per_second");
+    b.fill(&b.find("#f-per_second").await, "10").await;
+    save(&b).await;
+    let text = b.wait_text("Saved.", WITHIN, false).await;
+    assert!(text.contains("active"), "{text}");
+
     // --- An event through the pipeline dead-letters at the failing endpoint, shows in the
     // attempt log, and is replayed once the endpoint is back.
     let down_id = create(&b, &base, &site.url("/down.php"), "13", &["click"]).await;
@@ -431,11 +445,37 @@ async fn scenario() {
         "{text}"
     );
 
+    // --- Check now: a test webhook to every active webhook, with a report per webhook.
+    b.click(&b.find("form[action='/console/check'] button").await)
+        .await;
+    let text = b.wait_text("checked:", WITHIN, false).await;
+    assert!(text.contains("1 checked: 1 delivered, 0 failed"), "{text}");
+
     // --- Sign out: the session is gone.
     b.click(&b.find("form[action='/console/sign-out'] button").await)
         .await;
     b.goto(&format!("{base}/console/subscriptions")).await;
     assert!(b.url().await.ends_with("/console/sign-in"));
+
+    // --- Revoking the token ends its sessions at once.
+    sign_in(&b, &base, &alice).await;
+    b.wait_url("/console/subscriptions").await;
+    let (token_id, _) = auth::split(&alice).unwrap();
+    hookline_tokens::revoke_token(&t.settings, &t.topics, token_id)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + WITHIN;
+    loop {
+        b.goto(&format!("{base}/console/subscriptions")).await;
+        if b.url().await.ends_with("/console/sign-in") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session outlived its revoked token"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // --- Portal link for account 2002: opens once, and account 1001's webhook is a 404.
     let link = portal_link(

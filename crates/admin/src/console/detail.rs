@@ -99,9 +99,9 @@ fn actions_html(session: &Session, sub: &Subscription) -> String {
         SubscriptionStatus::Unverified => String::new(),
     };
     format!(
-        "<p class=\"actions\"><a class=\"button secondary\" href=\"/console/subscriptions/{id}/edit\">Edit</a> \
+        "<div class=\"actions\"><a class=\"button secondary\" href=\"/console/subscriptions/{id}/edit\">Edit</a> \
          <a class=\"button secondary\" href=\"/console/subscriptions/{id}/attempts\">Attempt log</a> {toggle} \
-         <a class=\"button danger\" href=\"/console/subscriptions/{id}/delete\">Delete…</a></p>"
+         <a class=\"button danger\" href=\"/console/subscriptions/{id}/delete\">Delete…</a></div>"
     )
 }
 
@@ -370,8 +370,8 @@ pub async fn confirm_delete(
             let path = format!("/console/subscriptions/{}/delete", url_part(&id));
             let body = format!(
                 "<p>Delete the webhook to <code>{}</code>? Events are no longer sent to it, and \
-                 this cannot be undone.</p><p class=\"actions\">{} \
-                 <a class=\"button secondary\" href=\"/console/subscriptions/{}\">Keep it</a></p>",
+                 this cannot be undone.</p><div class=\"actions\">{} \
+                 <a class=\"button secondary\" href=\"/console/subscriptions/{}\">Keep it</a></div>",
                 esc(&sub.url),
                 button_form(&session, &path, "Delete webhook", "danger", &[]),
                 url_part(&id)

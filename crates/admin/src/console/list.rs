@@ -104,7 +104,7 @@ pub async fn page(
         cursor: some(&f.cursor),
     };
     let mut body = String::from(
-        "<p class=\"actions\"><a class=\"button\" href=\"/console/subscriptions/new\">New webhook</a> ",
+        "<div class=\"actions\"><a class=\"button\" href=\"/console/subscriptions/new\">New webhook</a> ",
     );
     body.push_str(&button_form(
         &session,
@@ -113,7 +113,7 @@ pub async fn page(
         "secondary",
         &[],
     ));
-    body.push_str("</p>");
+    body.push_str("</div>");
     body.push_str(&filter_form(&f));
     match crate::subscriptions::list(State(state.clone()), caller, ApiQuery(q)).await {
         Err(e) => body.push_str(&api_error(&e)),

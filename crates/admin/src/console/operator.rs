@@ -147,7 +147,7 @@ async fn render(state: &AppState, session: &Session, failing: bool, extra: &str)
                             "URL",
                             "Status",
                             "Circuit",
-                            "Recent failures",
+                            "Failed / kept attempts",
                             "Last attempt",
                         ],
                         &rows,
