@@ -81,6 +81,17 @@ async fn raw(
         .unwrap()
 }
 
+/// The Content-Security-Policy of the sign-in page.
+async fn csp_of(base: &str) -> String {
+    let page = raw(Method::GET, &format!("{base}/console/sign-in"), &[], "").await;
+    page.headers
+        .get("content-security-policy")
+        .expect("a Content-Security-Policy")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn screenshots() -> Option<PathBuf> {
     std::env::var_os("HOOKLINE_CONSOLE_SCREENSHOTS").map(PathBuf::from)
 }
@@ -242,13 +253,7 @@ async fn scenario() {
 
     // --- Security headers on every console page.
     let page = raw(Method::GET, &format!("{base}/console/sign-in"), &[], "").await;
-    let csp = page
-        .headers
-        .get("content-security-policy")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let csp = csp_of(&base).await;
     assert!(
         csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
         "{csp}"
@@ -454,6 +459,7 @@ async fn scenario() {
     // --- Sign out: the session is gone.
     b.click(&b.find("form[action='/console/sign-out'] button").await)
         .await;
+    b.wait_url("/console/sign-in").await;
     b.goto(&format!("{base}/console/subscriptions")).await;
     assert!(b.url().await.ends_with("/console/sign-in"));
 
@@ -555,13 +561,7 @@ async fn embedded_portal(driver: &Driver, t: &TestTopics, operator: &str, shots:
     )
     .await;
     let base = format!("http://{admin}");
-    let page = raw(Method::GET, &format!("{base}/console/sign-in"), &[], "").await;
-    let csp = page
-        .headers
-        .get("content-security-policy")
-        .unwrap()
-        .to_str()
-        .unwrap();
+    let csp = csp_of(&base).await;
     assert!(csp.contains(&format!("frame-ancestors {origin}")), "{csp}");
     let link = portal_link(
         &base,

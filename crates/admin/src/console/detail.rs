@@ -13,8 +13,7 @@ use super::html::{
     api_error, badge, button_form, csrf_field, error_page, esc, notice, page as frame, url_part,
 };
 use super::list::events_summary;
-use super::session::{FormData, Session};
-use crate::auth::AccountCaller;
+use super::session::Session;
 use crate::delivery::TestReport;
 use crate::error::ApiError;
 use crate::AppState;
@@ -122,7 +121,7 @@ fn render(
     } else {
         format!("<code>{}</code>", esc(&sub.conditions.to_string()))
     };
-    let body = format!(
+    format!(
         "{extra}<p class=\"url\"><code>{}</code> {}</p>{}\
          <dl class=\"facts\"><dt>Database</dt><dd>{}</dd><dt>Collection</dt><dd>{}</dd>\
          <dt>Events</dt><dd>{}</dd><dt>Condition</dt><dd>{condition}</dd><dt>Id</dt><dd><code>{}</code></dd></dl>\
@@ -136,12 +135,7 @@ fn render(
         esc(&sub.id.0),
         verification_html(session, sub),
         if sub.status == SubscriptionStatus::Unverified { String::new() } else { test_html(session, sub, test_result) },
-    );
-    body
-}
-
-fn scoped(session: &Session) -> Result<AccountCaller, Response> {
-    session.account()
+    )
 }
 
 fn show(
@@ -152,10 +146,7 @@ fn show(
     extra: &str,
     test_result: &str,
 ) -> Response {
-    let caller = match scoped(session) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let caller = or_return!(session.account());
     match crate::subscriptions::owned(state, &caller.account, id) {
         Ok(sub) => (
             status,
@@ -195,10 +186,7 @@ pub async fn download(
     session: Session,
     Path(id): Path<String>,
 ) -> Response {
-    let caller = match scoped(&session) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let caller = or_return!(session.account());
     match crate::verify::download(State(state), caller, Path(id)).await {
         Ok(r) => r,
         Err(e) => error_page(&session, &e),
@@ -231,13 +219,7 @@ pub async fn verify(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = FormData::checked(&session, &body) {
-        return r;
-    }
-    let caller = match scoped(&session) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (_, caller) = or_return!(session.act(&body));
     match crate::verify::verify(
         State(state.clone()),
         caller,
@@ -295,14 +277,7 @@ pub async fn test(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let form = match FormData::checked(&session, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let caller = match scoped(&session) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (form, caller) = or_return!(session.act(&body));
     let mut req = json!({});
     if let Some(event) = form.get("event").filter(|e| !e.is_empty()) {
         req["event"] = json!(event);
@@ -335,14 +310,7 @@ pub async fn set_status(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let form = match FormData::checked(&session, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let caller = match scoped(&session) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (form, caller) = or_return!(session.act(&body));
     let (s, p, h) = (State(state.clone()), Path(id.clone()), HeaderMap::new());
     let result = match form.get("to") {
         Some("pause") => crate::subscriptions::pause(s, caller, p, h).await,
@@ -361,10 +329,7 @@ pub async fn confirm_delete(
     session: Session,
     Path(id): Path<String>,
 ) -> Response {
-    let caller = match scoped(&session) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let caller = or_return!(session.account());
     match crate::subscriptions::owned(&state, &caller.account, &id) {
         Ok(sub) => {
             let path = format!("/console/subscriptions/{}/delete", url_part(&id));
@@ -389,13 +354,7 @@ pub async fn delete(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = FormData::checked(&session, &body) {
-        return r;
-    }
-    let caller = match scoped(&session) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (_, caller) = or_return!(session.act(&body));
     match crate::subscriptions::delete(State(state), caller, Path(id), HeaderMap::new()).await {
         Ok(_) => Redirect::to("/console/subscriptions").into_response(),
         Err(e) => error_page(&session, &e),

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::html::{
     api_error, button_form, csrf_field, error_page, esc, notice, page as frame, table, url_part,
 };
-use super::session::{FormData, Session};
+use super::session::Session;
 use crate::domains::{DomainQuery, DomainView};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::AppState;
@@ -55,10 +55,7 @@ fn row(session: &Session, d: &DomainView) -> String {
 }
 
 async fn render(state: &AppState, session: &Session, extra: &str, status: StatusCode) -> Response {
-    let caller = match session.account() {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let caller = or_return!(session.account());
     let q = DomainQuery {
         limit: Some(100),
         cursor: None,
@@ -101,14 +98,7 @@ pub async fn page(State(state): State<AppState>, session: Session) -> Response {
 
 /// `POST /console/domains`.
 pub async fn add(State(state): State<AppState>, session: Session, body: Bytes) -> Response {
-    let form = match FormData::checked(&session, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let caller = match session.account() {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (form, caller) = or_return!(session.act(&body));
     let body = json!({"domain": form.get("domain").unwrap_or_default()});
     match crate::domains::create(State(state.clone()), caller, ApiJson(body)).await {
         Ok((_, d)) => {
@@ -130,13 +120,7 @@ pub async fn validate(
     Path(domain): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = FormData::checked(&session, &body) {
-        return r;
-    }
-    let caller = match session.account() {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (_, caller) = or_return!(session.act(&body));
     match crate::domains::validate(State(state.clone()), caller, Path(domain)).await {
         Ok(d) => {
             let n = d.activated.as_ref().map_or(0, Vec::len);
@@ -158,13 +142,7 @@ pub async fn delete(
     Path(domain): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = FormData::checked(&session, &body) {
-        return r;
-    }
-    let caller = match session.account() {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (_, caller) = or_return!(session.act(&body));
     match crate::domains::delete(State(state), caller, Path(domain)).await {
         Ok(_) => Redirect::to("/console/domains").into_response(),
         Err(e) => error_page(&session, &e),

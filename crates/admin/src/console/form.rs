@@ -288,23 +288,14 @@ fn form_html(session: &Session, action: &str, v: &Values, error: Option<&ApiErro
 
 /// `GET /console/subscriptions/new`.
 pub async fn new_page(session: Session) -> Response {
-    if let Err(r) = session.account() {
-        return r;
-    }
+    or_return!(session.account());
     let body = form_html(&session, "/console/subscriptions", &Values::blank(), None);
     frame(&session, "New webhook", &body).into_response()
 }
 
 /// `POST /console/subscriptions`: creates it through the API's own handler.
 pub async fn create(State(state): State<AppState>, session: Session, body: Bytes) -> Response {
-    let form = match FormData::checked(&session, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let caller = match session.account() {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (form, caller) = or_return!(session.act(&body));
     let values = Values::from_form(&form);
     let result = match values.body(false) {
         Ok(body) => crate::subscriptions::create(State(state), caller, ApiJson(body)).await,
@@ -333,10 +324,7 @@ pub async fn edit_page(
     session: Session,
     Path(id): Path<String>,
 ) -> Response {
-    let caller = match session.account() {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let caller = or_return!(session.account());
     match crate::subscriptions::owned(&state, &caller.account, &id) {
         Ok(sub) => {
             let action = format!("/console/subscriptions/{}/edit", url_part(&id));
@@ -359,14 +347,7 @@ pub async fn edit(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let form = match FormData::checked(&session, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let caller = match session.account() {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (form, caller) = or_return!(session.act(&body));
     let values = Values::from_form(&form);
     let mut headers = HeaderMap::new();
     if let Ok(tag) = HeaderValue::from_str(&values.etag) {
@@ -398,5 +379,48 @@ pub async fn edit(
             )
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_errors_land_at_the_form_field_they_name() {
+        let at = |field: &str| error_field(&ApiError::invalid(field, "x"));
+        assert_eq!(at("limits.per_second"), "per_second");
+        assert_eq!(at("limits.max_in_flight"), "max_in_flight");
+        assert_eq!(at("conditions_text"), "conditions");
+        assert_eq!(at("conditions.all[0].op"), "conditions");
+        assert_eq!(at("events[1]"), "events");
+        assert_eq!(at("url"), "url");
+    }
+
+    #[test]
+    fn the_body_is_what_the_api_takes() {
+        let mut v = Values::blank();
+        v.database = "12".into();
+        v.url = "https://h.example/in".into();
+        v.events = vec!["click".into()];
+        v.per_second = "2.5".into();
+        v.max_in_flight = "lots".into();
+        let body = v.body(false).unwrap();
+        assert_eq!(
+            body["limits"],
+            json!({"max_in_flight": "lots", "per_second": 2.5})
+        );
+        assert_eq!(body["actions"], Value::Null, "none ticked: all");
+        assert_eq!(body["collection"], Value::Null);
+        assert!(body.get("conditions").is_none() && body.get("conditions_text").is_none());
+        assert_eq!(
+            v.body(true).unwrap()["conditions_text"],
+            "",
+            "an edit clears the condition"
+        );
+        v.conditions = r#"{"field": "city", "op": "equals", "value": "Amsterdam"}"#.into();
+        assert_eq!(v.body(false).unwrap()["conditions"]["field"], "city");
+        v.conditions = "{not json".into();
+        assert_eq!(error_field(&v.body(false).unwrap_err()), "conditions");
     }
 }

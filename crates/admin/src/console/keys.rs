@@ -37,10 +37,7 @@ const EXAMPLES: &[(&str, &str, &str)] = &[
 
 /// `GET /console/keys`.
 pub async fn page(State(state): State<AppState>, session: Session) -> Response {
-    let caller = match session.account() {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let caller = or_return!(session.account());
     let q = KeysQuery {
         account: Some(caller.account.to_string()),
     };

@@ -8,7 +8,7 @@ use hookline_model::{Subscription, SubscriptionStatus};
 use serde::Deserialize;
 
 use super::html::{api_error, badge, button_form, esc, notice, page as frame, table, url_part};
-use super::session::{FormData, Session};
+use super::session::Session;
 use crate::delivery::CheckReport;
 use crate::extract::ApiQuery;
 use crate::subscriptions::ListQuery;
@@ -90,10 +90,7 @@ pub async fn page(
     session: Session,
     Query(f): Query<Filters>,
 ) -> Response {
-    let caller = match session.account() {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let caller = or_return!(session.account());
     let status =
         some(&f.status).and_then(|s| serde_json::from_value::<SubscriptionStatus>(s.into()).ok());
     let q = ListQuery {
@@ -189,13 +186,7 @@ fn check_rows(report: &CheckReport) -> Vec<String> {
 
 /// `POST /console/check`: a test webhook to every active subscription, and the report.
 pub async fn check_now(State(state): State<AppState>, session: Session, body: Bytes) -> Response {
-    if let Err(r) = FormData::checked(&session, &body) {
-        return r;
-    }
-    let caller = match session.account() {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (_, caller) = or_return!(session.act(&body));
     let body = match crate::delivery::check(State(state), caller).await {
         Err(e) => api_error(&e),
         Ok(report) => format!(

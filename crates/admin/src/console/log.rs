@@ -9,7 +9,7 @@ use hookline_model::{Outcome, OutcomeResult};
 use serde_json::json;
 
 use super::html::{api_error, csrf_field, error_page, esc, notice, page as frame, table, url_part};
-use super::session::{FormData, Session};
+use super::session::Session;
 use crate::delivery::AttemptsQuery;
 use crate::extract::ApiQuery;
 use crate::AppState;
@@ -79,10 +79,7 @@ async fn render(
     extra: &str,
     status: StatusCode,
 ) -> Response {
-    let caller = match session.account() {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let caller = or_return!(session.account());
     let q = AttemptsQuery {
         limit: Some(50),
         cursor,
@@ -148,14 +145,7 @@ pub async fn replay(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let form = match FormData::checked(&session, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let caller = match session.account() {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (form, caller) = or_return!(session.act(&body));
     let mut req = json!({"dry_run": form.get("dry_run") == Some("true")});
     for k in ["since", "until"] {
         if let Some(v) = form.get(k).filter(|v| !v.is_empty()) {

@@ -20,6 +20,17 @@
 //! - [`portal`]: one-time portal links (`POST /v1/operator/portal-links`) and their opening.
 //! - [`operator`]: accounts and per-endpoint backlog for operator sessions.
 
+/// The `Ok` value of a `Result<T, session::Refusal>`, or returns the refusal's answer (the
+/// sign-in redirect, a 403 for a form without its CSRF token, ...).
+macro_rules! or_return {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(refusal) => return *refusal,
+        }
+    };
+}
+
 pub mod detail;
 pub mod domains;
 pub mod form;

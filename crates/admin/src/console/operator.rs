@@ -186,10 +186,7 @@ pub async fn act(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match FormData::checked(&session, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let form = or_return!(FormData::checked(&session, &body));
     if !session.is_operator() {
         return (StatusCode::FORBIDDEN, "operators only").into_response();
     }

@@ -62,6 +62,10 @@ impl SessionData {
     }
 }
 
+/// The answer instead of a page: a redirect to the sign-in page or the operator view, or a 403
+/// for a form without its CSRF token (boxed: it is the rare path).
+pub type Refusal = Box<Response>;
+
 /// A signed-in request's session.
 #[derive(Debug, Clone)]
 pub struct Session(pub SessionData);
@@ -69,12 +73,17 @@ pub struct Session(pub SessionData);
 impl Session {
     /// The account this session acts for, as the API handlers take it; an operator who has not
     /// chosen one is sent to the operator view.
-    pub fn account(&self) -> Result<AccountCaller, Response> {
+    pub fn account(&self) -> Result<AccountCaller, Refusal> {
         self.0
             .account
             .clone()
             .map(|account| AccountCaller { account })
-            .ok_or_else(|| Redirect::to("/console/operator").into_response())
+            .ok_or_else(|| Box::new(Redirect::to("/console/operator").into_response()))
+    }
+
+    /// A submitted form of this session (its CSRF token checked) and the account it acts for.
+    pub fn act(&self, body: &[u8]) -> Result<(FormData, AccountCaller), Refusal> {
+        Ok((FormData::checked(self, body)?, self.account()?))
     }
 
     pub fn is_operator(&self) -> bool {
@@ -139,7 +148,7 @@ pub struct FormData(pub Vec<(String, String)>);
 impl FormData {
     /// Parses `body` (`application/x-www-form-urlencoded`) and checks its `csrf` field against
     /// the session's; a mismatch answers 403.
-    pub fn checked(session: &Session, body: &[u8]) -> Result<Self, Response> {
+    pub fn checked(session: &Session, body: &[u8]) -> Result<Self, Refusal> {
         let fields: Vec<(String, String)> =
             url::form_urlencoded::parse(body).into_owned().collect();
         let form = Self(fields);
@@ -152,15 +161,17 @@ impl FormData {
                 .fold(0u8, |acc, (a, b)| acc | (a ^ b))
                 == 0;
         if !same {
-            return Err((
-                StatusCode::FORBIDDEN,
-                super::html::bare_page(
-                    "Form expired",
-                    "<p>This form was not sent from your current session (its CSRF token does \
-                     not match). Reload the page and try again.</p>",
-                ),
-            )
-                .into_response());
+            return Err(Box::new(
+                (
+                    StatusCode::FORBIDDEN,
+                    super::html::bare_page(
+                        "Form expired",
+                        "<p>This form was not sent from your current session (its CSRF token \
+                         does not match). Reload the page and try again.</p>",
+                    ),
+                )
+                    .into_response(),
+            ));
         }
         Ok(form)
     }
@@ -225,4 +236,3 @@ pub async fn look_css(State(state): State<AppState>, headers: HeaderMap) -> Resp
     )
         .into_response()
 }
-

@@ -131,9 +131,7 @@ pub async fn sign_out(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = FormData::checked(&session, &body) {
-        return r;
-    }
+    or_return!(FormData::checked(&session, &body));
     let mut resp = Redirect::to("/console/sign-in").into_response();
     resp.headers_mut()
         .insert(header::SET_COOKIE, state.console.cookie(&headers, None));
