@@ -436,7 +436,18 @@ async fn scenario() {
     b.resize(390, 844).await;
     assert_accessible(&b).await;
     b.screenshot(shots, "webhooks-phone").await;
+    for page in [
+        format!("{base}/console/subscriptions/{a_id}"),
+        format!("{base}/console/subscriptions/{a_id}/edit"),
+        format!("{base}/console/subscriptions/{down_id}/attempts"),
+        format!("{base}/console/keys"),
+    ] {
+        b.goto(&page).await;
+        b.find("main h1").await;
+        assert_accessible(&b).await;
+    }
     b.resize(1280, 900).await;
+    b.goto(&format!("{base}/console/subscriptions")).await;
 
     // --- Delete asks first.
     b.goto(&format!("{base}/console/subscriptions/{down_id}/delete"))

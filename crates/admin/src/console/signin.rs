@@ -100,6 +100,7 @@ pub async fn submit(
         Ok(c) => c,
         Err(e) => return with_signin_cookie(&fresh, e.status, form(&fresh, Some(&e.message))),
     };
+    tracing::info!(token = %caller.token_id, account = ?caller.account, "console sign-in");
     let kind = match caller.role {
         TokenRole::Account => Kind::Account,
         TokenRole::Operator => Kind::Operator,
