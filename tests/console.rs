@@ -658,7 +658,11 @@ async fn operator_view(driver: &Driver, base: &str, operator: &str, shots: Optio
     assert!(!text.contains(&operator[21..]), "no secret is shown");
     assert_accessible(&b).await;
     b.screenshot(shots, "operator").await;
-    b.click(&b.find("main table form button").await).await;
+    let portal_button = b.find_all("main table form button").await;
+    b.click(&portal_button[1]).await; // "Portal link" of account 1001
+    let link = b.text(&b.find("#portal-link").await).await;
+    assert!(link.contains("/console/portal/open?link="), "{link}");
+    b.click(&b.find("main table form button").await).await; // "Open"
     b.wait_url("/console/subscriptions").await;
     let text = b.wait_text("/hooks/a.php", WITHIN, false).await;
     assert!(text.contains("operator · account 1001"), "{text}");
