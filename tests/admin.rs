@@ -14,10 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hookline_admin::auth;
 use hookline_integration_tests::openapi::{Answer, OpenApi, Seen};
-use hookline_integration_tests::{key_path, produce, read_to_end, start_admin, Pipeline};
-use hookline_model::{AccountId, TokenRole};
+use hookline_integration_tests::{
+    key_path, new_token as token, produce, read_to_end, start_admin, Pipeline,
+};
+use hookline_model::TokenRole;
 use hookline_testkit::{eventually, Broker, DnsServer, StaticSite, TestTopics};
 use serde_json::{json, Value};
 
@@ -54,18 +55,6 @@ impl Api {
 
 fn openapi() -> Arc<Value> {
     hookline_integration_tests::openapi::document()
-}
-
-async fn token(t: &TestTopics, role: TokenRole, account: Option<&str>) -> String {
-    let new = auth::generate(
-        role,
-        account.map(|a| AccountId::new(a).unwrap()),
-        Some("test".into()),
-    );
-    hookline_admin::tables::write_token(&t.settings, &t.topics, &new.record)
-        .await
-        .unwrap();
-    new.token
 }
 
 fn profile_create(id: &str, collection: Option<&str>) -> Value {

@@ -27,27 +27,16 @@ use bytes::Bytes;
 use driver::{Browser, Driver, CHROMEDRIVER, CHROMIUM};
 use hookline_admin::auth;
 use hookline_integration_tests::{
-    count, key_path, produce, read_to_end, skip_for_missing_runtime, start_admin, Pipeline,
+    count, key_path, new_token as token, produce, read_to_end, skip_for_missing_runtime,
+    start_admin, Pipeline,
 };
-use hookline_model::{AccountId, TokenRole};
+use hookline_model::TokenRole;
 use hookline_outbound::{HttpClient, HttpOptions, NetworkGuard};
 use hookline_testkit::{eventually, Broker, DnsServer, StaticSite, TestTopics};
 use http::{HeaderName, HeaderValue, Method};
 use serde_json::{json, Value};
 
 const WITHIN: Duration = Duration::from_secs(30);
-
-async fn token(t: &TestTopics, role: TokenRole, account: Option<&str>) -> String {
-    let new = auth::generate(
-        role,
-        account.map(|a| AccountId::new(a).unwrap()),
-        Some("console test".into()),
-    );
-    hookline_admin::tables::write_token(&t.settings, &t.topics, &new.record)
-        .await
-        .unwrap();
-    new.token
-}
 
 fn client() -> HttpClient {
     HttpClient::new(
@@ -654,7 +643,11 @@ async fn operator_view(driver: &Driver, base: &str, operator: &str, shots: Optio
         text.contains("1001") && text.contains("/hooks/a.php"),
         "{text}"
     );
-    assert!(text.contains("console test"), "the tokens' labels: {text}");
+    let (operator_id, _) = auth::split(operator).unwrap();
+    assert!(
+        text.contains(&format!("hlt_{operator_id}_")),
+        "the tokens, by id: {text}"
+    );
     assert!(!text.contains(&operator[21..]), "no secret is shown");
     assert_accessible(&b).await;
     b.screenshot(shots, "operator").await;
