@@ -284,6 +284,17 @@ async fn scenario() {
     )
     .await;
     assert_eq!(forged.status, 403);
+    // Nor can another site sign a browser in to an account of its choosing: the sign-in form
+    // has a CSRF token of its own.
+    let login = raw(
+        Method::POST,
+        &format!("{base}/console/sign-in"),
+        &[("content-type", "application/x-www-form-urlencoded".into())],
+        &format!("csrf=x&token={alice}"),
+    )
+    .await;
+    assert_eq!(login.status, 403);
+    assert!(login.headers.get("location").is_none());
 
     // --- Create a webhook: the API's validation error shows at its field, then the condition
     // built in the builder is saved as the JSON it shows.
