@@ -128,6 +128,15 @@ impl Driver {
             "--disable-component-update".into(),
             "--disable-sync".into(),
             "--disable-dev-shm-usage".into(),
+            // Nothing but loopback: no host name resolves, and the browser's own services
+            // (translation, phishing lists, pings, ...) stay off.
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1".into(),
+            "--disable-domain-reliability".into(),
+            "--disable-client-side-phishing-detection".into(),
+            "--disable-default-apps".into(),
+            "--no-pings".into(),
+            "--no-default-browser-check".into(),
+            "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication".into(),
             format!("--user-data-dir={}", dir.display()),
             format!("--window-size={width},{height}"),
         ];
