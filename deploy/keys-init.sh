@@ -20,6 +20,8 @@
 #                          PKCS#8 envelope `openssl genpkey -algorithm ED25519` writes.
 #   KEY.keyring.json       retired RSA keys, published until they expire. Written only by
 #                          `hookline keys rotate`; never created here.
+#   KEY.ed25519.keyring.json  retired Ed25519 masters, still signing and published until they
+#                          expire. Written only by `hookline keys rotate-ed25519`.
 #
 # Every file is written to a temporary name and hard-linked into place, which fails when the
 # file exists: two runs at once never overwrite each other's key. Mode 0600 (umask 077).
@@ -79,7 +81,7 @@ if [ -n "$secret_name" ]; then
   printf '"data":{'
   sep=""
   base="$(basename "$key")"
-  for f in "$key" "$ed" "$key.keyring.json"; do
+  for f in "$key" "$ed" "$key.keyring.json" "$key.ed25519.keyring.json"; do
     [ -e "$f" ] || continue
     printf '%s"%s":"%s"' "$sep" "$base${f#"$key"}" "$(base64 -w 0 <"$f")"
     sep=","

@@ -24,7 +24,8 @@ Against the code, in Kubernetes and docker-compose.yml:
   - the join stages (tracking, profiles) get HOOKLINE_STATE_DIR on a writable volume that
     outlives the container (a PersistentVolumeClaim template, a named compose volume);
   - sender and admin see the RSA key, its `.ed25519.pem` and its `.keyring.json` where
-    HOOKLINE_SIGNING_KEY points (a Secret mounted whole, or with those three items);
+    HOOKLINE_SIGNING_KEY points, and `.ed25519.keyring.json` (a Secret mounted whole, or with
+    those four items);
   - Services' target ports exist on the pods they select; StatefulSets' governing Services exist;
   - each ScaledObject scales an existing workload on the right consumer groups and topics (from
     the topic prefix), with maxReplicaCount equal to the partition count of the topic Job, and
@@ -313,7 +314,8 @@ def check_k8s(versions, problems):
                     items = secret.get("items")
                     if items is not None:
                         paths = {i["path"] for i in items}
-                        for needed in (base, base + ".ed25519.pem", base + ".keyring.json"):
+                        for needed in (base, base + ".ed25519.pem", base + ".keyring.json",
+                                       base + ".ed25519.keyring.json"):
                             if needed not in paths:
                                 problems.add(cwhere, f"the Secret's items leave out {needed}; mount it without items:")
                     secrets_used.append((secret.get("secretName"), cwhere))

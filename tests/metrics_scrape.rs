@@ -2,7 +2,8 @@
 //! loopback, while 10,000 subscriptions are loaded and events flow end to end. Once the pipeline
 //! is quiescent, the scrapes alone must show the accounting identities, every consumer group's
 //! lag (the sender's included) for every partition it holds, the event-to-delivery latency
-//! histogram, and a label cardinality that does not grow with the number of subscriptions.
+//! histogram, the broker round trips librdkafka measured, nothing queued at rest, and a label
+//! cardinality that does not grow with the number of subscriptions.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -19,6 +20,15 @@ const MATCHING: usize = 2;
 const CLICKS: usize = 200;
 const UNSUBSCRIBED_CLICKS: usize = 20;
 const HOSTILE: usize = 10;
+
+/// Clients whose librdkafka statistics must reach `/metrics`: a group consumer and a producer
+/// of a join stage and of the sender.
+const KAFKA_CLIENTS: [(&str, &str); 4] = [
+    ("hookline-tracking", "tracking-consumer"),
+    ("hookline-tracking", "tracking-producer"),
+    ("hookline-sender", "sender-deliveries-consumer"),
+    ("hookline-sender", "sender-deliveries-producer"),
+];
 
 fn subscriptions(url: &str) -> Vec<(String, Value)> {
     (0..SUBSCRIPTIONS)
@@ -188,6 +198,12 @@ async fn every_stage_scrape_adds_up_with_ten_thousand_subscriptions() {
                 && lag_partitions(sender, lag, ".deliveries\"") == PARTITIONS as usize
                 && sum(tracking, lag, &[]) == 0.0
                 && sum(sender, lag, &["deliveries"]) == 0.0
+                && KAFKA_CLIENTS.iter().all(|(stage, client)| {
+                    scrapes[stage].keys().any(|k| {
+                        k.starts_with("hookline_kafka_broker_rtt_seconds{")
+                            && k.contains(&format!("client=\"{client}\""))
+                    })
+                })
         };
         if done {
             break;
@@ -243,10 +259,35 @@ async fn every_stage_scrape_adds_up_with_ten_thousand_subscriptions() {
         sum(
             sender,
             "hookline_sender_event_to_delivery_seconds_count",
-            &[]
+            &["attempt=\"first\""]
         ),
         deliveries
     );
+    assert_eq!(sum(sender, "hookline_sender_queued_deliveries", &[]), 0.0);
+    assert!(sender.contains_key("hookline_sender_queued_deliveries"));
+    // librdkafka's view of the broker, per client: a round trip was measured, and nothing is
+    // left waiting at rest.
+    for (stage, client) in KAFKA_CLIENTS {
+        let c = format!("client=\"{client}\"");
+        let s = &scrapes[stage];
+        assert!(
+            sum(
+                s,
+                "hookline_kafka_broker_rtt_seconds",
+                &[&c, "quantile=\"0.99\""]
+            ) > 0.0,
+            "{client}: no round trip measured"
+        );
+        assert_eq!(
+            sum(
+                s,
+                "hookline_kafka_client_queue_messages",
+                &[&c, "queue=\"producer\""]
+            ),
+            0.0,
+            "{client}"
+        );
+    }
     assert_eq!(sum(sender, "hookline_sender_attempts_in_flight", &[]), 0.0);
     assert_eq!(sum(sender, "hookline_sender_open_circuits", &[]), 0.0);
     assert_eq!(

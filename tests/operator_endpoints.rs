@@ -1,8 +1,8 @@
 //! The operator's per-endpoint view, `GET /v1/operator/endpoints`: what metric labels must not
 //! carry (subscription ids, URLs). With the whole pipeline running, one endpoint answers 500 and
 //! another 200; the view shows the failing one first, with the time it began failing (from the
-//! senders' `endpoint-health` records) and its failed attempts, and the healthy one closed with
-//! its delivered attempt. Only operators may read it. Every answer matches the OpenAPI document.
+//! senders' `endpoint-health` records), its failed attempts and the deliveries waiting for
+//! another attempt, and the healthy one closed with its delivered attempt and nothing waiting. Only operators may read it. Every answer matches the OpenAPI document.
 
 // The admin API client and fixtures of `admin_quotas.rs`; this test uses a few of them.
 #[allow(dead_code)]
@@ -104,6 +104,7 @@ async fn operators_see_each_endpoints_circuit_and_failures_customers_do_not() {
             let (bad, ok) = (endpoint(&a.body, "bad-sub"), endpoint(&a.body, "ok-sub"));
             bad["failing_since"].is_string()
                 && bad["recent_failures"].as_u64() >= Some(1)
+                && bad["backlog"]["waiting"].as_u64() >= Some(1)
                 && ok["last_attempt"]["result"] == "delivered"
         };
         if ready {
@@ -132,6 +133,15 @@ async fn operators_see_each_endpoints_circuit_and_failures_customers_do_not() {
         (Some("closed"), true)
     );
     assert_eq!(ok["recent_failures"], 0);
+    // What waits: the failing endpoint's deliveries are scheduled for another attempt (at most
+    // the six clicks), the healthy one's are all delivered; nothing is parked.
+    let waiting = bad["backlog"]["waiting"].as_u64().unwrap();
+    assert!((1..=6).contains(&waiting), "{bad:#}");
+    assert_eq!(bad["backlog"]["parked"], 0);
+    assert_eq!(
+        ok["backlog"],
+        json!({"waiting": 0, "parked": 0, "at_least": false})
+    );
     let quiet = endpoint(&body, "other-sub");
     assert!(
         quiet["last_attempt"].is_null() && quiet["recent_attempts"] == 0,

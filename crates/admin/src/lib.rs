@@ -15,6 +15,8 @@
 //! - [`keys`]: `GET /v1/keys`, the public keys (a Standard Webhooks key per account).
 //! - [`page`]: cursor pagination (`limit`, `cursor`, `next_cursor`) of every list.
 //! - [`operator`]: endpoints across accounts, for operator tokens.
+//! - [`backlog`]: per subscription, the deliveries waiting for another attempt or parked while
+//!   paused, counted from the followed outcomes.
 //! - [`error`]: the JSON error answer every endpoint uses.
 //! - [`console`]: the web console and embeddable customer portal at `/console/`.
 //!
@@ -22,6 +24,7 @@
 //! test checks the running server against it. [`AdminArgs`] / [`serve`] are what `main` and the tests share.
 
 pub mod auth;
+pub mod backlog;
 pub mod concurrency;
 pub mod console;
 pub mod delivery;

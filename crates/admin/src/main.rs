@@ -23,5 +23,6 @@ async fn main() -> anyhow::Result<()> {
             DRAIN.as_secs()
         );
     }
+    hookline_telemetry::trace::finish();
     Ok(())
 }

@@ -93,6 +93,8 @@ pub struct EndpointView {
     pub recent_failures: usize,
     pub recent_attempts: usize,
     pub last_attempt: Option<LastAttempt>,
+    /// Deliveries waiting for another attempt or parked while paused ([`crate::backlog`]).
+    pub backlog: crate::backlog::BacklogView,
 }
 
 #[derive(Debug, Serialize)]
@@ -173,6 +175,7 @@ fn endpoint_view(state: &AppState, s: hookline_model::Subscription) -> EndpointV
         open_until: health.as_ref().and_then(|h| h.open_until.clone()),
         recent_failures: attempts.iter().filter(failed).count(),
         recent_attempts: attempts.len(),
+        backlog: state.tables.backlog(&s.id),
         last_attempt: last_attempt.map(|o| LastAttempt {
             at: o.started_at.clone(),
             result: o.result,

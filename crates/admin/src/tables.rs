@@ -140,6 +140,8 @@ type Histories = Arc<RwLock<HashMap<SubscriptionId, VecDeque<(Position, Outcome)
 /// Keeps the last [`ATTEMPTS_KEPT`] outcomes of at most [`HISTORIES_KEPT`] subscriptions.
 struct OutcomesSink {
     rows: Histories,
+    /// What waits per subscription ([`crate::backlog`]), from the same outcomes.
+    backlog: Arc<RwLock<crate::backlog::Backlog>>,
     /// When each history was last added to (a counter, not a clock).
     touched: HashMap<SubscriptionId, u64>,
     seq: u64,
@@ -147,9 +149,14 @@ struct OutcomesSink {
 }
 
 impl OutcomesSink {
-    fn new(rows: Histories, histories: usize) -> Self {
+    fn new(
+        rows: Histories,
+        backlog: Arc<RwLock<crate::backlog::Backlog>>,
+        histories: usize,
+    ) -> Self {
         Self {
             rows,
+            backlog,
             touched: HashMap::new(),
             seq: 0,
             histories: histories.max(1),
@@ -157,6 +164,7 @@ impl OutcomesSink {
     }
 
     fn add(&mut self, at: Position, outcome: Outcome) {
+        write(&self.backlog).apply(&outcome);
         self.seq += 1;
         let id = outcome.subscription_id.clone();
         let mut rows = write(&self.rows);
@@ -239,6 +247,7 @@ pub struct Tables {
     domains: Followed<DomainRecord>,
     health: Followed<EndpointHealth>,
     attempts: Histories,
+    backlog: Arc<RwLock<crate::backlog::Backlog>>,
     _outcomes: TableTail,
 }
 
@@ -269,11 +278,12 @@ impl Tables {
         let health =
             Followed::start(settings, &topics.endpoint_health, health_of_key, None).await?;
         let attempts = Arc::default();
+        let backlog = Arc::default();
         let outcomes = TableTail::spawn(
             settings,
             "hookline-admin-outcomes",
             &topics.outcomes,
-            OutcomesSink::new(Arc::clone(&attempts), HISTORIES_KEPT),
+            OutcomesSink::new(Arc::clone(&attempts), Arc::clone(&backlog), HISTORIES_KEPT),
         )?;
         let consumer: BaseConsumer = settings
             .table_consumer("hookline-admin-watermarks")
@@ -304,6 +314,7 @@ impl Tables {
             domains,
             health,
             attempts,
+            backlog,
             _outcomes: outcomes,
         })
     }
@@ -328,6 +339,12 @@ impl Tables {
     }
 
     /// The last `endpoint-health` record of subscription `id` (none while it never failed).
+    /// The deliveries of a subscription waiting for another attempt or parked
+    /// ([`crate::backlog`]).
+    pub fn backlog(&self, id: &SubscriptionId) -> crate::backlog::BacklogView {
+        read(&self.backlog).view(id)
+    }
+
     pub fn endpoint_health(&self, id: &str) -> Option<EndpointHealth> {
         read(&self.health.rows).get(id).cloned()
     }
@@ -473,7 +490,7 @@ mod tests {
     #[test]
     fn histories_are_bounded_per_subscription_and_in_number() {
         let rows = Arc::default();
-        let mut sink = OutcomesSink::new(Arc::clone(&rows), 10);
+        let mut sink = OutcomesSink::new(Arc::clone(&rows), Arc::default(), 10);
         for n in 0..(ATTEMPTS_KEPT as u32 + 5) {
             sink.add((0, i64::from(n)), outcome("busy", n));
         }
@@ -501,7 +518,7 @@ mod tests {
     #[test]
     fn attempt_pages_go_back_in_time_and_ignore_newer_arrivals() {
         let rows: Histories = Arc::default();
-        let mut sink = OutcomesSink::new(Arc::clone(&rows), 10);
+        let mut sink = OutcomesSink::new(Arc::clone(&rows), Arc::default(), 10);
         for n in 0..7 {
             sink.add((0, i64::from(n) * 10), outcome("s", n));
         }

@@ -207,6 +207,16 @@ enum KeysCmd {
         #[arg(long)]
         new_key_id: Option<String>,
     },
+    /// Retire the Ed25519 master key of the standard-webhooks profile and generate a new one:
+    /// until --overlap ends, requests carry a signature by each, and both account keys are
+    /// published. Restart the admin API first, then the senders.
+    RotateEd25519 {
+        #[command(flatten)]
+        signing: hookline_config::SigningArgs,
+        /// How long the retired key keeps signing and stays published.
+        #[arg(long, default_value = "7d")]
+        overlap: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -387,6 +397,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("set HOOKLINE_SIGNING_KEY_ID={} for both", new.key_id());
             }
             println!("DNS TXT for {}: {}", new.key_id(), new.dns_txt());
+        }
+        Command::Keys(KeysCmd::RotateEd25519 { signing, overlap }) => {
+            let overlap = hookline_config::parse_duration(&overlap)
+                .map_err(|e| anyhow::anyhow!("--overlap: {e}"))?;
+            let master = hookline_signing::standard_webhooks::key_path(&signing.signing_key);
+            let new = hookline_signing::ed25519_rotation::rotate(&master, overlap)?;
+            println!(
+                "new Ed25519 master key {} at {}",
+                new.key_id(),
+                master.display()
+            );
+            println!(
+                "the retired key signs too and stays published for {} s (keyring {}); restart hookline-admin, then the senders",
+                overlap.as_secs(),
+                hookline_signing::ed25519_rotation::keyring_path(&master).display()
+            );
+            println!("receivers fetch their account's new key from GET /v1/keys?account=<id>");
         }
         Command::Keys(KeysCmd::DnsRecord { signing }) => {
             let key = hookline_signing::SigningKey::load_or_generate(

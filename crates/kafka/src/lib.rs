@@ -11,6 +11,8 @@
 //! - [`quarantine`]: writes malformed input to the quarantine topic.
 //! - [`offsets`]: per-partition bookkeeping of what may be committed.
 //! - [`lag`]: consumer lag per assigned partition, from librdkafka's statistics.
+//! - [`stats`]: the brokers' round trip, waiting requests and the client queues, from the same
+//!   statistics, as `hookline_kafka_*` gauges.
 //! - [`membership`]: static group membership (a stable `group.instance.id` per instance) and
 //!   leaving a group on purpose.
 
@@ -20,6 +22,7 @@ pub mod offsets;
 pub mod producer;
 pub mod quarantine;
 pub mod settings;
+pub mod stats;
 pub mod table;
 pub mod topics;
 

@@ -7,6 +7,7 @@ use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
 use serde::Serialize;
 
+use crate::stats::{StatsContext, STATISTICS_INTERVAL_MS};
 use crate::{KafkaError, KafkaSettings};
 
 /// librdkafka's default `message.max.bytes`.
@@ -33,7 +34,9 @@ pub struct Producer {
 /// the producer epoch.
 struct Client {
     config: rdkafka::ClientConfig,
-    current: RwLock<(u64, FutureProducer)>,
+    /// Records librdkafka's statistics as metrics, or nothing (tools).
+    context: StatsContext,
+    current: RwLock<(u64, FutureProducer<StatsContext>)>,
 }
 
 /// The broker's acknowledgement of one record, not yet awaited, and what it takes to send the
@@ -102,20 +105,39 @@ pub fn is_transient(e: &RdError) -> bool {
 }
 
 impl Producer {
+    /// A producer without metrics (tools such as the CLI).
     pub fn new(settings: &KafkaSettings) -> Result<Self, KafkaError> {
-        let config = settings.producer();
-        let inner: FutureProducer = config.create()?;
+        Self::with_context(settings, StatsContext::default())
+    }
+
+    /// A producer whose broker round trips and queues are exported under the label `client`
+    /// (a bounded name such as `sender-deliveries-producer`; [`crate::stats`]).
+    pub fn with_stats(
+        settings: &KafkaSettings,
+        metrics: hookline_telemetry::Metrics,
+        client: &str,
+    ) -> Result<Self, KafkaError> {
+        Self::with_context(settings, StatsContext::new(metrics, client))
+    }
+
+    fn with_context(settings: &KafkaSettings, context: StatsContext) -> Result<Self, KafkaError> {
+        let mut config = settings.producer();
+        if context.wants_statistics() && config.get("statistics.interval.ms").is_none() {
+            config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+        }
+        let inner = config.create_with_context(context.clone())?;
         Ok(Self {
             max_message_bytes: message_max_bytes(config.get("message.max.bytes")),
             client: Arc::new(Client {
                 config,
+                context,
                 current: RwLock::new((0, inner)),
             }),
         })
     }
 
     /// The current client and its generation.
-    fn current(&self) -> (u64, FutureProducer) {
+    fn current(&self) -> (u64, FutureProducer<StatsContext>) {
         let g = self
             .client
             .current
@@ -134,7 +156,8 @@ impl Producer {
         if g.0 != generation {
             return;
         }
-        match self.client.config.create::<FutureProducer>() {
+        let context = self.client.context.clone();
+        match self.client.config.create_with_context(context) {
             Ok(p) => {
                 tracing::warn!(
                     generation = generation + 1,

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use hookline_model::SubscriptionId;
+use hookline_telemetry::metrics::IntGauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::rate::RateLimiter;
@@ -182,6 +183,8 @@ pub struct Ticket {
     endpoint: Arc<Endpoint>,
     bytes: usize,
     slots: Arc<Semaphore>,
+    /// Every endpoint's queued deliveries together (the `queued` gauge).
+    total: IntGauge,
     /// How long to wait for the rate token reserved at admission.
     pub rate_wait: Duration,
 }
@@ -219,6 +222,7 @@ impl Drop for Ticket {
         self.endpoint
             .queued_bytes
             .fetch_sub(self.bytes, Ordering::AcqRel);
+        self.total.dec();
     }
 }
 
@@ -239,6 +243,8 @@ impl Drop for Slot {
 pub struct Endpoints {
     bounds: QueueBounds,
     map: Mutex<HashMap<SubscriptionId, Arc<Endpoint>>>,
+    /// Deliveries taken and not yet finished, over every endpoint.
+    total: IntGauge,
 }
 
 impl Endpoints {
@@ -246,7 +252,15 @@ impl Endpoints {
         Self {
             bounds,
             map: Mutex::new(HashMap::new()),
+            total: IntGauge::new("queued", "unexported").expect("valid gauge"),
         }
+    }
+
+    /// Counts the deliveries held in every endpoint's queue on `gauge`
+    /// (`hookline_sender_queued_deliveries`).
+    pub fn counted_on(mut self, gauge: IntGauge) -> Self {
+        self.total = gauge;
+        self
     }
 
     pub fn bounds(&self) -> QueueBounds {
@@ -320,10 +334,12 @@ impl Endpoints {
         ep.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
         let slots = l.slots.clone();
         drop(l);
+        self.total.inc();
         Admission::Take(Ticket {
             endpoint: ep,
             bytes,
             slots,
+            total: self.total.clone(),
             rate_wait,
         })
     }
@@ -350,6 +366,19 @@ mod tests {
         max_in_flight: 4,
         per_second: 1000.0,
     };
+
+    #[test]
+    fn the_queued_gauge_counts_taken_deliveries_until_their_tickets_go() {
+        let gauge = IntGauge::new("q", "test").unwrap();
+        let e = Endpoints::new(bounds()).counted_on(gauge.clone());
+        let a = e.offer(&id("a"), FAST, 10);
+        let b = e.offer(&id("b"), FAST, 10);
+        assert_eq!(gauge.get(), 2);
+        drop(a);
+        assert_eq!(gauge.get(), 1);
+        drop(b);
+        assert_eq!(gauge.get(), 0);
+    }
 
     #[test]
     fn a_full_queue_defers_and_frees_its_room_when_tickets_go() {

@@ -192,15 +192,19 @@ pub(crate) struct SenderContext {
     pub(crate) shared: Arc<Shared>,
     /// The consumer group, for the lag metric.
     pub(crate) group: String,
+    /// The `client` label of the librdkafka gauges (`sender-deliveries-consumer`, …).
+    pub(crate) client: String,
 }
 
 impl ClientContext for SenderContext {
-    /// The consumer lag per assigned partition, from librdkafka's statistics.
+    /// The consumer lag per assigned partition, the brokers' round trip and the queues, from
+    /// librdkafka's statistics.
     fn stats(&self, statistics: rdkafka::Statistics) {
         let topic = &self.handover.topic;
         for (p, lag) in hookline_kafka::lag::partition_lags(&statistics, topic) {
             self.shared.metrics.set_lag(&self.group, topic, p, lag);
         }
+        hookline_kafka::stats::record(&self.shared.metrics, &self.client, &statistics);
     }
 }
 

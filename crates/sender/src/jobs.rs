@@ -14,10 +14,12 @@ use hookline_model::{
     SubscriptionStatus,
 };
 use hookline_telemetry::metrics::{IntGauge, Metrics};
-use hookline_webhook::{attempt, AttemptReport, Verdict};
+use hookline_telemetry::trace;
+use hookline_webhook::{traced_attempt, AttemptReport, Verdict};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::breaker::{Admit, Breaker, Transition};
 use crate::decide::{decide, Decision, Facts, Seen};
@@ -425,8 +427,8 @@ impl Drop for InFlight<'_> {
 }
 
 /// An attempt's error class, and for a delivered one the time from its input record's
-/// timestamp (the SLO metric).
-fn observe_attempt(m: &Metrics, delivery: &Delivery, report: &AttemptReport) {
+/// timestamp (the SLO metric), labelled by whether it was the delivery's first attempt.
+fn observe_attempt(m: &Metrics, delivery: &Delivery, attempt: u32, report: &AttemptReport) {
     if let Some(class) = report.error_class {
         m.attempt_errors.with_label_values(&[class.as_str()]).inc();
     }
@@ -437,7 +439,10 @@ fn observe_attempt(m: &Metrics, delivery: &Delivery, report: &AttemptReport) {
     if let Some(ms) = event_ms {
         let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
         let age_ms = (now_ms - i128::from(ms)).max(0);
-        m.event_to_delivery.observe(age_ms as f64 / 1000.0);
+        let which = if attempt <= 1 { "first" } else { "retry" };
+        m.event_to_delivery
+            .with_label_values(&[which])
+            .observe(age_ms as f64 / 1000.0);
     }
 }
 
@@ -454,18 +459,29 @@ async fn send_once(
     let copernica_id = shared
         .copernica_id
         .replace("{account}", delivery.account.as_str());
+    let parent = delivery
+        .source
+        .as_ref()
+        .and_then(|s| s.traceparent.as_deref());
+    let span = trace::attempt_span(&sub.id.0, job.attempt, parent);
     let report = {
         let _in_flight = InFlight::enter(&shared.metrics.in_flight);
-        attempt(
+        traced_attempt(
             &shared.client,
             &shared.signers,
             delivery,
             job.attempt,
             copernica_id,
+            trace::span_id_of(&span),
         )
+        .instrument(span.clone())
         .await
     };
-    observe_attempt(&shared.metrics, delivery, &report);
+    span.record("hookline.result", report.verdict.as_str());
+    if let Some(status) = report.http_status {
+        span.record("http.response.status_code", status);
+    }
+    observe_attempt(&shared.metrics, delivery, job.attempt, &report);
     if let Some(t) = job.ticket.as_ref() {
         t.endpoint().observe_latency(report.latency);
     }

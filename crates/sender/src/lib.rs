@@ -270,7 +270,8 @@ pub async fn run(
             records: args.endpoint_queue_records.max(1),
             max_wait,
             rate_cap: (args.endpoint_rate_cap > 0.0).then_some(args.endpoint_rate_cap),
-        }),
+        })
+        .counted_on(metrics.queued.clone()),
         subscriptions,
         metrics,
         copernica_id: args.copernica_id.clone(),

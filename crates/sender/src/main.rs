@@ -7,7 +7,9 @@ async fn main() -> anyhow::Result<()> {
     let (metrics, readiness, shutdown) =
         hookline_telemetry::start(&args.common, "127.0.0.1:9463").await?;
     let brokers = args.common.brokers.clone();
-    run(args, metrics, readiness, shutdown)
+    let result = run(args, metrics, readiness, shutdown)
         .await
-        .map_err(|e| hookline_telemetry::with_broker_hint(e, &brokers))
+        .map_err(|e| hookline_telemetry::with_broker_hint(e, &brokers));
+    hookline_telemetry::trace::finish();
+    result
 }

@@ -111,10 +111,16 @@ pub async fn run_loop(
             config.set("fetch.wait.max.ms", tier_fetch_wait(t.delay));
         }
     }
+    // The `client` label of the librdkafka gauges: one per loop, bounded by the tiers.
+    let client = match &input {
+        Input::Deliveries => "sender-deliveries".to_owned(),
+        Input::Tier(t) => format!("sender-retries-{}", t.label),
+    };
     let consumer: StreamConsumer<SenderContext> = config.create_with_context(SenderContext {
         handover: handover.clone(),
         shared: shared.clone(),
         group: group.clone(),
+        client: format!("{client}-consumer"),
     })?;
     consumer.subscribe(&[topic.as_str()])?;
     let max_bytes = settings
@@ -122,9 +128,14 @@ pub async fn run_loop(
         .get("message.max.bytes")
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    let producer = Producer::with_stats(
+        &settings,
+        shared.metrics.clone(),
+        &format!("{client}-producer"),
+    )?;
     let ctx = Ctx {
         shared,
-        producer: Producer::new(&settings)?,
+        producer,
         topics,
         tiers,
         handover,

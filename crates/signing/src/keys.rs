@@ -206,20 +206,26 @@ pub struct Signers {
     /// is derived from it ([`Signers::ed25519_for`]).
     pub ed25519: Arc<Ed25519Key>,
     account_keys: Arc<AccountKeys>,
+    /// Retired masters still in their overlap ([`crate::ed25519_rotation`]), newest first.
+    retired_ed25519: Arc<Vec<crate::ed25519_rotation::RetiredAccountKeys>>,
     /// Where RSA signatures run ([`crate::pool`]).
     pub pool: crate::pool::SigningPool,
 }
 
 impl Signers {
     /// Loads (or generates, on first run) the RSA key at `rsa_path` and the Ed25519 key at
-    /// `rsa_path` + `.ed25519.pem`.
+    /// `rsa_path` + `.ed25519.pem`, with the retired Ed25519 masters still in their overlap.
     pub fn load_or_generate(rsa_path: &Path, key_id: Option<&str>) -> Result<Self, KeyError> {
-        let ed25519 = Arc::new(Ed25519Key::load_or_generate(
-            &crate::standard_webhooks::key_path(rsa_path),
-        )?);
+        let master_path = crate::standard_webhooks::key_path(rsa_path);
+        let ed25519 = Arc::new(Ed25519Key::load_or_generate(&master_path)?);
+        let retired = crate::ed25519_rotation::load_in_overlap(
+            &master_path,
+            time::OffsetDateTime::now_utc(),
+        )?;
         Ok(Self {
             rsa: Arc::new(SigningKey::load_or_generate(rsa_path, key_id)?),
             account_keys: Arc::new(AccountKeys::new(ed25519.clone())),
+            retired_ed25519: Arc::new(retired),
             ed25519,
             pool: crate::pool::SigningPool::new(None),
         })
@@ -229,6 +235,20 @@ impl Signers {
     /// derived from the master key, cached.
     pub fn ed25519_for(&self, account: &str) -> Result<Arc<Ed25519Key>, KeyError> {
         self.account_keys.get(account)
+    }
+
+    /// Every Ed25519 key that signs `account`'s requests at `now`: the current one, then those
+    /// of retired masters whose overlap has not ended, each with its expiry.
+    pub fn ed25519_all_for(
+        &self,
+        account: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<Vec<AccountKey>, KeyError> {
+        let mut out = vec![(self.ed25519_for(account)?, None)];
+        for r in self.retired_ed25519.iter().filter(|r| r.expires_at > now) {
+            out.push((r.keys.get(account)?, Some(r.expires_at)));
+        }
+        Ok(out)
     }
 
     /// The current RSA key, then the retired RSA keys not yet expired at `now`.
@@ -250,7 +270,14 @@ impl Signers {
         now: time::OffsetDateTime,
     ) -> Result<Vec<PublicKeyInfo>, KeyError> {
         let mut out = self.published_rsa(retired, now);
-        out.push(self.ed25519_for(account)?.public_info());
+        for (key, expires) in self.ed25519_all_for(account, now)? {
+            let mut info = key.public_info();
+            info.expires_at = expires.and_then(|e| {
+                e.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            });
+            out.push(info);
+        }
         Ok(out)
     }
 
@@ -266,6 +293,10 @@ impl Signers {
         out
     }
 }
+
+/// An account's Ed25519 key and, for one derived from a retired master, when it stops signing
+/// and being published ([`Signers::ed25519_all_for`]).
+pub type AccountKey = (Arc<Ed25519Key>, Option<time::OffsetDateTime>);
 
 /// A new RSA-2048 key as PKCS#8 PEM.
 pub fn generate_pem() -> Result<String, KeyError> {

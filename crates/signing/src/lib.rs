@@ -16,6 +16,8 @@
 //! - [`account_keys`]: the per-account Ed25519 keys of that profile, derived from that key
 //!   (HKDF-SHA256 keyed by the account id), so a signature made for one account never verifies
 //!   with another account's key.
+//! - [`ed25519_rotation`]: rotation of that master with overlap: the retired master keeps
+//!   signing (a second `v1a` signature) and stays published until it expires.
 //!
 //! Why aws-lc-rs: RSA-2048 signing is the cost that bounds the pipeline. aws-lc-rs is
 //! constant-time, is rustls' default provider (one crypto library for TLS and signing), and
@@ -24,6 +26,7 @@
 
 pub mod account_keys;
 pub mod cavage;
+pub mod ed25519_rotation;
 pub mod keyfile;
 pub mod keys;
 pub mod pool;

@@ -228,7 +228,7 @@ pub struct StandardHeaders {
     pub id: String,
     /// Unix seconds.
     pub timestamp: u64,
-    /// `v1a,<base64>`.
+    /// `v1a,<base64>`; during a key rotation's overlap one per key, space-separated.
     pub signature: String,
 }
 
@@ -239,12 +239,27 @@ pub fn sign(key: &Ed25519Key, id: &str, body: &[u8]) -> StandardHeaders {
 
 /// Signs `body` as message `id` at `at` (tests, reproducible examples).
 pub fn sign_at(key: &Ed25519Key, id: &str, at: SystemTime, body: &[u8]) -> StandardHeaders {
+    sign_all_at(&[key], id, at, body)
+}
+
+/// Signs `body` as message `id` now with every key of `keys` (the current key first): one
+/// `v1a` signature each, space-separated, so a receiver that trusts any of them verifies.
+pub fn sign_all(keys: &[&Ed25519Key], id: &str, body: &[u8]) -> StandardHeaders {
+    sign_all_at(keys, id, SystemTime::now(), body)
+}
+
+fn sign_all_at(keys: &[&Ed25519Key], id: &str, at: SystemTime, body: &[u8]) -> StandardHeaders {
     let timestamp = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let sig = key.sign(&signed_content(id, timestamp, body));
+    let content = signed_content(id, timestamp, body);
+    let signature = keys
+        .iter()
+        .map(|k| format!("{VERSION},{}", B64.encode(k.sign(&content))))
+        .collect::<Vec<_>>()
+        .join(" ");
     StandardHeaders {
         id: id.to_owned(),
         timestamp,
-        signature: format!("{VERSION},{}", B64.encode(sig)),
+        signature,
     }
 }
 

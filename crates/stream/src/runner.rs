@@ -24,6 +24,7 @@ use rdkafka::consumer::{
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::ClientContext;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::commits::CommittedOffsets;
 use crate::eviction::Evictions;
@@ -253,10 +254,13 @@ struct StageContext {
 impl ClientContext for StageContext {
     /// librdkafka's statistics (every `statistics.interval.ms`) carry the consumer lag per
     /// partition without any extra request to the brokers.
+    /// The brokers' round trip and the client's queues come with them (`hookline_kafka_*`).
     fn stats(&self, statistics: rdkafka::Statistics) {
         for (p, lag) in hookline_kafka::lag::partition_lags(&statistics, &self.topic) {
             self.metrics.set_lag(&self.group, &self.topic, p, lag);
         }
+        let client = format!("{}-consumer", self.stage);
+        hookline_kafka::stats::record(&self.metrics, &client, &statistics);
     }
 }
 
@@ -334,7 +338,11 @@ pub async fn run_stage<P: Processor>(
         .group_consumer(&cfg.group_id)
         .create_with_context(ctx)?;
     consumer.subscribe(&[cfg.input_topic.as_str()])?;
-    let producer = Producer::new(&cfg.settings)?;
+    let producer = Producer::with_stats(
+        &cfg.settings,
+        metrics.clone(),
+        &format!("{}-producer", cfg.name),
+    )?;
     let table = TableTail::spawn(
         &cfg.settings,
         &format!("{}-table", cfg.group_id),
@@ -452,7 +460,8 @@ pub async fn run_stage<P: Processor>(
                     continue;
                 }
                 metrics.consumed.with_label_values(&[cfg.name]).inc();
-                if let Err(e) = processor.process(&mut bctx, msg).await {
+                let span = crate::source::span_of(cfg.name, msg);
+                if let Err(e) = processor.process(&mut bctx, msg).instrument(span).await {
                     // An output too large to produce would be as large after a restart:
                     // quarantine the input and go on. Anything else stops the stage.
                     let Some(reason) = too_large_reason(&e) else {

@@ -1,6 +1,8 @@
 //! Where an input record came from, as the deliveries it causes record it: topic, partition,
 //! offset, the record's timestamp (the sender measures event-to-delivery latency from it) and
-//! the W3C `traceparent` header, if the producer sent a well-formed one.
+//! the W3C `traceparent` header, if the producer sent a well-formed one. With trace export on,
+//! the deliveries carry the record span's own `traceparent` instead (a child of the header's),
+//! so the sender's attempt spans hang under the stage's record span.
 
 use hookline_model::trace::is_valid_traceparent;
 use hookline_model::SourcePosition;
@@ -16,8 +18,20 @@ pub fn source_of(msg: &BorrowedMessage<'_>) -> SourcePosition {
         partition: msg.partition(),
         offset: msg.offset(),
         timestamp_ms: msg.timestamp().to_millis().filter(|ms| *ms >= 0),
-        traceparent: traceparent_of(msg),
+        traceparent: hookline_telemetry::trace::traceparent_of(&tracing::Span::current())
+            .or_else(|| traceparent_of(msg)),
     }
+}
+
+/// The span of processing `msg` in `stage` (nothing without trace export).
+pub fn span_of(stage: &str, msg: &BorrowedMessage<'_>) -> tracing::Span {
+    hookline_telemetry::trace::record_span(
+        stage,
+        msg.topic(),
+        msg.partition(),
+        msg.offset(),
+        traceparent_of(msg).as_deref(),
+    )
 }
 
 /// The record's `traceparent` header when it is well-formed (a malformed one is ignored: the

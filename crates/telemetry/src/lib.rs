@@ -4,10 +4,13 @@
 //!   filtered by `RUST_LOG`.
 //! - [`metrics`]: every metric Hookline exports, named in one place
 //!   (`hookline_<stage>_<name>_<unit>`, `_total` on counters), so dashboards have one reference.
+//! - [`trace`]: a span per record and per delivery attempt, exported over OTLP/HTTP when the
+//!   standard `OTEL_*` variables ask for it, continuing the record's W3C `traceparent`.
 //! - [`serve`]: the `/metrics`, `/healthz` and `/readyz` endpoint.
 //! - [`shutdown_signal`]: a cancellation token cancelled on SIGTERM or SIGINT.
 
 pub mod metrics;
+pub mod trace;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,21 +24,37 @@ use tokio_util::sync::CancellationToken;
 pub use metrics::Metrics;
 
 /// Logs to stderr. `json` gives one JSON object per line for log pipelines. Text is coloured
-/// only when stderr is a terminal: a log file or pipe gets plain text.
+/// only when stderr is a terminal: a log file or pipe gets plain text. When the `OTEL_*`
+/// variables ask for it, the record and attempt spans are exported too ([`trace`]).
 pub fn init_logging(format: &str) {
     use std::io::IsTerminal;
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn,librdkafka=warn,hyper=warn,h2=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    let _ = if format == "json" {
-        builder.json().try_init()
+    let fmt = if format == "json" {
+        fmt.json().with_filter(filter).boxed()
     } else {
-        builder.try_init()
+        fmt.with_filter(filter).boxed()
     };
+    let (otel, otel_error) = match trace::layer() {
+        Ok(layer) => (layer, None),
+        Err(e) => (None, Some(e)),
+    };
+    // Only the spans made for export (target `hookline::trace`), whatever RUST_LOG says.
+    let spans =
+        tracing_subscriber::filter::Targets::new().with_target(trace::TARGET, tracing::Level::INFO);
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(otel.with_filter(spans))
+        .try_init();
+    if let Some(e) = otel_error {
+        tracing::error!(error = %e, "traces are not exported");
+    }
 }
 
 /// Readiness of a stage, served as `/readyz`. The join stages set it once their consumer group

@@ -3,7 +3,7 @@
 //! values, and nothing is labelled by subscription, account or URL (unbounded cardinality).
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
 
@@ -33,8 +33,9 @@ pub struct Metrics {
     /// Sender attempt latency by result.
     pub attempt_latency: HistogramVec,
     /// The SLO metric: from the input record's Kafka timestamp to the endpoint's 2xx answer,
-    /// once per delivered attempt (repeats included).
-    pub event_to_delivery: Histogram,
+    /// once per delivered attempt (repeats included), by `attempt`: `first` (the pipeline's own
+    /// latency plus the endpoint's answer) or `retry` (includes the retry delays).
+    pub event_to_delivery: HistogramVec,
     /// Failed attempts by error class (`dns`, `connect`, `tls`, `timeout`, `http_4xx`,
     /// `http_5xx`, `refused-by-guard`, `other`).
     pub attempt_errors: IntCounterVec,
@@ -42,6 +43,9 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     /// Endpoints whose circuit this instance holds open or half-open.
     pub open_circuits: IntGauge,
+    /// Deliveries this instance holds in its endpoint queues: taken from Kafka and waiting for
+    /// their rate token or a request slot, or in flight.
+    pub queued: IntGauge,
     /// Records written to the retry path, by tier (`0s`, `5s`, `1m`, …).
     pub retries_scheduled: IntCounterVec,
     /// Partitions assigned and revoked, per stage (`tracking`, `profiles`, `sender`).
@@ -63,6 +67,15 @@ pub struct Metrics {
     pub subscriptions: IntGauge,
     /// Consumer lag per group and assigned partition ([`Metrics::set_lag`]).
     pub lag: IntGaugeVec,
+    /// librdkafka's view of each broker, per client: round trip by quantile
+    /// ([`Metrics::set_kafka_broker`]).
+    pub kafka_broker_rtt: GaugeVec,
+    /// Requests waiting to be sent (`outbuf`) and waiting for their answer (`waitresp`), per
+    /// client and broker.
+    pub kafka_broker_requests: IntGaugeVec,
+    /// The client's own queues: records waiting to be produced (`producer`) and operations
+    /// waiting for the application to poll them (`reply`).
+    pub kafka_client_queue: IntGaugeVec,
     /// Admin API requests by route template, method and status.
     pub api_requests: IntCounterVec,
     /// Admin API request latency by route template.
@@ -83,6 +96,7 @@ pub const ATTEMPT_ERRORS: &str = "hookline_sender_attempt_errors_total";
 pub const IN_FLIGHT: &str = "hookline_sender_attempts_in_flight";
 pub const BUILD_INFO: &str = "hookline_build_info";
 pub const OPEN_CIRCUITS: &str = "hookline_sender_open_circuits";
+pub const QUEUED: &str = "hookline_sender_queued_deliveries";
 pub const RETRIES_SCHEDULED: &str = "hookline_sender_retries_scheduled_total";
 pub const REBALANCES: &str = "hookline_stage_rebalances_total";
 pub const RESTORE_DURATION: &str = "hookline_table_restore_duration_seconds";
@@ -93,6 +107,9 @@ pub const DEAD_LETTERS: &str = "hookline_sender_dead_letters_total";
 pub const TABLE_RECORDS: &str = "hookline_table_records_read_total";
 pub const SUBSCRIPTIONS: &str = "hookline_routing_subscriptions";
 pub const LAG: &str = "hookline_stage_consumer_lag_records";
+pub const KAFKA_BROKER_RTT: &str = "hookline_kafka_broker_rtt_seconds";
+pub const KAFKA_BROKER_REQUESTS: &str = "hookline_kafka_broker_requests";
+pub const KAFKA_CLIENT_QUEUE: &str = "hookline_kafka_client_queue_messages";
 pub const API_REQUESTS: &str = "hookline_admin_requests_total";
 pub const API_LATENCY: &str = "hookline_admin_request_duration_seconds";
 
@@ -157,15 +174,17 @@ impl Metrics {
         let subscriptions = IntGauge::new(SUBSCRIPTIONS, "Subscriptions in the routing table.")
             .expect("valid metric");
         let subscriptions = registered(&registry, subscriptions);
-        let event_to_delivery = Histogram::with_opts(
+        let event_to_delivery = HistogramVec::new(
             HistogramOpts::new(
                 EVENT_TO_DELIVERY,
-                "From the input record's timestamp to the endpoint's 2xx answer.",
+                "From the input record's timestamp to the endpoint's 2xx answer, by attempt \
+                 (first, retry).",
             )
             .buckets(vec![
                 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0,
                 3600.0, 21600.0,
             ]),
+            &["attempt"],
         )
         .expect("valid metric");
         let event_to_delivery = registered(&registry, event_to_delivery);
@@ -183,6 +202,12 @@ impl Metrics {
         )
         .expect("valid metric");
         let open_circuits = registered(&registry, open_circuits);
+        let queued = IntGauge::new(
+            QUEUED,
+            "Deliveries held in this instance's endpoint queues (waiting or in flight).",
+        )
+        .expect("valid metric");
+        let queued = registered(&registry, queued);
         let retries_scheduled = counter(
             RETRIES_SCHEDULED,
             "Records written to the retry path, by tier.",
@@ -235,6 +260,34 @@ impl Metrics {
         )
         .expect("valid metric");
         let lag = registered(&registry, lag);
+        let kafka_broker_rtt = GaugeVec::new(
+            Opts::new(
+                KAFKA_BROKER_RTT,
+                "Round trip to each broker over librdkafka's last statistics window, by quantile.",
+            ),
+            &["client", "broker", "quantile"],
+        )
+        .expect("valid metric");
+        let kafka_broker_rtt = registered(&registry, kafka_broker_rtt);
+        let kafka_broker_requests = IntGaugeVec::new(
+            Opts::new(
+                KAFKA_BROKER_REQUESTS,
+                "Requests waiting to be sent (outbuf) or for their answer (waitresp), per broker.",
+            ),
+            &["client", "broker", "queue"],
+        )
+        .expect("valid metric");
+        let kafka_broker_requests = registered(&registry, kafka_broker_requests);
+        let kafka_client_queue = IntGaugeVec::new(
+            Opts::new(
+                KAFKA_CLIENT_QUEUE,
+                "Records waiting to be produced (producer) and operations waiting to be polled \
+                 (reply), per client.",
+            ),
+            &["client", "queue"],
+        )
+        .expect("valid metric");
+        let kafka_client_queue = registered(&registry, kafka_client_queue);
         let api_requests = counter(
             API_REQUESTS,
             "Admin API requests by route template, method and status.",
@@ -263,6 +316,7 @@ impl Metrics {
             attempt_errors,
             in_flight,
             open_circuits,
+            queued,
             retries_scheduled,
             rebalances,
             restore_duration,
@@ -273,6 +327,9 @@ impl Metrics {
             table_records,
             subscriptions,
             lag,
+            kafka_broker_rtt,
+            kafka_broker_requests,
+            kafka_client_queue,
             api_requests,
             api_latency,
         }
@@ -295,12 +352,47 @@ impl Metrics {
         }
     }
 
+    /// What librdkafka's statistics say of one broker, as seen by `client` (a bounded name such
+    /// as `sender-deliveries-consumer`): round trip p50 and p99 in seconds, requests waiting to
+    /// be sent and waiting for their answer. `broker` is the broker's node id.
+    pub fn set_kafka_broker(&self, client: &str, broker: &str, figures: &BrokerFigures) {
+        let rtt = &self.kafka_broker_rtt;
+        rtt.with_label_values(&[client, broker, "0.5"])
+            .set(figures.rtt_p50_seconds);
+        rtt.with_label_values(&[client, broker, "0.99"])
+            .set(figures.rtt_p99_seconds);
+        let requests = &self.kafka_broker_requests;
+        requests
+            .with_label_values(&[client, broker, "outbuf"])
+            .set(figures.outbuf_requests);
+        requests
+            .with_label_values(&[client, broker, "waitresp"])
+            .set(figures.waitresp_requests);
+    }
+
+    /// `client`'s own queues: records waiting to be produced and operations waiting to be
+    /// polled by the application.
+    pub fn set_kafka_client_queues(&self, client: &str, producer: i64, reply: i64) {
+        let q = &self.kafka_client_queue;
+        q.with_label_values(&[client, "producer"]).set(producer);
+        q.with_label_values(&[client, "reply"]).set(reply);
+    }
+
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
     }
+}
+
+/// One broker as a client sees it ([`Metrics::set_kafka_broker`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BrokerFigures {
+    pub rtt_p50_seconds: f64,
+    pub rtt_p99_seconds: f64,
+    pub outbuf_requests: i64,
+    pub waitresp_requests: i64,
 }
 
 /// Registers `m` with `registry` and hands it back.

@@ -45,9 +45,28 @@ pub async fn attempt(
     attempt: u32,
     copernica_id: String,
 ) -> AttemptReport {
+    traced_attempt(client, signers, delivery, attempt, copernica_id, None).await
+}
+
+/// [`attempt`] as the span `span_id` of the delivery's trace: the request's `traceparent` names
+/// that span as its parent, so a receiver's own span hangs under the exported attempt span.
+/// Without one (`None`), the request carries a fresh span id of the delivery's trace.
+pub async fn traced_attempt(
+    client: &HttpClient,
+    signers: &Signers,
+    delivery: &Delivery,
+    attempt: u32,
+    copernica_id: String,
+    span_id: Option<u64>,
+) -> AttemptReport {
     let started_at = hookline_model::timefmt::now_rfc3339();
     let started = std::time::Instant::now();
-    let result = send(client, signers, delivery, attempt, copernica_id).await;
+    let request = Request {
+        attempt,
+        copernica_id,
+        span_id: span_id.unwrap_or_else(|| rand::random::<u64>() | 1),
+    };
+    let result = send(client, signers, delivery, request).await;
     let latency = started.elapsed();
     let finished_at = hookline_model::timefmt::now_rfc3339();
     let (verdict, http_status, error_class, error, response_excerpt) = judge(&result);
@@ -63,13 +82,25 @@ pub async fn attempt(
     }
 }
 
+/// What one attempt adds to the delivery in its request.
+struct Request {
+    attempt: u32,
+    copernica_id: String,
+    /// The span id the request's `traceparent` names as its parent.
+    span_id: u64,
+}
+
 async fn send(
     client: &HttpClient,
     signers: &Signers,
     d: &Delivery,
-    attempt: u32,
-    copernica_id: String,
+    request: Request,
 ) -> Result<Response, SendError> {
+    let Request {
+        attempt,
+        copernica_id,
+        span_id,
+    } = request;
     let uri = client.check_url(&d.url)?;
     let host = match (uri.host(), uri.port_u16()) {
         (Some(h), Some(p)) if !is_default_port(uri.scheme_str(), p) => format!("{h}:{p}"),
@@ -138,13 +169,17 @@ async fn send(
             // delivery id (the receiver's idempotency key, the same on every attempt); the
             // timestamp and so the signature are fresh per attempt. The key is the delivery's
             // account's, so a request signed for one account never verifies for another.
-            let key = signers
-                .ed25519_for(d.account.as_str())
+            // During an Ed25519 key rotation's overlap the retired key signs too (a second
+            // `v1a` signature), so receivers that have not fetched the new key yet verify.
+            let keys = signers
+                .ed25519_all_for(d.account.as_str(), time::OffsetDateTime::now_utc())
                 .map_err(|e| SendError {
                     kind: SendErrorKind::Other,
                     message: format!("signing: {e}"),
                 })?;
-            let signed = standard_webhooks::sign(&key, &d.delivery_id.0, &body);
+            let keys: Vec<&hookline_signing::Ed25519Key> =
+                keys.iter().map(|(k, _)| k.as_ref()).collect();
+            let signed = standard_webhooks::sign_all(&keys, &d.delivery_id.0, &body);
             headers.extend([
                 h(standard_webhooks::ID_HEADER, &signed.id)?,
                 h(
@@ -161,7 +196,7 @@ async fn send(
         h(EVENT_HEADER, &d.event_type)?,
     ]);
     let parent = d.source.as_ref().and_then(|s| s.traceparent.as_deref());
-    if let Some(child) = parent.and_then(|p| child_traceparent(p, rand::random::<u64>() | 1)) {
+    if let Some(child) = parent.and_then(|p| child_traceparent(p, span_id)) {
         headers.push(h(TRACEPARENT_HEADER, &child)?);
     }
     client.request(Method::POST, &d.url, headers, body).await

@@ -20,6 +20,18 @@ pub enum Verdict {
     Permanent,
 }
 
+impl Verdict {
+    /// A short name for logs and spans: `delivered`, `retry`, `gone`, `permanent`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Verdict::Delivered => "delivered",
+            Verdict::Retry { .. } => "retry",
+            Verdict::Gone => "gone",
+            Verdict::Permanent => "permanent",
+        }
+    }
+}
+
 type Judged = (
     Verdict,
     Option<u16>,

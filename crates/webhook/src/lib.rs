@@ -15,5 +15,7 @@
 pub mod attempt;
 pub mod judge;
 
-pub use attempt::{attempt, AttemptReport, ATTEMPT_HEADER, DELIVERY_ID_HEADER, EVENT_HEADER};
+pub use attempt::{
+    attempt, traced_attempt, AttemptReport, ATTEMPT_HEADER, DELIVERY_ID_HEADER, EVENT_HEADER,
+};
 pub use judge::{judge, parse_retry_after, Verdict};
