@@ -205,6 +205,7 @@ async fn operator_view(driver: &Driver, base: &str, operator: &str, shots: Optio
     sign_in(&b, base, operator).await;
     b.wait_url("/console/operator").await;
     let text = b.wait_text("Per-endpoint backlog", WITHIN, false).await;
+    assert!(text.contains("0 waiting, 0 parked"), "the backlog: {text}");
     assert!(
         text.contains("1001") && text.contains("/hooks/a.php"),
         "{text}"

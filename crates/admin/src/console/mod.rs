@@ -18,7 +18,7 @@
 //! - [`log`]: the attempt log and the replay of dead letters.
 //! - [`domains`] and [`keys`]: validated domains; the public keys.
 //! - [`portal`]: one-time portal links (`POST /v1/operator/portal-links`) and their opening.
-//! - [`operator`]: accounts and per-endpoint backlog for operator sessions.
+//! - [`operator`]: accounts, the per-endpoint backlog and the tokens, for operator sessions.
 
 /// The `Ok` value of a `Result<T, session::Refusal>`, or returns the refusal's answer (the
 /// sign-in redirect, a 403 for a form without its CSRF token, ...).

@@ -111,12 +111,16 @@ fn endpoint_row(e: &EndpointView) -> String {
             l.http_status.map_or(String::new(), |s| s.to_string())
         )
     });
+    let at_least = if e.backlog.at_least { "at least " } else { "" };
     format!(
-        "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}/{}</td><td>{last}</td></tr>",
+        "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>\
+         <td>{at_least}{} waiting, {} parked</td><td>{}/{}</td><td>{last}</td></tr>",
         esc(&e.account),
         esc(&e.url),
         badge(e.status, e.failing_since.as_deref()),
         esc(&e.circuit),
+        e.backlog.waiting,
+        e.backlog.parked,
         e.recent_failures,
         e.recent_attempts
     )
@@ -147,6 +151,7 @@ async fn render(state: &AppState, session: &Session, failing: bool, extra: &str)
                             "URL",
                             "Status",
                             "Circuit",
+                            "Backlog",
                             "Failed / kept attempts",
                             "Last attempt",
                         ],
