@@ -124,6 +124,8 @@ for _ in $(seq 1 50); do
 done
 echo "run: an API token for demo account 1001 is in $TOKEN_FILE; try:"
 echo "run:   HOOKLINE_TOKEN=\$(cat $TOKEN_FILE) $TARGET/hookline subscriptions list"
+echo "run: the web console is at http://127.0.0.1:$ADMIN_PORT/console/ — sign in with the demo token:"
+echo "run:   $(cat "$TOKEN_FILE")"
 echo "run: produce more with: $TARGET/hookline produce tracking FILE.jsonl"
 echo "run: stop with Ctrl-C, or from elsewhere: kill -TERM \$(cat $RUN_DIR/run.pid)"
 echo "run: signed POSTs arriving at the demo receiver (each signature verified against GET /v1/keys):"

@@ -14,10 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hookline_admin::auth;
 use hookline_integration_tests::openapi::{Answer, OpenApi, Seen};
-use hookline_integration_tests::{key_path, produce, read_to_end, start_admin, Pipeline};
-use hookline_model::{AccountId, TokenRole};
+use hookline_integration_tests::{
+    key_path, new_token as token, produce, read_to_end, start_admin, Pipeline,
+};
+use hookline_model::TokenRole;
 use hookline_testkit::{eventually, Broker, DnsServer, StaticSite, TestTopics};
 use serde_json::{json, Value};
 
@@ -54,18 +55,6 @@ impl Api {
 
 fn openapi() -> Arc<Value> {
     hookline_integration_tests::openapi::document()
-}
-
-async fn token(t: &TestTopics, role: TokenRole, account: Option<&str>) -> String {
-    let new = auth::generate(
-        role,
-        account.map(|a| AccountId::new(a).unwrap()),
-        Some("test".into()),
-    );
-    hookline_admin::tables::write_token(&t.settings, &t.topics, &new.record)
-        .await
-        .unwrap();
-    new.token
 }
 
 fn profile_create(id: &str, collection: Option<&str>) -> Value {
@@ -197,6 +186,7 @@ async fn admin_api_end_to_end() {
     delete_and_metrics_by_route(&w, &subs).await;
     let (api2, shutdown, _dns) = domains_on_a_second_instance(&w).await;
     generated_bodies_get_documented_answers(&w, &api2).await;
+    portal_links_are_for_operators(&w).await;
     every_documented_operation_was_exercised(&w).await;
     shutdown.cancel();
     w.pipeline.stop().await;
@@ -1367,6 +1357,45 @@ async fn generated_bodies_get_documented_answers(w: &World, api2: &Api) {
             ans.text
         );
     }
+}
+
+/// Portal links (the console's customer view; opened in tests/console.rs): operator only.
+async fn portal_links_are_for_operators(w: &World) {
+    let (api, op, a) = (&w.api, w.op(), w.a());
+    let link = api
+        .call(
+            "POST",
+            "/v1/operator/portal-links",
+            op,
+            Some(json!({"account": "1001"})),
+        )
+        .await;
+    assert_eq!(link.status, 201, "{}", link.text);
+    assert!(link.body["url"]
+        .as_str()
+        .unwrap()
+        .contains("/console/portal/open?link="));
+    assert_error(
+        &api.call(
+            "POST",
+            "/v1/operator/portal-links",
+            a,
+            Some(json!({"account": "1001"})),
+        )
+        .await,
+        403,
+        "forbidden",
+    );
+    let bad = api
+        .call(
+            "POST",
+            "/v1/operator/portal-links",
+            op,
+            Some(json!({"account": "1001", "accent_color": "red"})),
+        )
+        .await;
+    assert_error(&bad, 400, "invalid_request");
+    assert_eq!(bad.body["error"]["field"], "accent_color");
 }
 
 /// Every documented operation was exercised (and so checked against the document).

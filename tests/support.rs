@@ -327,6 +327,24 @@ pub fn binary(name: &str) -> std::path::PathBuf {
     bin
 }
 
+/// A new API token for `account` (an operator token with `None`), written to the test's
+/// `tokens` topic as `hookline tokens create` does; returns the token to present.
+pub async fn new_token(
+    t: &TestTopics,
+    role: hookline_model::TokenRole,
+    account: Option<&str>,
+) -> String {
+    let new = hookline_admin::auth::generate(
+        role,
+        account.map(|a| hookline_model::AccountId::new(a).unwrap()),
+        Some("test".into()),
+    );
+    hookline_admin::tables::write_token(&t.settings, &t.topics, &new.record)
+        .await
+        .unwrap();
+    new.token
+}
+
 /// Starts an admin API on 127.0.0.1:0 over the test's topics, signing with the key at `key`;
 /// `extra` flags are appended. Returns its address; it stops when `shutdown` is cancelled.
 pub async fn start_admin(

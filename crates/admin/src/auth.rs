@@ -38,9 +38,7 @@ pub struct OptionalCaller(pub Option<Caller>);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    /// Checks the bearer token. Failed attempts are counted per source address (IPv6: per /64,
-    /// `HOOKLINE_AUTH_FAILURE_RATE`); an address past the limit gets 429 with `Retry-After`
-    /// for every token it presents, valid or not, until its bucket refills.
+    /// Checks the bearer token with [`authenticate`].
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let header = parts
             .headers
@@ -51,36 +49,66 @@ impl FromRequestParts<AppState> for Caller {
         let source = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| crate::limits::source_key(c.0.ip()));
-        let failures = &state.limits.auth_failures;
-        if let Some(Err(wait)) = source.map(|ip| failures.peek(&ip)) {
-            return Err(ApiError::too_many(
-                "too_many_auth_failures",
-                format!(
-                    "too many failed authentications from this address; try again in {} s",
-                    crate::limits::retry_secs(wait)
-                ),
-                wait,
-            ));
+            .map(|c| c.0.ip());
+        let token = header
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("the Authorization header is not ASCII"))
+            .and_then(|value| {
+                value
+                    .strip_prefix("Bearer ")
+                    .or_else(|| value.strip_prefix("bearer "))
+                    .ok_or_else(|| {
+                        ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+                    })
+            });
+        match token {
+            Ok(token) => authenticate(state, source, token.trim()),
+            Err(e) => authenticate_failed(state, source, e),
         }
-        let checked = check_token(header, state);
-        if let (Err(_), Some(ip)) = (&checked, source) {
-            let _ = failures.take(&ip);
-        }
-        checked
     }
 }
 
-/// The caller a presented `Authorization` header names, or 401.
-fn check_token(header: &axum::http::HeaderValue, state: &AppState) -> Result<Caller, ApiError> {
-    let value = header
-        .to_str()
-        .map_err(|_| ApiError::unauthorized("the Authorization header is not ASCII"))?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?
-        .trim();
+/// The caller a presented token (`hlt_<id>_<secret>`) names, or 401: the one check behind the
+/// API's bearer tokens and the console's sign-in. Failed attempts are counted per source
+/// address (IPv6: per /64, `HOOKLINE_AUTH_FAILURE_RATE`); an address past the limit gets 429
+/// with `Retry-After` for every token it presents, valid or not, until its bucket refills.
+pub fn authenticate(
+    state: &AppState,
+    source: Option<std::net::IpAddr>,
+    token: &str,
+) -> Result<Caller, ApiError> {
+    let source = source.map(crate::limits::source_key);
+    if let Some(Err(wait)) = source.map(|ip| state.limits.auth_failures.peek(&ip)) {
+        return Err(ApiError::too_many(
+            "too_many_auth_failures",
+            format!(
+                "too many failed authentications from this address; try again in {} s",
+                crate::limits::retry_secs(wait)
+            ),
+            wait,
+        ));
+    }
+    let checked = check_token(token, state);
+    if let (Err(_), Some(ip)) = (&checked, source) {
+        let _ = state.limits.auth_failures.take(&ip);
+    }
+    checked
+}
+
+/// A request whose credentials could not even be read: counted like a wrong token.
+fn authenticate_failed(
+    state: &AppState,
+    source: Option<std::net::IpAddr>,
+    error: ApiError,
+) -> Result<Caller, ApiError> {
+    match authenticate(state, source, "") {
+        Err(e) if e.status == axum::http::StatusCode::TOO_MANY_REQUESTS => Err(e),
+        _ => Err(error),
+    }
+}
+
+/// The caller `token` names, or 401.
+fn check_token(token: &str, state: &AppState) -> Result<Caller, ApiError> {
     let (id, secret) = split(token).ok_or_else(|| {
         ApiError::unauthorized("this is not a Hookline token (they look like hlt_<id>_<secret>)")
     })?;

@@ -18,6 +18,7 @@
 //! - [`backlog`]: per subscription, the deliveries waiting for another attempt or parked while
 //!   paused, counted from the followed outcomes.
 //! - [`error`]: the JSON error answer every endpoint uses.
+//! - [`console`]: the web console and embeddable customer portal at `/console/`.
 //!
 //! The whole API is described in `schemas/openapi.json`, served at `GET /v1/openapi.json`; a
 //! test checks the running server against it. [`AdminArgs`] / [`serve`] are what `main` and the tests share.
@@ -25,6 +26,7 @@
 pub mod auth;
 pub mod backlog;
 pub mod concurrency;
+pub mod console;
 pub mod delivery;
 pub mod domains;
 pub mod error;
@@ -94,6 +96,9 @@ pub struct AdminArgs {
 
     #[command(flatten)]
     pub limits: limits::LimitArgs,
+
+    #[command(flatten)]
+    pub console: console::ConsoleArgs,
 }
 
 /// What every handler shares.
@@ -119,6 +124,8 @@ pub struct Shared {
     pub write_locks: concurrency::WriteLocks,
     /// The `Idempotency-Key`s this instance remembers.
     pub idempotency: idempotency::IdempotencyKeys,
+    /// The web console's key, settings and opened portal links.
+    pub console: console::Console,
 }
 
 /// The handlers' state: cheap to clone.
@@ -198,6 +205,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/operator/endpoints", m(get(operator::endpoints)))
         .route("/v1/operator/metrics", m(get(operator::metrics)))
+        .route(
+            "/v1/operator/portal-links",
+            m(post(console::portal::create_link)),
+        )
+        .merge(console::router(state.clone()))
         .route("/healthz", m(get(|| async { "ok\n" })))
         .route("/v1/openapi.json", m(get(openapi)))
         .fallback(error::no_route)
@@ -297,6 +309,7 @@ pub async fn serve_until_stopped(
         ))
     })?;
     let limits = limits::Limits::from_args(&args.limits).map_err(AdminError::Setting)?;
+    let console = console::Console::from_args(&args.console).map_err(AdminError::Setting)?;
     let replay_deadline =
         hookline_config::parse_duration(&args.limits.replay_deadline).map_err(|e| {
             AdminError::Setting(format!("HOOKLINE_REPLAY_DEADLINE / --replay-deadline: {e}"))
@@ -338,6 +351,7 @@ pub async fn serve_until_stopped(
         replays: replay::Replays::new(args.limits.max_concurrent_replays, replay_deadline),
         write_locks: concurrency::WriteLocks::default(),
         idempotency: idempotency::IdempotencyKeys::default(),
+        console,
     }));
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(addr)

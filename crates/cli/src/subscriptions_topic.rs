@@ -63,10 +63,10 @@ async fn put(
         .send_json(&mut acks, &topics.subscriptions, sub.id.0.as_bytes(), &sub)
         .await?;
     acks.wait().await?;
-    let scope = sub
-        .database
-        .as_ref()
-        .map_or_else(|| "every database of its account".to_owned(), |d| format!("database {d}"));
+    let scope = sub.database.as_ref().map_or_else(
+        || "every database of its account".to_owned(),
+        |d| format!("database {d}"),
+    );
     println!(
         "subscription {} written ({} on {scope})",
         sub.id,

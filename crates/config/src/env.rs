@@ -61,6 +61,18 @@ pub const KNOWN_ENV: &[&str] = &[
     "HOOKLINE_AUTH_FAILURE_RATE",
     "HOOKLINE_MAX_CONCURRENT_REPLAYS",
     "HOOKLINE_REPLAY_DEADLINE",
+    // The web console of hookline-admin (docs/console.md).
+    "HOOKLINE_CONSOLE_SECRET",
+    "HOOKLINE_CONSOLE_SESSION_TTL",
+    "HOOKLINE_PORTAL_LINK_TTL",
+    "HOOKLINE_CONSOLE_FRAME_ANCESTORS",
+    "HOOKLINE_CONSOLE_PRODUCT_NAME",
+    "HOOKLINE_CONSOLE_LOGO_URL",
+    "HOOKLINE_CONSOLE_ACCENT",
+    "HOOKLINE_CONSOLE_SECURE_COOKIE",
+    "HOOKLINE_CONSOLE_PUBLIC_URL",
+    // tests/console.rs saves its screenshots there when set.
+    "HOOKLINE_CONSOLE_SCREENSHOTS",
     "HOOKLINE_API_URL",
     "HOOKLINE_TOKEN",
     // `make run` (scripts/run-local.sh): its folder and ports, passed through to the stages.

@@ -78,9 +78,10 @@ impl Delivery {
             event_type: kind.as_str().to_owned(),
             subscription_id: sub.id.clone(),
             account: sub.account.clone(),
-            database: sub.database.clone().unwrap_or_else(|| {
-                DatabaseId::new(NO_DATABASE).expect("a valid database id")
-            }),
+            database: sub
+                .database
+                .clone()
+                .unwrap_or_else(|| DatabaseId::new(NO_DATABASE).expect("a valid database id")),
             collection: sub.collection.clone(),
             url: sub.url.clone(),
             format: sub.format,
