@@ -403,23 +403,23 @@ async fn lists_by_database_and_collection_per_account(w: &World, subs: &Subs) {
         ids(&api
             .call("GET", "/v1/subscriptions?database=12", a, None)
             .await),
-        set(&[&s1_id, &s2_id])
+        set(&[s1_id, s2_id])
     );
     assert_eq!(
         ids(&api
             .call("GET", "/v1/subscriptions?collection=3", a, None)
             .await),
-        set(&[&s2_id])
+        set(&[s2_id])
     );
     assert_eq!(
         ids(&api.call("GET", "/v1/subscriptions", a, None).await),
-        set(&[&s1_id, &s2_id, &s3_id])
+        set(&[s1_id, s2_id, s3_id])
     );
     assert_eq!(
         ids(&api
             .call("GET", "/v1/subscriptions?database=12", b, None)
             .await),
-        set(&[&sb_id])
+        set(&[sb_id])
     );
     assert_eq!(
         ids(&api
@@ -430,19 +430,19 @@ async fn lists_by_database_and_collection_per_account(w: &World, subs: &Subs) {
                 None
             )
             .await),
-        set(&[&s3_id])
+        set(&[s3_id])
     );
     assert_eq!(
         ids(&api
             .call("GET", "/v1/operator/subscriptions", op, None)
             .await),
-        set(&[&s1_id, &s2_id, &s3_id, &sb_id])
+        set(&[s1_id, s2_id, s3_id, sb_id])
     );
     assert_eq!(
         ids(&api
             .call("GET", "/v1/operator/subscriptions?account=2002", op, None)
             .await),
-        set(&[&sb_id])
+        set(&[sb_id])
     );
     // The per-endpoint view lists the same subscriptions (its own test:
     // tests/operator_endpoints.rs); here its answer is checked against the document.
@@ -597,25 +597,25 @@ async fn an_unverified_subscription_receives_nothing(w: &World) {
     let t = &w.t;
     let pipeline = &w.pipeline;
     produce(
-        &t,
+        t,
         &t.topics.profile_changes,
         &[("12:4711".into(), profile_create("chg-1", None))],
     )
     .await;
     produce(
-        &t,
+        t,
         &t.topics.profile_changes,
         &[("12:4711".into(), profile_create("chg-2", Some("3")))],
     )
     .await;
     produce(
-        &t,
+        t,
         &t.topics.tracking,
         &[("12:4711".into(), click("clk-1", "12"))],
     )
     .await;
     assert!(
-        eventually(Duration::from_secs(30), || posts(&site, "/hooks/a.php")
+        eventually(Duration::from_secs(30), || posts(site, "/hooks/a.php")
             .len()
             == 1)
         .await,
@@ -634,9 +634,9 @@ async fn an_unverified_subscription_receives_nothing(w: &World) {
         0
     );
     assert!(
-        posts(&site, "/hooks/b.php").is_empty(),
+        posts(site, "/hooks/b.php").is_empty(),
         "unverified (and foreign) subscriptions received: {:?}",
-        posts(&site, "/hooks/b.php").len()
+        posts(site, "/hooks/b.php").len()
     );
 }
 
@@ -669,7 +669,7 @@ async fn once_verified_the_next_change_arrives_once(w: &World, subs: &Subs) {
     // The profiles stage routes by its own view of the subscriptions, which follows the topic:
     // the change goes in once that view has read every subscription record, the verified
     // version included (produced earlier, it could be routed by the unverified one).
-    let records = read_to_end(&t, &t.topics.subscriptions).len() as u64;
+    let records = read_to_end(t, &t.topics.subscriptions).len() as u64;
     let m = &pipeline.profiles_metrics;
     assert!(
         eventually(Duration::from_secs(30), || {
@@ -679,13 +679,13 @@ async fn once_verified_the_next_change_arrives_once(w: &World, subs: &Subs) {
         "the profiles stage read the {records} subscription records"
     );
     produce(
-        &t,
+        t,
         &t.topics.profile_changes,
         &[("12:4711".into(), profile_create("chg-3", Some("3")))],
     )
     .await;
     assert!(
-        eventually(Duration::from_secs(30), || posts(&site, "/hooks/b.php")
+        eventually(Duration::from_secs(30), || posts(site, "/hooks/b.php")
             .len()
             == 1)
         .await,
@@ -696,8 +696,8 @@ async fn once_verified_the_next_change_arrives_once(w: &World, subs: &Subs) {
         1,
         "one delivery only: Bob's subscription on the same URL is not offered Alice's change"
     );
-    assert_eq!(posts(&site, "/hooks/b.php").len(), 1);
-    let delivered: Value = serde_json::from_slice(&posts(&site, "/hooks/b.php")[0].body).unwrap();
+    assert_eq!(posts(site, "/hooks/b.php").len(), 1);
+    let delivered: Value = serde_json::from_slice(&posts(site, "/hooks/b.php")[0].body).unwrap();
     assert_eq!(delivered["id"], "chg-3");
 }
 
@@ -709,7 +709,7 @@ async fn a_test_webhook_is_signed_like_a_delivery(w: &World, subs: &Subs) -> Str
     let a = w.a();
     let s1_id = subs.s1_id.as_str();
     let s3_id = subs.s3_id.as_str();
-    let before = posts(&site, "/hooks/a.php").len();
+    let before = posts(site, "/hooks/a.php").len();
     let r = api
         .call("POST", &format!("/v1/subscriptions/{s1_id}/test"), a, None)
         .await;
@@ -717,7 +717,7 @@ async fn a_test_webhook_is_signed_like_a_delivery(w: &World, subs: &Subs) -> Str
     assert_eq!(r.body["delivered"], true);
     assert_eq!(r.body["http_status"], 200);
     assert_eq!(r.body["response_excerpt"], "ok");
-    let sent = posts(&site, "/hooks/a.php");
+    let sent = posts(site, "/hooks/a.php");
     assert_eq!(sent.len(), before + 1);
     let test_post = sent.last().unwrap();
     assert_eq!(
@@ -754,7 +754,7 @@ async fn a_test_webhook_is_signed_like_a_delivery(w: &World, subs: &Subs) -> Str
         .await;
     assert_eq!(custom.body["delivered"], true, "{}", custom.text);
     assert_eq!(
-        posts(&site, "/hooks/a.php").last().unwrap().body,
+        posts(site, "/hooks/a.php").last().unwrap().body,
         Bytes::from_static(br#"{"hello":"world"}"#)
     );
     let down = api
@@ -780,7 +780,7 @@ async fn a_test_webhook_is_signed_like_a_delivery(w: &World, subs: &Subs) -> Str
         "unverified",
     );
     assert!(
-        posts(&site, "/other/c.php").is_empty(),
+        posts(site, "/other/c.php").is_empty(),
         "nothing is sent to an unverified URL, not even a test"
     );
     s4_id
@@ -815,9 +815,9 @@ async fn check_now_tests_every_subscription(w: &World, subs: &Subs) {
             .unwrap()
             .clone()
     };
-    assert_eq!(line(&s3_id)["result"]["http_status"], 500);
-    assert_eq!(line(&s2_id)["result"]["http_status"], 200);
-    assert!(line(&s4_id)["skipped"]
+    assert_eq!(line(s3_id)["result"]["http_status"], 500);
+    assert_eq!(line(s2_id)["result"]["http_status"], 200);
+    assert!(line(s4_id)["skipped"]
         .as_str()
         .unwrap()
         .contains("unverified"));
@@ -832,7 +832,7 @@ async fn attempt_history_and_replay(w: &World, subs: &Subs) {
     let a = w.a();
     let s3_id = subs.s3_id.as_str();
     produce(
-        &t,
+        t,
         &t.topics.tracking,
         &[("13:4711".into(), click("clk-2", "13"))],
     )
@@ -884,7 +884,7 @@ async fn attempt_history_and_replay(w: &World, subs: &Subs) {
         "{}",
         dry.text
     );
-    let before = posts(&site, "/down.php").len();
+    let before = posts(site, "/down.php").len();
     let rep = api
         .call(
             "POST",
@@ -895,12 +895,12 @@ async fn attempt_history_and_replay(w: &World, subs: &Subs) {
         .await;
     assert_eq!(rep.body["matched"], 1, "{}", rep.text);
     assert!(
-        eventually(Duration::from_secs(30), || posts(&site, "/down.php").len()
+        eventually(Duration::from_secs(30), || posts(site, "/down.php").len()
             > before)
         .await,
         "the replayed delivery arrives"
     );
-    let replayed = posts(&site, "/down.php").into_iter().last().unwrap();
+    let replayed = posts(site, "/down.php").into_iter().last().unwrap();
     assert_eq!(
         replayed.header("x-hookline-delivery"),
         last["delivery_id"].as_str(),
@@ -1051,7 +1051,7 @@ async fn delete_and_metrics_by_route(w: &World, subs: &Subs) {
         m.text
     );
     assert!(
-        !m.text.contains(&s1_id),
+        !m.text.contains(s1_id),
         "a subscription id leaked into a label"
     );
 }
@@ -1074,7 +1074,7 @@ async fn domains_on_a_second_instance(
     let shutdown = tokio_util::sync::CancellationToken::new();
     let dns_addr = dns.addr.to_string();
     let addr2 = start_admin(
-        &t,
+        t,
         &key_path("admin-dns"),
         &["--dns-resolver", &dns_addr],
         Some(hookline_telemetry::Metrics::new()),
