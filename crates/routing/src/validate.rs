@@ -27,12 +27,7 @@ pub fn validate_subscription(
     if sub.id.0.is_empty() || sub.id.0.len() > 128 {
         return Err(bad("id", "must be 1 to 128 characters"));
     }
-    if sub.database.is_none() && sub.collection.is_some() {
-        return Err(bad(
-            "collection",
-            "a collection belongs to a database: give `database` too, or drop `collection` for an account-wide subscription",
-        ));
-    }
+    check_scope(sub)?;
     if sub.events.is_empty() {
         return Err(bad("events", "list at least one event type (click, open, bounce, failure, delivery, create, update, delete)"));
     }
@@ -103,6 +98,18 @@ pub fn validate_subscription(
 }
 
 /// Why `text` (which parses as `url`) cannot be a delivery's URL, with the spelling that can.
+/// An account-wide subscription (no database) takes no collection: a collection belongs to one
+/// database.
+fn check_scope(sub: &Subscription) -> Result<(), InvalidSubscription> {
+    if sub.database.is_none() && sub.collection.is_some() {
+        return Err(bad(
+            "collection",
+            "a collection belongs to a database: give `database` too, or drop `collection` for an account-wide subscription",
+        ));
+    }
+    Ok(())
+}
+
 fn not_a_delivery_url(text: &str, url: &url::Url) -> String {
     let mut message = format!(
         "{text:?} is not written as deliveries must carry it: an absolute http:// or https:// \

@@ -101,30 +101,14 @@ pub async fn run_loop(
     // stops it for a loop that ends on its own (a fatal write error).
     let stop = shutdown.child_token();
     let handover = Arc::new(Handover::new(topic.clone(), stop.clone()));
-    let mut config = settings.group_consumer(&group);
-    if let Input::Tier(t) = &input {
-        // A record of a delay tier waits seconds to hours: fetching with a long wait costs the
-        // broker far fewer requests while idle, and its records' latency nothing that matters.
-        if !settings
-            .overrides
-            .iter()
-            .any(|(k, _)| k == "fetch.wait.max.ms")
-        {
-            config.set("fetch.wait.max.ms", tier_fetch_wait(t.delay));
-        }
-    }
-    // The `client` label of the librdkafka gauges: one per loop, bounded by the tiers.
-    let client = match &input {
-        Input::Deliveries => "sender-deliveries".to_owned(),
-        Input::Tier(t) => format!("sender-retries-{}", t.label),
-    };
-    let consumer: StreamConsumer<SenderContext> = config.create_with_context(SenderContext {
+    let client = client_label(&input);
+    let context = SenderContext {
         handover: handover.clone(),
         shared: shared.clone(),
         group: group.clone(),
         client: format!("{client}-consumer"),
-    })?;
-    consumer.subscribe(&[topic.as_str()])?;
+    };
+    let consumer = group_consumer(&settings, &group, &input, &topic, context)?;
     let max_bytes = settings
         .producer()
         .get("message.max.bytes")
@@ -173,6 +157,39 @@ pub async fn run_loop(
     let result = l.run().await;
     l.finish(result.is_ok()).await?;
     result
+}
+
+/// The `client` label of a loop's librdkafka gauges: one per loop, bounded by the tiers.
+fn client_label(input: &Input) -> String {
+    match input {
+        Input::Deliveries => "sender-deliveries".to_owned(),
+        Input::Tier(t) => format!("sender-retries-{}", t.label),
+    }
+}
+
+/// A loop's group consumer, subscribed to `topic`.
+fn group_consumer(
+    settings: &KafkaSettings,
+    group: &str,
+    input: &Input,
+    topic: &str,
+    context: SenderContext,
+) -> Result<StreamConsumer<SenderContext>, SenderError> {
+    let mut config = settings.group_consumer(group);
+    if let Input::Tier(t) = input {
+        // A record of a delay tier waits seconds to hours: fetching with a long wait costs the
+        // broker far fewer requests while idle, and its records' latency nothing that matters.
+        if !settings
+            .overrides
+            .iter()
+            .any(|(k, _)| k == "fetch.wait.max.ms")
+        {
+            config.set("fetch.wait.max.ms", tier_fetch_wait(t.delay));
+        }
+    }
+    let consumer: StreamConsumer<SenderContext> = config.create_with_context(context)?;
+    consumer.subscribe(&[topic])?;
+    Ok(consumer)
 }
 
 impl Loop {
