@@ -4,7 +4,9 @@
 //!
 //! Export is on when `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is
 //! set, or `OTEL_TRACES_EXPORTER=otlp`; `OTEL_TRACES_EXPORTER=none` or `OTEL_SDK_DISABLED=true`
-//! turn it off. `OTEL_EXPORTER_OTLP_PROTOCOL` is `http/protobuf` (the default) or `http/json`;
+//! turn it off. The endpoint is plain `http://` (a collector on the node or in the pod: the
+//! exporter carries no TLS stack, which would be a second crypto library beside aws-lc-rs).
+//! `OTEL_EXPORTER_OTLP_PROTOCOL` is `http/protobuf` (the default) or `http/json`;
 //! `OTEL_SERVICE_NAME` defaults to the binary's name; sampling (`OTEL_TRACES_SAMPLER`), batching
 //! (`OTEL_BSP_*`) and headers (`OTEL_EXPORTER_OTLP_HEADERS`) are the SDK's. Without export no
 //! span is created at all: a record costs nothing extra.
@@ -35,8 +37,24 @@ static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 pub enum TraceSetupError {
     #[error("OTEL_EXPORTER_OTLP_PROTOCOL={0:?} is not supported: use http/protobuf or http/json (an OTLP/HTTP endpoint, usually port 4318)")]
     Protocol(String),
+    #[error("{0}={1:?}: Hookline exports traces over plain http only (no second TLS stack); point it at an OpenTelemetry Collector on the node or in the pod (http://…:4318) and let that forward over TLS")]
+    Https(&'static str, String),
     #[error("the OTLP exporter could not be built: {0}")]
     Exporter(String),
+}
+
+/// Refuses an `https://` collector endpoint at start, with what to do instead: the exporter
+/// carries no TLS stack of its own.
+pub fn check_endpoint(var: impl Fn(&str) -> Option<String>) -> Result<(), TraceSetupError> {
+    for name in [
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ] {
+        if let Some(v) = var(name).filter(|v| v.trim().to_ascii_lowercase().starts_with("https:")) {
+            return Err(TraceSetupError::Https(name, v));
+        }
+    }
+    Ok(())
 }
 
 /// Whether the `OTEL_*` variables (read through `var`) ask for trace export.
@@ -74,6 +92,7 @@ where
     if !export_requested(var) {
         return Ok(None);
     }
+    check_endpoint(var)?;
     let exporter = SpanExporter::builder()
         .with_http()
         .with_protocol(protocol(var)?)
@@ -224,6 +243,25 @@ mod tests {
         ));
         let e = protocol(env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")])).unwrap_err();
         assert!(e.to_string().contains("http/protobuf or http/json"), "{e}");
+    }
+
+    #[test]
+    fn an_https_collector_is_refused_with_what_to_do() {
+        assert!(check_endpoint(env(&[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://127.0.0.1:4318"
+        )]))
+        .is_ok());
+        let e = check_endpoint(env(&[(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "https://collector.example/v1/traces",
+        )]))
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("OpenTelemetry Collector on the node"),
+            "{e}"
+        );
     }
 
     #[test]
