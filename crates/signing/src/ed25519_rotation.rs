@@ -64,19 +64,9 @@ pub fn keyring_path(master_path: &Path) -> PathBuf {
 
 /// Every retired master recorded beside `master_path` (none without a keyring).
 pub fn load_keyring(master_path: &Path) -> Result<Vec<RetiredMaster>, KeyError> {
-    let path = keyring_path(master_path);
-    let shown = path.display().to_string();
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| KeyError::RejectedEd25519 {
-            path: shown,
-            reason: format!("keyring is not valid JSON: {e}"),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(source) => Err(KeyError::Read {
-            path: shown,
-            source,
-        }),
-    }
+    crate::keyfile::read_keyring(&keyring_path(master_path), |path, reason| {
+        KeyError::RejectedEd25519 { path, reason }
+    })
 }
 
 fn expiry(r: &RetiredMaster) -> Option<OffsetDateTime> {

@@ -134,6 +134,25 @@ pub fn warn_if_readable_by_others(path: &Path) -> bool {
     first
 }
 
+/// The entries of the keyring at `path` (none when there is no file). `rejected` builds the
+/// error for a file that is not a JSON list of `T` (RSA and Ed25519 keyrings name their key
+/// kind in it).
+pub fn read_keyring<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    rejected: impl FnOnce(String, String) -> crate::KeyError,
+) -> Result<Vec<T>, crate::KeyError> {
+    let shown = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map_err(|e| rejected(shown, format!("keyring is not valid JSON: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(crate::KeyError::Read {
+            path: shown,
+            source,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,19 +36,10 @@ pub fn keyring_path(key_path: &Path) -> PathBuf {
 
 /// The retired keys recorded beside `key_path` (none when there is no keyring).
 pub fn load_keyring(key_path: &Path) -> Result<Vec<RetiredKey>, KeyError> {
-    let path = keyring_path(key_path);
-    let shown = path.display().to_string();
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| KeyError::Rejected {
-            path: shown,
-            reason: format!("keyring is not valid JSON: {e}"),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(source) => Err(KeyError::Read {
-            path: shown,
-            source,
-        }),
-    }
+    keyfile::read_keyring(&keyring_path(key_path), |path, reason| KeyError::Rejected {
+        path,
+        reason,
+    })
 }
 
 /// What `GET /v1/keys` publishes: the current key and the retired keys not yet expired at `now`.
