@@ -42,7 +42,7 @@ pub mod worker;
 use std::sync::Arc;
 
 use clap::Parser;
-use hookline_config::CommonArgs;
+use hookline_config::{CommonArgs, Topics};
 use hookline_kafka::KafkaSettings;
 use hookline_outbound::{HttpClient, HttpOptions};
 use hookline_routing::SubscriptionsView;
@@ -171,6 +171,50 @@ pub struct Shared {
     pub health: health::HealthView,
 }
 
+/// The durations and retry steps the flags give, each checked with the flag named.
+struct Timings {
+    steps: Vec<std::time::Duration>,
+    max_age: std::time::Duration,
+    connect: std::time::Duration,
+    total: std::time::Duration,
+    disable_after: std::time::Duration,
+    cool_down: std::time::Duration,
+    max_wait: std::time::Duration,
+}
+
+impl Timings {
+    fn parse(args: &SenderArgs) -> Result<Self, SenderError> {
+        let duration = |flag: &str, v: &str| {
+            hookline_config::parse_duration(v)
+                .map_err(|e| SenderError::Config(format!("{flag}: {e}")))
+        };
+        Ok(Self {
+            steps: RetryPolicy::parse_steps(&args.retry_schedule)
+                .map_err(|e| SenderError::Config(format!("--retry-schedule: {e}")))?,
+            max_age: duration("--max-age", &args.max_age)?,
+            connect: duration("--connect-timeout", &args.connect_timeout)?,
+            total: duration("--request-timeout", &args.request_timeout)?,
+            disable_after: duration("--disable-after", &args.disable_after)?,
+            cool_down: duration("--breaker-cool-down", &args.breaker_cool_down)?,
+            max_wait: duration("--endpoint-max-wait", &args.endpoint_max_wait)?,
+        })
+    }
+}
+
+/// One loop per input: `deliveries` in `group`, and each retry topic in
+/// `<group>-retries`, `<group>-retries.5s`, … (one group per retry topic).
+fn loops_of(group: &str, tiers: &tiers::Tiers, topics: &Topics) -> Vec<(String, worker::Input)> {
+    let mut loops = vec![(group.to_owned(), worker::Input::Deliveries)];
+    for tier in tiers.all() {
+        let suffix = tier.topic.get(topics.retries.len()..).unwrap_or_default();
+        loops.push((
+            format!("{group}-retries{suffix}"),
+            worker::Input::Tier(tier.clone()),
+        ));
+    }
+    loops
+}
+
 /// Runs the sender until `shutdown`.
 pub async fn run(
     args: SenderArgs,
@@ -178,31 +222,20 @@ pub async fn run(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), SenderError> {
-    let cfg_err = |e: String| SenderError::Config(e);
-    let outbound = args.outbound.check().map_err(|e| cfg_err(e.to_string()))?;
-    let steps = RetryPolicy::parse_steps(&args.retry_schedule)
-        .map_err(|e| cfg_err(format!("--retry-schedule: {e}")))?;
-    let max_age = hookline_config::parse_duration(&args.max_age)
-        .map_err(|e| cfg_err(format!("--max-age: {e}")))?;
-    let connect = hookline_config::parse_duration(&args.connect_timeout)
-        .map_err(|e| cfg_err(format!("--connect-timeout: {e}")))?;
-    let total = hookline_config::parse_duration(&args.request_timeout)
-        .map_err(|e| cfg_err(format!("--request-timeout: {e}")))?;
-    let disable_after = hookline_config::parse_duration(&args.disable_after)
-        .map_err(|e| cfg_err(format!("--disable-after: {e}")))?;
-    let cool_down = hookline_config::parse_duration(&args.breaker_cool_down)
-        .map_err(|e| cfg_err(format!("--breaker-cool-down: {e}")))?;
-    let max_wait = hookline_config::parse_duration(&args.endpoint_max_wait)
-        .map_err(|e| cfg_err(format!("--endpoint-max-wait: {e}")))?;
-    let signers = Signers::load_or_generate(
-        &args.signing.signing_key,
-        args.signing.signing_key_id.as_deref(),
-    )?;
-    tracing::info!(
-        key_id = signers.rsa.key_id(),
-        ed25519_key_id = signers.ed25519.key_id(),
-        "signing keys loaded"
-    );
+    let outbound = args
+        .outbound
+        .check()
+        .map_err(|e| SenderError::Config(e.to_string()))?;
+    let Timings {
+        steps,
+        max_age,
+        connect,
+        total,
+        disable_after,
+        cool_down,
+        max_wait,
+    } = Timings::parse(&args)?;
+    let signers = load_signers(&args)?;
     if outbound.opens_networks {
         tracing::warn!(networks = %args.outbound.allow_networks, "outbound calls may reach these non-public networks");
     }
@@ -221,16 +254,15 @@ pub async fn run(
     )
     .await?;
     let health = health::HealthView::start(&settings, &topics.endpoint_health).await?;
-    let client = HttpClient::new(
-        outbound.guard,
-        HttpOptions {
-            connect_timeout: connect,
-            total_timeout: total,
-            ..HttpOptions::default()
-        },
-    );
     let shared = Arc::new(Shared {
-        client,
+        client: HttpClient::new(
+            outbound.guard,
+            HttpOptions {
+                connect_timeout: connect,
+                total_timeout: total,
+                ..HttpOptions::default()
+            },
+        ),
         signers,
         bounds: decide::Bounds {
             policy: RetryPolicy {
@@ -241,13 +273,7 @@ pub async fn run(
             disable_after,
             max_hops: args.max_hops.max(1),
         },
-        endpoints: endpoint::Endpoints::new(endpoint::QueueBounds {
-            bytes: args.endpoint_queue_bytes.max(1),
-            records: args.endpoint_queue_records.max(1),
-            max_wait,
-            rate_cap: (args.endpoint_rate_cap > 0.0).then_some(args.endpoint_rate_cap),
-        })
-        .counted_on(metrics.queued.clone()),
+        endpoints: endpoints_of(&args, max_wait, &metrics),
         subscriptions,
         metrics,
         copernica_id: outbound.copernica_id,
@@ -259,18 +285,54 @@ pub async fn run(
         health,
     });
     let tiers = Arc::new(tiers::Tiers::new(topics.retry_tiers()));
-    let mut loops = vec![(group.clone(), worker::Input::Deliveries)];
-    for tier in tiers.all() {
-        // `<group>-retries`, `<group>-retries.5s`, …: one group per retry topic.
-        let suffix = tier.topic.get(topics.retries.len()..).unwrap_or_default();
-        loops.push((
-            format!("{group}-retries{suffix}"),
-            worker::Input::Tier(tier.clone()),
-        ));
-    }
+    let loops = loops_of(&group, &tiers, &topics);
     // Not ready while the broker does not take the sender's records (an outage).
     readiness.also_require(hookline_kafka::producer::broker_takes_records);
     readiness.set(true);
+    let result = run_loops(shared, settings, topics, tiers, loops, shutdown).await;
+    readiness.set(false);
+    result
+}
+
+/// The signing keys (generated on a first start), with their ids logged.
+fn load_signers(args: &SenderArgs) -> Result<Signers, SenderError> {
+    let signers = Signers::load_or_generate(
+        &args.signing.signing_key,
+        args.signing.signing_key_id.as_deref(),
+    )?;
+    tracing::info!(
+        key_id = signers.rsa.key_id(),
+        ed25519_key_id = signers.ed25519.key_id(),
+        "signing keys loaded"
+    );
+    Ok(signers)
+}
+
+/// The endpoints' admission, bounded as the flags say, counted on the `queued` gauge.
+fn endpoints_of(
+    args: &SenderArgs,
+    max_wait: std::time::Duration,
+    metrics: &Metrics,
+) -> endpoint::Endpoints {
+    endpoint::Endpoints::new(endpoint::QueueBounds {
+        bytes: args.endpoint_queue_bytes.max(1),
+        records: args.endpoint_queue_records.max(1),
+        max_wait,
+        rate_cap: (args.endpoint_rate_cap > 0.0).then_some(args.endpoint_rate_cap),
+    })
+    .counted_on(metrics.queued.clone())
+}
+
+/// Runs every loop until `shutdown`; the first loop to fail stops the others (one
+/// cancellation tree).
+async fn run_loops(
+    shared: Arc<Shared>,
+    settings: KafkaSettings,
+    topics: Topics,
+    tiers: Arc<tiers::Tiers>,
+    loops: Vec<(String, worker::Input)>,
+    shutdown: CancellationToken,
+) -> Result<(), SenderError> {
     let runs = loops.into_iter().map(|(group, input)| {
         let run = worker::run_loop(
             shared.clone(),
@@ -292,6 +354,5 @@ pub async fn run(
         }
     });
     let results = futures::future::join_all(runs).await;
-    readiness.set(false);
     results.into_iter().collect()
 }
