@@ -91,8 +91,8 @@ pub struct AdminArgs {
     pub verification_prefix: String,
 
     /// Timeout of a verification fetch or test webhook, response included.
-    #[arg(long, default_value = "10s")]
-    pub request_timeout: String,
+    #[arg(long, default_value = "10s", value_parser = hookline_config::parse_duration)]
+    pub request_timeout: std::time::Duration,
 
     #[command(flatten)]
     pub limits: limits::LimitArgs,
@@ -289,8 +289,7 @@ pub async fn serve_until_stopped(
         .outbound
         .check()
         .map_err(|e| AdminError::Setting(e.to_string()))?;
-    let timeout = hookline_config::parse_duration(&args.request_timeout)
-        .map_err(|e| AdminError::Setting(format!("--request-timeout: {e}")))?;
+    let timeout = args.request_timeout;
     let nameserver = args
         .dns_resolver
         .as_deref()
@@ -310,10 +309,7 @@ pub async fn serve_until_stopped(
     })?;
     let limits = limits::Limits::from_args(&args.limits).map_err(AdminError::Setting)?;
     let console = console::Console::from_args(&args.console).map_err(AdminError::Setting)?;
-    let replay_deadline =
-        hookline_config::parse_duration(&args.limits.replay_deadline).map_err(|e| {
-            AdminError::Setting(format!("HOOKLINE_REPLAY_DEADLINE / --replay-deadline: {e}"))
-        })?;
+    let replay_deadline = args.limits.replay_deadline;
     let signers = Signers::load_or_generate(
         &args.signing.signing_key,
         args.signing.signing_key_id.as_deref(),

@@ -66,8 +66,8 @@ pub struct LimitArgs {
     pub max_concurrent_replays: usize,
 
     /// How long a replay may read the dead-letter topic; past it nothing is replayed.
-    #[arg(long, env = "HOOKLINE_REPLAY_DEADLINE", default_value = "120s")]
-    pub replay_deadline: String,
+    #[arg(long, env = "HOOKLINE_REPLAY_DEADLINE", default_value = "120s", value_parser = hookline_config::parse_duration)]
+    pub replay_deadline: std::time::Duration,
 }
 
 /// A rate: `count` per `period`.

@@ -83,24 +83,24 @@ pub struct SenderArgs {
     pub max_attempts: u32,
 
     /// Give up (dead-letter) when the next attempt would come later than this after the first.
-    #[arg(long, env = "HOOKLINE_MAX_AGE", default_value = "5d")]
-    pub max_age: String,
+    #[arg(long, env = "HOOKLINE_MAX_AGE", default_value = "5d", value_parser = hookline_config::parse_duration)]
+    pub max_age: std::time::Duration,
 
     /// Disable a subscription whose endpoint has failed every attempt for this long.
-    #[arg(long, env = "HOOKLINE_DISABLE_AFTER", default_value = "5d")]
-    pub disable_after: String,
+    #[arg(long, env = "HOOKLINE_DISABLE_AFTER", default_value = "5d", value_parser = hookline_config::parse_duration)]
+    pub disable_after: std::time::Duration,
 
     /// How long an open circuit stays open before a probe (doubles after a failed probe).
-    #[arg(long, env = "HOOKLINE_BREAKER_COOL_DOWN", default_value = "30s")]
-    pub breaker_cool_down: String,
+    #[arg(long, env = "HOOKLINE_BREAKER_COOL_DOWN", default_value = "30s", value_parser = hookline_config::parse_duration)]
+    pub breaker_cool_down: std::time::Duration,
 
     /// Connect timeout.
-    #[arg(long, env = "HOOKLINE_CONNECT_TIMEOUT", default_value = "5s")]
-    pub connect_timeout: String,
+    #[arg(long, env = "HOOKLINE_CONNECT_TIMEOUT", default_value = "5s", value_parser = hookline_config::parse_duration)]
+    pub connect_timeout: std::time::Duration,
 
     /// Timeout of a whole request, response included.
-    #[arg(long, env = "HOOKLINE_REQUEST_TIMEOUT", default_value = "15s")]
-    pub request_timeout: String,
+    #[arg(long, env = "HOOKLINE_REQUEST_TIMEOUT", default_value = "15s", value_parser = hookline_config::parse_duration)]
+    pub request_timeout: std::time::Duration,
 
     /// Bytes of delivery bodies one endpoint may hold in memory; more moves to the retry path.
     /// (What the endpoint cannot send within `--endpoint-max-wait` moves there first.)
@@ -117,8 +117,8 @@ pub struct SenderArgs {
 
     /// The longest a delivery may be expected to wait in memory for its endpoint (its rate
     /// or its slow answers); a longer wait moves it to the retry path.
-    #[arg(long, env = "HOOKLINE_ENDPOINT_MAX_WAIT", default_value = "10s")]
-    pub endpoint_max_wait: String,
+    #[arg(long, env = "HOOKLINE_ENDPOINT_MAX_WAIT", default_value = "10s", value_parser = hookline_config::parse_duration)]
+    pub endpoint_max_wait: std::time::Duration,
 
     /// Most requests per second to any one endpoint, whatever its subscription asks for
     /// (`limits.per_second` above it is held to it); 0: no cap. A validated domain proves who
@@ -171,36 +171,6 @@ pub struct Shared {
     pub health: health::HealthView,
 }
 
-/// The durations and retry steps the flags give, each checked with the flag named.
-struct Timings {
-    steps: Vec<std::time::Duration>,
-    max_age: std::time::Duration,
-    connect: std::time::Duration,
-    total: std::time::Duration,
-    disable_after: std::time::Duration,
-    cool_down: std::time::Duration,
-    max_wait: std::time::Duration,
-}
-
-impl Timings {
-    fn parse(args: &SenderArgs) -> Result<Self, SenderError> {
-        let duration = |flag: &str, v: &str| {
-            hookline_config::parse_duration(v)
-                .map_err(|e| SenderError::Config(format!("{flag}: {e}")))
-        };
-        Ok(Self {
-            steps: RetryPolicy::parse_steps(&args.retry_schedule)
-                .map_err(|e| SenderError::Config(format!("--retry-schedule: {e}")))?,
-            max_age: duration("--max-age", &args.max_age)?,
-            connect: duration("--connect-timeout", &args.connect_timeout)?,
-            total: duration("--request-timeout", &args.request_timeout)?,
-            disable_after: duration("--disable-after", &args.disable_after)?,
-            cool_down: duration("--breaker-cool-down", &args.breaker_cool_down)?,
-            max_wait: duration("--endpoint-max-wait", &args.endpoint_max_wait)?,
-        })
-    }
-}
-
 /// One loop per input: `deliveries` in `group`, and each retry topic in
 /// `<group>-retries`, `<group>-retries.5s`, … (one group per retry topic).
 fn loops_of(group: &str, tiers: &tiers::Tiers, topics: &Topics) -> Vec<(String, worker::Input)> {
@@ -226,15 +196,8 @@ pub async fn run(
         .outbound
         .check()
         .map_err(|e| SenderError::Config(e.to_string()))?;
-    let Timings {
-        steps,
-        max_age,
-        connect,
-        total,
-        disable_after,
-        cool_down,
-        max_wait,
-    } = Timings::parse(&args)?;
+    let steps = RetryPolicy::parse_steps(&args.retry_schedule)
+        .map_err(|e| SenderError::Config(format!("--retry-schedule: {e}")))?;
     let signers = load_signers(&args)?;
     if outbound.opens_networks {
         tracing::warn!(networks = %args.outbound.allow_networks, "outbound calls may reach these non-public networks");
@@ -258,8 +221,8 @@ pub async fn run(
         client: HttpClient::new(
             outbound.guard,
             HttpOptions {
-                connect_timeout: connect,
-                total_timeout: total,
+                connect_timeout: args.connect_timeout,
+                total_timeout: args.request_timeout,
                 ..HttpOptions::default()
             },
         ),
@@ -268,18 +231,18 @@ pub async fn run(
             policy: RetryPolicy {
                 steps,
                 max_attempts: args.max_attempts.max(1),
-                max_age,
+                max_age: args.max_age,
             },
-            disable_after,
+            disable_after: args.disable_after,
             max_hops: args.max_hops.max(1),
         },
-        endpoints: endpoints_of(&args, max_wait, &metrics),
+        endpoints: endpoints_of(&args, &metrics),
         subscriptions,
         metrics,
         copernica_id: outbound.copernica_id,
         breakers: Default::default(),
         breaker_cfg: breaker::BreakerConfig {
-            cool_down,
+            cool_down: args.breaker_cool_down,
             ..Default::default()
         },
         health,
@@ -309,15 +272,11 @@ fn load_signers(args: &SenderArgs) -> Result<Signers, SenderError> {
 }
 
 /// The endpoints' admission, bounded as the flags say, counted on the `queued` gauge.
-fn endpoints_of(
-    args: &SenderArgs,
-    max_wait: std::time::Duration,
-    metrics: &Metrics,
-) -> endpoint::Endpoints {
+fn endpoints_of(args: &SenderArgs, metrics: &Metrics) -> endpoint::Endpoints {
     endpoint::Endpoints::new(endpoint::QueueBounds {
         bytes: args.endpoint_queue_bytes.max(1),
         records: args.endpoint_queue_records.max(1),
-        max_wait,
+        max_wait: args.endpoint_max_wait,
         rate_cap: (args.endpoint_rate_cap > 0.0).then_some(args.endpoint_rate_cap),
     })
     .counted_on(metrics.queued.clone())
@@ -355,4 +314,23 @@ async fn run_loops(
     });
     let results = futures::future::join_all(runs).await;
     results.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_flags_are_durations_and_a_bad_one_names_its_flag() {
+        let args = SenderArgs::try_parse_from(["hookline-sender", "--max-age", "2h"]).unwrap();
+        assert_eq!(args.max_age, std::time::Duration::from_secs(7200));
+        assert_eq!(args.breaker_cool_down, std::time::Duration::from_secs(30));
+        let e = SenderArgs::try_parse_from(["hookline-sender", "--disable-after", "5 days"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--disable-after") && e.contains("use ms, s, m, h or d"),
+            "{e}"
+        );
+    }
 }
