@@ -187,6 +187,7 @@ async fn admin_api_end_to_end() {
     let (api2, shutdown, _dns) = domains_on_a_second_instance(&w).await;
     generated_bodies_get_documented_answers(&w, &api2).await;
     portal_links_are_for_operators(&w).await;
+    database_settings_are_per_account(&w).await;
     every_documented_operation_was_exercised(&w).await;
     shutdown.cancel();
     w.pipeline.stop().await;
@@ -1396,6 +1397,47 @@ async fn portal_links_are_for_operators(w: &World) {
         .await;
     assert_error(&bad, 400, "invalid_request");
     assert_eq!(bad.body["error"]["field"], "accent_color");
+}
+
+/// Database settings: set, read, listed and deleted per account (`tests/database_settings.rs`
+/// shows the tracking stage using them).
+async fn database_settings_are_per_account(w: &World) {
+    let api = &w.api;
+    let (a, b) = (w.a(), w.b());
+    let body = json!({"email_field": "emailaddress"});
+    let put = api
+        .call("PUT", "/v1/databases/12", a, Some(body.clone()))
+        .await;
+    assert_eq!(put.status, 201, "{}", put.text);
+    assert_eq!(put.body["name"], Value::Null);
+    // Bob's database 12 is another row.
+    let bobs = json!({"email_field": "mail", "name": "Bob's 12"});
+    let put = api.call("PUT", "/v1/databases/12", b, Some(bobs)).await;
+    assert_eq!(put.status, 201, "{}", put.text);
+    let got = api.call("GET", "/v1/databases/12", a, None).await;
+    assert_eq!(got.body["email_field"], "emailaddress", "{}", got.text);
+    let list = api.call("GET", "/v1/databases?limit=1", a, None).await;
+    assert_eq!(
+        list.body["databases"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        list.text
+    );
+    assert_eq!(list.body["next_cursor"], Value::Null);
+    let bad = api.call("PUT", "/v1/databases/a%3Ab", a, Some(body)).await;
+    assert_error(&bad, 400, "invalid_request");
+    assert_eq!(bad.body["error"]["field"], "database", "{}", bad.text);
+    assert_eq!(
+        api.call("DELETE", "/v1/databases/12", a, None).await.status,
+        204
+    );
+    assert_error(
+        &api.call("DELETE", "/v1/databases/12", a, None).await,
+        404,
+        "not_found",
+    );
+    let bobs = api.call("GET", "/v1/databases/12", b, None).await;
+    assert_eq!(bobs.body["email_field"], "mail", "{}", bobs.text);
 }
 
 /// Every documented operation was exercised (and so checked against the document).

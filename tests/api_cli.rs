@@ -1,6 +1,6 @@
 //! The `hookline` command for what the API gained: the verification file downloaded under
 //! its configured name and published to verify; conditions sent and shown in their text form;
-//! shell completions and manual pages. The built binary against a live admin API on
+//! database settings; shell completions and manual pages. The built binary against a live admin API on
 //! the real local broker (`cargo build -p hookline-cli` first).
 
 use hookline_integration_tests::{key_path, start_admin};
@@ -134,6 +134,47 @@ async fn the_cli_downloads_the_verification_file_and_speaks_conditions_as_text()
         "{}",
         wrong.stderr
     );
+
+    // Database settings: set, shown, listed, removed; a bad field name says which option.
+    let set = cli
+        .run(
+            tok,
+            &[
+                "databases",
+                "set",
+                "12",
+                "--email-field",
+                "emailaddress",
+                "--name",
+                "Newsletter NL",
+            ],
+        )
+        .await
+        .ok();
+    assert!(
+        set.stdout
+            .lines()
+            .any(|l| l.starts_with("e-mail field:") && l.ends_with("emailaddress")),
+        "{}",
+        set.stdout
+    );
+    let listed = cli.run(tok, &["databases", "list"]).await.ok();
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("12 ") && l.contains("Newsletter NL")),
+        "{}",
+        listed.stdout
+    );
+    let bad = cli
+        .run(tok, &["databases", "set", "12", "--email-field", ""])
+        .await
+        .fails(1);
+    assert!(bad.stderr.contains("field email_field"), "{}", bad.stderr);
+    cli.run(tok, &["databases", "delete", "12"]).await.ok();
+    let gone = cli.run(tok, &["databases", "get", "12"]).await.fails(1);
+    assert!(gone.stderr.contains("not_found"), "{}", gone.stderr);
 
     // Past `tokens create`, which prints it once, no output shows the token.
     for out in cli.outputs.lock().unwrap().iter().skip(2) {

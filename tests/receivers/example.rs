@@ -27,12 +27,29 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A free port for an example to listen on, chosen *below* the kernel's ephemeral range.
+///
+/// The examples start seconds after their port is chosen (the subscriptions name it first).
+/// A port from `bind(0)` is an ephemeral one, which in the meantime another test's listener on
+/// port 0, or any outgoing connection, may be given: the example then fails to bind and the
+/// test talks to a stranger. The kernel never hands out a port outside its ephemeral range on
+/// its own, so only another caller of this function could take it, and each checks it is free.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::hash::{BuildHasher, Hasher};
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (from, to) = (10_000u16, low.max(12_000));
+    for _ in 0..1000 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u8(0);
+        let port = from + (h.finish() % u64::from(to - from)) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {from} and {to} on 127.0.0.1");
 }
 
 /// Whether `program args` exits with success within 30 s (a runtime probe).
@@ -198,7 +215,7 @@ impl Example {
             child.stderr.take().unwrap(),
             format!("{} stderr", lang.name()),
         );
-        let example = Self {
+        let mut example = Self {
             lang,
             port,
             child,
@@ -209,10 +226,32 @@ impl Example {
         example
     }
 
-    pub async fn wait_ready(&self) {
+    /// Waits until the example accepts connections on its port *and* is still running: a
+    /// connection alone could reach another program on that port while the example dies of
+    /// "address in use", and the test would then wait for lines it never prints.
+    async fn wait_ready(&mut self) {
         let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err() {
+        loop {
+            let listening = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok();
+            // The examples print a line once they listen (PHP's server: "Development Server
+            // (...) started"; ours: "verifying ... on http://..."); until then a connection
+            // that succeeds is someone else's.
+            let announced = self
+                .stderr()
+                .iter()
+                .chain(self.stdout.lock().unwrap().iter())
+                .any(|l| l.contains("started") || l.contains("verifying"));
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "the {} example exited ({status}) instead of listening on {addr}; stderr: {:#?}",
+                    self.lang.name(),
+                    self.stderr()
+                );
+            }
+            if listening && announced {
+                return;
+            }
             assert!(
                 Instant::now() < deadline,
                 "the {} example did not listen on {addr} within 30 s; stderr: {:#?}",

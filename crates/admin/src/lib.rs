@@ -7,6 +7,7 @@
 //! - [`subscriptions`]: CRUD, list by database/collection, pause/resume.
 //! - [`verify`]: URL verification: the file challenge, its download, `POST .../verify`.
 //! - [`domains`]: DNS TXT validation of domains.
+//! - [`databases`]: per-database settings (display name, e-mail field) the tracking stage follows.
 //! - [`delivery`]: test webhook, check now, attempt history.
 //! - [`replay`]: replay of dead letters: off the runtime, bounded, idempotent by replay id.
 //! - [`limits`]: per-account quotas and rate limits, and the limit on failed authentications.
@@ -27,6 +28,7 @@ pub mod auth;
 pub mod backlog;
 pub mod concurrency;
 pub mod console;
+pub mod databases;
 pub mod delivery;
 pub mod domains;
 pub mod error;
@@ -199,6 +201,13 @@ pub fn router(state: AppState) -> Router {
             m(get(domains::get_one).delete(domains::delete)),
         )
         .route("/v1/domains/{domain}/validate", m(post(domains::validate)))
+        .route("/v1/databases", m(get(databases::list)))
+        .route(
+            "/v1/databases/{database}",
+            m(get(databases::get_one)
+                .put(databases::put)
+                .delete(databases::delete)),
+        )
         .route(
             "/v1/operator/subscriptions",
             m(get(operator::subscriptions)),
@@ -290,23 +299,8 @@ pub async fn serve_until_stopped(
         .check()
         .map_err(|e| AdminError::Setting(e.to_string()))?;
     let timeout = args.request_timeout;
-    let nameserver = args
-        .dns_resolver
-        .as_deref()
-        .map(|raw| {
-            raw.parse::<SocketAddr>().map_err(|_| {
-                AdminError::Setting(format!(
-                    "HOOKLINE_DNS_RESOLVER / --dns-resolver {raw:?}: expected ip:port, e.g. 9.9.9.9:53"
-                ))
-            })
-        })
-        .transpose()?;
-    let verification_prefix = hookline_verification::FilePrefix::parse(&args.verification_prefix)
-        .map_err(|e| {
-        AdminError::Setting(format!(
-            "HOOKLINE_VERIFICATION_PREFIX / --verification-prefix: {e}"
-        ))
-    })?;
+    let nameserver = nameserver(args)?;
+    let verification_prefix = verification_prefix(args)?;
     let limits = limits::Limits::from_args(&args.limits).map_err(AdminError::Setting)?;
     let console = console::Console::from_args(&args.console).map_err(AdminError::Setting)?;
     let replay_deadline = args.limits.replay_deadline;
@@ -349,7 +343,6 @@ pub async fn serve_until_stopped(
         idempotency: idempotency::IdempotencyKeys::default(),
         console,
     }));
-    let app = router(state);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| AdminError::Listen { addr, source })?;
@@ -357,7 +350,16 @@ pub async fn serve_until_stopped(
         .local_addr()
         .map_err(|source| AdminError::Listen { addr, source })?;
     tracing::info!(%bound, %key_id, "admin API listening");
-    let server = tokio::spawn(async move {
+    Ok((bound, spawn_server(listener, router(state), shutdown)))
+}
+
+/// Serves `app` on `listener` until `shutdown`, then answers the requests in flight.
+fn spawn_server(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         // The peer address feeds the limit on failed authentications.
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(e) = axum::serve(listener, app)
@@ -366,6 +368,28 @@ pub async fn serve_until_stopped(
         {
             tracing::error!(error = %e, "admin API server failed");
         }
-    });
-    Ok((bound, server))
+    })
+}
+
+/// `--dns-resolver`: the name server of the DNS TXT lookups (the system's when absent).
+fn nameserver(args: &AdminArgs) -> Result<Option<SocketAddr>, AdminError> {
+    args.dns_resolver
+        .as_deref()
+        .map(|raw| {
+            raw.parse::<SocketAddr>().map_err(|_| {
+                AdminError::Setting(format!(
+                    "HOOKLINE_DNS_RESOLVER / --dns-resolver {raw:?}: expected ip:port, e.g. 9.9.9.9:53"
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// `--verification-prefix`: the start of the verification file's name.
+fn verification_prefix(args: &AdminArgs) -> Result<hookline_verification::FilePrefix, AdminError> {
+    hookline_verification::FilePrefix::parse(&args.verification_prefix).map_err(|e| {
+        AdminError::Setting(format!(
+            "HOOKLINE_VERIFICATION_PREFIX / --verification-prefix: {e}"
+        ))
+    })
 }

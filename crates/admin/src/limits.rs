@@ -5,6 +5,7 @@
 //! | limit | default | answer when exceeded |
 //! |---|---|---|
 //! | subscriptions per account | 1000 | `429 quota_exceeded` (delete one to make room; no `Retry-After`) |
+//! | databases with settings per account | 1000 | the same |
 //! | endpoints one check calls | 100 active ones | the rest are listed as skipped |
 //! | URL verifications + domain validations per account | 30/m | `429 rate_limited` + `Retry-After` |
 //! | test webhooks per account | 60/m | the same |
@@ -35,6 +36,10 @@ pub struct LimitArgs {
     /// Subscriptions one account may have.
     #[arg(long, env = "HOOKLINE_MAX_SUBSCRIPTIONS", default_value_t = 1000)]
     pub max_subscriptions: usize,
+
+    /// Databases one account may keep settings for (`PUT /v1/databases/{database}`).
+    #[arg(long, env = "HOOKLINE_MAX_DATABASES", default_value_t = 1000)]
+    pub max_databases: usize,
 
     /// Endpoints one "check now" calls at most; only active subscriptions are called.
     #[arg(long, env = "HOOKLINE_MAX_CHECK_FANOUT", default_value_t = 100)]
@@ -194,6 +199,7 @@ pub fn source_key(ip: IpAddr) -> IpAddr {
 /// Every limit of one admin instance.
 pub struct Limits {
     pub max_subscriptions: usize,
+    pub max_databases: usize,
     pub max_check_fanout: usize,
     pub verify: RateLimiter<AccountId>,
     pub test: RateLimiter<AccountId>,
@@ -206,6 +212,7 @@ impl Limits {
     pub fn from_args(a: &LimitArgs) -> Result<Self, String> {
         Ok(Self {
             max_subscriptions: a.max_subscriptions,
+            max_databases: a.max_databases,
             max_check_fanout: a.max_check_fanout,
             verify: RateLimiter::new(Rate::parse(
                 "HOOKLINE_VERIFY_RATE / --verify-rate",

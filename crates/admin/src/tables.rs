@@ -1,9 +1,9 @@
 //! The admin API's view of its Kafka tables, and its writes to them.
 //!
-//! Kafka is the only store: `subscriptions`, `tokens` and `domains` are compacted topics, each
-//! tailed into memory by a [`TableTail`]. A write is produced, acknowledged, and then awaited on
-//! the tail (up to the high watermark seen after the acknowledgement), so a read after a write
-//! — on this instance — sees it. Recent `outcomes` are tailed into a bounded per-subscription
+//! Kafka is the only store: `subscriptions`, `tokens`, `domains` and `databases` are compacted
+//! topics, each tailed into memory by a [`TableTail`]. A write is produced, acknowledged, and
+//! then awaited on the tail (up to the high watermark seen after the acknowledgement), so a read
+//! after a write — on this instance — sees it. Recent `outcomes` are tailed into a bounded per-subscription
 //! history for `GET /v1/subscriptions/{id}/attempts`, and the sender's `endpoint-health`
 //! (circuit state per subscription) is followed for `GET /v1/subscriptions/{id}`.
 //!
@@ -13,7 +13,7 @@
 //! happen before a table's lock is taken, and a poisoned lock is taken over rather than
 //! propagated as a panic.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -21,7 +21,8 @@ use hookline_config::Topics;
 use hookline_kafka::table::{partition_count, StartAt, TableSink, TableTail};
 use hookline_kafka::{KafkaError, KafkaSettings};
 use hookline_model::{
-    DomainRecord, EndpointHealth, Outcome, Subscription, SubscriptionId, TokenRecord,
+    DatabaseSettings, DomainRecord, EndpointHealth, Outcome, Subscription, SubscriptionId,
+    TokenRecord,
 };
 use hookline_telemetry::metrics::IntGauge;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -34,6 +35,10 @@ pub use hookline_tokens::{read_tokens, revoke_token, write_token};
 
 /// How many attempts are kept per subscription for the history endpoint.
 pub const ATTEMPTS_KEPT: usize = 100;
+
+mod history;
+use history::{older_than, Histories, OutcomesSink};
+pub use history::{Position, HISTORIES_KEPT};
 /// How far back (records per partition) the history starts reading `outcomes` at start.
 const OUTCOMES_LOOKBACK: i64 = 50_000;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -113,6 +118,12 @@ fn health_of_key(key: &str, h: &EndpointHealth) -> Result<(), String> {
     }
 }
 
+/// A `databases` row as the tracking stage takes it: under its own `<account>:<database>` key,
+/// its fields within bounds.
+fn valid_database(key: &str, row: &DatabaseSettings) -> Result<(), String> {
+    row.check(key)
+}
+
 /// A subscription as the stages take it: keyed by its id, and valid (the URL scheme aside:
 /// whether http:// is allowed is each stage's `--require-https`), so the API shows the version
 /// the stages route with and a hostile record never reaches a handler.
@@ -123,80 +134,6 @@ fn valid_subscription(key: &str, sub: &Subscription) -> Result<(), String> {
     hookline_routing::validate_subscription(sub, false)
         .map(drop)
         .map_err(|e| e.to_string())
-}
-
-/// Subscriptions whose attempt history is kept; past it, the histories updated longest ago go
-/// first (a tenth at a time), so memory stays bounded however many subscription ids the
-/// `outcomes` topic has ever seen.
-pub const HISTORIES_KEPT: usize = 20_000;
-
-/// Where an outcome is on the `outcomes` topic: (partition, offset). A subscription's outcomes
-/// are keyed by its id, so they share a partition and their offsets order them.
-pub type Position = (i32, i64);
-
-/// Attempt histories by subscription, oldest first, each outcome with its [`Position`].
-type Histories = Arc<RwLock<HashMap<SubscriptionId, VecDeque<(Position, Outcome)>>>>;
-
-/// Keeps the last [`ATTEMPTS_KEPT`] outcomes of at most [`HISTORIES_KEPT`] subscriptions.
-struct OutcomesSink {
-    rows: Histories,
-    /// What waits per subscription ([`crate::backlog`]), from the same outcomes.
-    backlog: Arc<RwLock<crate::backlog::Backlog>>,
-    /// When each history was last added to (a counter, not a clock).
-    touched: HashMap<SubscriptionId, u64>,
-    seq: u64,
-    histories: usize,
-}
-
-impl OutcomesSink {
-    fn new(
-        rows: Histories,
-        backlog: Arc<RwLock<crate::backlog::Backlog>>,
-        histories: usize,
-    ) -> Self {
-        Self {
-            rows,
-            backlog,
-            touched: HashMap::new(),
-            seq: 0,
-            histories: histories.max(1),
-        }
-    }
-
-    fn add(&mut self, at: Position, outcome: Outcome) {
-        write(&self.backlog).apply(&outcome);
-        self.seq += 1;
-        let id = outcome.subscription_id.clone();
-        let mut rows = write(&self.rows);
-        let list = rows.entry(id.clone()).or_default();
-        if list.len() >= ATTEMPTS_KEPT {
-            list.pop_front();
-        }
-        list.push_back((at, outcome));
-        self.touched.insert(id, self.seq);
-        if rows.len() > self.histories {
-            // Drop the histories updated longest ago, a tenth of the bound at once.
-            let mut by_age: Vec<(u64, SubscriptionId)> =
-                self.touched.iter().map(|(k, v)| (*v, k.clone())).collect();
-            by_age.sort_unstable();
-            let drop_n = rows.len() - self.histories + self.histories.div_ceil(10);
-            for (_, k) in by_age.into_iter().take(drop_n) {
-                rows.remove(&k);
-                self.touched.remove(&k);
-            }
-        }
-    }
-}
-
-impl TableSink for OutcomesSink {
-    fn apply(&mut self, partition: i32, offset: i64, _key: Option<&[u8]>, value: Option<&[u8]>) {
-        let Some(outcome) = value.and_then(|v| serde_json::from_slice::<Outcome>(v).ok()) else {
-            return;
-        };
-        self.add((partition, offset), outcome);
-    }
-
-    fn forget_partition(&mut self, _partition: i32) {}
 }
 
 /// One followed topic.
@@ -242,6 +179,7 @@ pub struct Tables {
     subscriptions: Followed<Subscription>,
     tokens: Followed<TokenRecord>,
     domains: Followed<DomainRecord>,
+    databases: Followed<DatabaseSettings>,
     health: Followed<EndpointHealth>,
     attempts: Histories,
     backlog: Arc<RwLock<crate::backlog::Backlog>>,
@@ -272,6 +210,7 @@ impl Tables {
         .await?;
         let tokens = Followed::start(settings, &topics.tokens, any_row, None).await?;
         let domains = Followed::start(settings, &topics.domains, any_row, None).await?;
+        let databases = Followed::start(settings, &topics.databases, valid_database, None).await?;
         let health =
             Followed::start(settings, &topics.endpoint_health, health_of_key, None).await?;
         let attempts = Arc::default();
@@ -301,6 +240,7 @@ impl Tables {
             subscriptions = read(&subscriptions.rows).len(),
             tokens = read(&tokens.rows).len(),
             domains = read(&domains.rows).len(),
+            databases = read(&databases.rows).len(),
             "admin tables loaded"
         );
         Ok(Self {
@@ -309,6 +249,7 @@ impl Tables {
             subscriptions,
             tokens,
             domains,
+            databases,
             health,
             attempts,
             backlog,
@@ -357,6 +298,25 @@ impl Tables {
             .cloned()
             .collect();
         out.sort_by(|a, b| a.domain.cmp(&b.domain));
+        out
+    }
+
+    /// The settings of the database `key` (`<account>:<database>`), if any were written.
+    pub fn database(&self, key: &str) -> Option<DatabaseSettings> {
+        read(&self.databases.rows).get(key).cloned()
+    }
+
+    /// Every database row for which `keep` is true, ordered by database id.
+    pub fn databases_where(
+        &self,
+        keep: impl Fn(&DatabaseSettings) -> bool,
+    ) -> Vec<DatabaseSettings> {
+        let mut out: Vec<DatabaseSettings> = read(&self.databases.rows)
+            .values()
+            .filter(|d| keep(d))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.database.cmp(&b.database));
         out
     }
 
@@ -414,6 +374,18 @@ impl Tables {
         self.write(&self.domains.tail, &topic, key, None).await
     }
 
+    pub async fn put_database(&self, row: &DatabaseSettings) -> Result<(), WriteError> {
+        let value = serde_json::to_vec(row)?;
+        let topic = self.topics.databases.clone();
+        self.write(&self.databases.tail, &topic, &row.key(), Some(&value))
+            .await
+    }
+
+    pub async fn delete_database(&self, key: &str) -> Result<(), WriteError> {
+        let topic = self.topics.databases.clone();
+        self.write(&self.databases.tail, &topic, key, None).await
+    }
+
     /// Produces one record, waits for the broker's acknowledgement, then for the tail to read
     /// up to it: after this returns, this instance's reads include the write.
     async fn write(
@@ -427,27 +399,6 @@ impl Tables {
         tail.caught_up(partition).await?;
         Ok(())
     }
-}
-
-/// See [`Tables::attempts_before`]; `list` is oldest first.
-fn older_than(
-    list: &VecDeque<(Position, Outcome)>,
-    before: Option<Position>,
-    limit: usize,
-) -> (Vec<Outcome>, Option<Position>) {
-    let newest_first = list.iter().rev();
-    let mut older: Vec<&(Position, Outcome)> = match before {
-        None => newest_first.take(limit + 1).collect(),
-        Some(pos) => newest_first
-            .skip_while(|(p, _)| *p != pos)
-            .skip(1)
-            .take(limit + 1)
-            .collect(),
-    };
-    let more = older.len() > limit;
-    older.truncate(limit);
-    let next = more.then(|| older.last().map(|(p, _)| *p)).flatten();
-    (older.into_iter().map(|(_, o)| o.clone()).collect(), next)
 }
 
 /// Produces one record and waits for the broker's acknowledgement; returns its partition.
@@ -470,75 +421,9 @@ async fn produce_one(
         })?;
     Ok(delivered.partition)
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn outcome(sub: &str, n: u32) -> Outcome {
-        serde_json::from_value(serde_json::json!({
-            "delivery_id": format!("dlv_{n}"), "event_id": format!("evt-{n}"),
-            "subscription_id": sub, "account": "1001", "attempt": 1, "result": "delivered",
-            "started_at": "2026-12-01T00:00:00Z", "finished_at": "2026-12-01T00:00:00Z",
-            "latency_ms": 1.0}))
-        .unwrap()
-    }
-
-    #[test]
-    fn histories_are_bounded_per_subscription_and_in_number() {
-        let rows = Arc::default();
-        let mut sink = OutcomesSink::new(Arc::clone(&rows), Arc::default(), 10);
-        for n in 0..(ATTEMPTS_KEPT as u32 + 5) {
-            sink.add((0, i64::from(n)), outcome("busy", n));
-        }
-        assert_eq!(
-            read(&rows)[&SubscriptionId("busy".into())].len(),
-            ATTEMPTS_KEPT
-        );
-        // Thousands of subscription ids seen once each: at most 10 histories stay, and the
-        // one still being added to is among them.
-        for n in 0..5_000 {
-            sink.add((0, i64::from(n)), outcome(&format!("once-{n}"), n));
-            if n % 7 == 0 {
-                sink.add((1, i64::from(n)), outcome("busy", n));
-            }
-        }
-        let r = read(&rows);
-        assert!(r.len() <= 10, "{} histories", r.len());
-        assert!(r.contains_key(&SubscriptionId("busy".into())));
-        assert!(
-            r.contains_key(&SubscriptionId("once-4999".into())),
-            "the newest stays"
-        );
-    }
-
-    #[test]
-    fn attempt_pages_go_back_in_time_and_ignore_newer_arrivals() {
-        let rows: Histories = Arc::default();
-        let mut sink = OutcomesSink::new(Arc::clone(&rows), Arc::default(), 10);
-        for n in 0..7 {
-            sink.add((0, i64::from(n) * 10), outcome("s", n));
-        }
-        let ids = |v: &[Outcome]| v.iter().map(|o| o.event_id.to_string()).collect::<Vec<_>>();
-        let list = read(&rows)[&SubscriptionId("s".into())].clone();
-        let (first, next) = older_than(&list, None, 3);
-        assert_eq!(ids(&first), ["evt-6", "evt-5", "evt-4"]);
-        assert_eq!(next, Some((0, 40)));
-        sink.add((0, 70), outcome("s", 7));
-        let list = read(&rows)[&SubscriptionId("s".into())].clone();
-        let (second, next) = older_than(&list, next, 3);
-        assert_eq!(
-            ids(&second),
-            ["evt-3", "evt-2", "evt-1"],
-            "a newer arrival shifts nothing"
-        );
-        let (last, next) = older_than(&list, next, 3);
-        assert_eq!((ids(&last), next), (vec!["evt-0".to_owned()], None));
-        assert!(
-            older_than(&list, Some((0, 5)), 3).0.is_empty(),
-            "a dropped cursor ends the walk"
-        );
-    }
 
     fn sub(id: &str, conditions: serde_json::Value) -> Vec<u8> {
         serde_json::to_vec(

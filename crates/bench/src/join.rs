@@ -210,8 +210,8 @@ impl Keys {
     }
 }
 
-fn child(dir: &Path, budget: Duration, profiles: u64) -> anyhow::Result<ChildResult> {
-    let store = ProfileStore::open(dir)?;
+/// Writes `profiles` rows into the store as the table thread would; the seconds it took.
+fn fill(store: &ProfileStore, profiles: u64) -> anyhow::Result<f64> {
     let mut sink = store.sink(Metrics::new(), "profiles");
     let mut offsets = [0i64; PARTITIONS as usize];
     let started = Instant::now();
@@ -229,20 +229,27 @@ fn child(dir: &Path, budget: Duration, profiles: u64) -> anyhow::Result<ChildRes
     // What the table thread does after each poll: the last partial batches go in.
     sink.flush();
     store.flush()?;
-    let restore_s = started.elapsed().as_secs_f64();
-    let rss_after_restore_kib = crate::procfs::status_kib("VmRSS").unwrap_or(0);
+    Ok(started.elapsed().as_secs_f64())
+}
 
-    // The tracking stage's per-record inputs: click payloads for random profiles.
-    let clicks: Vec<(String, Vec<u8>)> = {
-        let mut keys = Keys(0x9e37_79b9_7f4a_7c15, profiles);
-        (0..4096)
-            .map(|n| {
-                let i = keys.next();
-                let v = crate::fixtures::click(&format!("evt-{n}"), "12", &i.to_string());
-                (key(i), serde_json::to_vec(&v).expect("click serializes"))
-            })
-            .collect()
-    };
+/// The tracking stage's per-record inputs: click payloads (with their keys) for random
+/// profiles among the first `profiles`.
+fn clicks(profiles: u64) -> Vec<(String, Vec<u8>)> {
+    let mut keys = Keys(0x9e37_79b9_7f4a_7c15, profiles);
+    (0..4096)
+        .map(|n| {
+            let i = keys.next();
+            let v = crate::fixtures::click(&format!("evt-{n}"), "12", &i.to_string());
+            (key(i), serde_json::to_vec(&v).expect("click serializes"))
+        })
+        .collect()
+}
+
+fn child(dir: &Path, budget: Duration, profiles: u64) -> anyhow::Result<ChildResult> {
+    let store = ProfileStore::open(dir)?;
+    let restore_s = fill(&store, profiles)?;
+    let rss_after_restore_kib = crate::procfs::status_kib("VmRSS").unwrap_or(0);
+    let clicks = clicks(profiles);
     let events: Vec<TrackingEvent> = clicks
         .iter()
         .map(|(_, v)| serde_json::from_slice(v).expect("click decodes"))

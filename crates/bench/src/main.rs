@@ -61,9 +61,31 @@ fn main() -> anyhow::Result<()> {
     if std::env::var_os("RUST_LOG").is_some() {
         hookline_telemetry::init_logging("text");
     }
-    // `--write FILE`: the report also replaces the recorded run in FILE (`record`).
-    let write_to = args
-        .iter()
+    let write_to = write_target(&args)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut report = header(cores);
+    print!("{report}");
+    let steal_before = procfs::cpu_jiffies();
+    let started = Instant::now();
+    let rows = run_sections(full, cores)?;
+    let tail = summary(&rows, steal_before, started);
+    print!("{tail}");
+    report += &tail;
+    if let Some(file) = write_to {
+        let command = if full {
+            "make bench-full"
+        } else {
+            "make bench"
+        };
+        record::write(std::path::Path::new(&file), command, &report)?;
+        eprintln!("bench: the table is recorded in {file}");
+    }
+    Ok(())
+}
+
+/// `--write FILE`: the report also replaces the recorded run in FILE (`record`).
+fn write_target(args: &[String]) -> anyhow::Result<Option<String>> {
+    args.iter()
         .position(|a| a == "--write")
         .map(|i| args.get(i + 1).cloned())
         .map(|f| {
@@ -71,15 +93,13 @@ fn main() -> anyhow::Result<()> {
                 anyhow::anyhow!("--write needs a file, e.g. --write docs/benchmarks.md")
             })
         })
-        .transpose()?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut report = header(cores);
-    print!("{report}");
-    let steal_before = procfs::cpu_jiffies();
-    let started = Instant::now();
+        .transpose()
+}
+
+/// Every section in turn (the join section with `full`), as table rows.
+fn run_sections(full: bool, cores: usize) -> anyhow::Result<Vec<Row>> {
     let mut rows: Vec<Row> = Vec::new();
     let sections = if full { 6 } else { 5 };
-
     let event = fixtures::enriched("12", "Mike Jansen", "Utrecht", true);
     let json_body = hookline_payload::encode(hookline_payload::Format::Json, &event.body);
 
@@ -131,8 +151,12 @@ fn main() -> anyhow::Result<()> {
         rows.extend(join::run(CPU_BUDGET, &ceiling, &rt));
     }
     rt.shutdown_timeout(Duration::from_secs(5));
+    Ok(rows)
+}
 
-    let mut tail = format!("{}\n", table::render(&rows));
+/// The table, the steal time during the run and the run's length.
+fn summary(rows: &[Row], steal_before: Option<(u64, u64)>, started: Instant) -> String {
+    let mut tail = format!("{}\n", table::render(rows));
     if let (Some((s0, t0)), Some((s1, t1))) = (steal_before, procfs::cpu_jiffies()) {
         let steal = (s1 - s0) as f64 / (t1 - t0).max(1) as f64;
         tail += &format!(
@@ -144,18 +168,7 @@ fn main() -> anyhow::Result<()> {
         "total bench time: {:.0} s\n",
         started.elapsed().as_secs_f64()
     );
-    print!("{tail}");
-    report += &tail;
-    if let Some(file) = write_to {
-        let command = if full {
-            "make bench-full"
-        } else {
-            "make bench"
-        };
-        record::write(std::path::Path::new(&file), command, &report)?;
-        eprintln!("bench: the table is recorded in {file}");
-    }
-    Ok(())
+    tail
 }
 
 /// `hookline-bench --idle` or `--bursts`: part of the pipeline section only.

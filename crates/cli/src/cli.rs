@@ -8,8 +8,8 @@ use hookline_config::CommonArgs;
 use hookline_kafka::KafkaSettings;
 
 use crate::{
-    api, check, demo, domains, keys, manual, operator, produce, receiver, replay, subscriptions,
-    subscriptions_topic, tokens, topics, verify_signature,
+    api, check, databases, demo, domains, keys, manual, operator, produce, receiver, replay,
+    subscriptions, subscriptions_topic, tokens, topics, verify_signature,
 };
 
 /// `hookline`: the parsed command line.
@@ -67,6 +67,10 @@ enum Command {
     /// The account's domains (DNS TXT validation), through the admin API.
     #[command(subcommand)]
     Domains(domains::DomainsCmd),
+    /// The settings of the account's databases (display name, e-mail field), through the
+    /// admin API.
+    #[command(subcommand)]
+    Databases(databases::DatabasesCmd),
     /// Endpoints across accounts, through the admin API (operator token).
     #[command(subcommand)]
     Operator(operator::OperatorCmd),
@@ -186,6 +190,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Subscriptions(cmd) => subscriptions::run(&cli.api.client()?, json, cmd).await,
         Command::Check => check::run(&cli.api.client()?, json).await,
         Command::Domains(cmd) => domains::run(&cli.api.client()?, json, cmd).await,
+        Command::Databases(cmd) => databases::run(&cli.api.client()?, json, cmd).await,
         Command::Operator(cmd) => operator::run(&cli.api.client()?, json, cmd).await,
         Command::Keys(cmd) => keys::run(&cli.api, json, cmd).await.map(ok),
         Command::VerifySignature(args) => verify_signature::run(args, &cli.api.api_url, json).await,

@@ -8,6 +8,7 @@
 //! - `subscriptions list|get|create|update|delete|pause|resume|verify|test|attempts|replay`,
 //!   `check` and `operator ...` ([`subscriptions`]);
 //! - `domains add|list|get|validate|delete` ([`domains`]);
+//! - `databases set|list|get|delete`: per-database display name and e-mail field ([`databases`]);
 //! - `keys list`, and the local `keys dns-record|rotate` ([`keys`]);
 //! - `verify-signature`: checks a received request's signature, check by check
 //!   ([`verify_signature`]).
@@ -31,6 +32,7 @@
 mod api;
 mod check;
 pub mod cli;
+mod databases;
 mod demo;
 mod domains;
 mod keys;

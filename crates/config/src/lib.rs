@@ -275,6 +275,9 @@ pub struct Topics {
     /// Circuit state and failing-since time per endpoint, keyed by subscription id; compacted
     /// (written by the sender on changes).
     pub endpoint_health: String,
+    /// Per-database settings (display name, e-mail field), keyed `<account>:<database>`;
+    /// compacted (written by the admin API, followed by the tracking stage).
+    pub databases: String,
 }
 
 impl Topics {
@@ -293,6 +296,7 @@ impl Topics {
             tokens: t("tokens"),
             domains: t("domains"),
             endpoint_health: t("endpoint-health"),
+            databases: t("databases"),
         }
     }
 
@@ -325,6 +329,7 @@ impl Topics {
             (&self.tokens, true),
             (&self.domains, true),
             (&self.endpoint_health, true),
+            (&self.databases, true),
         ]
         .into_iter()
         .map(|(t, c)| (t.clone(), c))
@@ -477,6 +482,6 @@ mod tests {
         let t = Topics::new("hookline.");
         assert_eq!(t.profile_changes, "hookline.profile-changes");
         assert_eq!(t.endpoint_health, "hookline.endpoint-health");
-        assert_eq!(t.all().iter().filter(|(_, compact)| *compact).count(), 5);
+        assert_eq!(t.all().iter().filter(|(_, compact)| *compact).count(), 6);
     }
 }

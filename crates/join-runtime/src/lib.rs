@@ -4,6 +4,8 @@
 //!   owns, restored from the compacted topic on assignment.
 //! - [`SubscriptionsView`]: the whole `subscriptions` table, tailed continuously (it lives in
 //!   `hookline-routing`, which the sender shares without this runtime).
+//! - [`databases`]: the whole `databases` table (per-database settings), tailed continuously:
+//!   which profile field holds a database's e-mail address.
 //! - [`source`]: where an input record came from (position, timestamp, trace context), as its
 //!   deliveries record it.
 //! - [`validate`]: input checks (size, UTF-8, JSON, schema, key) that decide quarantine.
@@ -18,6 +20,7 @@
 
 pub mod batch;
 pub mod commits;
+pub mod databases;
 pub mod eviction;
 mod restore;
 pub mod runner;
@@ -25,6 +28,7 @@ pub mod source;
 pub mod store;
 pub mod validate;
 
+pub use databases::DatabasesView;
 pub use hookline_routing::SubscriptionsView;
 pub use hookline_state_store::RowWrite;
 pub use runner::{run_stage, BatchContext, Processor, StageConfig, StageError};

@@ -11,6 +11,7 @@
 //!   (`deliveries`, `retries`, `outcomes`, `dead-letter`).
 //! - [`health`]: the `endpoint-health` table (circuit state, failing since).
 //! - [`access`]: the admin API's tables: hashed bearer tokens and DNS-validated domains.
+//! - [`database`]: the `databases` table: per-database settings (display name, e-mail field).
 //! - [`quarantine`]: the record written for input that cannot be processed.
 //! - [`timefmt`]: the few time formats the contracts use.
 //! - [`trace`]: W3C `traceparent` checks, to carry a platform's trace into the webhook.
@@ -18,6 +19,7 @@
 //! Every type keeps unknown extra fields (`extra`) on input contracts so they pass through.
 
 pub mod access;
+pub mod database;
 pub mod delivery;
 pub mod enriched;
 pub mod events;
@@ -30,6 +32,7 @@ pub mod timefmt;
 pub mod trace;
 
 pub use access::{DomainRecord, DomainStatus, TokenRecord, TokenRole};
+pub use database::DatabaseSettings;
 pub use delivery::{
     DeadLetter, DeadReason, Delivery, ErrorClass, Outcome, OutcomeResult, RetryRecord,
     SourcePosition,

@@ -56,11 +56,13 @@ pub enum SchemaKind {
     Domain,
     /// `endpoint-health`: the compacted table of the sender's circuit state per endpoint.
     EndpointHealth,
+    /// `databases`: the compacted table of per-database settings (display name, e-mail field).
+    Database,
 }
 
 impl SchemaKind {
     /// Every kind, in topic order.
-    pub const ALL: [SchemaKind; 12] = [
+    pub const ALL: [SchemaKind; 13] = [
         SchemaKind::TrackingEvent,
         SchemaKind::ProfileChange,
         SchemaKind::ProfileState,
@@ -73,6 +75,7 @@ impl SchemaKind {
         SchemaKind::Token,
         SchemaKind::Domain,
         SchemaKind::EndpointHealth,
+        SchemaKind::Database,
     ];
 
     fn index(self) -> usize {
@@ -94,6 +97,7 @@ impl SchemaKind {
             SchemaKind::Token => "token.schema.json",
             SchemaKind::Domain => "domain.schema.json",
             SchemaKind::EndpointHealth => "endpoint-health.schema.json",
+            SchemaKind::Database => "database.schema.json",
         }
     }
 
@@ -118,6 +122,7 @@ impl SchemaKind {
             SchemaKind::EndpointHealth => {
                 include_str!("../../../schemas/endpoint-health.schema.json")
             }
+            SchemaKind::Database => include_str!("../../../schemas/database.schema.json"),
         }
     }
 
@@ -141,6 +146,7 @@ impl SchemaKind {
             SchemaKind::Token => "tokens",
             SchemaKind::Domain => "domains",
             SchemaKind::EndpointHealth => "endpoint-health",
+            SchemaKind::Database => "databases",
         }
     }
 }

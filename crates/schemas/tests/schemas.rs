@@ -1,7 +1,10 @@
 //! Every schema against valid samples (including the examples of `docs/contracts.md`) and against
 //! invalid ones, checking where the error is reported and what it says.
 
-use hookline_model::{timefmt, AccountId, DomainRecord, DomainStatus, TokenRecord, TokenRole};
+use hookline_model::{
+    timefmt, AccountId, DatabaseId, DatabaseSettings, DomainRecord, DomainStatus, TokenRecord,
+    TokenRole,
+};
 use hookline_schemas::{validators, SchemaKind, SchemaViolation, Validators};
 use serde_json::{json, Value};
 
@@ -160,7 +163,8 @@ fn topics_match_the_design() {
             "quarantine",
             "tokens",
             "domains",
-            "endpoint-health"
+            "endpoint-health",
+            "databases"
         ]
     );
 }
@@ -1500,5 +1504,67 @@ fn endpoint_health_rejects_bad_values() {
         &with(&ok, "failures", Some(json!(3))),
         "/",
         "unknown field \"failures\"",
+    );
+}
+
+// ---------------------------------------------------------------- databases
+
+fn database() -> Value {
+    json!({"account": "1001", "database": "12", "name": "Newsletter NL",
+        "email_field": "emailaddress", "modified": "2026-12-02T10:00:00Z"})
+}
+
+#[test]
+fn database_accepts_samples_and_what_the_model_writes() {
+    let k = SchemaKind::Database;
+    assert_valid(k, &database());
+    assert_valid(k, &with(&database(), "name", None));
+    assert_valid(k, &with(&database(), "email_field", None));
+    assert_valid(k, &with(&database(), "colour", Some(json!("blue"))));
+    let row = DatabaseSettings {
+        account: AccountId::new("1001").unwrap(),
+        database: DatabaseId::new("12").unwrap(),
+        name: None,
+        email_field: Some("E-mail adres".into()),
+        modified: timefmt::now_rfc3339(),
+    };
+    assert_valid(k, &serde_json::to_value(&row).unwrap());
+}
+
+#[test]
+fn database_rejects_bad_values() {
+    let k = SchemaKind::Database;
+    let ok = database();
+    for field in ["account", "database", "modified"] {
+        assert_invalid(
+            k,
+            &with(&ok, field, None),
+            "/",
+            &format!("missing required field \"{field}\""),
+        );
+    }
+    assert_invalid(
+        k,
+        &with(&ok, "email_field", Some(json!(""))),
+        "/email_field",
+        "must not be empty",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "database", Some(json!("12:4711"))),
+        "/database",
+        "",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "email_field", Some(json!("e\nmail"))),
+        "/email_field",
+        "",
+    );
+    assert_invalid(
+        k,
+        &with(&ok, "name", Some(json!("x".repeat(201)))),
+        "/name",
+        "",
     );
 }

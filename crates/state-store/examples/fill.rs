@@ -85,11 +85,22 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p) as usize]
 }
 
+/// What the run is asked to do (environment variables, see the top of the file).
+struct Plan {
+    rows: u64,
+    partitions: u64,
+    batch: usize,
+    reads: u64,
+}
+
 fn main() {
     let rows = env("ROWS", 1_000_000);
-    let partitions = env("PARTITIONS", 12).max(1);
-    let batch = env("BATCH", 500).max(1) as usize;
-    let reads = env("READS", rows.min(1_000_000));
+    let plan = Plan {
+        rows,
+        partitions: env("PARTITIONS", 12).max(1),
+        batch: env("BATCH", 500).max(1) as usize,
+        reads: env("READS", rows.min(1_000_000)),
+    };
     let config = StoreConfig {
         cache_bytes: env("CACHE_MB", 64) << 20,
         ..StoreConfig::default()
@@ -98,12 +109,33 @@ fn main() {
         std::env::temp_dir().join(format!("hookline-state-store-fill-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     println!(
-        "fill: {rows} rows, {partitions} partitions, batches of {batch}, cache {} MiB, in {}",
+        "fill: {} rows, {} partitions, batches of {}, cache {} MiB, in {}",
+        plan.rows,
+        plan.partitions,
+        plan.batch,
         config.cache_bytes >> 20,
         dir.display()
     );
-
     let store = StateStore::open_with(&dir, &config).expect("open");
+    let next_offset = write(&store, &plan);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    read_present(&store, &plan, &mut rng);
+    read_absent(&store, &plan, &mut rng);
+    println!(
+        "disk: {:.0} MB (fjall's count {:.0} MB); len_approx {}",
+        dir_size(&dir) as f64 / 1e6,
+        store.disk_space().unwrap_or(0) as f64 / 1e6,
+        store.len_approx()
+    );
+    drop(store);
+    reopen(&dir, &config, &plan, &next_offset);
+    std::fs::remove_dir_all(&dir).expect("removing the store directory");
+}
+
+/// Writes every row in batches per partition, as the table thread does; the next offset of
+/// each partition.
+fn write(store: &StateStore, plan: &Plan) -> Vec<i64> {
+    let (rows, partitions, batch) = (plan.rows, plan.partitions, plan.batch);
     let mut pending: Vec<Vec<TableRecord>> =
         (0..partitions).map(|_| Vec::with_capacity(batch)).collect();
     let mut next_offset = vec![0i64; partitions as usize];
@@ -144,17 +176,20 @@ fn main() {
     }
     store.flush().expect("flush");
     let write = start.elapsed();
-    let write_cpu = cpu_seconds() - cpu;
     println!(
         "write: {rows} rows ({:.0} bytes avg) in {:.1} s = {:.0} rows/s; cpu {:.1} s; {}",
         value_bytes as f64 / rows.max(1) as f64,
         write.as_secs_f64(),
         rows as f64 / write.as_secs_f64(),
-        write_cpu,
+        cpu_seconds() - cpu,
         memory()
     );
+    next_offset
+}
 
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+/// Random point reads of rows that are there, each checked.
+fn read_present(store: &StateStore, plan: &Plan, rng: &mut Rng) {
+    let (rows, partitions, reads) = (plan.rows, plan.partitions, plan.reads);
     let mut latencies = Vec::with_capacity(reads as usize);
     let cpu = cpu_seconds();
     let start = Instant::now();
@@ -181,7 +216,12 @@ fn main() {
         latencies.last().copied().unwrap_or_default(),
         memory()
     );
-    let misses = reads.min(100_000);
+}
+
+/// Point reads of keys that are not there.
+fn read_absent(store: &StateStore, plan: &Plan, rng: &mut Rng) {
+    let (rows, partitions) = (plan.rows, plan.partitions);
+    let misses = plan.reads.min(100_000);
     let start = Instant::now();
     for _ in 0..misses {
         let id = rows + rng.next() % rows;
@@ -195,18 +235,14 @@ fn main() {
         "read: {misses} absent keys = {:.0} rows/s",
         misses as f64 / start.elapsed().as_secs_f64()
     );
-    println!(
-        "disk: {:.0} MB (fjall's count {:.0} MB); len_approx {}",
-        dir_size(&dir) as f64 / 1e6,
-        store.disk_space().unwrap_or(0) as f64 / 1e6,
-        store.len_approx()
-    );
+}
 
-    drop(store);
+/// Opens the store again, checks every partition's checkpoint, and drops one partition.
+fn reopen(dir: &std::path::Path, config: &StoreConfig, plan: &Plan, next_offset: &[i64]) {
     let start = Instant::now();
-    let store = StateStore::open_with(&dir, &config).expect("reopen");
+    let store = StateStore::open_with(dir, config).expect("reopen");
     let reopen = start.elapsed();
-    for p in 0..partitions {
+    for p in 0..plan.partitions {
         assert_eq!(
             store.checkpoint(p as i32).expect("checkpoint"),
             Some(next_offset[p as usize]).filter(|&o| o > 0)
@@ -221,6 +257,4 @@ fn main() {
         start.elapsed().as_secs_f64(),
         memory()
     );
-    drop(store);
-    std::fs::remove_dir_all(&dir).expect("removing the store directory");
 }

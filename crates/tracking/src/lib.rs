@@ -1,7 +1,8 @@
 //! `hookline-tracking`: the tracking stage.
 //!
 //! Consumes `tracking` (key `<database>:<profile>`), joins each event with partition *p* of the
-//! co-partitioned `profiles` table, offers it to the subscriptions of its database and writes
+//! co-partitioned `profiles` table (the e-mail address from the field the `databases` table
+//! names for the event's account and database, else `--email-field`), offers it to the subscriptions of its database and writes
 //! one delivery per match to `deliveries` (key: subscription id). Malformed input goes to
 //! `quarantine`, and so does an event whose stored profile row belongs to another account
 //! (reason `account-mismatch`): no event is joined with another account's profile. Every input record ends as routed (≥1 delivery), filtered (no match) or
@@ -13,7 +14,7 @@
 use clap::Parser;
 use hookline_config::{CommonArgs, JoinStageArgs};
 use hookline_join_runtime::{
-    BatchContext, JoinStage, Processor, StageError, SubscriptionsView, TableMode,
+    BatchContext, DatabasesView, JoinStage, Processor, StageError, SubscriptionsView, TableMode,
 };
 use hookline_model::TrackingEvent;
 use hookline_schemas::SchemaKind;
@@ -38,6 +39,9 @@ pub async fn run(
     readiness: Readiness,
     shutdown: CancellationToken,
 ) -> Result<(), StageError> {
+    let databases =
+        DatabasesView::start_for_stage("tracking", &args.common, &args.stage, metrics.clone())
+            .await?;
     hookline_join_runtime::run_join_stage(
         JoinStage {
             name: "tracking",
@@ -48,7 +52,7 @@ pub async fn run(
         &args.stage,
         |subscriptions| TrackingProcessor {
             subscriptions,
-            email_field: args.stage.email_field.clone(),
+            databases,
         },
         metrics,
         readiness,
@@ -60,7 +64,9 @@ pub async fn run(
 /// Validate → join → route → queue deliveries.
 pub struct TrackingProcessor {
     pub subscriptions: SubscriptionsView,
-    pub email_field: String,
+    /// Which profile field holds each database's e-mail address (`databases`, else
+    /// `--email-field`).
+    pub databases: DatabasesView,
 }
 
 impl Processor for TrackingProcessor {
@@ -79,16 +85,16 @@ impl Processor for TrackingProcessor {
         };
         let key = event.key().to_string();
         let profile = ctx.store.get(msg.partition(), &key)?;
-        let enriched =
-            match hookline_join::tracking::join(&event, profile.as_ref(), &self.email_field) {
-                Ok(enriched) => enriched,
-                Err(mismatch) => {
-                    // The row is another account's: nothing of it may reach this event's
-                    // subscriptions, and a thin delivery could hand this account an event that
-                    // concerns the other one's recipient.
-                    return ctx.quarantine(msg, &mismatch.reason()).await;
-                }
-            };
+        let email_field = self.databases.email_field(&event.account, &event.database);
+        let enriched = match hookline_join::tracking::join(&event, profile.as_ref(), &email_field) {
+            Ok(enriched) => enriched,
+            Err(mismatch) => {
+                // The row is another account's: nothing of it may reach this event's
+                // subscriptions, and a thin delivery could hand this account an event that
+                // concerns the other one's recipient.
+                return ctx.quarantine(msg, &mismatch.reason()).await;
+            }
+        };
         ctx.count_join(enriched.joined);
         if !enriched.joined {
             tracing::debug!(key, event = %event.id, "profile not in the table; delivering without profile data");
