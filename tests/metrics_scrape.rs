@@ -27,7 +27,7 @@ const KAFKA_CLIENTS: [(&str, &str); 4] = [
     ("hookline-tracking", "tracking-consumer"),
     ("hookline-tracking", "tracking-producer"),
     ("hookline-sender", "sender-deliveries-consumer"),
-    ("hookline-sender", "sender-deliveries-producer"),
+    ("hookline-sender", "sender-producer"),
 ];
 
 fn subscriptions(url: &str) -> Vec<(String, Value)> {

@@ -18,6 +18,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use hookline_config::Topics;
+use hookline_kafka::polled::{PolledProducer, ReportContext};
 use hookline_kafka::table::{partition_count, StartAt, TableSink, TableTail};
 use hookline_kafka::{KafkaError, KafkaSettings};
 use hookline_model::{
@@ -26,7 +27,6 @@ use hookline_model::{
 };
 use hookline_telemetry::metrics::IntGauge;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::de::DeserializeOwned;
 
 /// Operator tooling's one-off access to `tokens` (there is no token yet to call the API with);
@@ -41,7 +41,6 @@ use history::{older_than, Histories, OutcomesSink};
 pub use history::{Position, HISTORIES_KEPT};
 /// How far back (records per partition) the history starts reading `outcomes` at start.
 const OUTCOMES_LOOKBACK: i64 = 50_000;
-const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 
 type Rows<T> = Arc<RwLock<HashMap<String, T>>>;
 
@@ -175,7 +174,7 @@ pub enum WriteError {
 /// The followed tables and the producer that writes them.
 pub struct Tables {
     topics: Topics,
-    producer: FutureProducer,
+    producer: PolledProducer,
     subscriptions: Followed<Subscription>,
     tokens: Followed<TokenRecord>,
     domains: Followed<DomainRecord>,
@@ -200,7 +199,10 @@ impl Tables {
         topics: &Topics,
         subscriptions: Option<IntGauge>,
     ) -> Result<Self, KafkaError> {
-        let producer: FutureProducer = settings.producer().create()?;
+        let producer = PolledProducer::create(
+            &settings.producer(),
+            ReportContext(hookline_kafka::stats::StatsContext::default()),
+        )?;
         let subscriptions = Followed::start(
             settings,
             &topics.subscriptions,
@@ -403,23 +405,24 @@ impl Tables {
 
 /// Produces one record and waits for the broker's acknowledgement; returns its partition.
 async fn produce_one(
-    producer: &FutureProducer,
+    producer: &PolledProducer,
     topic: &str,
     key: &str,
     value: Option<&[u8]>,
 ) -> Result<i32, WriteError> {
-    let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).key(key);
-    if let Some(v) = value {
-        record = record.payload(v);
+    let failed = |reason: String| WriteError::Produce {
+        topic: topic.to_owned(),
+        reason,
+    };
+    let report = producer
+        .send(topic, Some(key.as_bytes()), value)
+        .map_err(|e| failed(e.to_string()))?;
+    // librdkafka's `message.timeout.ms` bounds the wait for the answer.
+    match report.await {
+        Ok(Ok((partition, _offset))) => Ok(partition),
+        Ok(Err(e)) => Err(failed(e.to_string())),
+        Err(_client_gone) => Err(failed("the producer stopped".into())),
     }
-    let delivered = producer
-        .send(record, WRITE_TIMEOUT)
-        .await
-        .map_err(|(e, _)| WriteError::Produce {
-            topic: topic.to_owned(),
-            reason: e.to_string(),
-        })?;
-    Ok(delivered.partition)
 }
 #[cfg(test)]
 mod tests {

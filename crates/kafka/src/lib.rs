@@ -5,7 +5,8 @@
 //!   partitioner, manual offset store).
 //! - [`topics`]: creates the design's topics (co-partitioned counts, compaction where needed).
 //! - [`producer`]: [`producer::Producer`], which hands back delivery futures so that a stage
-//!   stores an input offset only after every output it caused is acknowledged.
+//!   stores an input offset only after every output it caused is acknowledged; [`polled`] is
+//!   the librdkafka client under it, with a report thread that does not spin when idle.
 //! - [`table`]: [`table::TableTail`], a thread that reads chosen partitions of a (compacted)
 //!   topic into a sink and answers "am I caught up to the end?" (by position, within a bound).
 //! - [`quarantine`]: writes malformed input to the quarantine topic.
@@ -19,6 +20,7 @@
 pub mod lag;
 pub mod membership;
 pub mod offsets;
+pub mod polled;
 pub mod producer;
 pub mod quarantine;
 pub mod settings;

@@ -3,8 +3,8 @@
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use crate::polled::{PolledProducer, ReportContext, ReportFuture};
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
 use serde::Serialize;
 
 use crate::stats::{StatsContext, STATISTICS_INTERVAL_MS};
@@ -36,7 +36,7 @@ struct Client {
     config: rdkafka::ClientConfig,
     /// Records librdkafka's statistics as metrics, or nothing (tools).
     context: StatsContext,
-    current: RwLock<(u64, FutureProducer<StatsContext>)>,
+    current: RwLock<(u64, Arc<PolledProducer>)>,
 }
 
 /// The broker's acknowledgement of one record, not yet awaited, and what it takes to send the
@@ -48,7 +48,7 @@ pub struct Pending {
     producer: Producer,
     /// The client generation the record was last sent with.
     generation: u64,
-    fut: DeliveryFuture,
+    fut: ReportFuture,
 }
 
 /// Records of this process waiting for the broker to come back (see [`Acks::wait`]).
@@ -111,7 +111,7 @@ impl Producer {
     }
 
     /// A producer whose broker round trips and queues are exported under the label `client`
-    /// (a bounded name such as `sender-deliveries-producer`; [`crate::stats`]).
+    /// (a bounded name such as `sender-producer`; [`crate::stats`]).
     pub fn with_stats(
         settings: &KafkaSettings,
         metrics: hookline_telemetry::Metrics,
@@ -125,7 +125,10 @@ impl Producer {
         if context.wants_statistics() && config.get("statistics.interval.ms").is_none() {
             config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
         }
-        let inner = config.create_with_context(context.clone())?;
+        let inner = Arc::new(PolledProducer::create(
+            &config,
+            ReportContext(context.clone()),
+        )?);
         Ok(Self {
             max_message_bytes: message_max_bytes(config.get("message.max.bytes")),
             client: Arc::new(Client {
@@ -137,7 +140,7 @@ impl Producer {
     }
 
     /// The current client and its generation.
-    fn current(&self) -> (u64, FutureProducer<StatsContext>) {
+    fn current(&self) -> (u64, Arc<PolledProducer>) {
         let g = self
             .client
             .current
@@ -157,13 +160,13 @@ impl Producer {
             return;
         }
         let context = self.client.context.clone();
-        match self.client.config.create_with_context(context) {
+        match PolledProducer::create(&self.client.config, ReportContext(context)) {
             Ok(p) => {
                 tracing::warn!(
                     generation = generation + 1,
                     "the broker keeps refusing this producer's records: starting a new producer"
                 );
-                *g = (generation + 1, p);
+                *g = (generation + 1, Arc::new(p));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "creating a new producer failed; trying again later")
@@ -213,15 +216,8 @@ impl Producer {
     ) -> Result<(), KafkaError> {
         self.check_size(topic, key, value)?;
         loop {
-            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
-            if let Some(k) = key {
-                record = record.key(k);
-            }
-            if let Some(v) = value {
-                record = record.payload(v);
-            }
             let (generation, inner) = self.current();
-            match inner.send_result(record) {
+            match inner.send(topic, key, value) {
                 Ok(fut) => {
                     acks.pending.push(Pending {
                         topic: topic.to_owned(),
@@ -233,7 +229,7 @@ impl Producer {
                     });
                     return Ok(());
                 }
-                Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                Err(RdError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
                     if acks.pending.is_empty() {
                         // Someone else's records fill the queue; librdkafka gives no signal for
                         // free room, so wait a delivery round-trip.
@@ -242,7 +238,7 @@ impl Producer {
                         acks.wait().await?;
                     }
                 }
-                Err((RdError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _)) => {
+                Err(RdError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge)) => {
                     // librdkafka counts more framing than RECORD_OVERHEAD allows for.
                     return Err(KafkaError::TooLarge {
                         topic: topic.to_owned(),
@@ -250,7 +246,7 @@ impl Producer {
                         max: self.max_record_bytes(),
                     });
                 }
-                Err((source, _)) => {
+                Err(source) => {
                     return Err(KafkaError::Produce {
                         topic: topic.to_owned(),
                         source,
@@ -337,8 +333,8 @@ impl Pending {
                     }
                     return Ok(());
                 }
-                Ok(Err((source, _))) => source,
-                Err(_canceled) => RdError::Canceled,
+                Ok(Err(source)) => source,
+                Err(_client_gone) => RdError::Canceled,
             };
             // A broker that just came back may answer "unknown server error" for a while (Tansu
             // does, until it knows the idempotent producer again): worth a bounded number of
@@ -369,23 +365,16 @@ impl Pending {
         }
     }
 
-    async fn resend(&mut self) -> Result<DeliveryFuture, KafkaError> {
+    async fn resend(&mut self) -> Result<ReportFuture, KafkaError> {
         loop {
             let (generation, inner) = self.producer.current();
             self.generation = generation;
-            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic);
-            if let Some(k) = &self.key {
-                record = record.key(k.as_slice());
-            }
-            if let Some(v) = &self.value {
-                record = record.payload(v.as_slice());
-            }
-            match inner.send_result(record) {
+            match inner.send(&self.topic, self.key.as_deref(), self.value.as_deref()) {
                 Ok(fut) => return Ok(fut),
-                Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                Err(RdError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                Err((source, _)) => {
+                Err(source) => {
                     return Err(KafkaError::Produce {
                         topic: self.topic.clone(),
                         source,

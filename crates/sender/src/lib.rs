@@ -43,7 +43,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use hookline_config::{CommonArgs, Topics};
-use hookline_kafka::KafkaSettings;
+use hookline_kafka::{KafkaSettings, Producer};
 use hookline_outbound::{HttpClient, HttpOptions};
 use hookline_routing::SubscriptionsView;
 use hookline_signing::Signers;
@@ -169,6 +169,9 @@ pub struct Shared {
     pub breaker_cfg: breaker::BreakerConfig,
     /// The persisted endpoint health new breakers start from.
     pub health: health::HealthView,
+    /// The one producer of the process, shared by the loops: one librdkafka client and one
+    /// polling thread instead of one per loop (docs/benchmarks.md, "Idle cost").
+    pub producer: Producer,
 }
 
 /// One loop per input: `deliveries` in `group`, and each retry topic in
@@ -217,6 +220,7 @@ pub async fn run(
     )
     .await?;
     let health = health::HealthView::start(&settings, &topics.endpoint_health).await?;
+    let producer = Producer::with_stats(&settings, metrics.clone(), "sender-producer")?;
     let shared = Arc::new(Shared {
         client: HttpClient::new(
             outbound.guard,
@@ -246,6 +250,7 @@ pub async fn run(
             ..Default::default()
         },
         health,
+        producer,
     });
     let tiers = Arc::new(tiers::Tiers::new(topics.retry_tiers()));
     let loops = loops_of(&group, &tiers, &topics);

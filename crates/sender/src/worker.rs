@@ -20,7 +20,7 @@ use hookline_config::Topics;
 use hookline_kafka::membership::StuckGroupWatch;
 use hookline_kafka::producer::Acks;
 use hookline_kafka::quarantine::quarantine;
-use hookline_kafka::{KafkaSettings, Producer};
+use hookline_kafka::KafkaSettings;
 use hookline_model::{Delivery, RetryRecord, SubscriptionId};
 use hookline_schemas::{validators, SchemaKind};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -114,11 +114,7 @@ pub async fn run_loop(
         .get("message.max.bytes")
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let producer = Producer::with_stats(
-        &settings,
-        shared.metrics.clone(),
-        &format!("{client}-producer"),
-    )?;
+    let producer = shared.producer.clone();
     let ctx = Ctx {
         shared,
         producer,
