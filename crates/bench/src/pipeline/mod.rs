@@ -11,7 +11,8 @@
 //! 2. **Single clicks**: [`SINGLE_CLICKS`] clicks one at a time on the idle pipeline: latency
 //!    with nothing ahead.
 //! 3. **Bursts** of 1×, 4× and 16× [`BURST`] clicks: throughput and CPU per delivery, which
-//!    should stay flat as the count grows. The 16× burst's rate is the sustained peak.
+//!    should stay flat as the count grows. The 16× burst's rate is the sustained peak. Then
+//!    the 4× burst once more, signed with the `standard-webhooks` profile (Ed25519).
 //! 4. **Open loop** at 25, 50, 75 and 100 % of that peak for [`LEVEL_TIME`] each (the first
 //!    [`LEVEL_WARMUP`] dropped), [`REPEATS`] times: latency percentiles at a known load.
 //!
@@ -105,6 +106,24 @@ pub struct CpuUse {
 }
 
 impl Run {
+    /// Writes the subscriptions again with the signature profile `profile` (the Copernica
+    /// one when `None`).
+    async fn sign_with(&self, profile: Option<&str>) -> anyhow::Result<()> {
+        let url = format!("http://{}/webhook", self.receiver.addr);
+        let mut acks = Acks::new();
+        for d in 0..load::DATABASES {
+            let (id, mut v) = load::subscription(d, &url);
+            if let Some(p) = profile {
+                v["signature"] = p.into();
+            }
+            self.producer
+                .send_json(&mut acks, &self.t.topics.subscriptions, id.as_bytes(), &v)
+                .await?;
+        }
+        acks.wait().await?;
+        Ok(())
+    }
+
     fn sample(&self) -> CpuSample {
         let brokers = procfs::children_named("tansu");
         CpuSample {
@@ -263,6 +282,40 @@ async fn measure(c: &Ceilings, scope: Scope) -> anyhow::Result<Vec<Row>> {
     }
 }
 
+/// The 4× burst again with every subscription on the `standard-webhooks` profile (Ed25519),
+/// for deliveries per Hookline CPU-second with that signature. The subscriptions go back to
+/// the Copernica profile afterwards, for the open-loop rounds.
+async fn ed25519_burst(run: &mut Run) -> anyhow::Result<report::Burst> {
+    crate::progress("5c burst of Standard Webhooks (Ed25519) deliveries");
+    run.sign_with(Some("standard-webhooks")).await?;
+    // The stages follow the subscription table within a second; a warm-up burst makes sure
+    // the measured one is signed with the new profile throughout.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    run.load().burst("ed-warmup", load::PROFILES).await?;
+    run.wait_for("ed-warmup", load::PROFILES, SETUP_TIMEOUT)
+        .await?;
+    let count = BURST * 4;
+    let before = run.sample();
+    let started = Instant::now();
+    run.load().burst("ed25519", count).await?;
+    let complete = run
+        .wait_for("ed25519", count, Duration::from_secs(120))
+        .await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = run.since(&before);
+    let (lat, unjoined) = run.latencies("ed25519", 0);
+    run.sign_with(None).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(report::Burst {
+        count,
+        delivered: lat.len(),
+        complete,
+        rate: lat.len() as f64 / elapsed,
+        cpu,
+        unjoined,
+    })
+}
+
 async fn phases(run: &mut Run, c: &Ceilings, scope: Scope) -> anyhow::Result<Vec<Row>> {
     let mut m = report::Measured::default();
     crate::progress("5a idle pipeline");
@@ -303,11 +356,12 @@ async fn phases(run: &mut Run, c: &Ceilings, scope: Scope) -> anyhow::Result<Vec
             unjoined,
         });
     }
+    let peak = m.bursts.last().map_or(0.0, |b| b.rate);
+    m.ed25519 = Some(ed25519_burst(run).await?);
     if scope == Scope::Bursts {
         m.peak_rss = run.stages.peak_rss_kib();
         return Ok(report::rows(c, &m));
     }
-    let peak = m.bursts.last().map_or(0.0, |b| b.rate);
     for repeat in 0..REPEATS {
         for level in LEVELS {
             let rate = (peak * level).max(1.0);

@@ -39,6 +39,8 @@ pub struct Measured {
     /// Sorted.
     pub single: Vec<f64>,
     pub bursts: Vec<Burst>,
+    /// The 4× burst with Standard Webhooks (Ed25519) signatures.
+    pub ed25519: Option<Burst>,
     pub open: Vec<Level>,
     pub duplicates: u64,
     pub peak_rss: Vec<(&'static str, Option<u64>)>,
@@ -99,6 +101,9 @@ pub fn rows(c: &Ceilings, m: &Measured) -> Vec<Row> {
     }
     for b in &m.bursts {
         rows.extend(burst_rows(c, b, sig_ms));
+    }
+    if let Some(b) = &m.ed25519 {
+        rows.extend(ed25519_rows(b));
     }
     rows.extend(open_rows(m));
     for (stage, kib) in &m.peak_rss {
@@ -167,6 +172,36 @@ fn burst_rows(c: &Ceilings, b: &Burst, sig_ms: f64) -> Vec<Row> {
             SECTION,
             what("receiver CPU per delivery"),
             per(b.cpu.receiver),
+            "ms",
+        ),
+    ]
+}
+
+/// The Ed25519 burst: deliveries per Hookline CPU-second (target ≥ 10,000) and the whole box.
+fn ed25519_rows(b: &Burst) -> Vec<Row> {
+    let what = |s: &str| format!("burst 4× Standard Webhooks (Ed25519): {s}");
+    let mut vs = "target ≥ 10,000".to_owned();
+    if !b.complete {
+        vs.push_str(&format!("; INCOMPLETE: {} of {}", b.delivered, b.count));
+    }
+    vec![
+        Row::num(
+            SECTION,
+            what("deliveries/s, whole box"),
+            b.rate,
+            "deliveries/s",
+        ),
+        Row::num(
+            SECTION,
+            what("deliveries per Hookline CPU-second"),
+            b.delivered as f64 / b.cpu.hookline.max(1e-9),
+            "deliveries/s",
+        )
+        .vs(vs),
+        Row::num(
+            SECTION,
+            what("Hookline CPU per delivery"),
+            b.cpu.hookline * 1000.0 / b.delivered.max(1) as f64,
             "ms",
         ),
     ]
