@@ -108,23 +108,16 @@ pub async fn put(
 /// Every database with settings costs each tracking instance a row in memory: bounded per
 /// account like subscriptions.
 fn check_quota(state: &AppState, caller: &AccountCaller) -> Result<(), ApiError> {
-    let max = state.limits.max_databases;
-    if state
+    let held = state
         .tables
         .databases_where(|d| d.account == caller.account)
-        .len()
-        >= max
-    {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "quota_exceeded",
-            format!(
-                "this account has settings for {max} databases, as many as it may; delete \
-                 some to make room (the operator sets the limit with HOOKLINE_MAX_DATABASES)"
-            ),
-        ));
-    }
-    Ok(())
+        .len();
+    crate::limits::check_quota(
+        held,
+        state.limits.max_databases,
+        "databases with settings",
+        "HOOKLINE_MAX_DATABASES",
+    )
 }
 
 #[derive(Debug, Serialize)]

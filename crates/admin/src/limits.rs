@@ -238,6 +238,22 @@ impl Limits {
     }
 }
 
+/// `429 quota_exceeded` when an account already holds `held` of the `max` `what` it may have
+/// (`variable` is the operator's setting for the limit).
+pub fn check_quota(held: usize, max: usize, what: &str, variable: &str) -> Result<(), ApiError> {
+    if held < max {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "quota_exceeded",
+        format!(
+            "this account has {max} {what}, as many as it may; delete one to make room (the \
+             operator sets the limit with {variable})"
+        ),
+    ))
+}
+
 /// Takes one token of `limiter` for `account`, or answers 429 with `Retry-After`.
 pub fn charge(
     limiter: &RateLimiter<AccountId>,

@@ -208,22 +208,16 @@ pub async fn create(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<(StatusCode, Tagged<Subscription>), ApiError> {
     let input: NewSubscription = parse_body(body)?;
-    let max = state.limits.max_subscriptions;
-    if state
+    let held = state
         .tables
         .subscriptions_where(|s| s.account == caller.account)
-        .len()
-        >= max
-    {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "quota_exceeded",
-            format!(
-                "this account has {max} subscriptions, as many as it may; delete one to make \
-                 room (the operator sets the limit with HOOKLINE_MAX_SUBSCRIPTIONS)"
-            ),
-        ));
-    }
+        .len();
+    crate::limits::check_quota(
+        held,
+        state.limits.max_subscriptions,
+        "subscriptions",
+        "HOOKLINE_MAX_SUBSCRIPTIONS",
+    )?;
     let now = hookline_model::timefmt::now_rfc3339();
     let mut sub = Subscription {
         id: SubscriptionId(format!("sub_{}", uuid::Uuid::new_v4().simple())),

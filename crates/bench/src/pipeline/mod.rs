@@ -294,18 +294,21 @@ async fn ed25519_burst(run: &mut Run) -> anyhow::Result<report::Burst> {
     run.load().burst("ed-warmup", load::PROFILES).await?;
     run.wait_for("ed-warmup", load::PROFILES, SETUP_TIMEOUT)
         .await?;
-    let count = BURST * 4;
-    let before = run.sample();
-    let started = Instant::now();
-    run.load().burst("ed25519", count).await?;
-    let complete = run
-        .wait_for("ed25519", count, Duration::from_secs(120))
-        .await?;
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu = run.since(&before);
-    let (lat, unjoined) = run.latencies("ed25519", 0);
+    let burst = measured_burst(run, "ed25519", BURST * 4).await?;
     run.sign_with(None).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(burst)
+}
+
+/// `count` clicks at once as run `name`: how fast they were delivered and at what CPU.
+async fn measured_burst(run: &mut Run, name: &str, count: usize) -> anyhow::Result<report::Burst> {
+    let before = run.sample();
+    let started = Instant::now();
+    run.load().burst(name, count).await?;
+    let complete = run.wait_for(name, count, Duration::from_secs(120)).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = run.since(&before);
+    let (lat, unjoined) = run.latencies(name, 0);
     Ok(report::Burst {
         count,
         delivered: lat.len(),
@@ -338,23 +341,8 @@ async fn phases(run: &mut Run, c: &Ceilings, scope: Scope) -> anyhow::Result<Vec
 
     for times in BURST_TIMES {
         crate::progress(&format!("5c burst of {}", BURST * times));
-        let name = format!("burst{times}");
-        let count = BURST * times;
-        let before = run.sample();
-        let started = Instant::now();
-        run.load().burst(&name, count).await?;
-        let complete = run.wait_for(&name, count, Duration::from_secs(120)).await?;
-        let elapsed = started.elapsed().as_secs_f64();
-        let cpu = run.since(&before);
-        let (lat, unjoined) = run.latencies(&name, 0);
-        m.bursts.push(report::Burst {
-            count,
-            delivered: lat.len(),
-            complete,
-            rate: lat.len() as f64 / elapsed,
-            cpu,
-            unjoined,
-        });
+        let burst = measured_burst(run, &format!("burst{times}"), BURST * times).await?;
+        m.bursts.push(burst);
     }
     let peak = m.bursts.last().map_or(0.0, |b| b.rate);
     m.ed25519 = Some(ed25519_burst(run).await?);
