@@ -72,9 +72,10 @@ impl DatabasesView {
         .await
     }
 
-    /// A view without a topic: every database uses `default_email_field` (unit tests of the
-    /// processors, and tools that join without the table).
-    pub fn defaults_only(default_email_field: &str) -> Self {
+    /// A view without a topic, for this module's tests: every database uses
+    /// `default_email_field` until a test's sink writes rows.
+    #[cfg(test)]
+    fn defaults_only(default_email_field: &str) -> Self {
         Self {
             fields: Arc::default(),
             default_email_field: default_email_field.into(),
