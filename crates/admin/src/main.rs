@@ -6,6 +6,11 @@ use hookline_admin::{serve_until_stopped, AdminArgs};
 /// How long requests in flight may take to finish after SIGTERM (a replay can take a while).
 const DRAIN: Duration = Duration::from_secs(20);
 
+/// mimalloc instead of glibc's allocator: less CPU per delivery in the stages' allocation-heavy
+/// paths (docs/benchmarks.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = AdminArgs::parse();

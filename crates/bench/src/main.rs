@@ -34,11 +34,12 @@ use std::time::{Duration, Instant};
 use table::Row;
 
 /// Time per measured row of the CPU sections.
-const CPU_BUDGET: Duration = Duration::from_secs(2);
-/// Time per payload format (encoding is fast; a second gives millions of samples).
-const PAYLOAD_BUDGET: Duration = Duration::from_secs(1);
+const CPU_BUDGET: Duration = Duration::from_millis(1200);
+/// Time per payload format (encoding is fast; half a second gives hundreds of thousands of
+/// samples).
+const PAYLOAD_BUDGET: Duration = Duration::from_millis(600);
 const POST_WARMUP: Duration = Duration::from_millis(500);
-const POST_BUDGET: Duration = Duration::from_secs(3);
+const POST_BUDGET: Duration = Duration::from_secs(2);
 const POST_CONCURRENCY: usize = 64;
 
 fn main() -> anyhow::Result<()> {

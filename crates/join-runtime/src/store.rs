@@ -263,7 +263,7 @@ impl ProfileStore {
             pending: HashMap::new(),
             pending_len: 0,
             store: self.clone(),
-            metrics,
+            records: metrics.table_records.with_label_values(&[table]),
             table: table.to_owned(),
         }
     }
@@ -299,7 +299,9 @@ const SINK_BATCH: usize = 5_000;
 /// than a write per record (docs/benchmarks.md, the join section).
 pub struct StoreSink {
     store: ProfileStore,
-    metrics: Metrics,
+    /// `hookline_table_records_read_total{table}`, looked up once (per record it would hash
+    /// the label on every row of a restore).
+    records: hookline_telemetry::metrics::IntCounter,
     table: String,
     /// Records read and not yet written, per partition, in offset order.
     pending: HashMap<i32, Vec<TableRecord>>,
@@ -330,10 +332,7 @@ impl StoreSink {
 
 impl TableSink for StoreSink {
     fn apply(&mut self, partition: i32, offset: i64, key: Option<&[u8]>, value: Option<&[u8]>) {
-        self.metrics
-            .table_records
-            .with_label_values(&[self.table.as_str()])
-            .inc();
+        self.records.inc();
         let Some(key) = key else {
             tracing::warn!(table = %self.table, partition, offset, "table record without a key ignored");
             return self.checkpoint(partition, offset);

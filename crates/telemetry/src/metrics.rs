@@ -8,7 +8,7 @@ use prometheus::{
 };
 
 pub use prometheus::IntCounterVec as CounterVec;
-pub use prometheus::IntGauge;
+pub use prometheus::{IntCounter, IntGauge};
 
 /// The stage's metrics registry and handles. Cheap to clone.
 #[derive(Clone)]

@@ -1,6 +1,11 @@
 use clap::Parser;
 use hookline_tracking::{run, TrackingArgs};
 
+/// mimalloc instead of glibc's allocator: less CPU per delivery in the stages' allocation-heavy
+/// paths (docs/benchmarks.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = TrackingArgs::parse();

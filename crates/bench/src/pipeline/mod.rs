@@ -42,7 +42,7 @@ pub use report::Ceilings;
 
 const SECTION: &str = "pipeline";
 const PARTITIONS: i32 = 3;
-pub const IDLE_WINDOW: Duration = Duration::from_secs(20);
+pub const IDLE_WINDOW: Duration = Duration::from_secs(12);
 pub const SINGLE_CLICKS: usize = 50;
 pub const BURST: usize = 2000;
 pub const BURST_TIMES: [usize; 3] = [1, 4, 16];
@@ -296,7 +296,8 @@ async fn ed25519_burst(run: &mut Run) -> anyhow::Result<report::Burst> {
         .await?;
     let burst = measured_burst(run, "ed25519", BURST * 4).await?;
     run.sign_with(None).await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The open-loop rounds' first seconds are dropped anyway.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     Ok(burst)
 }
 
@@ -322,14 +323,14 @@ async fn measured_burst(run: &mut Run, name: &str, count: usize) -> anyhow::Resu
 async fn phases(run: &mut Run, c: &Ceilings, scope: Scope) -> anyhow::Result<Vec<Row>> {
     let mut m = report::Measured::default();
     crate::progress("5a idle pipeline");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let before = run.sample();
     tokio::time::sleep(IDLE_WINDOW).await;
     m.idle = Some(run.since(&before));
 
     crate::progress("5b single clicks");
     for n in 0..SINGLE_CLICKS {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
         run.load().one("single", n).await?;
         run.wait_for("single", n + 1, Duration::from_secs(10))
             .await?;
@@ -376,6 +377,7 @@ async fn phases(run: &mut Run, c: &Ceilings, scope: Scope) -> anyhow::Result<Vec
     }
     m.duplicates = run.receiver.duplicates()?;
     m.peak_rss = run.stages.peak_rss_kib();
+    crate::progress("5e stopping the stages and the broker");
     let _ = &run.broker;
     Ok(report::rows(c, &m))
 }
