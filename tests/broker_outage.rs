@@ -7,9 +7,12 @@
 //! `HOOKLINE_KAFKA_*`, which every stage of this test binary reads; this file holds one test).
 //! The broker itself keeps running, as it would behind a network outage. (Restarting Tansu 0.6
 //! instead loses its idempotent-producer and group state.)
+//!
+//! And a stage asked to stop during an outage stops promptly. Both tests set the same
+//! process-wide settings, so they may run in either order.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hookline_integration_tests::{key_path, produce, Pipeline};
 use hookline_testkit::{eventually, Broker, Receiver, TestTopics};
@@ -25,16 +28,24 @@ fn click(n: usize) -> (String, serde_json::Value) {
     )
 }
 
+/// The settings every stage of this test binary reads, set once before either test goes on
+/// (never while the other test's stages read the environment).
+fn outage_settings() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::env::set_var("HOOKLINE_KAFKA_MESSAGE_TIMEOUT_MS", "2000");
+        std::env::set_var("HOOKLINE_KAFKA_ENABLE_IDEMPOTENCE", "false");
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stages_ride_out_a_broker_outage_longer_than_the_message_timeout() {
-    // SAFETY of the process-wide settings: this test binary holds this one test.
-    std::env::set_var("HOOKLINE_KAFKA_MESSAGE_TIMEOUT_MS", "2000");
+    outage_settings();
     // With idempotent producers the local broker itself breaks here: when a producer sends
     // again after the cut, Tansu 0.6's storage task panics (tansu-storage 0.6.0 lite.rs:503)
     // and the broker closes every connection from then on (docs/architecture.md, "Broker
     // outages"). What is under test is the stages, so their producers are not idempotent here
     // (the local broker profile's default; said again in case the profile changes).
-    std::env::set_var("HOOKLINE_KAFKA_ENABLE_IDEMPOTENCE", "false");
     let (broker, link) = Broker::start_behind_link();
     let t = TestTopics::create(&broker.bootstrap, 1).await;
     // Slow answers keep attempts in flight when the broker goes.
@@ -116,4 +127,42 @@ async fn stages_ride_out_a_broker_outage_longer_than_the_message_timeout() {
         "a delivery repeated more than twice: {ids:?}"
     );
     pipeline.stop().await;
+}
+
+/// A stage told to stop while the broker is out of reach stops within 20 s (orchestrators
+/// commonly allow 30 s before they kill). Today the tracking stage takes about two group
+/// sessions (its final commit and its consumer's close each wait one out: 13 s with the tests'
+/// 6 s session); the bound catches consumers that would wait in turn (the sender has seven).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stages_asked_to_stop_during_an_outage_stop_within_20_s() {
+    outage_settings();
+    let (broker, link) = Broker::start_behind_link();
+    let t = TestTopics::create(&broker.bootstrap, 1).await;
+    let receiver = Receiver::start(200).await;
+    produce(
+        &t,
+        &t.topics.subscriptions,
+        &[(
+            "sub-outage-stop".into(),
+            json!({"id": "sub-outage-stop", "account": "1001", "database": "12",
+                   "events": ["click"], "url": receiver.url("/hook"), "format": "json",
+                   "status": "active"}),
+        )],
+    )
+    .await;
+    let pipeline = Pipeline::start(&t, &key_path("outage-stop"), &[]).await;
+    produce(&t, &t.topics.tracking, &[click(0)]).await;
+    assert!(
+        eventually(Duration::from_secs(60), || receiver.count() >= 1).await,
+        "the pipeline delivers before the outage"
+    );
+    link.cut();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let asked = Instant::now();
+    pipeline.stop_within(Duration::from_secs(20)).await;
+    eprintln!(
+        "every stage stopped {:?} after being asked",
+        asked.elapsed()
+    );
+    link.restore();
 }

@@ -154,12 +154,21 @@ impl Pipeline {
     }
 
     /// Stops every stage and checks that each stopped cleanly.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.stop_within(std::time::Duration::from_secs(30)).await;
+    }
+
+    /// Stops every stage and checks that each stopped cleanly, all within `within` of being
+    /// asked (they stop together).
+    pub async fn stop_within(mut self, within: std::time::Duration) {
         self.shutdown.cancel();
+        let asked = tokio::time::Instant::now();
+        let deadline = asked + within;
         for (name, task) in std::mem::take(&mut self.tasks) {
-            let r = tokio::time::timeout(std::time::Duration::from_secs(30), task)
+            let r = tokio::time::timeout_at(deadline, task)
                 .await
-                .unwrap_or_else(|_| panic!("{name} did not stop within 30 s"));
+                .unwrap_or_else(|_| panic!("{name} did not stop within {within:?}"));
+            eprintln!("{name} stopped {:?} after being asked", asked.elapsed());
             r.expect("task panicked")
                 .unwrap_or_else(|e| panic!("{name} failed: {e:#}"));
         }

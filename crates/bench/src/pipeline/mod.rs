@@ -77,13 +77,15 @@ pub async fn run(c: &Ceilings, scope: Scope) -> Vec<Row> {
     }
 }
 
-/// The processes and clients of one run.
+/// The processes and clients of one run. Fields drop in this order: the stages stop while the
+/// broker still answers (stopped after it, a stage waits out its group session on every
+/// consumer and is killed), and the broker goes last.
 struct Run {
-    broker: Broker,
-    t: TestTopics,
-    producer: Producer,
     stages: Stages,
     receiver: ReceiverProcess,
+    producer: Producer,
+    t: TestTopics,
+    broker: Broker,
 }
 
 /// CPU seconds used so far by each process of interest.
@@ -236,11 +238,11 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Run> {
     acks.wait().await?;
     let stages = Stages::start(&t, &key, dir)?;
     let mut run = Run {
-        broker,
-        t,
-        producer,
         stages,
         receiver,
+        producer,
+        t,
+        broker,
     };
     // Every profile in the table, then one click per profile through the whole pipeline, so
     // that group joins, restores and connections are not measured.
