@@ -42,7 +42,7 @@ pub use report::Ceilings;
 
 const SECTION: &str = "pipeline";
 const PARTITIONS: i32 = 3;
-pub const IDLE_WINDOW: Duration = Duration::from_secs(12);
+pub const IDLE_WINDOW: Duration = Duration::from_secs(10);
 pub const SINGLE_CLICKS: usize = 50;
 pub const BURST: usize = 2000;
 pub const BURST_TIMES: [usize; 3] = [1, 4, 16];
@@ -332,7 +332,7 @@ async fn phases(run: &mut Run, c: &Ceilings, scope: Scope) -> anyhow::Result<Vec
 
     crate::progress("5b single clicks");
     for n in 0..SINGLE_CLICKS {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
         run.load().one("single", n).await?;
         run.wait_for("single", n + 1, Duration::from_secs(10))
             .await?;
