@@ -1,6 +1,9 @@
 # Hookline: the two commands of the quick start are `make run` and `make test`.
 SHELL := /bin/bash
 CARGO ?= cargo
+# Where cargo puts its builds (the bench targets run the binary built by `--workspace --bins`:
+# `cargo run -p hookline-bench` would build it again with the package's own feature set).
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 export HOOKLINE_TANSU_BIN ?= $(shell scripts/broker.sh path)
 # Every stage run by make (run, test, chaos, bench) talks to the local broker: its fetch waits.
 export HOOKLINE_BROKER_PROFILE ?= local
@@ -53,13 +56,13 @@ chaos: broker
 ## the pipeline as separate processes (idle cost, latency, CPU per delivery); about 5 minutes
 bench: broker
 	$(CARGO) build --release --workspace --bins
-	$(CARGO) run --release -p hookline-bench --quiet
+	$(TARGET_DIR)/release/hookline-bench
 
 ## bench-full: the same plus the join section with 1M- and 10M-profile tables; records the
 ## table in docs/benchmarks.md (the block between its hookline-bench markers)
 bench-full: broker
 	$(CARGO) build --release --workspace --bins
-	$(CARGO) run --release -p hookline-bench --quiet -- --full --write docs/benchmarks.md
+	$(TARGET_DIR)/release/hookline-bench --full --write docs/benchmarks.md
 
 ## fuzz: every cargo-fuzz target for FUZZ_SECONDS (30) each, on the stable toolchain (fuzz/README.md)
 fuzz:

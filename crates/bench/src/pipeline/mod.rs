@@ -14,7 +14,9 @@
 //!    should stay flat as the count grows. The 16× burst's rate is the sustained peak. Then
 //!    the 4× burst once more, signed with the `standard-webhooks` profile (Ed25519).
 //! 4. **Open loop** at 25, 50, 75 and 100 % of that peak for [`LEVEL_TIME`] each (the first
-//!    [`LEVEL_WARMUP`] dropped), [`REPEATS`] times: latency percentiles at a known load.
+//!    [`LEVEL_WARMUP`] dropped, for latency and CPU), [`REPEATS`] times: latency percentiles
+//!    at a known load. A level starts when the previous one has been produced; the previous
+//!    one's tail arrives during the warm-up.
 //!
 //! Latency is from the click's intended produce time to the POST's arrival at the receiver.
 //! Only loopback addresses are contacted.
@@ -353,6 +355,10 @@ async fn phases(run: &mut Run, c: &Ceilings, scope: Scope) -> anyhow::Result<Vec
         m.peak_rss = run.stages.peak_rss_kib();
         return Ok(report::rows(c, &m));
     }
+    // Levels follow each other without waiting for the previous one's tail: that tail is
+    // delivered during the next level's warm-up, which is dropped, and each level's CPU is
+    // counted from the end of its warm-up. Latencies are collected at the end.
+    let mut levels = Vec::new();
     for repeat in 0..REPEATS {
         for level in LEVELS {
             let rate = (peak * level).max(1.0);
@@ -362,20 +368,27 @@ async fn phases(run: &mut Run, c: &Ceilings, scope: Scope) -> anyhow::Result<Vec
                 repeat + 1
             ));
             let name = format!("open{}x{repeat}", (level * 100.0) as u32);
-            let before = run.sample();
-            let sent = run.load().open_loop(&name, rate, LEVEL_TIME).await?;
-            run.wait_for(&name, sent, Duration::from_secs(30)).await?;
-            let cpu = run.since(&before);
-            let skip = (rate * LEVEL_WARMUP.as_secs_f64()) as usize;
-            let (lat, _) = run.latencies(&name, skip);
-            m.open.push(report::Level {
-                level,
-                rate,
-                sent,
-                latencies: lat,
-                cpu,
+            let r: &Run = run;
+            let load = r.load();
+            let (sent, steady) = tokio::join!(load.open_loop(&name, rate, LEVEL_TIME), async {
+                tokio::time::sleep(LEVEL_WARMUP).await;
+                r.sample()
             });
+            let sent = sent?;
+            levels.push((name, level, rate, sent, run.since(&steady)));
         }
+    }
+    for (name, level, rate, sent, cpu) in levels {
+        run.wait_for(&name, sent, Duration::from_secs(30)).await?;
+        let skip = (rate * LEVEL_WARMUP.as_secs_f64()) as usize;
+        let (lat, _) = run.latencies(&name, skip);
+        m.open.push(report::Level {
+            level,
+            rate,
+            sent,
+            latencies: lat,
+            cpu,
+        });
     }
     m.duplicates = run.receiver.duplicates()?;
     m.peak_rss = run.stages.peak_rss_kib();
