@@ -157,6 +157,9 @@ async fn stages_asked_to_stop_during_an_outage_stop_within_20_s() {
         "the pipeline delivers before the outage"
     );
     link.cut();
+    // The stages notice the cut (their next requests fail) before they are asked to stop. A
+    // stop asked at the very instant of a cut, before librdkafka has noticed, took the tracking
+    // stage over 20 s in one run (closing note of 2026-12-02): not bounded yet.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let asked = Instant::now();
     pipeline.stop_within(Duration::from_secs(20)).await;
